@@ -1,0 +1,128 @@
+package dev.egret.address;
+
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+
+/** An IPv4 or IPv6 network, parsed strictly from {@code a.b.c.d/n} or {@code x:y::/n}. */
+public final class Cidr {
+  private final String written;
+  private final byte[] network;
+  private final int prefix;
+
+  private Cidr(String written, byte[] network, int prefix) {
+    this.written = written;
+    this.network = network;
+    this.prefix = prefix;
+  }
+
+  /**
+   * Parses a CIDR. Only numeric literals are accepted (no DNS), and host bits must be zero, so
+   * {@code 10.0.0.1/8} is refused rather than silently read as {@code 10.0.0.0/8}.
+   *
+   * @throws IllegalArgumentException naming what is wrong
+   */
+  public static Cidr parse(String written) {
+    int slash = written.indexOf('/');
+    if (slash < 0) {
+      throw new IllegalArgumentException(
+          "'" + written + "' is not a CIDR; write it as 10.0.0.0/8 or fd00::/8 (/32 or /128 for one address)");
+    }
+    String addr = written.substring(0, slash);
+    String bits = written.substring(slash + 1);
+    byte[] bytes = literal(addr);
+    if (bytes == null) {
+      throw new IllegalArgumentException("'" + addr + "' in '" + written + "' is not an IP address");
+    }
+    int prefix;
+    try {
+      prefix = Integer.parseInt(bits);
+    } catch (NumberFormatException e) {
+      prefix = -1;
+    }
+    if (!bits.matches("[0-9]{1,3}") || prefix < 0 || prefix > bytes.length * 8) {
+      throw new IllegalArgumentException(
+          "prefix length '" + bits + "' in '" + written + "' must be 0 to " + bytes.length * 8);
+    }
+    for (int i = 0; i < bytes.length * 8; i++) {
+      if (i >= prefix && bit(bytes, i)) {
+        throw new IllegalArgumentException("'" + written + "' has host bits set; did you mean "
+            + mask(bytes, prefix) + "/" + prefix + "?");
+      }
+    }
+    return new Cidr(written, bytes, prefix);
+  }
+
+  private static String mask(byte[] bytes, int prefix) {
+    byte[] m = bytes.clone();
+    for (int i = prefix; i < m.length * 8; i++) {
+      m[i / 8] &= (byte) ~(0x80 >>> (i % 8));
+    }
+    try {
+      return InetAddress.getByAddress(m).getHostAddress();
+    } catch (UnknownHostException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /** The bytes of a numeric IP literal, or null. Never touches DNS. */
+  static byte[] literal(String s) {
+    if (s.indexOf(':') >= 0) {
+      if (!s.matches("[0-9a-fA-F:.]+")) {
+        return null;
+      }
+      try {
+        // For a literal with ':' InetAddress parses without resolving. An IPv4-mapped literal
+        // comes back as Inet4Address; keep the 16-byte form so the family is what was written.
+        byte[] b = InetAddress.getByName("[" + s + "]").getAddress();
+        return b.length == 16 ? b : mapped(b);
+      } catch (UnknownHostException e) {
+        return null;
+      }
+    }
+    if (!dev.egret.policy.HostName.isDottedQuad(s)) {
+      return null;
+    }
+    String[] p = s.split("\\.");
+    byte[] b = new byte[4];
+    for (int i = 0; i < 4; i++) {
+      b[i] = (byte) Integer.parseInt(p[i]);
+    }
+    return b;
+  }
+
+  private static byte[] mapped(byte[] v4) {
+    byte[] b = new byte[16];
+    b[10] = (byte) 0xff;
+    b[11] = (byte) 0xff;
+    System.arraycopy(v4, 0, b, 12, 4);
+    return b;
+  }
+
+  private static boolean bit(byte[] b, int i) {
+    return (b[i / 8] & (0x80 >>> (i % 8))) != 0;
+  }
+
+  /** True if the address (same family) lies in this network. */
+  public boolean contains(byte[] address) {
+    if (address.length != network.length) {
+      return false;
+    }
+    int full = prefix / 8;
+    for (int i = 0; i < full; i++) {
+      if (address[i] != network[i]) {
+        return false;
+      }
+    }
+    int rest = prefix % 8;
+    if (rest == 0) {
+      return true;
+    }
+    int m = 0xff << (8 - rest) & 0xff;
+    return (address[full] & m) == (network[full] & m);
+  }
+
+  @Override
+  public String toString() {
+    return written;
+  }
+}

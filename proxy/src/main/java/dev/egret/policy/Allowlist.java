@@ -1,0 +1,116 @@
+package dev.egret.policy;
+
+import java.util.List;
+
+/**
+ * The compiled allowlist: deny patterns, allow rules in order, mode and plaintext default.
+ * Immutable; a config reload builds a new one and swaps it in whole.
+ */
+public final class Allowlist {
+  private final List<HostPattern> deny;
+  private final List<Rule> allow;
+  private final Mode mode;
+
+  public Allowlist(List<HostPattern> deny, List<Rule> allow, Mode mode) {
+    this.deny = List.copyOf(deny);
+    this.allow = List.copyOf(allow);
+    this.mode = mode;
+  }
+
+  public List<Rule> rules() {
+    return allow;
+  }
+
+  public Mode mode() {
+    return mode;
+  }
+
+  /**
+   * Decides one request. Precedence, in order:
+   *
+   * <ol>
+   *   <li>a {@code deny:} pattern that matches the host denies;
+   *   <li>the first {@code allow:} rule whose host pattern, port, method and path all match
+   *       decides: it allows, unless the request is {@code http://} and the rule's plaintext
+   *       policy is {@code block};
+   *   <li>otherwise the request is denied, naming the closest rule (one whose host matched but
+   *       whose port, method or path did not) so the operator sees what to change.
+   * </ol>
+   *
+   * Methods and paths are not checked for a tunnel: TLS hides them. In {@code mode: report} a
+   * denial becomes {@link Verdict#REPORT}. The address guard runs after this, on the resolved
+   * addresses.
+   */
+  public Decision decide(Target target) {
+    Decision d = decideEnforcing(target);
+    return d.verdict() == Verdict.DENY && mode == Mode.REPORT ? d.reported() : d;
+  }
+
+  private Decision decideEnforcing(Target t) {
+    for (HostPattern p : deny) {
+      if (p.matches(t.host())) {
+        return deny(t, Reason.DENIED_BY_RULE, null,
+            t.host() + " is denied by the deny rule '" + p.pattern() + "'");
+      }
+    }
+    Decision closest = null;
+    for (Rule rule : allow) {
+      if (!rule.host().matches(t.host())) {
+        continue;
+      }
+      int upstream = rule.upstreamPort(t);
+      String miss = null;
+      Reason reason = null;
+      if (!rule.ports().contains(upstream)) {
+        reason = Reason.PORT_NOT_ALLOWED;
+        miss = "port " + upstream + " is not in the ports " + rule.ports() + " of rule '"
+            + rule.host().pattern() + "'";
+      } else if (t.kind() != Kind.TUNNEL && !rule.methods().isEmpty()
+          && !rule.methods().contains(t.method())) {
+        reason = Reason.METHOD_NOT_ALLOWED;
+        miss = "method " + t.method() + " is not in the methods " + rule.methods() + " of rule '"
+            + rule.host().pattern() + "'";
+      } else if (t.kind() != Kind.TUNNEL && !rule.paths().isEmpty()
+          && rule.paths().stream().noneMatch(p -> p.matches(t.path()))) {
+        reason = Reason.PATH_NOT_ALLOWED;
+        miss = "path " + t.path() + " is not in the paths " + rule.paths() + " of rule '"
+            + rule.host().pattern() + "'";
+      }
+      if (reason != null) {
+        if (closest == null) {
+          closest = new Decision(Verdict.DENY, reason, rule, t, upstream, miss);
+        }
+        continue;
+      }
+      if (t.kind() == Kind.UPGRADE && rule.plaintext() == Plaintext.BLOCK) {
+        return new Decision(Verdict.DENY, Reason.PLAINTEXT_BLOCKED, rule, t, upstream,
+            "plaintext http:// to " + t.host() + " is blocked by rule '"
+                + rule.host().pattern() + "'; call https:// instead");
+      }
+      return new Decision(Verdict.ALLOW, Reason.ALLOWED_BY_RULE, rule, t, upstream,
+          "allowed by rule '" + rule.host().pattern() + "'");
+    }
+    if (closest != null) {
+      return closest;
+    }
+    return deny(t, Reason.NO_MATCHING_RULE, null, "no allow rule names " + t.host());
+  }
+
+  private static Decision deny(Target t, Reason reason, Rule rule, String details) {
+    return new Decision(Verdict.DENY, reason, rule, t, upstreamPort(t, null), details);
+  }
+
+  /**
+   * The SPEC's upgrade mapping: {@code http://H:80} goes to 443, {@code http://H:P} to P, unless
+   * the rule sets {@code upgradePort}. Tunnels and https:// keep their port.
+   */
+  static int upstreamPort(Target t, Integer upgradePort) {
+    if (t.kind() != Kind.UPGRADE) {
+      return t.port();
+    }
+    if (upgradePort != null) {
+      return upgradePort;
+    }
+    return t.port() == 80 ? 443 : t.port();
+  }
+}

@@ -1,0 +1,32 @@
+package dev.egret.policy;
+
+/**
+ * The allowlist's answer for one request, made once by {@link Allowlist#decide} and carried with
+ * the hop to the upstream, the error response, the access log and the metrics.
+ *
+ * @param verdict allow, deny, or report (denied but let through by {@code mode: report})
+ * @param reason why
+ * @param rule the allow rule that matched, or came closest (same host, other port or method);
+ *     null when no rule names the host
+ * @param target what was asked
+ * @param upstreamPort the port Egret connects to (the SPEC's upgrade mapping applied)
+ * @param details one sentence for the client and the log
+ */
+public record Decision(
+    Verdict verdict, Reason reason, Rule rule, Target target, int upstreamPort, String details) {
+
+  /** The {@code destination} metric label: the matched rule's host pattern, else "denied". */
+  public String destination() {
+    return verdict.letsThrough() && rule != null ? rule.host().pattern() : "denied";
+  }
+
+  /** The rule's pattern for the error body and log, or null. */
+  public String ruleName() {
+    return rule == null ? null : rule.host().pattern();
+  }
+
+  /** The same decision with the report mode applied: a denial becomes a reported pass. */
+  Decision reported() {
+    return new Decision(Verdict.REPORT, reason, rule, target, upstreamPort, details);
+  }
+}

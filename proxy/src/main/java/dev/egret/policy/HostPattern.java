@@ -1,0 +1,106 @@
+package dev.egret.policy;
+
+import java.util.Arrays;
+
+/**
+ * A compiled allowlist host pattern. Forms: an exact name or IP literal; {@code *} standing for
+ * exactly one label in any position ({@code ec2.*.amazonaws.com}); a leading {@code **.} standing
+ * for one or more labels ({@code **.salesforce.com} matches {@code na1.salesforce.com} and
+ * {@code a.b.salesforce.com}, never the apex). Labels are compared whole: {@code api*.x.com} is
+ * refused when the config is compiled, because partial-label wildcards are how allowlists leak.
+ */
+public final class HostPattern {
+  private final String pattern;
+  private final boolean anyPrefix;
+  private final String[] labels;
+
+  private HostPattern(String pattern, boolean anyPrefix, String[] labels) {
+    this.pattern = pattern;
+    this.anyPrefix = anyPrefix;
+    this.labels = labels;
+  }
+
+  /**
+   * Compiles a pattern as written in the config.
+   *
+   * @throws IllegalArgumentException with a message that says how to write it instead
+   */
+  public static HostPattern compile(String written) {
+    String p = written.trim();
+    if (p.isEmpty()) {
+      throw new IllegalArgumentException("host pattern is empty");
+    }
+    boolean anyPrefix = false;
+    String rest = p;
+    if (p.startsWith("**.")) {
+      anyPrefix = true;
+      rest = p.substring(3);
+    } else if (p.equals("**") || p.equals("*")) {
+      throw new IllegalArgumentException(
+          "host pattern '" + p + "' would match every host; name the domain, e.g. **.example.com");
+    }
+    if (rest.contains("**")) {
+      throw new IllegalArgumentException(
+          "'**' may only stand as the first label ('**.example.com'), not in '" + p + "'");
+    }
+    String[] parts = rest.split("\\.", -1);
+    for (int i = 0; i < parts.length; i++) {
+      String label = parts[i];
+      if (label.equals("*")) {
+        continue;
+      }
+      if (label.contains("*")) {
+        throw new IllegalArgumentException(
+            "'*' must be a whole label ('*.example.com'), not part of one as in '" + p + "'");
+      }
+      if (label.isEmpty() && !(i == parts.length - 1 && parts.length > 1)) {
+        throw new IllegalArgumentException("host pattern '" + p + "' has an empty label");
+      }
+    }
+    if (!anyPrefix && !rest.contains("*")) {
+      String normalized = HostName.normalize(rest);
+      return new HostPattern(p, false, new String[] {normalized});
+    }
+    String[] normalized =
+        Arrays.stream(HostName.normalize(rest).split("\\."))
+            .toArray(String[]::new);
+    return new HostPattern(p, anyPrefix, normalized);
+  }
+
+  /** The pattern as written: the {@code destination} metric label and the rule's name. */
+  public String pattern() {
+    return pattern;
+  }
+
+  /** True if the pattern names exactly one host (no wildcard). */
+  public boolean isExact() {
+    return !anyPrefix && labels.length == 1 && !labels[0].equals("*");
+  }
+
+  /** Matches a host already normalised by {@link HostName#normalize}. */
+  public boolean matches(String host) {
+    if (isExact()) {
+      return labels[0].equals(host);
+    }
+    if (HostName.isIpLiteral(host)) {
+      return false; // wildcards name DNS labels, never address ranges
+    }
+    String[] hostLabels = host.split("\\.", -1);
+    int extra = hostLabels.length - labels.length;
+    if (anyPrefix ? extra < 1 : extra != 0) {
+      return false;
+    }
+    for (int i = 0; i < labels.length; i++) {
+      String want = labels[i];
+      if (!want.equals("*") && !want.equals(hostLabels[extra + i])) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  @Override
+  public String toString() {
+    return pattern;
+  }
+}

@@ -1,0 +1,36 @@
+package dev.egret.policy;
+
+import dev.egret.address.Cidr;
+import dev.egret.tls.TlsProfile;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * One compiled {@code allow:} entry.
+ *
+ * @param host the host pattern
+ * @param ports upstream ports allowed (after the upgrade mapping)
+ * @param methods upper-case methods allowed; empty means any
+ * @param paths path patterns allowed; empty means any
+ * @param plaintext this rule's plaintext policy (the top-level one when the rule sets none)
+ * @param upgradePort the port an upgraded request goes to, or null for the SPEC's mapping
+ * @param allowAddresses CIDRs this rule alone may reach although the address guard denies them
+ * @param tls trust, pins and client certificate for upstream TLS to this rule's hosts
+ * @param line the line of the rule in the config, for messages
+ */
+public record Rule(
+    HostPattern host,
+    Set<Integer> ports,
+    Set<String> methods,
+    List<PathPattern> paths,
+    Plaintext plaintext,
+    Integer upgradePort,
+    List<Cidr> allowAddresses,
+    TlsProfile tls,
+    int line) {
+
+  /** The port Egret connects to for a target this rule admits. */
+  public int upstreamPort(Target target) {
+    return Allowlist.upstreamPort(target, upgradePort);
+  }
+}

@@ -1,0 +1,69 @@
+package dev.egret.telemetry;
+
+import dev.egret.failure.ErrorKind;
+import dev.egret.policy.Decision;
+import dev.egret.policy.Kind;
+import dev.egret.policy.Verdict;
+
+/**
+ * What one request or tunnel did, filled in stage by stage and handed to {@link
+ * Telemetry#hopFinished} once at the end. Confined to the event loop of the client connection
+ * that created it, so it needs no locking.
+ */
+public final class Hop {
+  public final long startNanos = System.nanoTime();
+  public final long startEpochMillis = System.currentTimeMillis();
+  public String client;
+  public String method;
+  /** The target with the query string and any userinfo dropped. */
+  public String url;
+  public Kind kind;
+  /** Set once the allowlist has decided; null for requests refused before (bad syntax). */
+  public Decision decision;
+  /** The failure that ended the hop, or null. */
+  public ErrorKind error;
+  public String errorDetails;
+  public int status;
+  public String upstreamAddress;
+  public String tlsVersion;
+  public String tlsCipher;
+  public long dnsNanos = -1;
+  public long connectNanos = -1;
+  public long handshakeNanos = -1;
+  public long firstByteNanos = -1;
+  public long totalNanos = -1;
+  public long bytesUpstream;
+  public long bytesDownstream;
+  private boolean finished;
+
+  /** The {@code destination} label: the matched rule's pattern, or "denied". */
+  public String destination() {
+    return decision == null ? "denied" : decision.destination();
+  }
+
+  /** The {@code outcome} label: allowed, denied, reported or failed. */
+  public String outcome() {
+    if (decision == null || !decision.verdict().letsThrough() || (error != null && error.refusal())) {
+      return "denied";
+    }
+    if (error != null) {
+      return "failed";
+    }
+    return decision.verdict() == Verdict.REPORT ? "reported" : "allowed";
+  }
+
+  /** The {@code error} label: the Proxy-Status error type, or "none". */
+  public String errorLabel() {
+    return error == null ? "none" : error.proxyStatusError();
+  }
+
+  /** Marks the hop done; returns false if it already was, so telemetry sees each hop once. */
+  public boolean finish() {
+    if (finished) {
+      return false;
+    }
+    finished = true;
+    totalNanos = System.nanoTime() - startNanos;
+    return true;
+  }
+}
