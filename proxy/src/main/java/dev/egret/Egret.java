@@ -1,0 +1,214 @@
+package dev.egret;
+
+import dev.egret.address.AddressPolicy;
+import dev.egret.address.Cidr;
+import dev.egret.config.ConfigCompiler;
+import dev.egret.config.ConfigError;
+import dev.egret.config.ConfigException;
+import dev.egret.config.EgretConfig;
+import dev.egret.failure.ProxyFailure;
+import dev.egret.listener.RequestTarget;
+import dev.egret.policy.Decision;
+import dev.egret.policy.HostName;
+import dev.egret.policy.Kind;
+import dev.egret.policy.Rule;
+import java.io.PrintStream;
+import java.net.InetAddress;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.Arrays;
+import java.util.Deque;
+import java.util.Locale;
+
+/**
+ * The command line: {@code egret run|check|explain|ready}. Exit codes: 0 success, 2 bad config or
+ * arguments (with a message naming the problem), 1 anything else.
+ */
+public final class Egret {
+  static final String USAGE = """
+      usage: egret [run] [--config FILE]            serve (config: $EGRET_CONFIG, else config/egret.yaml)
+             egret check FILE                       validate a config; exit 2 listing every error
+             egret explain --config FILE [--method M] URL
+                                                    print the decision for http://h/p, https://h/p or h:port
+             egret ready [--admin HOST:PORT]        exit 0 if the admin port's /readyz answers 200
+      """;
+
+  private Egret() {}
+
+  public static void main(String[] args) {
+    int code = run(args, System.out, System.err);
+    if (code >= 0) {
+      System.exit(code);
+    }
+  }
+
+  /** Runs a command; returns its exit code, or -1 when it keeps serving ({@code run}). */
+  static int run(String[] args, PrintStream out, PrintStream err) {
+    Deque<String> a = new ArrayDeque<>(Arrays.asList(args));
+    String command = a.isEmpty() || a.peek().startsWith("--") ? "run" : a.pop();
+    try {
+      return switch (command) {
+        case "run" -> Run.serve(configPath(a, err), err);
+        case "check" -> check(a, out, err);
+        case "explain" -> explain(a, out, err);
+        case "ready" -> ready(a, out, err);
+        case "help", "--help", "-h" -> {
+          out.print(USAGE);
+          yield 0;
+        }
+        default -> usage(err, "unknown command '" + command + "'");
+      };
+    } catch (UsageException e) {
+      return usage(err, e.getMessage());
+    } catch (ConfigException e) {
+      for (ConfigError error : e.errors()) {
+        err.println(error);
+      }
+      return 2;
+    }
+  }
+
+  private static int usage(PrintStream err, String problem) {
+    err.println("egret: " + problem);
+    err.print(USAGE);
+    return 2;
+  }
+
+  static final class UsageException extends RuntimeException {
+    UsageException(String message) {
+      super(message);
+    }
+  }
+
+  private static Path configPath(Deque<String> a, PrintStream err) {
+    String path = null;
+    while (!a.isEmpty()) {
+      String arg = a.pop();
+      if (arg.equals("--config")) {
+        if (a.isEmpty()) {
+          throw new UsageException("--config needs a file");
+        }
+        path = a.pop();
+      } else {
+        throw new UsageException("unexpected argument '" + arg + "'");
+      }
+    }
+    if (path == null) {
+      path = System.getenv("EGRET_CONFIG");
+    }
+    return Path.of(path == null || path.isBlank() ? "config/egret.yaml" : path);
+  }
+
+  private static int check(Deque<String> a, PrintStream out, PrintStream err)
+      throws ConfigException {
+    if (a.size() != 1) {
+      throw new UsageException("check takes exactly one FILE");
+    }
+    Path file = Path.of(a.pop());
+    EgretConfig config = ConfigCompiler.load(file);
+    out.println(file + ": ok (" + config.allowlist().rules().size() + " allow rules, sha256 "
+        + config.sha256() + ")");
+    return 0;
+  }
+
+  private static int explain(Deque<String> a, PrintStream out, PrintStream err)
+      throws ConfigException {
+    String config = null;
+    String method = null;
+    String url = null;
+    while (!a.isEmpty()) {
+      String arg = a.pop();
+      switch (arg) {
+        case "--config" -> config = next(a, "--config needs a file");
+        case "--method" -> method = next(a, "--method needs a method such as GET").toUpperCase(Locale.ROOT);
+        default -> {
+          if (url != null) {
+            throw new UsageException("explain takes one URL, got '" + url + "' and '" + arg + "'");
+          }
+          url = arg;
+        }
+      }
+    }
+    if (config == null || url == null) {
+      throw new UsageException("explain needs --config FILE and a URL");
+    }
+    EgretConfig c = ConfigCompiler.load(Path.of(config));
+    boolean tunnel = !url.contains("://");
+    RequestTarget rt;
+    try {
+      rt = RequestTarget.parse(tunnel ? "CONNECT" : (method == null ? "GET" : method), url);
+    } catch (ProxyFailure f) {
+      throw new UsageException(f.details());
+    }
+    Decision d = c.allowlist().decide(rt.target());
+    out.println("target:   " + rt.target().describe() + (tunnel ? " (CONNECT tunnel)" : ""));
+    out.println("verdict:  " + d.verdict().name().toLowerCase(Locale.ROOT));
+    out.println("reason:   " + d.reason().text() + ": " + d.details());
+    Rule rule = d.rule();
+    out.println("rule:     " + (rule == null ? "none" : "'" + rule.host().pattern() + "' (line " + rule.line() + ")"));
+    if (d.verdict().letsThrough()) {
+      String upstream = HostName.authority(rt.target().host(), d.upstreamPort());
+      switch (rt.target().kind()) {
+        case UPGRADE -> out.println("upgrade:  https://" + upstream + rt.pathAndQuery()
+            + " (re-originated over TLS " + String.join("/", c.tlsBaseline().protocols()) + ")");
+        case TLS -> out.println("upstream: https://" + upstream + rt.pathAndQuery());
+        case TUNNEL -> out.println("tunnel:   " + upstream
+            + " (must carry TLS, SNI " + rt.target().host() + ", version >= minVersion)");
+      }
+      var tls = rule == null ? c.defaultTls() : rule.tls();
+      if (rt.target().kind() != Kind.TUNNEL) {
+        out.println("tls:      profile " + tls.name() + (tls.pins().isEmpty() ? "" : ", pins " + tls.pins())
+            + (tls.hasClientCertificate() ? ", client certificate" : ""));
+      }
+      out.println("address:  " + addressNote(c.addresses(), rt.target().host(), rule));
+    }
+    return 0;
+  }
+
+  private static String addressNote(AddressPolicy policy, String host, Rule rule) {
+    if (!HostName.isIpLiteral(host)) {
+      return "checked when a request resolves " + host + " (explain does not resolve names)";
+    }
+    try {
+      Cidr range = policy.deniedRange(InetAddress.getByName(host.indexOf(':') >= 0 ? "[" + host + "]" : host), rule);
+      return range == null ? host + " is allowed" : host + " is refused: in denied range " + range
+          + " (destination_ip_prohibited)";
+    } catch (java.net.UnknownHostException e) {
+      return "not a valid address: " + host;
+    }
+  }
+
+  private static String next(Deque<String> a, String problem) {
+    if (a.isEmpty()) {
+      throw new UsageException(problem);
+    }
+    return a.pop();
+  }
+
+  private static int ready(Deque<String> a, PrintStream out, PrintStream err) {
+    String admin = "127.0.0.1:9901";
+    while (!a.isEmpty()) {
+      String arg = a.pop();
+      if (arg.equals("--admin")) {
+        admin = next(a, "--admin needs HOST:PORT");
+      } else {
+        throw new UsageException("unexpected argument '" + arg + "'");
+      }
+    }
+    try {
+      HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+      HttpResponse<String> r = client.send(HttpRequest.newBuilder(URI.create("http://" + admin + "/readyz"))
+          .timeout(Duration.ofSeconds(2)).build(), HttpResponse.BodyHandlers.ofString());
+      out.println("readyz: " + r.statusCode());
+      return r.statusCode() == 200 ? 0 : 1;
+    } catch (Exception e) {
+      err.println("egret: readyz at " + admin + " did not answer: " + e.getMessage());
+      return 1;
+    }
+  }
+}

@@ -1,0 +1,129 @@
+package dev.egret;
+
+import dev.egret.address.AddressGuard;
+import dev.egret.config.ConfigCompiler;
+import dev.egret.config.ConfigException;
+import dev.egret.config.EgretConfig;
+import dev.egret.listener.Front;
+import dev.egret.listener.ProxyListener;
+import dev.egret.telemetry.Telemetry;
+import dev.egret.tunnel.Tunnel;
+import dev.egret.upgrade.Upgrade;
+import dev.egret.upgrade.UpstreamClient;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import java.net.InetSocketAddress;
+import java.security.SecureRandom;
+import java.util.HexFormat;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * One running Egret: the proxy listener and the stages behind it, serving from a swappable
+ * {@link Serving}. Start it with a compiled config; {@link #reload()} re-reads the file and swaps
+ * the config only if the new one compiles, so a bad edit never takes the proxy down.
+ *
+ * <pre>
+ * EgretServer egret = new EgretServer(vertx, ConfigCompiler.load(path), telemetry);
+ * egret.start().onSuccess(port -> ...);
+ * </pre>
+ */
+public final class EgretServer {
+  private final Vertx vertx;
+  private final Telemetry telemetry;
+  private final AtomicReference<Serving> serving;
+  private final String viaToken;
+  private final Tunnel tunnel;
+  private ProxyListener listener;
+  private volatile Set<InetSocketAddress> ownAddresses = Set.of();
+  private long watchTimer = -1;
+
+  public EgretServer(Vertx vertx, EgretConfig config, Telemetry telemetry) {
+    this.vertx = vertx;
+    this.telemetry = telemetry;
+    this.serving = new AtomicReference<>(new Serving(config, new UpstreamClient(vertx, config)));
+    byte[] id = new byte[4];
+    new SecureRandom().nextBytes(id);
+    this.viaToken = "egret-" + HexFormat.of().formatHex(id);
+    this.tunnel = new Tunnel(vertx, telemetry);
+  }
+
+  /** Binds the proxy port; completes with the bound port. */
+  public Future<Integer> start() {
+    EgretConfig config = serving.get().config();
+    telemetry.configLoaded(config.sha256());
+    Front front = new Front(serving::get, new AddressGuard(vertx),
+        new Upgrade(vertx, telemetry, "1.1 " + viaToken), tunnel, telemetry, viaToken,
+        () -> ownAddresses);
+    listener = new ProxyListener(vertx, config, front, telemetry);
+    return listener.start().onSuccess(port -> {
+      ownAddresses = Set.of(new InetSocketAddress(config.listen().proxy().host(), port));
+    });
+  }
+
+  /** Adds the admin listener's address to the loop check. */
+  public void alsoOwn(InetSocketAddress admin) {
+    var all = new java.util.HashSet<>(ownAddresses);
+    all.add(admin);
+    ownAddresses = Set.copyOf(all);
+  }
+
+  public EgretConfig config() {
+    return serving.get().config();
+  }
+
+  /**
+   * Watches the config file: every {@code periodMs} it is read (asynchronously) and, if its bytes
+   * changed, reloaded.
+   */
+  public void watch(long periodMs) {
+    watchTimer = vertx.setPeriodic(periodMs, id -> {
+      EgretConfig current = serving.get().config();
+      vertx.fileSystem().readFile(current.file().toString()).onSuccess(bytes -> {
+        if (!ConfigCompiler.sha256(bytes.getBytes()).equals(current.sha256())) {
+          reload(bytes);
+        }
+      });
+    });
+  }
+
+  /** Re-reads the config file now (SIGHUP). */
+  public Future<Void> reload() {
+    return vertx.fileSystem().readFile(serving.get().config().file().toString())
+        .compose(this::reload);
+  }
+
+  private Future<Void> reload(Buffer bytes) {
+    EgretConfig current = serving.get().config();
+    return vertx.<EgretConfig>executeBlocking(() -> ConfigCompiler.compile(current.file(), bytes.getBytes()))
+        .onSuccess(next -> {
+          if (next.sha256().equals(serving.get().config().sha256())) {
+            return;
+          }
+          if (!next.listen().equals(current.listen())) {
+            System.err.println("egret: config reloaded, but listen addresses change only on restart");
+          }
+          Serving old = serving.getAndSet(new Serving(next, new UpstreamClient(vertx, next)));
+          telemetry.configLoaded(next.sha256());
+          System.err.println("egret: config reloaded from " + next.file() + " (sha256 " + next.sha256() + ")");
+          // Let requests in flight on the old pools finish before closing them.
+          long grace = current.timeouts().response().toMillis() + 5_000;
+          vertx.setTimer(grace, t -> old.upstream().close());
+        })
+        .onFailure(e -> {
+          String why = e instanceof ConfigException ce ? ce.getMessage() : String.valueOf(e);
+          System.err.println("egret: config reload refused, the last good config keeps serving:\n" + why);
+          telemetry.configReloadFailed(why);
+        })
+        .mapEmpty();
+  }
+
+  public Future<Void> close() {
+    if (watchTimer >= 0) {
+      vertx.cancelTimer(watchTimer);
+    }
+    Future<Void> l = listener == null ? Future.succeededFuture() : listener.close();
+    return Future.join(l, serving.get().upstream().close(), tunnel.close()).mapEmpty();
+  }
+}

@@ -1,0 +1,10 @@
+package dev.egret;
+
+import dev.egret.config.EgretConfig;
+import dev.egret.upgrade.UpstreamClient;
+
+/**
+ * What the proxy serves from right now: a compiled config and the upstream client built for it.
+ * Swapped whole by a reload; each hop reads it once when it starts and keeps that snapshot.
+ */
+public record Serving(EgretConfig config, UpstreamClient upstream) {}

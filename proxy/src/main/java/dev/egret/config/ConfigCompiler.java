@@ -1,0 +1,406 @@
+package dev.egret.config;
+
+import dev.egret.address.AddressPolicy;
+import dev.egret.address.Cidr;
+import dev.egret.policy.Allowlist;
+import dev.egret.policy.HostPattern;
+import dev.egret.policy.Mode;
+import dev.egret.policy.PathPattern;
+import dev.egret.policy.Plaintext;
+import dev.egret.policy.Rule;
+import dev.egret.tls.Pem;
+import dev.egret.tls.Pins;
+import dev.egret.tls.StrictTrustManager;
+import dev.egret.tls.TlsBaseline;
+import dev.egret.tls.TlsProfile;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.cert.X509Certificate;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import javax.net.ssl.X509KeyManager;
+
+/**
+ * Turns a config file into an {@link EgretConfig}, or a {@link ConfigException} listing every
+ * problem as {@code FILE:LINE:COLUMN: message}. Nothing is defaulted silently: unknown keys,
+ * wrong types, TLS below 1.2, malformed pins or CIDRs and unreadable PEM files are all errors.
+ *
+ * <p>Blocking: reads the file, PEM files and the JDK's CA set. Run it on a worker thread
+ * ({@code executeBlocking}) or before the event loops start.
+ */
+public final class ConfigCompiler {
+  private static final Set<String> TOP = keys("version", "listen", "mode", "plaintext", "tls",
+      "addresses", "timeouts", "allow", "limits", "deny");
+  private static final Set<String> RULE = keys("host", "ports", "methods", "paths", "pins",
+      "plaintext", "trust", "clientCert", "allowAddresses", "upgradePort");
+
+  private ConfigCompiler() {}
+
+  private static Set<String> keys(String... k) {
+    return new LinkedHashSet<>(List.of(k));
+  }
+
+  /** Reads and compiles a config file. */
+  public static EgretConfig load(Path file) throws ConfigException {
+    byte[] bytes;
+    try {
+      bytes = Files.readAllBytes(file);
+    } catch (IOException e) {
+      throw new ConfigException(List.of(new ConfigError(file.toString(), 1, 1,
+          "cannot read the config file: " + (e.getMessage() == null ? e.toString() : e.getMessage()))));
+    }
+    return compile(file, bytes);
+  }
+
+  /** Compiles config bytes; relative PEM paths resolve against {@code file}'s folder. */
+  public static EgretConfig compile(Path file, byte[] bytes) throws ConfigException {
+    ConfigErrors errors = new ConfigErrors(file.toString());
+    YamlNode root = YamlReader.read(new String(bytes, StandardCharsets.UTF_8), errors);
+    if (root == null) {
+      throw new ConfigException(errors.sorted());
+    }
+    Path base = file.toAbsolutePath().getParent();
+    EgretConfig config = new Compilation(errors, base).config(root, file, sha256(bytes));
+    if (!errors.isEmpty()) {
+      throw new ConfigException(errors.sorted());
+    }
+    return config;
+  }
+
+  /** Hex SHA-256 of the config bytes, as exported by {@code egret_config_info}. */
+  public static String sha256(byte[] bytes) {
+    try {
+      return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
+    } catch (Exception e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /** One compilation: the error list and the folder relative paths resolve against. */
+  private static final class Compilation {
+    private final ConfigErrors errors;
+    private final Path base;
+
+    Compilation(ConfigErrors errors, Path base) {
+      this.errors = errors;
+      this.base = base;
+    }
+
+    EgretConfig config(YamlNode root, Path file, String sha) {
+      Fields top = Fields.of(root, "the config", TOP, errors);
+      if (top == null) {
+        return null;
+      }
+      YamlNode version = top.get("version");
+      if (version == null) {
+        errors.add(root, "the config needs 'version: 1' as its first line");
+      } else {
+        top.integer("version", 1, 1, null);
+      }
+      EgretConfig.Listen listen = listen(top.get("listen"));
+      Mode mode = Mode.valueOf(top.choice("mode", List.of("enforce", "report"), "enforce")
+          .toUpperCase(Locale.ROOT));
+      Plaintext plaintext = plaintext(top, Plaintext.UPGRADE);
+
+      Fields tls = sub(top, "tls", keys("minVersion", "trust"));
+      TlsBaseline baseline = TlsBaseline.forMinVersion("TLSv1.2");
+      List<X509Certificate> extraRoots = List.of();
+      boolean systemTrust = true;
+      if (tls != null) {
+        YamlNode min = tls.get("minVersion");
+        if (min != null) {
+          String v = tls.string(min, "tls.minVersion");
+          if (v != null) {
+            try {
+              baseline = TlsBaseline.forMinVersion(v);
+            } catch (IllegalArgumentException e) {
+              errors.add(min, "tls.minVersion: " + e.getMessage()
+                  + "; Egret never speaks TLS below 1.2 upstream");
+            }
+          }
+        }
+        Trust trust = trust(tls, "trust");
+        if (trust != null) {
+          systemTrust = trust.system;
+          extraRoots = trust.roots;
+        }
+      }
+      TlsProfile defaultTls = profile("tls", systemTrust, extraRoots, Pins.NONE, null, baseline);
+
+      AddressPolicy addresses = addresses(sub(top, "addresses", keys("deny", "allow")));
+      EgretConfig.Timeouts timeouts = timeouts(sub(top, "timeouts",
+          keys("connect", "handshake", "response", "idle")));
+      EgretConfig.Limits limits = limits(sub(top, "limits",
+          keys("maxConnections", "maxConnectionsPerDestination", "maxHeaderBytes")));
+
+      List<HostPattern> deny = new ArrayList<>();
+      List<YamlNode> denyItems = top.list("deny");
+      if (denyItems != null) {
+        for (int i = 0; i < denyItems.size(); i++) {
+          Fields d = Fields.of(denyItems.get(i), "deny[" + i + "]", keys("host"), errors);
+          String host = d == null ? null : d.requiredString("host");
+          if (host != null) {
+            try {
+              deny.add(HostPattern.compile(host));
+            } catch (IllegalArgumentException e) {
+              errors.add(d.get("host"), "deny[" + i + "].host: " + e.getMessage());
+            }
+          }
+        }
+      }
+
+      List<Rule> rules = new ArrayList<>();
+      List<YamlNode> allowItems = top.list("allow");
+      if (allowItems == null) {
+        errors.add(root, "the config has no 'allow:' list, so Egret would deny everything; "
+            + "add at least one rule such as '- host: api.example.com'");
+      } else {
+        for (int i = 0; i < allowItems.size(); i++) {
+          Rule r = rule(allowItems.get(i), "allow[" + i + "]", plaintext, defaultTls, baseline,
+              systemTrust, extraRoots);
+          if (r != null) {
+            rules.add(r);
+          }
+        }
+      }
+      return new EgretConfig(file, sha, listen, new Allowlist(deny, rules, mode), addresses,
+          baseline, defaultTls, timeouts, limits);
+    }
+
+    private Fields sub(Fields parent, String key, Set<String> known) {
+      YamlNode n = parent.get(key);
+      return n == null ? null : Fields.of(n, key, known, errors);
+    }
+
+    private Plaintext plaintext(Fields f, Plaintext fallback) {
+      String p = f.choice("plaintext", List.of("upgrade", "block"), null);
+      return p == null ? fallback : Plaintext.valueOf(p.toUpperCase(Locale.ROOT));
+    }
+
+    private EgretConfig.Listen listen(YamlNode node) {
+      EgretConfig.HostPort proxy = new EgretConfig.HostPort("127.0.0.1", 3128);
+      EgretConfig.HostPort admin = new EgretConfig.HostPort("127.0.0.1", 9901);
+      if (node != null) {
+        Fields f = Fields.of(node, "listen", keys("proxy", "admin"), errors);
+        if (f != null) {
+          proxy = hostPort(f, "proxy", proxy);
+          admin = hostPort(f, "admin", admin);
+        }
+      }
+      return new EgretConfig.Listen(proxy, admin);
+    }
+
+    private EgretConfig.HostPort hostPort(Fields f, String key, EgretConfig.HostPort fallback) {
+      YamlNode n = f.get(key);
+      if (n == null) {
+        return fallback;
+      }
+      String s = f.string(n, "listen." + key);
+      if (s == null) {
+        return fallback;
+      }
+      int colon = s.lastIndexOf(':');
+      String host = colon > 0 ? s.substring(0, colon) : "";
+      if (host.startsWith("[") && host.endsWith("]")) {
+        host = host.substring(1, host.length() - 1);
+      }
+      String port = colon > 0 ? s.substring(colon + 1) : "";
+      if (host.isEmpty() || !port.matches("[0-9]{1,5}") || Integer.parseInt(port) > 65535) {
+        errors.add(n, "listen." + key + " is '" + s + "'; write HOST:PORT such as 127.0.0.1:3128"
+            + " (port 0 picks a free port)");
+        return fallback;
+      }
+      return new EgretConfig.HostPort(host, Integer.parseInt(port));
+    }
+
+    private record Trust(boolean system, List<X509Certificate> roots) {}
+
+    /** A trust list: "system" and/or PEM files. Returns null when absent. */
+    private Trust trust(Fields f, String key) {
+      List<YamlNode> items = f.list(key);
+      if (items == null) {
+        return null;
+      }
+      boolean system = false;
+      List<X509Certificate> roots = new ArrayList<>();
+      for (int i = 0; i < items.size(); i++) {
+        YamlNode item = items.get(i);
+        String s = f.string(item, f.path(key) + "[" + i + "]");
+        if (s == null) {
+          continue;
+        }
+        if (s.equals("system")) {
+          system = true;
+          continue;
+        }
+        try {
+          roots.addAll(Pem.certificates(base.resolve(s)));
+        } catch (IllegalArgumentException e) {
+          errors.add(item, f.path(key) + "[" + i + "]: " + e.getMessage()
+              + " (relative paths resolve against the config file's folder)");
+        }
+      }
+      if (items.isEmpty()) {
+        errors.add(f.node(), f.path(key) + " is empty, so nothing would be trusted; "
+            + "use [system] and/or PEM files");
+      }
+      return new Trust(system, roots);
+    }
+
+    private AddressPolicy addresses(Fields f) {
+      List<Cidr> deny = AddressPolicy.defaultDeny();
+      List<Cidr> allow = List.of();
+      if (f != null) {
+        List<YamlNode> denyItems = f.list("deny");
+        if (denyItems != null) {
+          deny = new ArrayList<>();
+          for (int i = 0; i < denyItems.size(); i++) {
+            String s = f.string(denyItems.get(i), "addresses.deny[" + i + "]");
+            if (s == null) {
+              continue;
+            }
+            if (s.equals("default")) {
+              deny.addAll(AddressPolicy.defaultDeny());
+            } else {
+              try {
+                deny.add(Cidr.parse(s));
+              } catch (IllegalArgumentException e) {
+                errors.add(denyItems.get(i), "addresses.deny[" + i + "]: " + e.getMessage());
+              }
+            }
+          }
+        }
+        List<Cidr> a = f.stringList("allow", Cidr::parse);
+        if (a != null) {
+          allow = a;
+        }
+      }
+      return new AddressPolicy(deny, allow);
+    }
+
+    private EgretConfig.Timeouts timeouts(Fields f) {
+      Duration connect = Duration.ofSeconds(5);
+      Duration handshake = Duration.ofSeconds(5);
+      Duration response = Duration.ofSeconds(30);
+      Duration idle = Duration.ofSeconds(60);
+      if (f != null) {
+        connect = f.duration("connect", connect);
+        handshake = f.duration("handshake", handshake);
+        response = f.duration("response", response);
+        idle = f.duration("idle", idle);
+      }
+      return new EgretConfig.Timeouts(connect, handshake, response, idle);
+    }
+
+    private EgretConfig.Limits limits(Fields f) {
+      int max = 4096;
+      int perDest = 256;
+      int header = 16384;
+      if (f != null) {
+        max = f.integer("maxConnections", 1, 1_000_000, max);
+        perDest = f.integer("maxConnectionsPerDestination", 1, 1_000_000, perDest);
+        header = f.integer("maxHeaderBytes", 1024, 1 << 20, header);
+      }
+      return new EgretConfig.Limits(max, perDest, header);
+    }
+
+    private Rule rule(YamlNode node, String where, Plaintext defaultPlaintext,
+        TlsProfile defaultTls, TlsBaseline baseline, boolean systemTrust,
+        List<X509Certificate> extraRoots) {
+      Fields f = Fields.of(node, where, RULE, errors);
+      if (f == null) {
+        return null;
+      }
+      int before = errors.sorted().size();
+      String hostText = f.requiredString("host");
+      HostPattern host = null;
+      if (hostText != null) {
+        try {
+          host = HostPattern.compile(hostText);
+        } catch (IllegalArgumentException e) {
+          errors.add(f.get("host"), where + ".host: " + e.getMessage());
+        }
+      }
+      Set<Integer> ports = Set.of(443);
+      List<YamlNode> portItems = f.list("ports");
+      if (portItems != null) {
+        Set<Integer> p = new LinkedHashSet<>();
+        for (int i = 0; i < portItems.size(); i++) {
+          Integer port = f.integer(portItems.get(i), where + ".ports[" + i + "]", 1, 65535);
+          if (port != null) {
+            p.add(port);
+          }
+        }
+        if (portItems.isEmpty()) {
+          errors.add(f.get("ports"), where + ".ports is empty; leave it out for [443]");
+        }
+        ports = Set.copyOf(p);
+      }
+      List<String> methods = f.stringList("methods", m -> {
+        if (!m.matches("[A-Za-z]+")) {
+          throw new IllegalArgumentException("'" + m + "' is not an HTTP method such as GET or POST");
+        }
+        return m.toUpperCase(Locale.ROOT);
+      });
+      List<PathPattern> paths = f.stringList("paths", PathPattern::compile);
+      Plaintext plaintext = plaintext(f, defaultPlaintext);
+      Integer upgradePort = f.integer("upgradePort", 1, 65535, null);
+      List<Cidr> allowAddresses = f.stringList("allowAddresses", Cidr::parse);
+      List<String> pinTexts = f.stringList("pins", pin -> {
+        Pins.parseOne(pin);
+        return pin;
+      });
+      Trust trust = trust(f, "trust");
+      X509KeyManager clientKey = clientCert(f, where);
+
+      TlsProfile tls = defaultTls;
+      boolean ownTls = (pinTexts != null && !pinTexts.isEmpty()) || trust != null || clientKey != null;
+      if (ownTls) {
+        Pins pins = pinTexts == null ? Pins.NONE : Pins.parse(pinTexts);
+        tls = profile(where, trust == null ? systemTrust : trust.system,
+            trust == null ? extraRoots : trust.roots, pins, clientKey, baseline);
+      }
+      if (errors.sorted().size() > before || host == null) {
+        return null;
+      }
+      return new Rule(host, ports, Set.copyOf(methods == null ? List.of() : methods),
+          paths == null ? List.of() : paths, plaintext, upgradePort,
+          allowAddresses == null ? List.of() : allowAddresses, tls, f.node().line());
+    }
+
+    private X509KeyManager clientCert(Fields f, String where) {
+      YamlNode n = f.get("clientCert");
+      if (n == null) {
+        return null;
+      }
+      Fields c = Fields.of(n, where + ".clientCert", keys("cert", "key"), errors);
+      if (c == null) {
+        return null;
+      }
+      String cert = c.requiredString("cert");
+      String key = c.requiredString("key");
+      if (cert == null || key == null) {
+        return null;
+      }
+      try {
+        return Pem.keyManager(base.resolve(cert), base.resolve(key));
+      } catch (IllegalArgumentException e) {
+        errors.add(n, where + ".clientCert: " + e.getMessage());
+        return null;
+      }
+    }
+
+    private TlsProfile profile(String name, boolean system, List<X509Certificate> roots, Pins pins,
+        X509KeyManager clientKey, TlsBaseline baseline) {
+      return new TlsProfile(name, StrictTrustManager.create(system, roots, pins), clientKey, baseline);
+    }
+  }
+}

@@ -1,0 +1,90 @@
+package dev.egret.listener;
+
+import dev.egret.config.EgretConfig;
+import dev.egret.failure.ErrorKind;
+import dev.egret.failure.FailureResponse;
+import dev.egret.failure.ProxyFailure;
+import dev.egret.telemetry.Hop;
+import dev.egret.telemetry.Telemetry;
+import io.netty.channel.ChannelPipeline;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.net.impl.ConnectionBase;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The proxy port: a Vert.x HTTP/1.1 server with Egret's strict request guard in front of Netty's
+ * decoder on every connection, a cap on concurrent client connections, and {@link Front} as the
+ * request handler.
+ */
+public final class ProxyListener {
+  private final Vertx vertx;
+  private final EgretConfig config;
+  private final Front front;
+  private final Telemetry telemetry;
+  private final AtomicInteger connections = new AtomicInteger();
+  private HttpServer server;
+
+  public ProxyListener(Vertx vertx, EgretConfig config, Front front, Telemetry telemetry) {
+    this.vertx = vertx;
+    this.config = config;
+    this.front = front;
+    this.telemetry = telemetry;
+  }
+
+  /** Binds the proxy port; completes with the bound port. */
+  public Future<Integer> start() {
+    EgretConfig.Limits limits = config.limits();
+    HttpServerOptions options = new HttpServerOptions()
+        .setHost(config.listen().proxy().host())
+        .setPort(config.listen().proxy().port())
+        .setIdleTimeout((int) config.timeouts().idle().toMillis())
+        .setIdleTimeoutUnit(TimeUnit.MILLISECONDS)
+        .setMaxHeaderSize(limits.maxHeaderBytes() + 1024)
+        .setMaxInitialLineLength(StrictRequestGuard.MAX_REQUEST_LINE + 1024)
+        .setDecompressionSupported(false)
+        .setCompressionSupported(false)
+        .setHandle100ContinueAutomatically(false)
+        .setTcpNoDelay(true);
+    server = vertx.createHttpServer(options);
+    server.connectionHandler(conn -> {
+      int open = connections.incrementAndGet();
+      conn.closeHandler(v -> connections.decrementAndGet());
+      ChannelPipeline pipeline = ((ConnectionBase) conn).channel().pipeline();
+      if (open > limits.maxConnections()) {
+        // Over the cap: answer the first request with 503 and close, without reading further.
+        ProxyFailure f = new ProxyFailure(ErrorKind.CONNECTION_LIMIT_REACHED,
+            "Egret already serves " + limits.maxConnections() + " client connections (limits.maxConnections)");
+        pipeline.addBefore("httpDecoder", "egret-limit", new Refuser(f, this::refused));
+        return;
+      }
+      pipeline.addBefore("httpDecoder", "egret-strict", new StrictRequestGuard(
+          limits.maxHeaderBytes(), f -> FailureResponse.raw(f, null, null), this::refused));
+    });
+    server.requestHandler(front);
+    return server.listen().map(HttpServer::actualPort);
+  }
+
+  /** Counts and logs a request refused before Vert.x parsed it. */
+  private void refused(ProxyFailure f) {
+    Hop hop = new Hop();
+    hop.url = "-";
+    hop.error = f.kind();
+    hop.errorDetails = f.details();
+    hop.status = f.status();
+    if (hop.finish()) {
+      telemetry.hopFinished(hop);
+    }
+  }
+
+  public int activeConnections() {
+    return connections.get();
+  }
+
+  public Future<Void> close() {
+    return server == null ? Future.succeededFuture() : server.close();
+  }
+}
