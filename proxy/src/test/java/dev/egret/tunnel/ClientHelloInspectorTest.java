@@ -98,8 +98,8 @@ class ClientHelloInspectorTest {
   @Test
   void assemblesAHelloSplitAcrossTwoRecords() throws Exception {
     byte[] message = handshakePayload(jdkClientHello("api.example.com"));
-    // Cuts inside the 4-byte handshake header, just after it, inside the SNI region, and
-    // one byte before the end.
+    // Cuts inside the 4-byte handshake header, just after it, inside the session id, in the
+    // middle, and one byte before the end.
     for (int cut : new int[] {1, 2, 4, 60, message.length / 2, message.length - 1}) {
       byte[] twoRecords = records(HANDSHAKE, 0x0301, message, cut);
 
@@ -183,9 +183,11 @@ class ClientHelloInspectorTest {
             HelloInspection.NotTls.class, "type 2"),
         refused("record claims 65535 bytes", bytes(HANDSHAKE, 0x03, 0x01, 0xff, 0xff),
             HelloInspection.Malformed.class, "record length 65535"),
-        refused("hello claims 16 MiB", record(HANDSHAKE, 0x0301, bytes(CLIENT_HELLO, 0xff, 0xff, 0xff)),
+        refused("hello claims 16 MiB",
+            record(HANDSHAKE, 0x0301, bytes(CLIENT_HELLO, 0xff, 0xff, 0xff)),
             HelloInspection.Malformed.class, "too large"),
-        refused("hello claims 70000 bytes", record(HANDSHAKE, 0x0301, bytes(CLIENT_HELLO, 0x01, 0x11, 0x70)),
+        refused("hello claims 70000 bytes",
+            record(HANDSHAKE, 0x0301, bytes(CLIENT_HELLO, 0x01, 0x11, 0x70)),
             HelloInspection.Malformed.class, "too large"),
         refused("empty handshake record", bytes(HANDSHAKE, 0x03, 0x01, 0x00, 0x00),
             HelloInspection.Malformed.class, "empty handshake record"),
@@ -197,7 +199,8 @@ class ClientHelloInspectorTest {
             record(HANDSHAKE, 0x0301, handshake(CLIENT_HELLO, bytes(3, 3, 0, 0))),
             HelloInspection.Malformed.class, "truncated random"),
         refused("hello legacy_version 0x0200",
-            record(HANDSHAKE, 0x0301, handshake(CLIENT_HELLO, withVersion(clientHelloBody(), 0x0200))),
+            record(HANDSHAKE, 0x0301,
+                handshake(CLIENT_HELLO, withVersion(clientHelloBody(), 0x0200))),
             HelloInspection.Malformed.class, "legacy_version"),
         refused("session id of 33 bytes",
             record(HANDSHAKE, 0x0301, handshake(CLIENT_HELLO, patch(clientHelloBody(), 34, 33))),

@@ -43,7 +43,8 @@ final class HelloBytes {
   static byte[] jdkClientHello(String host, String... protocols) throws Exception {
     SSLContext context = SSLContext.getInstance("TLS");
     context.init(null, null, null);
-    SSLEngine engine = host == null ? context.createSSLEngine() : context.createSSLEngine(host, 443);
+    SSLEngine engine =
+        host == null ? context.createSSLEngine() : context.createSSLEngine(host, 443);
     engine.setUseClientMode(true);
     if (protocols.length > 0) {
       engine.setEnabledProtocols(protocols);
@@ -104,7 +105,8 @@ final class HelloBytes {
       try {
         server.wrap(ByteBuffer.allocate(0), out);
       } catch (SSLException refused) {
-        break;
+        // A failed handshake task surfaces here first; the alert comes from the next wrap.
+        continue;
       }
       out.flip();
       flight.write(out.array(), 0, out.limit());
