@@ -44,11 +44,13 @@ public final class ProxyListener {
         .setIdleTimeout((int) config.timeouts().idle().toMillis())
         .setIdleTimeoutUnit(TimeUnit.MILLISECONDS)
         .setMaxHeaderSize(limits.maxHeaderBytes() + 1024)
-        .setMaxInitialLineLength(StrictRequestGuard.MAX_REQUEST_LINE + 1024)
+        .setMaxInitialLineLength(StrictHeadParser.DEFAULT_MAX_REQUEST_LINE_BYTES + 1024)
         .setDecompressionSupported(false)
         .setCompressionSupported(false)
         .setHandle100ContinueAutomatically(false)
         .setTcpNoDelay(true);
+    StrictHeadParser parser = new StrictHeadParser(StrictHeadParser.DEFAULT_MAX_REQUEST_LINE_BYTES,
+        limits.maxHeaderBytes(), StrictHeadParser.DEFAULT_MAX_HEADER_COUNT);
     server = vertx.createHttpServer(options);
     server.connectionHandler(conn -> {
       int open = connections.incrementAndGet();
@@ -61,8 +63,8 @@ public final class ProxyListener {
         pipeline.addBefore("httpDecoder", "egret-limit", new Refuser(f, this::refused));
         return;
       }
-      pipeline.addBefore("httpDecoder", "egret-strict", new StrictRequestGuard(
-          limits.maxHeaderBytes(), f -> FailureResponse.raw(f, null, null), this::refused));
+      pipeline.addBefore("httpDecoder", "egret-strict", new StrictRequestGuard(parser,
+          f -> FailureResponse.raw(f, null, null), this::refused));
     });
     server.requestHandler(front);
     return server.listen().map(HttpServer::actualPort);

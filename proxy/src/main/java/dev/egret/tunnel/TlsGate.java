@@ -1,0 +1,198 @@
+package dev.egret.tunnel;
+
+import dev.egret.failure.ErrorKind;
+import dev.egret.failure.ProxyFailure;
+import dev.egret.policy.HostName;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.net.NetSocket;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Consumer;
+
+/**
+ * The two directions of one tunnel. Each starts in inspection: bytes are held (bounded by the
+ * inspector's 64 KiB) until the hello of that direction is judged, then released and the
+ * direction turns into an opaque relay with back-pressure. A refusal cuts both sides at once.
+ *
+ * <p>Threading: both sockets belong to the client connection's event loop (the upstream was
+ * connected from it), so every handler here runs on that one thread and the fields need no
+ * locking.
+ */
+final class TlsGate {
+  private final NetSocket client;
+  private final NetSocket server;
+  private final String connectHost;
+  private final int minVersion;
+  private final long startNanos = System.nanoTime();
+  private final ClientHelloInspector clientHello = new ClientHelloInspector();
+  private final ServerHelloInspector serverHello = new ServerHelloInspector();
+  private List<Buffer> heldFromClient = new ArrayList<>();
+  private List<Buffer> heldFromServer = new ArrayList<>();
+  private long lastActivityNanos = startNanos;
+  private long bytesUpstream;
+  private long bytesDownstream;
+  private String negotiatedVersion;
+  private ProxyFailure failure;
+  private boolean closed;
+  private Consumer<ProxyFailure> onClose = f -> {};
+
+  TlsGate(NetSocket client, NetSocket server, String connectHost, int minVersion) {
+    this.client = client;
+    this.server = server;
+    this.connectHost = connectHost;
+    this.minVersion = minVersion;
+  }
+
+  void onClose(Consumer<ProxyFailure> onClose) {
+    this.onClose = onClose;
+  }
+
+  void start() {
+    client.handler(this::fromClient);
+    server.handler(this::fromServer);
+    // A FIN from either side ends the tunnel: TLS ends with close_notify, so no application
+    // data is lost by closing both sides together.
+    client.endHandler(v -> closeBoth());
+    server.endHandler(v -> closeBoth());
+    client.closeHandler(v -> closeBoth());
+    server.closeHandler(v -> closeBoth());
+    client.exceptionHandler(e -> closeBoth());
+    server.exceptionHandler(e -> closeBoth());
+  }
+
+  private void fromClient(Buffer chunk) {
+    lastActivityNanos = System.nanoTime();
+    if (heldFromClient == null) {
+      relay(chunk, client, server, true);
+      return;
+    }
+    heldFromClient.add(chunk);
+    HelloInspection.OfClient verdict = clientHello.offer(chunk.getBytes());
+    if (verdict instanceof HelloInspection.Refused r) {
+      cut(new ProxyFailure(ErrorKind.TLS_PROTOCOL_ERROR, "the client's first bytes in the tunnel to "
+          + connectHost + " are not a TLS ClientHello: " + r.reason()));
+    } else if (verdict instanceof HelloInspection.ClientHello hello) {
+      String mismatch = sniMismatch(hello.sni());
+      if (mismatch != null) {
+        cut(new ProxyFailure(ErrorKind.REQUEST_DENIED, mismatch));
+        return;
+      }
+      List<Buffer> held = heldFromClient;
+      heldFromClient = null;
+      for (Buffer b : held) {
+        relay(b, client, server, true);
+      }
+    }
+  }
+
+  /** Null if the SNI fits the CONNECT host, else the reason to cut. */
+  private String sniMismatch(String sni) {
+    if (sni == null) {
+      return HostName.isIpLiteral(connectHost) ? null
+          : "the ClientHello names no server (no SNI) but CONNECT named " + connectHost;
+    }
+    String normalized;
+    try {
+      normalized = HostName.normalize(sni);
+    } catch (IllegalArgumentException e) {
+      return "the ClientHello's SNI '" + sni + "' is not a valid host name";
+    }
+    return normalized.equals(connectHost) ? null
+        : "the ClientHello names " + normalized + " but CONNECT named " + connectHost;
+  }
+
+  private void fromServer(Buffer chunk) {
+    lastActivityNanos = System.nanoTime();
+    if (heldFromServer == null) {
+      relay(chunk, server, client, false);
+      return;
+    }
+    heldFromServer.add(chunk);
+    HelloInspection.OfServer verdict = serverHello.offer(chunk.getBytes());
+    if (verdict instanceof HelloInspection.Refused r) {
+      cut(new ProxyFailure(ErrorKind.TLS_PROTOCOL_ERROR,
+          connectHost + " did not answer with TLS: " + r.reason()));
+    } else if (verdict instanceof HelloInspection.Alert) {
+      // The server refused the handshake itself; pass its alert on so the client sees why.
+      negotiatedVersion = "none";
+      release();
+    } else if (verdict instanceof HelloInspection.ServerHello hello) {
+      negotiatedVersion = hello.versionName();
+      if (hello.version() < minVersion) {
+        cut(new ProxyFailure(ErrorKind.TLS_PROTOCOL_ERROR, connectHost + " negotiated "
+            + hello.versionName() + ", below tls.minVersion " + TlsVersions.name(minVersion)));
+        return;
+      }
+      release();
+    }
+  }
+
+  private void release() {
+    List<Buffer> held = heldFromServer;
+    heldFromServer = null;
+    for (Buffer b : held) {
+      relay(b, server, client, false);
+    }
+  }
+
+  /** Writes one chunk on, pausing the source while the destination's queue is full. */
+  private void relay(Buffer chunk, NetSocket from, NetSocket to, boolean upstream) {
+    if (closed) {
+      return;
+    }
+    if (upstream) {
+      bytesUpstream += chunk.length();
+    } else {
+      bytesDownstream += chunk.length();
+    }
+    to.write(chunk);
+    if (to.writeQueueFull()) {
+      from.pause();
+      to.drainHandler(v -> from.resume());
+    }
+  }
+
+  /** Refuses the tunnel: records why and closes both sides without relaying more. */
+  void cut(ProxyFailure why) {
+    if (failure == null && !closed) {
+      failure = why;
+    }
+    closeBoth();
+  }
+
+  void closeBoth() {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    heldFromClient = null;
+    heldFromServer = null;
+    client.close();
+    server.close();
+    onClose.accept(failure);
+  }
+
+  boolean inspected() {
+    return heldFromClient == null && heldFromServer == null;
+  }
+
+  long startNanos() {
+    return startNanos;
+  }
+
+  long lastActivityNanos() {
+    return lastActivityNanos;
+  }
+
+  long bytesUpstream() {
+    return bytesUpstream;
+  }
+
+  long bytesDownstream() {
+    return bytesDownstream;
+  }
+
+  String negotiatedVersion() {
+    return negotiatedVersion;
+  }
+}
