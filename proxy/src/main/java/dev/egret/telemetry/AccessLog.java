@@ -101,18 +101,21 @@ public final class AccessLog implements AutoCloseable {
     return written.get();
   }
 
-  /** Writes what is queued, then stops the writer; waits at most two seconds for it. */
+  /**
+   * Writes what is queued, then stops the writer; waits at most about four seconds in all. Call
+   * it on shutdown, never on an event loop.
+   */
   @Override
   public void close() {
     if (closed) {
       return;
     }
     closed = true;
-    // offer, not put: if the writer is stuck on a blocked stream, close must not hang too.
-    if (!queue.offer(STOP)) {
-      writer.interrupt();
-    }
     try {
+      // Bounded waits: if the writer is stuck on a blocked stream, shutdown must not hang too.
+      if (!queue.offer(STOP, 2, TimeUnit.SECONDS)) {
+        writer.interrupt();
+      }
       writer.join(TimeUnit.SECONDS.toMillis(2));
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
