@@ -31,6 +31,18 @@ public interface Telemetry {
   void upstreamHandshake(String destination, String host, String version, String cipher,
       boolean ok, double seconds, X509Certificate leaf);
 
+  /**
+   * An upstream TLS handshake ended, saying how: prefer this to the boolean form, which cannot
+   * tell a certificate failure from a protocol failure. Use {@link HandshakeResult#of(Throwable)}
+   * on the failure. The default forwards to the boolean form, so existing implementations keep
+   * working.
+   */
+  default void upstreamHandshake(String destination, String host, String version, String cipher,
+      HandshakeResult result, double seconds, X509Certificate leaf) {
+    upstreamHandshake(destination, host, version, cipher, result == HandshakeResult.OK, seconds,
+        leaf);
+  }
+
   /** A new upstream TCP connection was set up in {@code seconds}. */
   void upstreamConnected(String destination, double seconds);
 

@@ -1,0 +1,93 @@
+package dev.egret.telemetry;
+
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
+import io.micrometer.core.instrument.binder.system.FileDescriptorMetrics;
+import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
+import io.micrometer.core.instrument.binder.system.UptimeMetrics;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
+import io.vertx.micrometer.Label;
+import io.vertx.micrometer.MicrometerMetricsFactory;
+import io.vertx.micrometer.MicrometerMetricsOptions;
+import java.util.EnumSet;
+
+/**
+ * The one Prometheus registry of a running Egret, with JVM and process meters bound, and the way
+ * to point Vert.x's own meters at it. Usage, before anything else starts:
+ *
+ * <pre>{@code
+ * Metrics metrics = new Metrics();
+ * Vertx vertx = metrics.newVertx(new VertxOptions());   // or Vertx.builder()
+ * //   .with(options.setMetricsOptions(Metrics.vertxMetricsOptions(metrics.registry())))
+ * //   .withMetrics(new MicrometerMetricsFactory(metrics.registry())).build()
+ * ... new Observability(metrics.registry(), AccessLog.toStdout()) ...
+ * metrics.close();   // after vertx.close()
+ * }</pre>
+ */
+public final class Metrics implements AutoCloseable {
+  private final PrometheusMeterRegistry registry;
+  private final JvmGcMetrics gc;
+
+  public Metrics() {
+    this.registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    new JvmMemoryMetrics().bindTo(registry);
+    this.gc = new JvmGcMetrics();
+    gc.bindTo(registry);
+    new JvmThreadMetrics().bindTo(registry);
+    new ClassLoaderMetrics().bindTo(registry);
+    new ProcessorMetrics().bindTo(registry);
+    new UptimeMetrics().bindTo(registry);
+    // A proxy holds two sockets per hop: running out of descriptors is a classic outage.
+    new FileDescriptorMetrics().bindTo(registry);
+  }
+
+  public PrometheusMeterRegistry registry() {
+    return registry;
+  }
+
+  /**
+   * Options that make Vert.x report into {@code registry}. Labels are limited to bounded ones:
+   * the local listen address (tells the proxy listener from the admin one), HTTP status and pool
+   * names; no remote address (one series per upstream or client port), no HTTP path or method
+   * (chosen by clients). JVM meters are off here because {@link Metrics} binds them once itself. The
+   * registry name is unique per registry because vertx-micrometer-metrics caches backends by
+   * name, and two Vert.x instances in one JVM (tests) would otherwise share the first one's.
+   */
+  public static MicrometerMetricsOptions vertxMetricsOptions(MeterRegistry registry) {
+    MicrometerMetricsOptions options = new MicrometerMetricsOptions()
+        .setRegistryName("egret-" + Integer.toHexString(System.identityHashCode(registry)))
+        .setJvmMetricsEnabled(false)
+        .setLabels(EnumSet.of(Label.LOCAL, Label.HTTP_CODE, Label.POOL_TYPE, Label.POOL_NAME));
+    options.setEnabled(true);
+    return options;
+  }
+
+  /** {@code options} with {@link #vertxMetricsOptions} set on it. */
+  public VertxOptions vertxOptions(VertxOptions options) {
+    return options.setMetricsOptions(vertxMetricsOptions(registry));
+  }
+
+  /**
+   * A Vert.x whose meters go to this registry. In Vert.x 5 the registry travels in the metrics
+   * factory given to the builder; the options only switch metrics on and shape the labels.
+   */
+  public Vertx newVertx(VertxOptions options) {
+    return Vertx.builder()
+        .with(vertxOptions(options))
+        .withMetrics(new MicrometerMetricsFactory(registry))
+        .build();
+  }
+
+  /** Unhooks the GC listeners and closes the registry. */
+  @Override
+  public void close() {
+    gc.close();
+    registry.close();
+  }
+}
