@@ -1,6 +1,8 @@
 package dev.egret.policy;
 
 import java.net.IDN;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
 import java.util.Locale;
 
 /**
@@ -19,7 +21,10 @@ public final class HostName {
   public static String normalize(String host) {
     String h = host;
     if (h.startsWith("[") && h.endsWith("]")) {
-      return h.substring(1, h.length() - 1).toLowerCase(Locale.ROOT);
+      h = h.substring(1, h.length() - 1);
+    }
+    if (h.indexOf(':') >= 0) {
+      return ipv6(h);
     }
     if (h.endsWith(".")) {
       h = h.substring(0, h.length() - 1);
@@ -30,6 +35,22 @@ public final class HostName {
     // IDN.toASCII refuses labels over 63 characters and maps Unicode to punycode; plain ASCII
     // names come back unchanged apart from case.
     return IDN.toASCII(h, IDN.USE_STD3_ASCII_RULES).toLowerCase(Locale.ROOT);
+  }
+
+  /**
+   * One spelling per IPv6 address, so {@code 2001:DB8::1} and {@code 2001:db8:0::1} compare
+   * equal. An IPv4-mapped literal becomes its IPv4 address, which is what it connects to.
+   */
+  private static String ipv6(String literal) {
+    if (!literal.matches("[0-9A-Fa-f:.]+")) {
+      throw new IllegalArgumentException("'" + literal + "' is not an IPv6 address");
+    }
+    try {
+      // A literal with ':' is parsed, never resolved.
+      return InetAddress.getByName("[" + literal + "]").getHostAddress().toLowerCase(Locale.ROOT);
+    } catch (UnknownHostException e) {
+      throw new IllegalArgumentException("'" + literal + "' is not an IPv6 address");
+    }
   }
 
   /** True for an IPv6 literal (already without brackets) or a dotted-quad IPv4 literal. */

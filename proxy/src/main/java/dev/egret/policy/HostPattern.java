@@ -43,6 +43,9 @@ public final class HostPattern {
       throw new IllegalArgumentException(
           "'**' may only stand as the first label ('**.example.com'), not in '" + p + "'");
     }
+    if (rest.endsWith(".") && rest.length() > 1 && rest.indexOf(':') < 0) {
+      rest = rest.substring(0, rest.length() - 1); // "api.example.com." is the same name
+    }
     String[] parts = rest.split("\\.", -1);
     for (int i = 0; i < parts.length; i++) {
       String label = parts[i];
@@ -53,7 +56,7 @@ public final class HostPattern {
         throw new IllegalArgumentException(
             "'*' must be a whole label ('*.example.com'), not part of one as in '" + p + "'");
       }
-      if (label.isEmpty() && !(i == parts.length - 1 && parts.length > 1)) {
+      if (label.isEmpty()) {
         throw new IllegalArgumentException("host pattern '" + p + "' has an empty label");
       }
     }
@@ -61,9 +64,12 @@ public final class HostPattern {
       String normalized = HostName.normalize(rest);
       return new HostPattern(p, false, new String[] {normalized});
     }
-    String[] normalized =
-        Arrays.stream(HostName.normalize(rest).split("\\."))
-            .toArray(String[]::new);
+    String[] normalized = new String[parts.length];
+    for (int i = 0; i < parts.length; i++) {
+      // Wildcard labels stay as they are; each named label is normalised on its own (IDNA
+      // would refuse the '*').
+      normalized[i] = parts[i].equals("*") ? "*" : HostName.normalize(parts[i]);
+    }
     return new HostPattern(p, anyPrefix, normalized);
   }
 
