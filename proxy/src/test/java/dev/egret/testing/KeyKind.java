@@ -18,7 +18,8 @@ import org.bouncycastle.jce.provider.BouncyCastleProvider;
  * registered JVM-wide). The JDK parses their public keys, so they can sit in a chain handed to a
  * trust manager; but no JDK TLS server can sign a handshake with them, and no JDK verifier can
  * check a signature they made. Use them as <em>leaf</em> keys in direct trust-manager tests only.
- * P-224 is the interesting one: the JDK's own certpath floor accepts it, Egret's must not.
+ * test-java.security lowers the JDK's EC floor to 160 bits, so the JDK's checks pass both and
+ * Egret's 256-bit floor is what refuses them.
  */
 public enum KeyKind {
   RSA_1024("RSA", 1024, null, false),

@@ -101,8 +101,9 @@ class TestPkiTest {
   }
 
   @Test
-  void acceptsAP224LeafAtTheJdkLevelSoOnlyEgretCanRefuseIt() throws Exception {
+  void leavesSmallEcLeavesForEgretToRefuseBecauseTheJdkAcceptsThem() throws Exception {
     validate(ROOT.leaf("p224.partner.test").key(KeyKind.EC_P224).issue(), ROOT);
+    validate(ROOT.leaf("p192.partner.test").key(KeyKind.EC_P192).issue(), ROOT);
   }
 
   @Test
