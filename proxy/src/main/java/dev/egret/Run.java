@@ -3,7 +3,12 @@ package dev.egret;
 import dev.egret.config.ConfigCompiler;
 import dev.egret.config.ConfigException;
 import dev.egret.config.EgretConfig;
-import dev.egret.telemetry.Telemetry;
+import dev.egret.admin.AdminServer;
+import dev.egret.telemetry.AccessLog;
+import dev.egret.telemetry.Metrics;
+import dev.egret.telemetry.Observability;
+import io.vertx.core.VertxOptions;
+import java.net.InetSocketAddress;
 import io.vertx.core.Vertx;
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -15,12 +20,19 @@ final class Run {
 
   static int serve(Path configPath, PrintStream err) throws ConfigException {
     EgretConfig config = ConfigCompiler.load(configPath);
-    Vertx vertx = Vertx.vertx();
-    Telemetry telemetry = Telemetry.NONE;
+    Metrics metrics = new Metrics();
+    Vertx vertx = metrics.newVertx(new VertxOptions());
+    Observability telemetry = new Observability(metrics.registry(), AccessLog.toStdout());
     EgretServer server = new EgretServer(vertx, config, telemetry);
+    AdminServer admin = new AdminServer(vertx, config.listen().admin().host(),
+        config.listen().admin().port(), telemetry::scrape);
     try {
+      int adminPort = admin.start().await(30, TimeUnit.SECONDS);
+      server.alsoOwn(new InetSocketAddress(config.listen().admin().host(), adminPort));
       int port = server.start().await(30, TimeUnit.SECONDS);
+      admin.markReady();
       err.println("egret: proxy on " + config.listen().proxy().host() + ":" + port
+          + ", admin on " + config.listen().admin().host() + ":" + adminPort
           + ", config " + config.file() + " (sha256 " + config.sha256() + ")");
     } catch (Exception e) {
       err.println("egret: cannot start: " + e.getMessage());
@@ -28,14 +40,29 @@ final class Run {
       return 1;
     }
     server.watch(2000);
+    reloadOnHangup(server, err);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      // Readiness goes first so the orchestrator stops sending work, then the listeners close.
+      admin.markDraining();
       try {
         server.close().await(10, TimeUnit.SECONDS);
+        admin.close().await(5, TimeUnit.SECONDS);
+        telemetry.close();
         vertx.close().await(10, TimeUnit.SECONDS);
+        metrics.close();
       } catch (Exception e) {
         // exiting anyway
       }
     }, "egret-shutdown"));
     return -1;
+  }
+
+  /** SIGHUP re-reads the config, as for Squid and nginx. */
+  private static void reloadOnHangup(EgretServer server, PrintStream err) {
+    try {
+      sun.misc.Signal.handle(new sun.misc.Signal("HUP"), signal -> server.reload());
+    } catch (IllegalArgumentException e) {
+      err.println("egret: SIGHUP is not available here; the config file is still watched");
+    }
   }
 }

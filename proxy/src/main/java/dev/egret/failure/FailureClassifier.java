@@ -79,18 +79,6 @@ public final class FailureClassifier {
         "upstream " + host + " failed: " + message, t);
   }
 
-  /** The result label of {@code egret_upstream_tls_handshakes_total} for a failed handshake. */
-  public static String handshakeResult(ProxyFailure f) {
-    if (f.getCause() != null && has(f.getCause(), dev.egret.tls.Pins.PinMismatchException.class)) {
-      return "pin_mismatch";
-    }
-    return switch (f.kind()) {
-      case TLS_CERTIFICATE_ERROR -> "certificate_error";
-      case TLS_PROTOCOL_ERROR -> "protocol_error";
-      default -> "error";
-    };
-  }
-
   public static boolean isTlsFailure(ProxyFailure f) {
     return f.kind() == ErrorKind.TLS_CERTIFICATE_ERROR || f.kind() == ErrorKind.TLS_PROTOCOL_ERROR;
   }

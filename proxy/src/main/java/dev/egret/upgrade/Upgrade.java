@@ -4,6 +4,7 @@ import dev.egret.failure.ErrorKind;
 import dev.egret.failure.FailureClassifier;
 import dev.egret.failure.ProxyFailure;
 import dev.egret.policy.Decision;
+import dev.egret.telemetry.HandshakeResult;
 import dev.egret.telemetry.Hop;
 import dev.egret.telemetry.Telemetry;
 import io.vertx.core.Future;
@@ -74,8 +75,8 @@ public final class Upgrade {
       if (ar.failed()) {
         ProxyFailure f = FailureClassifier.classify(ar.cause(), host);
         if (FailureClassifier.isTlsFailure(f)) {
-          telemetry.upstreamHandshake(decision.destination(), host, "unknown", "unknown", false,
-              (System.currentTimeMillis() - start) / 1000.0, null);
+          telemetry.upstreamHandshake(decision.destination(), host, "unknown", "unknown",
+              HandshakeResult.of(ar.cause()), (System.currentTimeMillis() - start) / 1000.0, null);
         }
         done.fail(f);
         return;
@@ -113,7 +114,7 @@ public final class Upgrade {
     }
     telemetry.upstreamHandshake(decision.destination(), host,
         session == null ? "unknown" : session.getProtocol(),
-        session == null ? "unknown" : session.getCipherSuite(), true,
+        session == null ? "unknown" : session.getCipherSuite(), HandshakeResult.OK,
         setup.handshakeMillis() / 1000.0, leaf);
   }
 
