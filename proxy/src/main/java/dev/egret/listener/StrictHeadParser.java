@@ -1,0 +1,270 @@
+package dev.egret.listener;
+
+import dev.egret.failure.ErrorKind;
+import dev.egret.failure.ProxyFailure;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Reads one HTTP/1.1 request head strictly (RFC 9110/9112 and the SPEC's "Strict parsing"):
+ * {@code new StrictHeadParser().parse(bytes, len)} returns a {@link RequestHead} or throws a
+ * {@link ProxyFailure} of kind {@link ErrorKind#REQUEST_ERROR} whose status is 400, 414 (request
+ * line too long), 431 (too many or too large headers), 501 (a transfer coding other than
+ * chunked) or 505 (HTTP version), and whose details name the problem in one sentence.
+ *
+ * <p>Nothing is repaired: a request that two parsers could read two ways (both Content-Length
+ * and Transfer-Encoding, folded lines, bare LF, a Host naming another host than the target) is
+ * how request smuggling starts, so it is refused. Immutable and thread-safe.
+ */
+public final class StrictHeadParser {
+  public static final int DEFAULT_MAX_REQUEST_LINE_BYTES = 8192;
+  /** The SPEC's {@code limits.maxHeaderBytes} default. */
+  public static final int DEFAULT_MAX_HEADER_BYTES = 16384;
+  public static final int DEFAULT_MAX_HEADER_COUNT = 100;
+
+  private final int maxRequestLineBytes;
+  private final int maxHeaderBytes;
+  private final int maxHeaderCount;
+
+  public StrictHeadParser() {
+    this(DEFAULT_MAX_REQUEST_LINE_BYTES, DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_HEADER_COUNT);
+  }
+
+  /**
+   * @param maxRequestLineBytes longest request line, without its CRLF; longer answers 414
+   * @param maxHeaderBytes most bytes of header lines (CRLFs included, final empty line not);
+   *     more answers 431
+   * @param maxHeaderCount most header lines; more answers 431
+   */
+  public StrictHeadParser(int maxRequestLineBytes, int maxHeaderBytes, int maxHeaderCount) {
+    if (maxRequestLineBytes < 16 || maxHeaderBytes < 0 || maxHeaderCount < 0) {
+      throw new IllegalArgumentException("request head limits are too small");
+    }
+    this.maxRequestLineBytes = maxRequestLineBytes;
+    this.maxHeaderBytes = maxHeaderBytes;
+    this.maxHeaderCount = maxHeaderCount;
+  }
+
+  public int maxRequestLineBytes() {
+    return maxRequestLineBytes;
+  }
+
+  public int maxHeaderBytes() {
+    return maxHeaderBytes;
+  }
+
+  public int maxHeaderCount() {
+    return maxHeaderCount;
+  }
+
+  /**
+   * Parses {@code head[0, len)}: the request line and header lines, each ended by CRLF, then the
+   * empty line (CRLF) that ends the head. Leading empty lines must already be dropped.
+   */
+  public RequestHead parse(byte[] head, int len) {
+    checkLineEndings(head, len);
+    if (len < 4 || head[len - 4] != FieldLines.CR || head[len - 3] != FieldLines.LF) {
+      throw Refusals.badRequest("request head does not end with an empty line");
+    }
+    int lineEnd = indexOfCrlf(head, 0, len);
+    if (lineEnd > maxRequestLineBytes) {
+      throw Refusals.uriTooLong("request line is longer than " + maxRequestLineBytes + " bytes");
+    }
+    String[] line = requestLine(head, lineEnd);
+    String method = line[0];
+    String target = line[1];
+    String version = line[2];
+
+    List<RequestHead.Header> headers = new ArrayList<>();
+    int headerEnd = len - 2;
+    int headerStart = lineEnd + 2;
+    if (headerEnd - headerStart > maxHeaderBytes) {
+      throw Refusals.headersTooLarge("request headers are larger than " + maxHeaderBytes + " bytes");
+    }
+    for (int pos = headerStart; pos < headerEnd; ) {
+      int end = indexOfCrlf(head, pos, headerEnd);
+      if (headers.size() == maxHeaderCount) {
+        throw Refusals.headersTooLarge("request has more than " + maxHeaderCount + " header fields");
+      }
+      headers.add(FieldLines.parse(head, pos, end, "header"));
+      pos = end + 2;
+    }
+
+    RequestHead.Authority authority = RequestTargets.parse(method, target);
+    RequestHead.Framing framing = framing(version, headers);
+    if (method.equals("CONNECT") && framing.type() != RequestHead.Framing.Type.NONE
+        && framing.contentLength() != 0) {
+      throw Refusals.badRequest("CONNECT request with a body");
+    }
+    checkHost(method, authority, headers);
+    return new RequestHead(method, target, version, headers, framing, authority);
+  }
+
+  /** Every LF must follow a CR and every CR must precede an LF, anywhere in the head. */
+  private static void checkLineEndings(byte[] head, int len) {
+    for (int i = 0; i < len; i++) {
+      if (head[i] == FieldLines.LF && (i == 0 || head[i - 1] != FieldLines.CR)) {
+        throw Refusals.badRequest("bare LF (a line ending without CR) in the request head");
+      }
+      if (head[i] == FieldLines.CR && (i + 1 == len || head[i + 1] != FieldLines.LF)) {
+        throw Refusals.badRequest("bare CR (a CR not followed by LF) in the request head");
+      }
+    }
+  }
+
+  /** Index of the CR of the first CRLF in [from, to); line endings are already checked. */
+  private static int indexOfCrlf(byte[] head, int from, int to) {
+    for (int i = from; i < to; i++) {
+      if (head[i] == FieldLines.CR) {
+        return i;
+      }
+    }
+    return to;
+  }
+
+  private static String[] requestLine(byte[] head, int end) {
+    for (int i = 0; i < end; i++) {
+      int b = head[i] & 0xff;
+      if (b >= 0x80) {
+        throw Refusals.badRequest("non-ASCII byte in the request line");
+      }
+      if (FieldLines.isControl(b)) {
+        throw Refusals.badRequest("control character in the request line");
+      }
+    }
+    String text = new String(head, 0, end, StandardCharsets.US_ASCII);
+    String[] parts = text.split(" ", -1);
+    if (parts.length == 2 && !parts[0].isEmpty() && !parts[1].isEmpty()) {
+      throw Refusals.badRequest("HTTP/0.9 request (no HTTP version) on the proxy port");
+    }
+    if (parts.length != 3 || parts[0].isEmpty() || parts[1].isEmpty() || parts[2].isEmpty()) {
+      throw Refusals.badRequest(
+          "request line is not METHOD SP target SP HTTP-version with single spaces");
+    }
+    if (parts[0].equals("PRI") && parts[1].equals("*") && parts[2].equals("HTTP/2.0")) {
+      throw Refusals.versionNotSupported(
+          "HTTP/2 connection preface on the proxy port; Egret speaks HTTP/1.1 to clients");
+    }
+    checkVersion(parts[2]);
+    for (int i = 0; i < parts[0].length(); i++) {
+      if (!FieldLines.isTokenChar(parts[0].charAt(i))) {
+        throw Refusals.badRequest("invalid character '" + parts[0].charAt(i) + "' in the method");
+      }
+    }
+    return parts;
+  }
+
+  private static void checkVersion(String version) {
+    if (version.equals("HTTP/1.1") || version.equals("HTTP/1.0")) {
+      return;
+    }
+    if (version.matches("HTTP/[0-9](\\.[0-9])?")) {
+      throw Refusals.versionNotSupported(
+          "HTTP version " + version + " is not supported; use HTTP/1.1");
+    }
+    throw Refusals.badRequest("malformed HTTP version in the request line");
+  }
+
+  private static RequestHead.Framing framing(String version, List<RequestHead.Header> headers) {
+    String contentLength = null;
+    String transferEncoding = null;
+    int lengths = 0;
+    int encodings = 0;
+    for (RequestHead.Header h : headers) {
+      String name = h.name().toLowerCase(Locale.ROOT);
+      if (name.equals("content-length")) {
+        lengths++;
+        contentLength = h.value();
+      } else if (name.equals("transfer-encoding")) {
+        encodings++;
+        transferEncoding = h.value();
+      }
+    }
+    if (lengths > 0 && encodings > 0) {
+      throw Refusals.badRequest("request has both Content-Length and Transfer-Encoding");
+    }
+    if (lengths > 1) {
+      throw Refusals.badRequest("request has a repeated Content-Length header");
+    }
+    if (encodings > 0) {
+      if (version.equals("HTTP/1.0")) {
+        throw Refusals.badRequest("Transfer-Encoding on an HTTP/1.0 request");
+      }
+      if (encodings > 1) {
+        throw Refusals.badRequest("request has a repeated Transfer-Encoding header");
+      }
+      if (transferEncoding.isEmpty()) {
+        throw Refusals.badRequest("empty Transfer-Encoding header");
+      }
+      if (!transferEncoding.equalsIgnoreCase("chunked")) {
+        throw Refusals.notImplemented(
+            "Transfer-Encoding other than a single chunked is not supported");
+      }
+      return RequestHead.Framing.CHUNKED;
+    }
+    if (lengths == 1) {
+      return RequestHead.Framing.contentLength(contentLength(contentLength));
+    }
+    return RequestHead.Framing.NONE;
+  }
+
+  private static long contentLength(String value) {
+    if (value.isEmpty()) {
+      throw Refusals.badRequest("empty Content-Length header");
+    }
+    char first = value.charAt(0);
+    if (first == '+' || first == '-') {
+      throw Refusals.badRequest("signed Content-Length header");
+    }
+    long length = 0;
+    for (int i = 0; i < value.length(); i++) {
+      char c = value.charAt(i);
+      if (c == ' ' || c == '\t') {
+        throw Refusals.badRequest("white space inside the Content-Length header");
+      }
+      if (c < '0' || c > '9') {
+        throw Refusals.badRequest("Content-Length header is not a decimal number");
+      }
+      if (length > (Long.MAX_VALUE - (c - '0')) / 10) {
+        throw Refusals.badRequest("Content-Length header overflows");
+      }
+      length = length * 10 + (c - '0');
+    }
+    return length;
+  }
+
+  /**
+   * RFC 9112 lets the absolute-form target win over Host; the SPEC is stricter and refuses a
+   * Host naming anything else, because a next hop might route on Host. Host is optional.
+   */
+  private static void checkHost(
+      String method, RequestHead.Authority target, List<RequestHead.Header> headers) {
+    RequestHead.Header host = null;
+    for (RequestHead.Header h : headers) {
+      if (h.name().equalsIgnoreCase("host")) {
+        if (host != null) {
+          throw Refusals.badRequest("request has more than one Host header");
+        }
+        host = h;
+      }
+    }
+    if (host == null) {
+      return;
+    }
+    RequestTargets.HostPort named;
+    try {
+      named = RequestTargets.hostPort(host.value(), false);
+    } catch (ProxyFailure e) {
+      throw Refusals.badRequest("Host header is not a valid host[:port]: " + e.details());
+    }
+    // CONNECT has no scheme; a Host without a port there stands for 443, the tunnelled https.
+    int defaultPort = target.scheme() == null ? 443 : RequestTargets.defaultPort(target.scheme());
+    int port = named.port() >= 0 ? named.port() : defaultPort;
+    if (!named.host().equalsIgnoreCase(target.host()) || port != target.port()) {
+      throw Refusals.badRequest("Host header " + host.value()
+          + " names another host than the request target " + target.host() + ":" + target.port());
+    }
+  }
+}
