@@ -148,7 +148,7 @@ public final class Egret {
     Decision d = c.allowlist().decide(rt.target());
     out.println("target:   " + rt.target().describe() + (tunnel ? " (CONNECT tunnel)" : ""));
     out.println("verdict:  " + d.verdict().name().toLowerCase(Locale.ROOT));
-    out.println("reason:   " + d.reason().text() + ": " + d.details());
+    out.println("reason:   " + d.details());
     Rule rule = d.rule();
     out.println("rule:     " + (rule == null ? "none" : "'" + rule.host().pattern() + "' (line " + rule.line() + ")"));
     if (d.verdict().letsThrough()) {

@@ -48,6 +48,9 @@ public final class ProxyListener {
         .setDecompressionSupported(false)
         .setCompressionSupported(false)
         .setHandle100ContinueAutomatically(false)
+        // h2c would turn "Upgrade: h2c" into a protocol switch the guard cannot follow; Egret
+        // speaks HTTP/1.1 to clients and strips Upgrade as a hop-by-hop header.
+        .setHttp2ClearTextEnabled(false)
         .setTcpNoDelay(true);
     StrictHeadParser parser = new StrictHeadParser(StrictHeadParser.DEFAULT_MAX_REQUEST_LINE_BYTES,
         limits.maxHeaderBytes(), StrictHeadParser.DEFAULT_MAX_HEADER_COUNT);

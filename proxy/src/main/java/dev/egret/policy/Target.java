@@ -16,8 +16,12 @@ public record Target(Kind kind, String host, int port, String method, String pat
     String authority = HostName.authority(host, port);
     return switch (kind) {
       case TUNNEL -> authority;
-      case UPGRADE -> "http://" + authority + path;
-      case TLS -> "https://" + authority + path;
+      case UPGRADE -> "http://" + (port == 80 ? bare() : authority) + path;
+      case TLS -> "https://" + (port == 443 ? bare() : authority) + path;
     };
+  }
+
+  private String bare() {
+    return host.indexOf(':') >= 0 ? "[" + host + "]" : host;
   }
 }
