@@ -1,6 +1,7 @@
 package dev.egret.listener;
 
 import io.netty.buffer.ByteBuf;
+import java.util.Arrays;
 import java.util.Locale;
 
 /**
@@ -122,7 +123,7 @@ final class BodyFraming {
           : "chunked trailer line is longer than " + MAX_LINE_BYTES + " bytes");
     }
     if (lineLen == line.length) {
-      line = java.util.Arrays.copyOf(line, Math.min(line.length * 2, MAX_LINE_BYTES));
+      line = Arrays.copyOf(line, Math.min(line.length * 2, MAX_LINE_BYTES));
     }
     line[lineLen++] = b;
     return false;

@@ -17,7 +17,7 @@ import java.util.function.Function;
  * <pre>{@code
  * // in HttpServer.connectionHandler, with the connection's Netty pipeline:
  * pipeline.addBefore("httpDecoder", "egret-strict",
- *     new StrictRequestGuard(parser, failureResponse::render, telemetry::strictViolation));
+ *     new StrictRequestGuard(parser, renderFailure, countViolation));
  * }</pre>
  *
  * <p>It sees the raw bytes, holds each request head until {@link StrictHeadParser} accepts it,
@@ -69,7 +69,7 @@ public final class StrictRequestGuard extends ChannelInboundHandlerAdapter {
     this.parser = Objects.requireNonNull(parser, "parser");
     this.renderer = Objects.requireNonNull(renderer, "renderer");
     this.onViolation = Objects.requireNonNull(onViolation, "onViolation");
-    // Request line with CRLF, header lines, final CRLF.
+    // What checkLimits lets through: request line and CRLF, header lines, the final CRLF.
     this.maxHeadBytes = parser.maxRequestLineBytes() + 2 + parser.maxHeaderBytes() + 2;
   }
 
@@ -130,6 +130,7 @@ public final class StrictRequestGuard extends ChannelInboundHandlerAdapter {
       if (headLen == 0) {
         headStartInBuffer = i;
       }
+      checkLimits(headLen + 1);
       append(b);
       if (b == FieldLines.LF) {
         boolean empty = headLen - lineStart == 1
@@ -141,17 +142,27 @@ public final class StrictRequestGuard extends ChannelInboundHandlerAdapter {
           return i + 1;
         }
         lineStart = headLen;
-      } else if (requestLineEnd < 0) {
-        if (headLen > parser.maxRequestLineBytes() + 1) {
-          throw Refusals.uriTooLong(
-              "request line is longer than " + parser.maxRequestLineBytes() + " bytes");
-        }
-      } else if (headLen - requestLineEnd > parser.maxHeaderBytes() + 2) {
-        throw Refusals.headersTooLarge(
-            "request headers are larger than " + parser.maxHeaderBytes() + " bytes");
       }
     }
     return i;
+  }
+
+  /**
+   * Refuses a head before it can outgrow the parser's limits, so a client that never sends the
+   * empty line cannot make the guard buffer more. The bounds count the request line's CRLF and
+   * the final empty line, so no head the parser would accept is refused here; the parser then
+   * applies the exact limits.
+   */
+  private void checkLimits(int length) {
+    if (requestLineEnd < 0) {
+      if (length > parser.maxRequestLineBytes() + 2) {
+        throw Refusals.uriTooLong(
+            "request line is longer than " + parser.maxRequestLineBytes() + " bytes");
+      }
+    } else if (length - requestLineEnd > parser.maxHeaderBytes() + 2) {
+      throw Refusals.headersTooLarge(
+          "request headers are larger than " + parser.maxHeaderBytes() + " bytes");
+    }
   }
 
   /** True when {@code b} was part of an empty line before the request line, and is dropped. */
@@ -178,7 +189,7 @@ public final class StrictRequestGuard extends ChannelInboundHandlerAdapter {
 
   private void append(byte b) {
     if (headLen == head.length) {
-      // The limit checks in readHead stop growth before maxHeadBytes is passed.
+      // checkLimits stops growth before maxHeadBytes is passed.
       head = Arrays.copyOf(head, Math.min(head.length * 2, maxHeadBytes));
     }
     head[headLen++] = b;
