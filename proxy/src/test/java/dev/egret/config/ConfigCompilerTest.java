@@ -125,11 +125,11 @@ class ConfigCompilerTest {
     assertThat(e).anySatisfy(s -> assertThat(s).startsWith("7:31:").contains("not-a-cidr"));
     assertThat(e).anySatisfy(s -> assertThat(s).startsWith("10:13:").contains("1 to 65535"));
     assertThat(e).anySatisfy(s -> assertThat(s).startsWith("10:16:").contains("whole number"));
-    assertThat(e).anySatisfy(s -> assertThat(s).startsWith("11:13:").contains("sha256/"));
-    assertThat(e).anySatisfy(s -> assertThat(s).startsWith("11:25:").contains("32"));
+    assertThat(e).anySatisfy(s -> assertThat(s).startsWith("11:12:").contains("sha256/"));
+    assertThat(e).anySatisfy(s -> assertThat(s).startsWith("11:24:").contains("base64"));
     assertThat(e).anySatisfy(s -> assertThat(s).startsWith("12:11:").contains("whole label"));
-    assertThat(e).anySatisfy(s -> assertThat(s).startsWith("13:7: unknown key 'hots'").contains("did you mean 'host'"));
-    assertThat(e).anySatisfy(s -> assertThat(s).startsWith("13:7:").contains("needs 'host'"));
+    assertThat(e).anySatisfy(s -> assertThat(s).startsWith("13:5: unknown key 'hots'").contains("did you mean 'host'"));
+    assertThat(e).anySatisfy(s -> assertThat(s).startsWith("13:5:").contains("needs 'host'"));
   }
 
   @Test
