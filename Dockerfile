@@ -13,7 +13,7 @@ WORKDIR /src
 # The poms first, so the dependency download is a cached layer that survives source edits.
 COPY pom.xml ./
 COPY proxy/pom.xml proxy/
-RUN mvn -B -q -pl proxy -am dependency:go-offline
+RUN mvn -B -q -pl proxy -am org.apache.maven.plugins:maven-dependency-plugin:3.8.1:go-offline
 COPY proxy/src proxy/src
 RUN mvn -B -q package -DskipTests
 
@@ -28,7 +28,7 @@ RUN addgroup -S -g 10001 egret \
  && chown 10001:10001 /etc/egret
 
 # Owned by root and not writable by the user: the process cannot change its own code.
-COPY --from=build --chown=0:0 --chmod=0444 /src/proxy/target/egret.jar /app/egret.jar
+COPY --from=build --chown=0:0 /src/proxy/target/egret.jar /app/egret.jar
 
 # The allowlist is mounted here (ConfigMap, ECS volume, or docker -v). No config is baked in:
 # an image that silently allowed a built-in list would be the wrong default for a firewall.

@@ -146,14 +146,6 @@ done
 
 # ---- 5. the image's command lines, outside a container ---------------------------------------
 JAR=$ROOT/proxy/target/egret.jar
-step "entrypoint command line against the built jar"
-if [[ ! -f $JAR ]]; then
-  echo "SKIPPED: $JAR does not exist (build it with mvn -B package -DskipTests); the"
-  echo "Dockerfile's ENTRYPOINT, CMD and HEALTHCHECK were not run"
-  echo "deploy-checks: OK (without the entrypoint run)"
-  exit 0
-fi
-
 # Read the runtime stage's exec-form ENTRYPOINT, CMD and HEALTHCHECK from the Dockerfile,
 # so what runs here is exactly what the image runs, with the jar path mapped to the build.
 dockerfile_argv() { # dockerfile_argv ENTRYPOINT|CMD|HEALTHCHECK -> one argument per line
@@ -169,9 +161,33 @@ dockerfile_argv() { # dockerfile_argv ENTRYPOINT|CMD|HEALTHCHECK -> one argument
     for (const arg of JSON.parse(rest)) console.log(arg.replace("/app/egret.jar", process.argv[2]));
   ' "$1" "$JAR"
 }
+step "JVM flags of ENTRYPOINT and HEALTHCHECK"
+# Even without a jar: the JVM refuses a misspelt or removed -XX flag, so run each flag set with
+# -version in place of -jar.
+for which in ENTRYPOINT HEALTHCHECK; do
+  mapfile -t argv < <(dockerfile_argv "$which")
+  ((${#argv[@]})) || die "cannot read an exec-form $which from the Dockerfile"
+  flags=()
+  for arg in "${argv[@]}"; do
+    [[ $arg == -jar ]] && break
+    flags+=("$arg")
+  done
+  "${flags[@]}" -version >"$OUT/flags.log" 2>&1 || { cat "$OUT/flags.log" >&2; die "$which JVM flags: ${flags[*]}"; }
+  echo "$which: ${flags[*]}: accepted by $(head -1 "$OUT/flags.log")"
+done
+
+step "entrypoint command line against the built jar"
+if [[ ! -f $JAR ]]; then
+  echo "SKIPPED: $JAR does not exist (build it with mvn -B package -DskipTests); the"
+  echo "Dockerfile's ENTRYPOINT, CMD and HEALTHCHECK were not run"
+  echo "deploy-checks: OK (without the entrypoint run)"
+  exit 0
+fi
+
 mapfile -t entrypoint < <(dockerfile_argv ENTRYPOINT)
 mapfile -t cmd < <(dockerfile_argv CMD)
 mapfile -t healthcheck < <(dockerfile_argv HEALTHCHECK)
+((${#entrypoint[@]} && ${#cmd[@]} && ${#healthcheck[@]})) || die "cannot read ENTRYPOINT, CMD and HEALTHCHECK"
 config_env=$(sed -n 's/^ENV .*EGRET_CONFIG=\([^ ]*\).*/\1/p' Dockerfile | tail -1)
 [[ $config_env == /etc/egret/egret.yaml ]] || die "Dockerfile's EGRET_CONFIG is '$config_env'"
 

@@ -116,6 +116,20 @@ class EcsTaskDefinitionTest {
   }
 
   @Test
+  void containersFitTheTaskSize() {
+    int cpu = 0;
+    int memory = 0;
+    for (JsonNode c : containers) {
+      cpu += c.path("cpu").asInt();
+      memory += c.path("memory").asInt(c.path("memoryReservation").asInt());
+    }
+    assertThat(cpu).isLessThanOrEqualTo(Integer.parseInt(task.path("cpu").asText()));
+    assertThat(memory).isLessThanOrEqualTo(Integer.parseInt(task.path("memory").asText()));
+    // Heap is 40% of the limit, direct buffers up to 128 MiB, plus the health-check JVM.
+    assertThat(egret.path("memory").asInt()).isGreaterThanOrEqualTo(384);
+  }
+
+  @Test
   void everyContainerLogsToCloudWatch() {
     for (JsonNode c : containers) {
       JsonNode log = c.path("logConfiguration");
