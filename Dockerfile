@@ -1,0 +1,62 @@
+# Egret container image: a sidecar HTTPS egress proxy.
+#
+#   docker build -t egret:dev .
+#   docker run --read-only --tmpfs /tmp -v "$PWD/egret.yaml:/etc/egret/egret.yaml:ro" egret:dev
+#
+# Two stages: Maven builds the shaded jar, then only the jar goes onto a small, pinned JRE.
+# The base images are pinned to exact versions (never :latest); pin them by digest as well
+# when you mirror them into your own registry.
+
+# ---- build ---------------------------------------------------------------------------------
+FROM maven:3.9.9-eclipse-temurin-17 AS build
+WORKDIR /src
+# The poms first, so the dependency download is a cached layer that survives source edits.
+COPY pom.xml ./
+COPY proxy/pom.xml proxy/
+RUN mvn -B -q -pl proxy -am org.apache.maven.plugins:maven-dependency-plugin:3.8.1:go-offline
+COPY proxy/src proxy/src
+RUN mvn -B -q package -DskipTests
+
+# ---- runtime -------------------------------------------------------------------------------
+FROM eclipse-temurin:17.0.15_6-jre-alpine AS runtime
+
+# A fixed numeric user and group, so Kubernetes' runAsNonRoot can verify it without a passwd
+# lookup and ECS/Kubernetes files can be owned by the same id.
+RUN addgroup -S -g 10001 egret \
+ && adduser -S -D -H -h /nonexistent -s /sbin/nologin -u 10001 -G egret egret \
+ && mkdir -p /etc/egret \
+ && chown 10001:10001 /etc/egret
+
+# Owned by root and not writable by the user: the process cannot change its own code.
+COPY --from=build --chown=0:0 /src/proxy/target/egret.jar /app/egret.jar
+
+# The allowlist is mounted here (ConfigMap, ECS volume, or docker -v). No config is baked in:
+# an image that silently allowed a built-in list would be the wrong default for a firewall.
+ENV EGRET_CONFIG=/etc/egret/egret.yaml
+# Declared volumes give /tmp (JVM scratch) and /etc/egret a writable home under
+# `docker run --read-only`, and on ECS Fargate a bind mount at these paths inherits the
+# image's ownership (10001 for /etc/egret), so the non-root config writer can fill it.
+VOLUME ["/etc/egret", "/tmp"]
+WORKDIR /app
+USER 10001:10001
+
+# 3128: the proxy. It listens on 127.0.0.1 inside the pod/task (containers share loopback).
+# 9901: admin (/metrics, /healthz, /readyz); bind it to 0.0.0.0 in the config for Prometheus.
+EXPOSE 3128 9901
+
+# No shell or curl needed: `egret ready` GETs http://127.0.0.1:9901/readyz and exits 0 on 200.
+# A second, tiny JVM: client compiler only, 24 MB heap, no perf-data file in /tmp.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx24m", "-XX:-UsePerfData", "-jar", "/app/egret.jar", "ready"]
+
+# The one place the server's command line lives (CI runs this exact argv against the built jar):
+#   MaxRAMPercentage=40   heap follows the container memory limit, leaving room for direct
+#                         buffers, metaspace, thread stacks and the health-check JVM;
+#   MaxDirectMemorySize   caps Netty's off-heap buffers so they cannot outgrow the limit;
+#   UseSerialGC           the right collector for a heap of a few hundred MB on 1-2 CPUs;
+#   ExitOnOutOfMemoryError  die and be restarted rather than limp on;
+#   -UsePerfData          no hsperfdata file, so nothing is written outside /tmp at all;
+#   file.encoding=UTF-8   the access log is UTF-8 whatever the container locale is.
+# C2 stays on (no TieredStopAtLevel) because TLS re-origination is on the hot path.
+ENTRYPOINT ["java", "-XX:MaxRAMPercentage=40", "-XX:InitialRAMPercentage=10", "-XX:MaxDirectMemorySize=128m", "-XX:+UseSerialGC", "-XX:+ExitOnOutOfMemoryError", "-XX:-UsePerfData", "-Dfile.encoding=UTF-8", "-jar", "/app/egret.jar"]
+CMD ["run"]

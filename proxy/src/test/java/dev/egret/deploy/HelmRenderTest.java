@@ -1,0 +1,339 @@
+package dev.egret.deploy;
+
+import static dev.egret.deploy.DeployFiles.named;
+import static dev.egret.deploy.DeployFiles.strings;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The Helm chart as Kubernetes would receive it: {@code .ci/deploy-checks.sh} runs
+ * {@code helm template} once per {@code helm/egret/ci/NAME-values.yaml} into
+ * {@code DIR/NAME.yaml}, then runs this test with {@code -Degret.helm.rendered=DIR} (or the
+ * environment variable {@code EGRET_HELM_RENDERED}). Without rendered output (no helm on the
+ * machine) every test is skipped, saying so.
+ */
+class HelmRenderTest {
+  private static final String PROPERTY = "egret.helm.rendered";
+  private static final String ENV = "EGRET_HELM_RENDERED";
+  private static final List<String> REQUIRED_SCENARIOS =
+      List.of("default", "legacy-sidecar", "monitoring-enabled", "custom-allowlist", "job");
+
+  private static final String HOW_TO_RENDER =
+      "run .ci/deploy-checks.sh, which renders helm/egret with helm template and passes -D"
+          + PROPERTY + "=DIR (or set " + ENV + ")";
+
+  private static Path renderedDir;
+
+  @BeforeAll
+  static void findRenderedChart() {
+    String dir = System.getProperty(PROPERTY, System.getenv(ENV));
+    if (dir != null && !dir.isBlank() && Files.isDirectory(Path.of(dir))) {
+      renderedDir = Path.of(dir);
+    } else {
+      renderedDir = null;
+      System.err.println("HelmRenderTest SKIPPED: no rendered chart (" + PROPERTY + "=" + dir + "); " + HOW_TO_RENDER);
+    }
+  }
+
+  @BeforeEach
+  void skipWithoutRenderedChart() {
+    assumeTrue(renderedDir != null, () -> "no rendered chart: " + HOW_TO_RENDER);
+  }
+
+  static Stream<String> scenarios() throws IOException {
+    try (Stream<Path> files = Files.list(DeployFiles.file("helm/egret/ci"))) {
+      return files
+          .map(p -> p.getFileName().toString())
+          .filter(n -> n.endsWith("-values.yaml"))
+          .map(n -> n.substring(0, n.length() - "-values.yaml".length()))
+          .sorted()
+          .toList()
+          .stream();
+    }
+  }
+
+  @Test
+  void everyScenarioWasRendered() throws IOException {
+    List<String> declared = scenarios().toList();
+    assertThat(declared).containsAll(REQUIRED_SCENARIOS);
+    for (String s : declared) {
+      assertThat(renderedDir.resolve(s + ".yaml")).as("rendered scenario %s", s).isNotEmptyFile();
+    }
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("scenarios")
+  void everyObjectIsWellFormedAndLabelled(String scenario) {
+    List<JsonNode> docs = Rendered.of(scenario).docs;
+    assertThat(docs).isNotEmpty();
+    for (JsonNode doc : docs) {
+      String what = scenario + ": " + doc.path("kind").asText() + "/" + doc.path("metadata").path("name").asText();
+      assertThat(doc.path("apiVersion").asText()).as(what).isNotBlank();
+      assertThat(doc.path("kind").asText()).as(what).isNotBlank();
+      assertThat(doc.path("metadata").path("name").asText()).as(what).matches("[a-z0-9]([-a-z0-9.]*[a-z0-9])?");
+      assertThat(doc.path("metadata").path("name").asText().length()).as(what).isLessThanOrEqualTo(63);
+      JsonNode labels = doc.path("metadata").path("labels");
+      assertThat(labels.path("app.kubernetes.io/name").asText()).as(what).isEqualTo("egret");
+      assertThat(labels.path("app.kubernetes.io/managed-by").asText()).as(what).isEqualTo("Helm");
+    }
+    assertThat(Rendered.of(scenario).kinds()).contains("ConfigMap", "ServiceAccount");
+    assertThat(Rendered.of(scenario).kinds()).containsAnyOf("Deployment", "Job");
+  }
+
+  @Test
+  void defaultRunsEgretAsANativeSidecarBeforeTheApp() {
+    JsonNode pod = Rendered.of("default").podSpec();
+    JsonNode egret = named(pod.path("initContainers"), "name", "egret");
+    assertThat(egret.path("restartPolicy").asText()).isEqualTo("Always");
+    assertThat(named(pod.path("containers"), "name", "egret").isMissingNode()).isTrue();
+    assertThat(named(pod.path("containers"), "name", "app").isMissingNode()).isFalse();
+    // kubelet starts the app only after a native sidecar's startup probe succeeds.
+    assertThat(egret.path("startupProbe").path("httpGet").path("path").asText()).isEqualTo("/readyz");
+  }
+
+  @Test
+  void legacySidecarIsAnOrdinaryContainerThatHoldsTheApp() {
+    JsonNode pod = Rendered.of("legacy-sidecar").podSpec();
+    assertThat(named(pod.path("initContainers"), "name", "egret").isMissingNode()).isTrue();
+    JsonNode first = pod.path("containers").get(0);
+    assertThat(first.path("name").asText()).isEqualTo("egret");
+    assertThat(first.has("restartPolicy")).isFalse();
+    String hook = String.join(" ", strings(first.path("lifecycle").path("postStart").path("exec").path("command")));
+    // The same one-shot JVM as the image's HEALTHCHECK, aimed at the configured admin port.
+    assertThat(hook).contains(String.join(" ", DockerfileFacts.read().healthcheck()) + " --admin 127.0.0.1:9901");
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("scenarios")
+  void probesUseTheAdminPort(String scenario) {
+    Rendered r = Rendered.of(scenario);
+    JsonNode egret = r.egret();
+    JsonNode admin = named(egret.path("ports"), "name", "admin");
+    assertThat(admin.path("containerPort").asInt()).isEqualTo(r.listenPort("admin"));
+    assertThat(probe(egret, "readinessProbe")).isEqualTo("/readyz@admin");
+    assertThat(probe(egret, "livenessProbe")).isEqualTo("/healthz@admin");
+    assertThat(probe(egret, "startupProbe")).isEqualTo("/readyz@admin");
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("scenarios")
+  void everyContainerIsHardened(String scenario) {
+    JsonNode pod = Rendered.of(scenario).podSpec();
+    JsonNode podSec = pod.path("securityContext");
+    assertThat(podSec.path("runAsNonRoot").asBoolean()).isTrue();
+    assertThat(podSec.path("seccompProfile").path("type").asText()).isEqualTo("RuntimeDefault");
+    assertThat(pod.path("automountServiceAccountToken").asBoolean(true)).isFalse();
+    List<JsonNode> all = new ArrayList<>();
+    pod.path("initContainers").forEach(all::add);
+    pod.path("containers").forEach(all::add);
+    for (JsonNode c : all) {
+      String name = scenario + "/" + c.path("name").asText();
+      JsonNode sec = c.path("securityContext");
+      assertThat(sec.path("runAsNonRoot").asBoolean()).as(name).isTrue();
+      assertThat(sec.path("readOnlyRootFilesystem").asBoolean()).as(name).isTrue();
+      assertThat(sec.path("allowPrivilegeEscalation").asBoolean(true)).as(name).isFalse();
+      assertThat(strings(sec.path("capabilities").path("drop"))).as(name).contains("ALL");
+      assertThat(sec.path("seccompProfile").path("type").asText()).as(name).isEqualTo("RuntimeDefault");
+      assertThat(c.path("resources").path("limits").path("memory").asText()).as(name).isNotBlank();
+    }
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("scenarios")
+  void appSendsTrafficThroughEgretButNotPlatformEndpoints(String scenario) {
+    Rendered r = Rendered.of(scenario);
+    JsonNode app = named(r.podSpec().path("containers"), "name", "app");
+    String proxy = "http://127.0.0.1:" + r.listenPort("proxy");
+    assertThat(env(app, "HTTP_PROXY")).isEqualTo(proxy);
+    assertThat(env(app, "HTTPS_PROXY")).isEqualTo(proxy);
+    assertThat(Arrays.asList(env(app, "NO_PROXY").split(",")))
+        .contains("localhost", "127.0.0.1", "169.254.169.254", "169.254.170.2");
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("scenarios")
+  void proxyListensOnLoopbackAndAdminOnEveryInterface(String scenario) {
+    JsonNode listen = Rendered.of(scenario).config().path("listen");
+    assertThat(listen.path("proxy").asText()).startsWith("127.0.0.1:");
+    assertThat(listen.path("admin").asText()).startsWith("0.0.0.0:");
+    assertThat(Rendered.of(scenario).config().path("version").asInt()).isEqualTo(1);
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("scenarios")
+  void configMapIsMountedAsADirectorySoEditsReachEgret(String scenario) {
+    Rendered r = Rendered.of(scenario);
+    JsonNode egret = r.egret();
+    String configPath = env(egret, "EGRET_CONFIG");
+    int slash = configPath.lastIndexOf('/');
+    JsonNode mount = named(egret.path("volumeMounts"), "mountPath", configPath.substring(0, slash));
+    assertThat(mount.path("readOnly").asBoolean()).isTrue();
+    assertThat(mount.has("subPath")).as("a subPath mount never sees ConfigMap updates").isFalse();
+    JsonNode volume = named(r.podSpec().path("volumes"), "name", mount.path("name").asText());
+    assertThat(volume.path("configMap").path("name").asText()).isEqualTo(r.configMap().path("metadata").path("name").asText());
+    assertThat(r.configMap().path("data").has(configPath.substring(slash + 1))).isTrue();
+    assertThat(named(egret.path("volumeMounts"), "mountPath", "/tmp").isMissingNode()).as("writable /tmp").isFalse();
+  }
+
+  @Test
+  void checksumAnnotationFollowsTheAllowlistOnly() {
+    String base = Rendered.of("default").checksum();
+    assertThat(base).matches("[0-9a-f]{64}");
+    assertThat(Rendered.of("monitoring-enabled").checksum()).as("same config, same checksum").isEqualTo(base);
+    assertThat(Rendered.of("custom-allowlist").checksum()).as("new allowlist rolls the pods").isNotEqualTo(base);
+  }
+
+  @Test
+  void customAllowlistReachesTheConfigFile() {
+    JsonNode config = Rendered.of("custom-allowlist").config();
+    List<String> hosts = new ArrayList<>();
+    config.path("allow").forEach(rule -> hosts.add(rule.path("host").asText()));
+    assertThat(hosts).containsExactly(
+        "**.salesforce.com", "api.stripe.com", "hooks.slack.com", "legacy.partner.example", "crm.internal.example");
+    assertThat(config.path("mode").asText()).isEqualTo("report");
+    assertThat(config.path("listen").path("proxy").asText()).isEqualTo("127.0.0.1:3129");
+    assertThat(named(config.path("allow"), "host", "hooks.slack.com").path("upgradePort").asInt()).isEqualTo(8443);
+    assertThat(Rendered.of("custom-allowlist").egret().path("image").asText()).contains("@sha256:");
+  }
+
+  @Test
+  void monitoringScenarioScrapesAlertsAndShipsTheDashboard() throws IOException {
+    Rendered r = Rendered.of("monitoring-enabled");
+    JsonNode service = r.one("Service");
+    JsonNode monitor = r.one("ServiceMonitor");
+    assertThat(monitor.path("apiVersion").asText()).isEqualTo("monitoring.coreos.com/v1");
+    JsonNode endpoint = monitor.path("spec").path("endpoints").get(0);
+    assertThat(endpoint.path("port").asText()).isEqualTo("admin");
+    assertThat(endpoint.path("path").asText()).isEqualTo("/metrics");
+    monitor.path("spec").path("selector").path("matchLabels").fields().forEachRemaining(l ->
+        assertThat(service.path("metadata").path("labels").path(l.getKey()).asText())
+            .as("Service carries selector label %s", l.getKey())
+            .isEqualTo(l.getValue().asText()));
+    assertThat(named(service.path("spec").path("ports"), "name", "admin").path("targetPort").asText()).isEqualTo("admin");
+    service.path("spec").path("selector").fields().forEachRemaining(l ->
+        assertThat(r.podLabels().path(l.getKey()).asText()).isEqualTo(l.getValue().asText()));
+
+    JsonNode rule = r.one("PrometheusRule");
+    JsonNode alerts = DeployFiles.yaml(DeployFiles.file("helm/egret/files/egret-alerts.yaml"));
+    assertThat(rule.path("spec").path("groups")).isEqualTo(alerts.path("groups"));
+    assertThat(rule.path("spec").path("groups").size()).isPositive();
+
+    JsonNode dashboard = null;
+    for (JsonNode cm : r.all("ConfigMap")) {
+      if (cm.path("metadata").path("labels").path("grafana_dashboard").asText().equals("1")) {
+        dashboard = cm;
+      }
+    }
+    assertThat(dashboard).as("ConfigMap labelled grafana_dashboard=1").isNotNull();
+    JsonNode json = DeployFiles.JSON.readTree(dashboard.path("data").path("egret.json").asText());
+    assertThat(json).isEqualTo(DeployFiles.json(DeployFiles.file("helm/egret/files/egret.json")));
+  }
+
+  @Test
+  void defaultScenarioNeedsNoMonitoringCrds() {
+    assertThat(Rendered.of("default").kinds()).doesNotContain("ServiceMonitor", "PrometheusRule");
+  }
+
+  @Test
+  void jobScenarioCompletesBecauseEgretIsANativeSidecar() {
+    Rendered r = Rendered.of("job");
+    JsonNode job = r.one("Job");
+    assertThat(job.path("apiVersion").asText()).isEqualTo("batch/v1");
+    JsonNode pod = r.podSpec();
+    assertThat(pod.path("restartPolicy").asText()).isIn("Never", "OnFailure");
+    assertThat(named(pod.path("initContainers"), "name", "egret").path("restartPolicy").asText()).isEqualTo("Always");
+    assertThat(job.path("spec").path("backoffLimit").isInt()).isTrue();
+  }
+
+  private static String probe(JsonNode container, String probe) {
+    JsonNode get = container.path(probe).path("httpGet");
+    return get.path("path").asText() + "@" + get.path("port").asText();
+  }
+
+  private static String env(JsonNode container, String name) {
+    JsonNode var = named(container.path("env"), "name", name);
+    assertThat(var.isMissingNode()).as("env %s of %s", name, container.path("name").asText()).isFalse();
+    return var.path("value").asText();
+  }
+
+  /** One rendered scenario, with finders for the objects the tests look at. */
+  private record Rendered(String scenario, List<JsonNode> docs) {
+    static Rendered of(String scenario) {
+      return new Rendered(scenario, DeployFiles.yamlDocuments(renderedDir.resolve(scenario + ".yaml")));
+    }
+
+    List<String> kinds() {
+      return docs.stream().map(d -> d.path("kind").asText()).toList();
+    }
+
+    List<JsonNode> all(String kind) {
+      return docs.stream().filter(d -> d.path("kind").asText().equals(kind)).toList();
+    }
+
+    JsonNode one(String kind) {
+      List<JsonNode> found = all(kind);
+      assertThat(found).as("%s objects in %s", kind, scenario).hasSize(1);
+      return found.get(0);
+    }
+
+    JsonNode workload() {
+      List<JsonNode> found = new ArrayList<>(all("Deployment"));
+      found.addAll(all("Job"));
+      assertThat(found).as("workloads in %s", scenario).hasSize(1);
+      return found.get(0);
+    }
+
+    JsonNode podSpec() {
+      return workload().path("spec").path("template").path("spec");
+    }
+
+    JsonNode podLabels() {
+      return workload().path("spec").path("template").path("metadata").path("labels");
+    }
+
+    String checksum() {
+      return workload().path("spec").path("template").path("metadata").path("annotations").path("checksum/config").asText();
+    }
+
+    JsonNode egret() {
+      JsonNode pod = podSpec();
+      JsonNode egret = named(pod.path("initContainers"), "name", "egret");
+      if (egret.isMissingNode()) {
+        egret = named(pod.path("containers"), "name", "egret");
+      }
+      assertThat(egret.isMissingNode()).as("egret container in %s", scenario).isFalse();
+      return egret;
+    }
+
+    /** Egret's own ConfigMap (the one the pod mounts), not the dashboard's. */
+    JsonNode configMap() {
+      return all("ConfigMap").stream()
+          .filter(cm -> cm.path("data").has("egret.yaml"))
+          .findFirst()
+          .orElseThrow(() -> new AssertionError("no ConfigMap with egret.yaml in " + scenario));
+    }
+
+    JsonNode config() {
+      return DeployFiles.yaml(configMap().path("data").path("egret.yaml").asText());
+    }
+
+    int listenPort(String listener) {
+      String hostPort = config().path("listen").path(listener).asText();
+      return Integer.parseInt(hostPort.substring(hostPort.lastIndexOf(':') + 1));
+    }
+  }
+}
