@@ -41,7 +41,7 @@ final class Run {
     }
     server.watch(2000);
     reloadOnHangup(server, err);
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+    Runnable drain = () -> {
       // Readiness goes first so the orchestrator stops sending work, then the listeners close.
       admin.markDraining();
       try {
@@ -51,10 +51,29 @@ final class Run {
         vertx.close().await(10, TimeUnit.SECONDS);
         metrics.close();
       } catch (Exception e) {
-        // exiting anyway
+        err.println("egret: shutdown was not clean: " + e.getMessage());
       }
-    }, "egret-shutdown"));
+    };
+    // SIGTERM is the orchestrator's normal stop: drain and exit 0, because ECS and Step
+    // Functions read a non-zero exit of any container as a failed task.
+    stopOn("TERM", drain, err);
+    stopOn("INT", drain, err);
     return -1;
+  }
+
+  private static void stopOn(String signal, Runnable drain, PrintStream err) {
+    try {
+      sun.misc.Signal.handle(new sun.misc.Signal(signal), s -> {
+        err.println("egret: SIG" + signal + ", draining");
+        Thread stopper = new Thread(() -> {
+          drain.run();
+          Runtime.getRuntime().halt(0);
+        }, "egret-stop");
+        stopper.start();
+      });
+    } catch (IllegalArgumentException e) {
+      err.println("egret: SIG" + signal + " cannot be handled here");
+    }
   }
 
   /** SIGHUP re-reads the config, as for Squid and nginx. */
