@@ -19,21 +19,32 @@ final class HopByHop {
   private HopByHop() {}
 
   static void copy(MultiMap from, MultiMap to) {
-    Set<String> named = new HashSet<>();
-    for (String value : from.getAll("connection")) {
-      for (String token : value.split(",")) {
-        String t = token.trim().toLowerCase(Locale.ROOT);
-        if (!t.isEmpty()) {
-          named.add(t);
-        }
-      }
-    }
+    Set<String> named = connectionTokens(from);
     for (var e : from) {
       String name = e.getKey().toLowerCase(Locale.ROOT);
       if (!ALWAYS.contains(name) && !named.contains(name)) {
         to.add(e.getKey(), e.getValue());
       }
     }
+  }
+
+  /** The lower-case tokens of every {@code Connection} header. */
+  private static Set<String> connectionTokens(MultiMap headers) {
+    Set<String> tokens = new HashSet<>();
+    for (String value : headers.getAll("connection")) {
+      for (String token : value.split(",")) {
+        String t = token.trim().toLowerCase(Locale.ROOT);
+        if (!t.isEmpty()) {
+          tokens.add(t);
+        }
+      }
+    }
+    return tokens;
+  }
+
+  /** True if a {@code Connection} header lists {@code close}. */
+  static boolean asksToClose(MultiMap headers) {
+    return connectionTokens(headers).contains("close");
   }
 
   /** The {@code Via} value to send on: the received ones, then Egret's own entry. */

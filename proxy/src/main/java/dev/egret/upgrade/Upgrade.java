@@ -169,7 +169,16 @@ public final class Upgrade {
     } else if (!noBody) {
       resp.setChunked(true);
     }
+    // Vert.x closes after "Connection: close" only when it is the whole value; RFC 9112 says
+    // any "close" token in the list ends the connection after this response.
+    boolean close = HopByHop.asksToClose(req.headers());
+    if (close) {
+      resp.putHeader(HttpHeaders.CONNECTION, "close");
+    }
     upResp.pipe().endOnFailure(false).to(resp).onComplete(ar -> {
+      if (close) {
+        req.connection().close();
+      }
       hop.bytesUpstream = req.bytesRead();
       hop.bytesDownstream = resp.bytesWritten();
       if (ar.succeeded()) {
