@@ -95,7 +95,7 @@ public final class Front implements Handler<HttpServerRequest> {
             finish(hop, null);
           } else {
             ProxyFailure f = dev.egret.failure.FailureClassifier.classify(ar.cause(), host);
-            refuse(req, hop, f, host, decision.ruleName(), true);
+            refuse(req, hop, f, host, decision.ruleName(), hasBody(req));
           }
         });
   }
@@ -136,6 +136,9 @@ public final class Front implements Handler<HttpServerRequest> {
       boolean close) {
     hop.status = req.response().headWritten() ? hop.status : f.status();
     FailureResponse.send(req, f, host, rule, close);
+    if (!close) {
+      req.resume(); // a body-less request: let Vert.x finish reading it and go on to the next
+    }
     finish(hop, f);
   }
 
