@@ -69,10 +69,11 @@ public final class TestPki {
   private final Instant notAfter;
   private final List<String> dnsNames;
   private final List<String> ipAddresses;
+  private final boolean forClients;
 
   private TestPki(TestCert issuer, String name, boolean ca, KeyKind key, String keySlot,
       String signature, Instant notBefore, Instant notAfter, List<String> dnsNames,
-      List<String> ipAddresses) {
+      List<String> ipAddresses, boolean forClients) {
     this.issuer = issuer;
     this.name = name;
     this.ca = ca;
@@ -83,6 +84,7 @@ public final class TestPki {
     this.notAfter = notAfter;
     this.dnsNames = dnsNames;
     this.ipAddresses = ipAddresses;
+    this.forClients = forClients;
   }
 
   /** A self-signed root CA named {@code CN=name}. */
@@ -93,7 +95,8 @@ public final class TestPki {
   static TestPki ca(TestCert issuer, String name) {
     Instant now = Instant.now();
     return new TestPki(issuer, name, true, KeyKind.RSA_2048, name, null,
-        now.minus(Duration.ofDays(1)), now.plus(Duration.ofDays(365)), List.of(), List.of());
+        now.minus(Duration.ofDays(1)), now.plus(Duration.ofDays(365)), List.of(), List.of(),
+        false);
   }
 
   static TestPki leaf(TestCert issuer, String name) {
@@ -101,19 +104,19 @@ public final class TestPki {
     boolean ip = isIpLiteral(name);
     return new TestPki(issuer, name, false, KeyKind.RSA_2048, name, null,
         now.minus(Duration.ofHours(1)), now.plus(Duration.ofDays(30)),
-        ip ? List.of() : List.of(name), ip ? List.of(unbracket(name)) : List.of());
+        ip ? List.of() : List.of(name), ip ? List.of(unbracket(name)) : List.of(), false);
   }
 
   /** The kind of key this certificate carries (its own key, not the signer's). */
   public TestPki key(KeyKind kind) {
     return new TestPki(issuer, name, ca, kind, keySlot, signature, notBefore, notAfter, dnsNames,
-        ipAddresses);
+        ipAddresses, forClients);
   }
 
   /** Certificates of the same key kind and slot share one key pair; the default is the name. */
   public TestPki keySlot(String slot) {
     return new TestPki(issuer, name, ca, key, slot, signature, notBefore, notAfter, dnsNames,
-        ipAddresses);
+        ipAddresses, forClients);
   }
 
   /**
@@ -122,12 +125,12 @@ public final class TestPki {
    */
   public TestPki signature(String algorithm) {
     return new TestPki(issuer, name, ca, key, keySlot, algorithm, notBefore, notAfter, dnsNames,
-        ipAddresses);
+        ipAddresses, forClients);
   }
 
   public TestPki validity(Instant from, Instant until) {
     return new TestPki(issuer, name, ca, key, keySlot, signature, from, until, dnsNames,
-        ipAddresses);
+        ipAddresses, forClients);
   }
 
   /** Valid from 30 days ago until yesterday. */
@@ -145,7 +148,7 @@ public final class TestPki {
   /** Replaces the DNS names in the SAN (none: {@code dns()}). */
   public TestPki dns(String... names) {
     return new TestPki(issuer, name, ca, key, keySlot, signature, notBefore, notAfter,
-        List.of(names), ipAddresses);
+        List.of(names), ipAddresses, forClients);
   }
 
   /** Replaces the IP addresses in the SAN, written as literals ({@code 127.0.0.1}, {@code ::1}). */
@@ -155,7 +158,16 @@ public final class TestPki {
       literals.add(unbracket(a));
     }
     return new TestPki(issuer, name, ca, key, keySlot, signature, notBefore, notAfter, dnsNames,
-        List.copyOf(literals));
+        List.copyOf(literals), forClients);
+  }
+
+  /**
+   * A client certificate for mTLS: EKU {@code clientAuth} instead of {@code serverAuth}, since a
+   * JDK server refuses a client certificate whose extended key usage leaves client auth out.
+   */
+  public TestPki forClients() {
+    return new TestPki(issuer, name, ca, key, keySlot, signature, notBefore, notAfter, dnsNames,
+        ipAddresses, true);
   }
 
   /** Creates the key (or takes it from the cache) and signs the certificate. */
@@ -206,7 +218,8 @@ public final class TestPki {
       }
       builder.addExtension(Extension.keyUsage, true, new KeyUsage(usage));
       builder.addExtension(Extension.extendedKeyUsage, false,
-          new ExtendedKeyUsage(KeyPurposeId.id_kp_serverAuth));
+          new ExtendedKeyUsage(
+              forClients ? KeyPurposeId.id_kp_clientAuth : KeyPurposeId.id_kp_serverAuth));
     }
     List<GeneralName> sans = new ArrayList<>();
     for (String dns : dnsNames) {

@@ -8,7 +8,10 @@ import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketException;
 import java.security.GeneralSecurityException;
+import java.security.KeyStore;
 import java.security.Security;
+import java.security.cert.Certificate;
+import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -19,12 +22,15 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import javax.net.ssl.ExtendedSSLSession;
+import javax.net.ssl.KeyManagerFactory;
 import javax.net.ssl.SNIHostName;
 import javax.net.ssl.SNIServerName;
 import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLPeerUnverifiedException;
 import javax.net.ssl.SSLServerSocket;
 import javax.net.ssl.SSLSession;
 import javax.net.ssl.SSLSocket;
+import javax.net.ssl.TrustManager;
 
 /**
  * A real upstream on {@code 127.0.0.1}, port 0, that speaks exactly the TLS a test asks for and
@@ -97,8 +103,12 @@ public final class TlsTestServer implements AutoCloseable {
   private final List<ReceivedRequest> requests = new ArrayList<>();
   private final List<String> notHttp = new ArrayList<>();
 
-  /** A completed handshake, as the server saw it. {@code sni} is empty when none was sent. */
-  public record Handshake(String protocol, String cipherSuite, Optional<String> sni) {}
+  /**
+   * A completed handshake, as the server saw it. {@code sni} is empty when none was sent;
+   * {@code clientCertificate} is the subject of the client's certificate, empty when it sent none.
+   */
+  public record Handshake(String protocol, String cipherSuite, Optional<String> sni,
+      Optional<String> clientCertificate) {}
 
   /** An HTTPS upstream presenting {@code cert.chain()} with its key. */
   public static Builder https(TestCert cert) {
@@ -117,6 +127,8 @@ public final class TlsTestServer implements AutoCloseable {
     private int status = 200;
     private List<String> protocols = List.of();
     private List<String> cipherSuites = List.of();
+    private boolean leafOnly;
+    private TestCert clientCa;
 
     private Builder(TestCert cert) {
       this.cert = cert;
@@ -150,6 +162,24 @@ public final class TlsTestServer implements AutoCloseable {
       return cipherSuites(List.of(suites));
     }
 
+    /**
+     * Presents the leaf alone, leaving out the intermediates of {@code cert.chain()}: the
+     * misconfigured server whose chain a client cannot build without fetching what is missing.
+     */
+    public Builder withoutIntermediates() {
+      this.leafOnly = true;
+      return this;
+    }
+
+    /**
+     * Requires a client certificate issued by {@code ca} (mTLS): a handshake without one, or with
+     * one from another CA, fails and is recorded in {@link #failedHandshakes()}.
+     */
+    public Builder requireClientCertificate(TestCert ca) {
+      this.clientCa = ca;
+      return this;
+    }
+
     /** Binds 127.0.0.1 on a free port and starts accepting. */
     public TlsTestServer start() {
       try {
@@ -167,9 +197,13 @@ public final class TlsTestServer implements AutoCloseable {
     InetAddress loopback = InetAddress.getByName("127.0.0.1");
     if (tls) {
       SSLContext context = SSLContext.getInstance("TLS");
-      context.init(b.cert.keyManagerFactory().getKeyManagers(), null, null);
+      KeyManagerFactory keys = b.leafOnly ? leafOnlyKeys(b.cert) : b.cert.keyManagerFactory();
+      TrustManager[] clientTrust =
+          b.clientCa == null ? null : b.clientCa.trustManagerFactory().getTrustManagers();
+      context.init(keys.getKeyManagers(), clientTrust, null);
       SSLServerSocket server =
           (SSLServerSocket) context.getServerSocketFactory().createServerSocket(0, 50, loopback);
+      server.setNeedClientAuth(b.clientCa != null);
       if (!b.protocols.isEmpty()) {
         requireAllowedByTestJvm(b.protocols);
         server.setEnabledProtocols(b.protocols.toArray(String[]::new));
@@ -298,7 +332,8 @@ public final class TlsTestServer implements AutoCloseable {
         SSLSession session = ssl.getSession();
         protocol = session.getProtocol();
         sni = sniOf(session);
-        record(handshakes, new Handshake(protocol, session.getCipherSuite(), sni));
+        record(handshakes,
+            new Handshake(protocol, session.getCipherSuite(), sni, clientSubject(session)));
       }
       connection.setSoTimeout(IDLE_TIMEOUT_MS);
       InputStream in = connection.getInputStream();
@@ -334,6 +369,28 @@ public final class TlsTestServer implements AutoCloseable {
   private synchronized <T> void record(List<T> list, T item) {
     list.add(item);
     notifyAll();
+  }
+
+  private static Optional<String> clientSubject(SSLSession session) {
+    try {
+      Certificate[] sent = session.getPeerCertificates();
+      return sent.length > 0 && sent[0] instanceof X509Certificate x
+          ? Optional.of(x.getSubjectX500Principal().getName()) : Optional.empty();
+    } catch (SSLPeerUnverifiedException e) {
+      return Optional.empty(); // the client sent no certificate
+    }
+  }
+
+  /** Key managers holding the leaf certificate only, without its intermediates. */
+  private static KeyManagerFactory leafOnlyKeys(TestCert cert) throws IOException,
+      GeneralSecurityException {
+    KeyStore store = KeyStore.getInstance("PKCS12");
+    store.load(null, null);
+    store.setKeyEntry("server", cert.privateKey(), TestCert.PASSWORD.toCharArray(),
+        new X509Certificate[] {cert.certificate()});
+    KeyManagerFactory kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
+    kmf.init(store, TestCert.PASSWORD.toCharArray());
+    return kmf;
   }
 
   private static Optional<String> sniOf(SSLSession session) {
