@@ -47,6 +47,10 @@ public final class UpstreamClient {
         .withConnectHandler(conn -> {
           freshConnections.put(conn, System.currentTimeMillis());
           conn.closeHandler(v -> freshConnections.remove(conn));
+          // Failures reach the request that is using the connection (and its hop); without a
+          // handler Vert.x would also log each one as SEVERE, e.g. a TLS 1.3 client-certificate
+          // refusal that arrives after the handshake.
+          conn.exceptionHandler(e -> { });
         })
         .build();
   }
