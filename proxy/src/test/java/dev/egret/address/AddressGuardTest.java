@@ -3,9 +3,12 @@ package dev.egret.address;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.egret.failure.ErrorKind;
+import dev.egret.failure.ProxyFailure;
 import dev.egret.policy.HostPattern;
 import dev.egret.policy.Plaintext;
 import dev.egret.policy.Rule;
+import io.vertx.core.Future;
 import java.net.InetAddress;
 import java.util.List;
 import java.util.Set;
@@ -179,6 +182,39 @@ class AddressGuardTest {
   void anEmptyDenyListRefusesNothing() {
     AddressPolicy none = new AddressPolicy(List.of(), List.of());
     assertThat(none.deniedRange(ip("127.0.0.1"), null)).isNull();
+  }
+
+  @Test
+  void refusesANameWhenAnyOfItsAddressesIsDeniedWhateverTheOrder() {
+    // A name with one exempt and one denied address is a rebinding setup: refused either way.
+    AddressPolicy exempt = new AddressPolicy(AddressPolicy.defaultDeny(),
+        List.of(Cidr.parse("127.0.0.1/32")));
+    for (List<InetAddress> answer : List.of(List.of(ip("127.0.0.1"), ip("::1")),
+        List.of(ip("::1"), ip("127.0.0.1")))) {
+      Future<InetAddress> judged = AddressGuard.judge("dual.test", answer, null, exempt);
+      assertThat(judged.failed()).as(answer.toString()).isTrue();
+      assertThat(judged.cause()).isInstanceOfSatisfying(ProxyFailure.class, f -> {
+        assertThat(f.kind()).isEqualTo(ErrorKind.DESTINATION_IP_PROHIBITED);
+        assertThat(f.details()).contains("dual.test", "::1/128");
+      });
+    }
+  }
+
+  @Test
+  void connectsToTheFirstAddressWhenEveryAddressPasses() {
+    AddressPolicy exempt = new AddressPolicy(AddressPolicy.defaultDeny(),
+        List.of(Cidr.parse("127.0.0.0/8")));
+    Future<InetAddress> judged = AddressGuard.judge("two.test",
+        List.of(ip("127.0.0.2"), ip("127.0.0.1")), null, exempt);
+    assertThat(judged.succeeded()).isTrue();
+    assertThat(judged.result()).isEqualTo(ip("127.0.0.2"));
+  }
+
+  @Test
+  void treatsAnEmptyAnswerAsADnsError() {
+    Future<InetAddress> judged = AddressGuard.judge("empty.test", List.of(), null, DEFAULT);
+    assertThat(judged.cause()).isInstanceOfSatisfying(ProxyFailure.class,
+        f -> assertThat(f.kind()).isEqualTo(ErrorKind.DNS_ERROR));
   }
 
   @ParameterizedTest
