@@ -59,7 +59,8 @@ public final class AddressGuard {
             list.stream().map(InetSocketAddress::getAddress).toList(), rule, policy));
   }
 
-  private static Future<InetAddress> judge(String host, List<InetAddress> addresses, Rule rule,
+  /** Fails unless every address passes; package-private for tests of multi-address answers. */
+  static Future<InetAddress> judge(String host, List<InetAddress> addresses, Rule rule,
       AddressPolicy policy) {
     if (addresses.isEmpty()) {
       return Future.failedFuture(new ProxyFailure(ErrorKind.DNS_ERROR, host + " has no address"));

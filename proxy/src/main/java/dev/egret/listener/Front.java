@@ -15,6 +15,7 @@ import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.net.impl.ConnectionBase;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.util.Set;
@@ -102,6 +103,12 @@ public final class Front implements Handler<HttpServerRequest> {
 
   private Future<Void> dispatch(HttpServerRequest req, RequestTarget rt, Decision decision,
       InetAddress address, Serving now, Hop hop) {
+    if (!((ConnectionBase) req.connection()).channel().isActive()) {
+      // The client left, or the strict guard refused what followed this head and closed, while
+      // the host was being resolved: nobody waits for an answer, so nothing goes upstream.
+      return Future.failedFuture(new ProxyFailure(ErrorKind.REQUEST_ERROR,
+          "the client connection closed before the request was forwarded"));
+    }
     InetSocketAddress upstream = new InetSocketAddress(address, decision.upstreamPort());
     for (InetSocketAddress own : ownAddresses.get()) {
       boolean samePort = own.getPort() == upstream.getPort();

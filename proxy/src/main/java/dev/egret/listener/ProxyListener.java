@@ -66,8 +66,11 @@ public final class ProxyListener {
         pipeline.addBefore("httpDecoder", "egret-limit", new Refuser(f, this::refused));
         return;
       }
-      pipeline.addBefore("httpDecoder", "egret-strict", new StrictRequestGuard(parser,
-          f -> FailureResponse.raw(f, null, null), this::refused));
+      StrictRequestGuard guard = new StrictRequestGuard(parser,
+          f -> FailureResponse.raw(f, null, null), this::refused);
+      pipeline.addBefore("httpDecoder", "egret-strict", guard);
+      // Lets a refusal in a pipelined request wait until the earlier requests are answered.
+      pipeline.addAfter("httpEncoder", "egret-responses", guard.responseWatcher());
     });
     server.requestHandler(front);
     return server.listen().map(HttpServer::actualPort);

@@ -102,6 +102,22 @@ public final class StrictHeadParser {
     return new RequestHead(method, target, version, headers, framing, authority);
   }
 
+  /**
+   * Checks the request line alone, {@code head[0, len)} with its CRLF, as soon as it has
+   * arrived: an HTTP/0.9 request never sends a header section, so waiting for the empty line
+   * would leave it hanging until the idle timeout; and a bad target is refused before its
+   * headers are read. {@link #parse} checks the same line again with the rest of the head.
+   */
+  void checkRequestLine(byte[] head, int len) {
+    checkLineEndings(head, len);
+    int lineEnd = len - 2;
+    if (lineEnd > maxRequestLineBytes) {
+      throw Refusals.uriTooLong("request line is longer than " + maxRequestLineBytes + " bytes");
+    }
+    String[] line = requestLine(head, lineEnd);
+    RequestTargets.parse(line[0], line[1]);
+  }
+
   /** Every LF must follow a CR and every CR must precede an LF, anywhere in the head. */
   private static void checkLineEndings(byte[] head, int len) {
     for (int i = 0; i < len; i++) {

@@ -5,6 +5,11 @@ import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelOutboundHandlerAdapter;
+import io.netty.channel.ChannelPromise;
+import io.netty.handler.codec.http.HttpResponse;
+import io.netty.handler.codec.http.HttpStatusClass;
+import io.netty.handler.codec.http.LastHttpContent;
 import java.util.Arrays;
 import java.util.Objects;
 import java.util.function.Consumer;
@@ -30,10 +35,13 @@ import java.util.function.Function;
  * <p>Leading empty lines before a request line are dropped (RFC 9112 section 2.2), at most
  * {@link #MAX_LEADING_EMPTY_LINES}.
  *
- * <p>Limitation: a violation in a pipelined request is answered at once, even if a response
- * to an earlier request on the connection is still being produced; that response is then lost
- * with the closed connection. Clients almost never pipeline, and nothing of the bad request is
- * forwarded either way.
+ * <p>A pipelined request is judged on its own: when a head is refused while responses to
+ * earlier requests on the connection are still being produced, the refusal waits for them, so
+ * the earlier requests are answered first. That needs the guard to see responses end: install
+ * {@link #responseWatcher()} after Vert.x's encoder as well. Without it (or when the violation
+ * is in the body of a request being served) the refusal is written at once, and a response
+ * still in progress is lost with the closed connection. Either way nothing of the bad request
+ * is forwarded.
  */
 public final class StrictRequestGuard extends ChannelInboundHandlerAdapter {
   static final int MAX_LEADING_EMPTY_LINES = 8;
@@ -58,6 +66,12 @@ public final class StrictRequestGuard extends ChannelInboundHandlerAdapter {
   private int leadingEmptyLines;
   private boolean leadingCr;
   private BodyFraming body;
+  /** Requests passed on whose responses have not ended; counted only with a watcher. */
+  private int unanswered;
+  private boolean watched;
+  /** A refused head waiting for {@link #unanswered} to reach zero; its context to write on. */
+  private ProxyFailure deferred;
+  private ChannelHandlerContext deferredCtx;
 
   /**
    * @param parser the head rules and limits
@@ -73,6 +87,40 @@ public final class StrictRequestGuard extends ChannelInboundHandlerAdapter {
     this.maxHeadBytes = parser.maxRequestLineBytes() + 2 + parser.maxHeaderBytes() + 2;
   }
 
+  /**
+   * An outbound handler that tells this guard when a response ends, so a refusal in a pipelined
+   * request can wait for the earlier ones. Add it after Vert.x's {@code httpEncoder}, where
+   * responses are still Netty {@code HttpObject}s.
+   */
+  public ChannelOutboundHandlerAdapter responseWatcher() {
+    watched = true;
+    return new ChannelOutboundHandlerAdapter() {
+      @Override
+      public void write(ChannelHandlerContext ctx, Object msg, ChannelPromise promise) {
+        // 1xx responses (100 Continue, 103) are interim: the final response is still to come.
+        boolean ends = msg instanceof LastHttpContent
+            && !(msg instanceof HttpResponse r
+                && r.status().codeClass() == HttpStatusClass.INFORMATIONAL);
+        ctx.write(msg, promise);
+        if (ends) {
+          // After ctx.write, so the response's last bytes are queued before a deferred refusal.
+          responseEnded();
+        }
+      }
+    };
+  }
+
+  private void responseEnded() {
+    if (unanswered > 0) {
+      unanswered--;
+    }
+    if (unanswered == 0 && deferred != null) {
+      ProxyFailure failure = deferred;
+      deferred = null;
+      respondAndClose(deferredCtx, failure);
+    }
+  }
+
   @Override
   public void channelRead(ChannelHandlerContext ctx, Object msg) {
     if (!(msg instanceof ByteBuf buf)) {
@@ -86,7 +134,7 @@ public final class StrictRequestGuard extends ChannelInboundHandlerAdapter {
     try {
       read(ctx, buf);
     } catch (ProxyFailure failure) {
-      fail(ctx, failure);
+      fail(ctx, failure, state == State.HEAD);
     } finally {
       buf.release();
     }
@@ -137,6 +185,7 @@ public final class StrictRequestGuard extends ChannelInboundHandlerAdapter {
             || (headLen - lineStart == 2 && head[lineStart] == FieldLines.CR);
         if (requestLineEnd < 0) {
           requestLineEnd = headLen;
+          parser.checkRequestLine(head, headLen);
         } else if (empty) {
           completeHead(ctx, buf, i + 1);
           return i + 1;
@@ -204,6 +253,7 @@ public final class StrictRequestGuard extends ChannelInboundHandlerAdapter {
     if (parsed.isConnect()) {
       state = State.TUNNEL;
     } else {
+      unanswered++;
       body = BodyFraming.of(parsed.framing());
       state = body.done() ? State.HEAD : State.BODY;
       if (body.done()) {
@@ -224,14 +274,28 @@ public final class StrictRequestGuard extends ChannelInboundHandlerAdapter {
     leadingEmptyLines = 0;
   }
 
-  private void fail(ChannelHandlerContext ctx, ProxyFailure failure) {
+  /**
+   * Stops reading requests and answers the refusal: at once, or, for a refused head behind
+   * requests still being answered, once their responses have ended.
+   */
+  private void fail(ChannelHandlerContext ctx, ProxyFailure failure, boolean inHead) {
     state = State.FAILED;
     head = null;
     body = null;
+    boolean wait = watched && inHead && unanswered > 0;
     try {
       onViolation.accept(failure);
     } finally {
-      ctx.writeAndFlush(renderer.apply(failure)).addListener(ChannelFutureListener.CLOSE);
+      if (wait) {
+        deferred = failure;
+        deferredCtx = ctx;
+      } else {
+        respondAndClose(ctx, failure);
+      }
     }
+  }
+
+  private void respondAndClose(ChannelHandlerContext ctx, ProxyFailure failure) {
+    ctx.writeAndFlush(renderer.apply(failure)).addListener(ChannelFutureListener.CLOSE);
   }
 }

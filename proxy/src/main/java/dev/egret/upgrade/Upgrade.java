@@ -136,8 +136,18 @@ public final class Upgrade {
       // The upstream never sees Expect (hop-by-hop here); the client may send its body now.
       req.response().writeContinue();
     }
-    Future<HttpClientResponse> response = (length != null || chunked) ? up.send(req) : up.send();
-    if (length == null && !chunked) {
+    Future<HttpClientResponse> response;
+    if (length != null || chunked) {
+      // Not up.send(req): its pipe ends the upstream request when the client's body fails, so a
+      // body cut short (the client left, or the strict guard refused a malformed chunk) would
+      // reach the upstream as a complete, truncated request. Reset the upstream request instead.
+      req.pipe().endOnFailure(false).to(up).onFailure(e -> {
+        up.exceptionHandler(ignored -> { }); // the failure reaches the hop through response()
+        up.reset(0, e);
+      });
+      response = up.response();
+    } else {
+      response = up.send();
       req.resume(); // no body: let Vert.x read the (empty) rest of the request
     }
     response.onComplete(ar -> {
