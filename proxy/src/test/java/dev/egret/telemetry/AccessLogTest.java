@@ -58,7 +58,7 @@ class AccessLogTest {
     assertThat(ok.get("time").asText()).endsWith("Z");
     assertThat(ok.get("client").asText()).isEqualTo("127.0.0.1:50123");
     assertThat(ok.get("method").asText()).isEqualTo("GET");
-    assertThat(ok.get("url").asText()).isEqualTo("http://api.example.com:80/v1/items");
+    assertThat(ok.get("url").asText()).isEqualTo("http://api.example.com/v1/items");
     assertThat(ok.get("kind").asText()).isEqualTo("upgrade");
     assertThat(ok.get("destination").asText()).isEqualTo("api.example.com");
     assertThat(ok.get("host").asText()).isEqualTo("api.example.com");
