@@ -90,7 +90,15 @@ public final class EgretServer {
 
   /** Re-reads the config file now (SIGHUP). */
   public Future<Void> reload() {
-    return vertx.fileSystem().readFile(serving.get().config().file().toString())
+    String file = serving.get().config().file().toString();
+    return vertx.fileSystem().readFile(file)
+        .recover(e -> {
+          // A file that cannot be read (deleted, mid-swap, no permission) is a refused reload too.
+          String why = file + ": cannot read the config file: " + e.getMessage();
+          System.err.println("egret: config reload refused, the last good config keeps serving:\n" + why);
+          telemetry.configReloadFailed(why);
+          return Future.failedFuture(e);
+        })
         .compose(this::reload);
   }
 

@@ -87,10 +87,9 @@ public final class Front implements Handler<HttpServerRequest> {
     }
     long dnsStart = System.nanoTime();
     guard.check(host, decision.rule(), now.config().addresses())
-        .compose(address -> {
-          hop.dnsNanos = System.nanoTime() - dnsStart;
-          return dispatch(req, rt, decision, address, now, hop);
-        })
+        // Timed whether it resolved or not: a slow failure (a DNS timeout) is worth seeing.
+        .andThen(ar -> hop.dnsNanos = System.nanoTime() - dnsStart)
+        .compose(address -> dispatch(req, rt, decision, address, now, hop))
         .onComplete(ar -> {
           if (ar.succeeded()) {
             finish(hop, null);

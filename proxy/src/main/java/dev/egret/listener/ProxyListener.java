@@ -9,6 +9,7 @@ import dev.egret.telemetry.Telemetry;
 import io.netty.channel.ChannelPipeline;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpConnection;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.net.impl.ConnectionBase;
@@ -63,11 +64,11 @@ public final class ProxyListener {
         // Over the cap: answer the first request with 503 and close, without reading further.
         ProxyFailure f = new ProxyFailure(ErrorKind.CONNECTION_LIMIT_REACHED,
             "Egret already serves " + limits.maxConnections() + " client connections (limits.maxConnections)");
-        pipeline.addBefore("httpDecoder", "egret-limit", new Refuser(f, this::refused));
+        pipeline.addBefore("httpDecoder", "egret-limit", new Refuser(f, r -> refused(r, conn)));
         return;
       }
       StrictRequestGuard guard = new StrictRequestGuard(parser,
-          f -> FailureResponse.raw(f, null, null), this::refused);
+          f -> FailureResponse.raw(f, null, null), r -> refused(r, conn));
       pipeline.addBefore("httpDecoder", "egret-strict", guard);
       // Lets a refusal in a pipelined request wait until the earlier requests are answered.
       pipeline.addAfter("httpEncoder", "egret-responses", guard.responseWatcher());
@@ -77,8 +78,9 @@ public final class ProxyListener {
   }
 
   /** Counts and logs a request refused before Vert.x parsed it. */
-  private void refused(ProxyFailure f) {
+  private void refused(ProxyFailure f, HttpConnection conn) {
     Hop hop = new Hop();
+    hop.client = conn.remoteAddress() == null ? null : conn.remoteAddress().toString();
     hop.url = "-";
     hop.error = f.kind();
     hop.errorDetails = f.details();

@@ -77,12 +77,18 @@ public sealed interface HelloInspection {
    * @param legacyVersion the ServerHello's legacy server_version field
    * @param helloRetryRequest true when the server asked the client to retry with another key
    *     share; the version is already decided by then
+   * @param cipherSuite the IANA code of the suite the server chose, e.g. 0x1301
    */
-  record ServerHello(int version, int legacyVersion, boolean helloRetryRequest)
+  record ServerHello(int version, int legacyVersion, boolean helloRetryRequest, int cipherSuite)
       implements OfServer {
     /** The JDK's name for the negotiated version, e.g. "TLSv1.3". */
     public String versionName() {
       return TlsVersions.name(version);
+    }
+
+    /** The suite's IANA name, e.g. "TLS_AES_128_GCM_SHA256", for the access log. */
+    public String cipherName() {
+      return CipherSuites.name(cipherSuite);
     }
   }
 

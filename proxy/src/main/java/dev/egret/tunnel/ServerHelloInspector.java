@@ -100,7 +100,7 @@ public final class ServerHelloInspector {
           sessionId);
     }
     in.skip(sessionId, "legacy_session_id_echo");
-    in.skip(2, "cipher_suite");
+    int cipherSuite = in.u16("cipher_suite");
     in.skip(1, "legacy_compression_method");
 
     int selected = -1;
@@ -127,6 +127,6 @@ public final class ServerHelloInspector {
       throw HelloRejection.malformed("HelloRetryRequest without supported_versions");
     }
     return new HelloInspection.ServerHello(
-        selected >= 0 ? selected : legacyVersion, legacyVersion, retry);
+        selected >= 0 ? selected : legacyVersion, legacyVersion, retry, cipherSuite);
   }
 }

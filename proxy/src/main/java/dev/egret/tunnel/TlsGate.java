@@ -32,6 +32,11 @@ final class TlsGate {
   private long bytesUpstream;
   private long bytesDownstream;
   private String negotiatedVersion;
+  private String negotiatedCipher;
+  // Timestamps (System.nanoTime) of the handshake as seen from the middle, -1 until they happen.
+  private long clientHelloSentNanos = -1;
+  private long firstServerByteNanos = -1;
+  private long clientFlightNanos = -1;
   private ProxyFailure failure;
   private boolean closed;
   private Consumer<ProxyFailure> onClose = f -> {};
@@ -63,6 +68,10 @@ final class TlsGate {
   private void fromClient(Buffer chunk) {
     lastActivityNanos = System.nanoTime();
     if (heldFromClient == null) {
+      if (negotiatedCipher != null && heldFromServer == null && clientFlightNanos < 0) {
+        // The client's next flight after the server's hello: its side of the handshake is done.
+        clientFlightNanos = lastActivityNanos;
+      }
       relay(chunk, client, server, true);
       return;
     }
@@ -79,6 +88,7 @@ final class TlsGate {
       }
       List<Buffer> held = heldFromClient;
       heldFromClient = null;
+      clientHelloSentNanos = System.nanoTime();
       for (Buffer b : held) {
         relay(b, client, server, true);
       }
@@ -103,6 +113,9 @@ final class TlsGate {
 
   private void fromServer(Buffer chunk) {
     lastActivityNanos = System.nanoTime();
+    if (firstServerByteNanos < 0) {
+      firstServerByteNanos = lastActivityNanos;
+    }
     if (heldFromServer == null) {
       relay(chunk, server, client, false);
       return;
@@ -118,6 +131,7 @@ final class TlsGate {
       release();
     } else if (verdict instanceof HelloInspection.ServerHello hello) {
       negotiatedVersion = hello.versionName();
+      negotiatedCipher = hello.cipherName();
       if (hello.version() < minVersion) {
         cut(new ProxyFailure(ErrorKind.TLS_PROTOCOL_ERROR, connectHost + " negotiated "
             + hello.versionName() + ", below tls.minVersion " + TlsVersions.name(minVersion)));
@@ -194,5 +208,24 @@ final class TlsGate {
 
   String negotiatedVersion() {
     return negotiatedVersion;
+  }
+
+  /** The suite the ServerHello chose, or null if none was seen. */
+  String negotiatedCipher() {
+    return negotiatedCipher;
+  }
+
+  /** When the upstream's first byte arrived (System.nanoTime), or -1. */
+  long firstServerByteNanos() {
+    return firstServerByteNanos;
+  }
+
+  /**
+   * The handshake as the middle sees it: from forwarding the ClientHello to the client's next
+   * flight, which it sends once it has read and verified the server's; -1 if it never completed.
+   */
+  long handshakeNanos() {
+    return clientHelloSentNanos < 0 || clientFlightNanos < 0 ? -1
+        : clientFlightNanos - clientHelloSentNanos;
   }
 }

@@ -100,6 +100,11 @@ public final class Tunnel {
       hop.bytesUpstream = gate.bytesUpstream();
       hop.bytesDownstream = gate.bytesDownstream();
       hop.tlsVersion = gate.negotiatedVersion();
+      hop.tlsCipher = gate.negotiatedCipher();
+      hop.handshakeNanos = gate.handshakeNanos();
+      if (gate.firstServerByteNanos() >= 0) {
+        hop.firstByteNanos = gate.firstServerByteNanos() - hop.startNanos;
+      }
       telemetry.tunnelClosed();
       closed.complete();
     });
