@@ -108,7 +108,6 @@ class EgretRunAdminPortTest {
     egret.destroy(); // SIGTERM: Egret drains, closes and exits 0 (orchestrators read non-zero as failure)
     assertThat(egret.waitFor(30, TimeUnit.SECONDS)).isTrue();
     assertThat(egret.exitValue()).isZero();
-    assertThat(stderr.awaitLine(l -> l.contains("SIGTERM, draining"), START_DEADLINE)).isNotNull();
     assertThat(String.join("\n", stderr.lines())).doesNotContain("Exception");
 
     Process notReady = egret("ready", "--admin", "127.0.0.1:" + adminPort).start();
