@@ -26,6 +26,11 @@ public enum ErrorKind {
   UPSTREAM_PROTOCOL_ERROR(502, "http_protocol_error"),
   /** The upstream connection broke after the response started: nothing can be sent, only logged. */
   RESPONSE_INCOMPLETE(502, "http_response_incomplete"),
+  /**
+   * The client went away mid-request (its body broke off). No answer can reach it; counted as
+   * {@code failed} with RFC 9209's generic request error type, like Envoy's "DC" or nginx's 499.
+   */
+  CLIENT_ABORTED(400, "http_request_error"),
   /** The upstream went away for another reason (reset, closed before answering). */
   DESTINATION_UNAVAILABLE(502, "destination_unavailable");
 

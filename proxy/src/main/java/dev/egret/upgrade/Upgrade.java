@@ -67,13 +67,14 @@ public final class Upgrade {
         .setURI(pathAndQuery)
         .setServer(SocketAddress.inetSocketAddress(new InetSocketAddress(address, port)))
         .setSsl(true)
-        .setSslOptions(tls.sslOptions())
-        .setFollowRedirects(false);
+        .setSslOptions(upstream.sslOptions(tls))
+        .setFollowRedirects(false)
+        .setConnectTimeout(upstream.poolWaitMillis());
     long start = System.currentTimeMillis();
     Promise<Void> done = Promise.promise();
     upstream.client().request(options).onComplete(ar -> {
       if (ar.failed()) {
-        ProxyFailure f = FailureClassifier.classify(ar.cause(), host);
+        ProxyFailure f = upstream.acquireFailure(ar.cause(), host);
         if (FailureClassifier.isTlsFailure(f)) {
           telemetry.upstreamHandshake(decision.destination(), host, "unknown", "unknown",
               HandshakeResult.of(ar.cause()), (System.currentTimeMillis() - start) / 1000.0, null);
@@ -129,40 +130,101 @@ public final class Upgrade {
     } else if (chunked) {
       up.setChunked(true);
     }
-    long timer = vertx.setTimer(responseTimeout.toMillis(), id -> up.reset(0,
-        new ProxyFailure(ErrorKind.RESPONSE_TIMEOUT, host + " sent no response headers within "
-            + responseTimeout.toMillis() + " ms")));
+    ResponseClock clock = new ResponseClock(up, responseTimeout, host, done);
     if (req.headers().contains(HttpHeaders.EXPECT, HttpHeaders.CONTINUE, true)) {
       // The upstream never sees Expect (hop-by-hop here); the client may send its body now.
       req.response().writeContinue();
     }
-    Future<HttpClientResponse> response;
     if (length != null || chunked) {
-      // Not up.send(req): its pipe ends the upstream request when the client's body fails, so a
-      // body cut short (the client left, or the strict guard refused a malformed chunk) would
-      // reach the upstream as a complete, truncated request. Reset the upstream request instead.
-      req.pipe().endOnFailure(false).to(up).onFailure(e -> {
-        up.exceptionHandler(ignored -> { }); // the failure reaches the hop through response()
-        up.reset(0, e);
+      // Not up.send(req): its pipe ends the upstream request when the client's body breaks off,
+      // and a chunked request would then reach the upstream as a whole, shorter body. A broken
+      // body resets the upstream request instead (for HTTP/1.1: closes that connection). The
+      // hop fails before the reset, whose own error says less.
+      BodyPump.pump(req, up).onComplete(ar -> {
+        if (ar.succeeded()) {
+          clock.start();
+        } else if (((BodyPump.Broken) ar.cause()).side() == BodyPump.Side.SOURCE) {
+          done.tryFail(new ProxyFailure(ErrorKind.CLIENT_ABORTED, "the client's request body "
+              + "broke off after " + req.bytesRead() + " bytes (" + ar.cause().getCause()
+              + "); the upstream request was reset, not ended", ar.cause()));
+          up.reset(0);
+        } else if (!clock.answered()) {
+          done.tryFail(new ProxyFailure(ErrorKind.DESTINATION_UNAVAILABLE, "sending the request "
+              + "body to " + host + " failed: " + ar.cause().getCause().getMessage(), ar.cause()));
+          up.reset(0);
+        }
+        // Otherwise the upstream answered before taking the whole body (a 413, say): the relay
+        // carries that answer while the pump reads the rest of the client's body into nothing.
       });
-      response = up.response();
     } else {
-      response = up.send();
       req.resume(); // no body: let Vert.x read the (empty) rest of the request
+      up.end().onSuccess(v -> clock.start());
     }
-    response.onComplete(ar -> {
-      vertx.cancelTimer(timer);
+    up.response().onComplete(ar -> {
+      if (!clock.stop()) {
+        return; // the clock already failed the hop
+      }
       if (ar.failed()) {
-        done.fail(FailureClassifier.classify(ar.cause(), host));
+        done.tryFail(FailureClassifier.classify(ar.cause(), host));
         return;
       }
       hop.firstByteNanos = System.nanoTime() - hop.startNanos;
-      relay(req, ar.result(), hop, done);
+      relay(req, up, ar.result(), hop, done);
     });
   }
 
-  private void relay(HttpServerRequest req, HttpClientResponse upResp, Hop hop,
-      Promise<Void> done) {
+  /**
+   * The response timeout: the time from the end of the request (its last body byte written) to
+   * the upstream's response headers, as Envoy and nginx count it, so a long upload is not cut
+   * for being long. Confined to the request's event loop.
+   */
+  private final class ResponseClock {
+    private final HttpClientRequest up;
+    private final Duration timeout;
+    private final String host;
+    private final Promise<Void> done;
+    private long timer = -1;
+    private boolean answered;
+    private boolean expired;
+
+    ResponseClock(HttpClientRequest up, Duration timeout, String host, Promise<Void> done) {
+      this.up = up;
+      this.timeout = timeout;
+      this.host = host;
+      this.done = done;
+    }
+
+    /** The request is sent; the upstream's turn starts, unless it already answered. */
+    void start() {
+      if (answered || expired) {
+        return;
+      }
+      timer = vertx.setTimer(timeout.toMillis(), id -> {
+        expired = true;
+        // Fail the hop first: the reset completes the response future with a bare reset error.
+        done.tryFail(new ProxyFailure(ErrorKind.RESPONSE_TIMEOUT, host
+            + " sent no response headers within " + timeout.toMillis()
+            + " ms of the request's end (timeouts.response)"));
+        up.reset(0);
+      });
+    }
+
+    boolean answered() {
+      return answered;
+    }
+
+    /** The response (or its failure) arrived; false if the clock had already expired. */
+    boolean stop() {
+      answered = true;
+      if (timer >= 0) {
+        vertx.cancelTimer(timer);
+      }
+      return !expired;
+    }
+  }
+
+  private void relay(HttpServerRequest req, HttpClientRequest up, HttpClientResponse upResp,
+      Hop hop, Promise<Void> done) {
     HttpServerResponse resp = req.response();
     resp.setStatusCode(upResp.statusCode());
     if (upResp.statusMessage() != null) {
@@ -185,18 +247,26 @@ public final class Upgrade {
     if (close) {
       resp.putHeader(HttpHeaders.CONNECTION, "close");
     }
-    upResp.pipe().endOnFailure(false).to(resp).onComplete(ar -> {
+    BodyPump.pump(upResp, resp).onComplete(ar -> {
       if (close) {
         req.connection().close();
       }
       hop.bytesUpstream = req.bytesRead();
       hop.bytesDownstream = resp.bytesWritten();
       if (ar.succeeded()) {
-        done.complete();
-      } else {
-        done.fail(new ProxyFailure(ErrorKind.RESPONSE_INCOMPLETE,
-            "the response from upstream broke off: " + ar.cause().getMessage(), ar.cause()));
+        done.tryComplete();
+        return;
       }
+      // Either side broke off. Reset the upstream request (closing its connection) rather than
+      // let the rest of the body drain into nothing; the caller resets the client's response.
+      Throwable why = ar.cause().getCause();
+      String details = ((BodyPump.Broken) ar.cause()).side() == BodyPump.Side.DESTINATION
+          ? "the client went away after " + resp.bytesWritten() + " bytes of the response ("
+              + why + "); the upstream request was reset"
+          : "the response from upstream broke off after " + resp.bytesWritten() + " bytes: "
+              + why;
+      done.tryFail(new ProxyFailure(ErrorKind.RESPONSE_INCOMPLETE, details, ar.cause()));
+      up.reset(0);
     });
   }
 }

@@ -1,16 +1,24 @@
 package dev.egret.upgrade;
 
 import dev.egret.config.EgretConfig;
+import dev.egret.failure.ErrorKind;
+import dev.egret.failure.FailureClassifier;
+import dev.egret.failure.ProxyFailure;
+import dev.egret.tls.TlsProfile;
+import io.netty.handler.ssl.SslHandshakeTimeoutException;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
+import io.vertx.core.http.ConnectionPoolTooBusyException;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpConnection;
 import io.vertx.core.http.HttpVersion;
 import io.vertx.core.http.PoolOptions;
+import io.vertx.core.net.ClientSSLOptions;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import javax.net.ssl.SSLSession;
 
 /**
@@ -24,9 +32,16 @@ import javax.net.ssl.SSLSession;
 public final class UpstreamClient {
   private final HttpClient client;
   private final Map<HttpConnection, Long> freshConnections = new ConcurrentHashMap<>();
+  private final EgretConfig.Timeouts timeouts;
+  private final int perDestination;
+  // Keyed by identity (ClientSSLOptions has no equals), one entry per rule's TLS profile.
+  private final Map<ClientSSLOptions, ClientSSLOptions> withHandshakeTimeout =
+      new ConcurrentHashMap<>();
 
   public UpstreamClient(Vertx vertx, EgretConfig config) {
     EgretConfig.Timeouts t = config.timeouts();
+    this.timeouts = t;
+    this.perDestination = config.limits().maxConnectionsPerDestination();
     HttpClientOptions options = new HttpClientOptions()
         .setProtocolVersion(HttpVersion.HTTP_1_1)
         .setKeepAlive(true)
@@ -40,7 +55,7 @@ public final class UpstreamClient {
         .setTcpNoDelay(true);
     PoolOptions pool = new PoolOptions()
         .setHttp1MaxSize(config.limits().maxConnectionsPerDestination())
-        .setMaxWaitQueueSize(config.limits().maxConnectionsPerDestination() * 4);
+        .setMaxWaitQueueSize(waitQueue());
     this.client = vertx.httpClientBuilder()
         .with(options)
         .with(pool)
@@ -57,6 +72,63 @@ public final class UpstreamClient {
 
   HttpClient client() {
     return client;
+  }
+
+  /**
+   * The rule's TLS options with {@code timeouts.handshake} applied. Vert.x takes the handshake
+   * timeout from the request's TLS options, not the client's, and keys its pools by those
+   * options' identity: so one copy per profile, made once, never one per request.
+   */
+  ClientSSLOptions sslOptions(TlsProfile tls) {
+    return withHandshakeTimeout.computeIfAbsent(tls.sslOptions(), o -> o.copy()
+        .setSslHandshakeTimeout(Math.max(1, timeouts.handshake().toMillis()))
+        .setSslHandshakeTimeoutUnit(TimeUnit.MILLISECONDS));
+  }
+
+  /**
+   * How long a request may wait for a connection: a new one takes at most the connect plus the
+   * handshake timeout, so a request still without one by then is queued behind a full pool
+   * ({@code limits.maxConnectionsPerDestination}), and waiting on would only hide that.
+   */
+  long poolWaitMillis() {
+    return timeouts.connect().toMillis() + timeouts.handshake().toMillis();
+  }
+
+  /**
+   * Explains why no connection could be had, in the config's words where the cause is one of
+   * its limits or timeouts; anything else goes to the {@link FailureClassifier}.
+   */
+  ProxyFailure acquireFailure(Throwable cause, String host) {
+    if (cause instanceof ConnectionPoolTooBusyException) {
+      return new ProxyFailure(ErrorKind.CONNECTION_LIMIT_REACHED, "all " + perDestination
+          + " connections to " + host + " are busy and " + waitQueue()
+          + " requests already wait for one (limits.maxConnectionsPerDestination)", cause);
+    }
+    if (cause instanceof TimeoutException) {
+      // Vert.x's wait for a pooled connection; TCP and TLS time out with their own exceptions.
+      return new ProxyFailure(ErrorKind.CONNECTION_LIMIT_REACHED, "no connection to " + host
+          + " became free within " + poolWaitMillis() + " ms; all " + perDestination
+          + " are busy (limits.maxConnectionsPerDestination)", cause);
+    }
+    if (causedBy(cause, SslHandshakeTimeoutException.class)) {
+      return new ProxyFailure(ErrorKind.TLS_PROTOCOL_ERROR, host
+          + " did not complete a TLS handshake within " + timeouts.handshake().toMillis()
+          + " ms (timeouts.handshake)", cause);
+    }
+    return FailureClassifier.classify(cause, host);
+  }
+
+  private static boolean causedBy(Throwable t, Class<? extends Throwable> type) {
+    for (Throwable c = t; c != null; c = c.getCause() == c ? null : c.getCause()) {
+      if (type.isInstance(c)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private int waitQueue() {
+    return perDestination * 4;
   }
 
   /** Timings of a connection's setup, claimed once by the first request that uses it. */

@@ -1,0 +1,147 @@
+package dev.egret.upgrade;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.egret.ProxyFixture;
+import dev.egret.telemetry.Hop;
+import dev.egret.testing.TestCert;
+import dev.egret.testing.TestPki;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.Socket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Connections stay open and stay in step: upstream TLS connections are pooled and reused, and
+ * responses that carry no body (to HEAD, 204, 304) leave both the client's connection and the
+ * upstream's ready for the next request. Each test gets a fresh Egret and partner, so connection
+ * counts start at zero.
+ */
+@Timeout(value = 1, unit = TimeUnit.MINUTES)
+class KeepAliveTest {
+  private static final String HOST = "api.partner.test";
+  @TempDir Path dir;
+  PartnerApi partner;
+  RecordingTelemetry seen;
+  ProxyFixture egret;
+
+  @BeforeEach
+  void start() throws Exception {
+    TestCert root = TestPki.rootCa("Keep-Alive Test Root").issue();
+    partner = PartnerApi.start(root.leaf(HOST).issue(), dir);
+    seen = new RecordingTelemetry();
+    egret = ProxyFixture.start(dir, """
+        version: 1
+        listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
+        tls: {trust: [%s]}
+        addresses: {allow: [127.0.0.1/32]}
+        allow:
+          - host: %s
+            ports: [%d]
+        """.formatted(root.writePem(dir).cert().getFileName(), HOST, partner.port()),
+        Map.of(HOST, "127.0.0.1"), seen);
+  }
+
+  @AfterEach
+  void stop() throws Exception {
+    egret.close();
+    partner.close();
+  }
+
+  private String url(String path) {
+    return "http://" + HOST + ":" + partner.port() + path;
+  }
+
+  private Hop hopFor(String path) throws InterruptedException {
+    return seen.awaitHop(h -> h.url != null && h.url.endsWith(path), Duration.ofSeconds(10));
+  }
+
+  @Test
+  void reusesOneUpstreamTlsConnectionForSequentialRequests() throws Exception {
+    HttpClient client = egret.client();
+    for (String path : new String[] {"/bytes/1000", "/bytes/2000"}) {
+      HttpResponse<byte[]> r = client.send(HttpRequest.newBuilder(URI.create(url(path))).build(),
+          HttpResponse.BodyHandlers.ofByteArray());
+      assertThat(r.statusCode()).isEqualTo(200);
+      assertThat(r.body()).hasSize(Integer.parseInt(path.substring(7)));
+    }
+    assertThat(partner.connections()).isEqualTo(1);
+    assertThat(seen.handshakes()).isEqualTo(1);
+    Hop first = hopFor("/bytes/1000");
+    Hop second = hopFor("/bytes/2000");
+    assertThat(first.handshakeNanos).isNotNegative();
+    assertThat(first.tlsVersion).startsWith("TLSv1.");
+    // A reused connection has no connect or handshake of its own to report.
+    assertThat(second.handshakeNanos).isEqualTo(-1);
+    assertThat(second.connectNanos).isEqualTo(-1);
+    assertThat(second.tlsVersion).isEqualTo(first.tlsVersion);
+  }
+
+  @Test
+  void reusesTheUpstreamConnectionAcrossClientConnections() throws Exception {
+    // Separate clients, separate client connections: the pool is Egret's, not the client's.
+    for (int i = 0; i < 3; i++) {
+      HttpResponse<String> r = egret.client().send(
+          HttpRequest.newBuilder(URI.create(url("/status/204"))).build(),
+          HttpResponse.BodyHandlers.ofString());
+      assertThat(r.statusCode()).isEqualTo(204);
+    }
+    assertThat(partner.connections()).isEqualTo(1);
+  }
+
+  @Test
+  void bodilessResponsesKeepBothConnectionsInStep() throws Exception {
+    try (Socket s = new Socket("127.0.0.1", egret.proxyPort())) {
+      s.setSoTimeout(10_000);
+      OutputStream out = s.getOutputStream();
+      InputStream in = s.getInputStream();
+
+      send(out, "HEAD", "/bytes/5000");
+      RawResponse head = RawResponse.read(in, true);
+      assertThat(head.status()).isEqualTo(200);
+      assertThat(head.header("content-length")).isEqualTo("5000");
+
+      send(out, "GET", "/status/204");
+      RawResponse noContent = RawResponse.read(in, false);
+      assertThat(noContent.status()).isEqualTo(204);
+      // RFC 9110 section 8.6: no Content-Length (nor chunking) on a 204.
+      assertThat(noContent.header("content-length")).isNull();
+      assertThat(noContent.header("transfer-encoding")).isNull();
+
+      send(out, "GET", "/status/304");
+      RawResponse notModified = RawResponse.read(in, false);
+      assertThat(notModified.status()).isEqualTo(304);
+      assertThat(notModified.header("etag")).isEqualTo("\"v1\"");
+      assertThat(notModified.header("transfer-encoding")).isNull();
+
+      // Had any of those carried a stray body byte, this response would not parse.
+      send(out, "GET", "/bytes/10");
+      RawResponse after = RawResponse.read(in, false);
+      assertThat(after.status()).isEqualTo(200);
+      assertThat(after.bodyBytes()).hasSize(10);
+      assertThat(in.available()).isZero();
+    }
+    assertThat(partner.requests()).containsExactly("HEAD /bytes/5000", "GET /status/204",
+        "GET /status/304", "GET /bytes/10");
+    assertThat(partner.connections()).isEqualTo(1);
+  }
+
+  private void send(OutputStream out, String method, String path) throws Exception {
+    out.write((method + " " + url(path) + " HTTP/1.1\r\nHost: " + HOST + ":" + partner.port()
+        + "\r\n\r\n").getBytes(StandardCharsets.ISO_8859_1));
+    out.flush();
+  }
+}
