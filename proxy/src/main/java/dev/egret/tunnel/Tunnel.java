@@ -94,11 +94,6 @@ public final class Tunnel {
         });
   }
 
-  /** Tunnels open now to {@code destination} (a rule's host pattern). */
-  public int openTunnels(String destination) {
-    return slots.open(destination);
-  }
-
   private Future<Void> relay(NetSocket downstream, NetSocket upstream, Decision decision,
       EgretConfig config, Hop hop) {
     Promise<Void> closed = Promise.promise();
