@@ -3,6 +3,7 @@ package dev.egret.tunnel;
 import dev.egret.failure.ErrorKind;
 import dev.egret.failure.ProxyFailure;
 import dev.egret.policy.HostName;
+import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.net.NetSocket;
 import java.util.ArrayList;
@@ -19,6 +20,8 @@ import java.util.function.Consumer;
  * locking.
  */
 final class TlsGate {
+  private final Vertx vertx;
+  private final long flushGraceMs;
   private final NetSocket client;
   private final NetSocket server;
   private final String connectHost;
@@ -41,7 +44,14 @@ final class TlsGate {
   private boolean closed;
   private Consumer<ProxyFailure> onClose = f -> {};
 
-  TlsGate(NetSocket client, NetSocket server, String connectHost, int minVersion) {
+  /**
+   * @param flushGraceMs how long a finished tunnel waits for a slow reader to take the bytes
+   *     already written to it before closing regardless
+   */
+  TlsGate(Vertx vertx, NetSocket client, NetSocket server, String connectHost, int minVersion,
+      long flushGraceMs) {
+    this.vertx = vertx;
+    this.flushGraceMs = flushGraceMs;
     this.client = client;
     this.server = server;
     this.connectHost = connectHost;
@@ -55,12 +65,13 @@ final class TlsGate {
   void start() {
     client.handler(this::fromClient);
     server.handler(this::fromServer);
-    // A FIN from either side ends the tunnel: TLS ends with close_notify, so no application
-    // data is lost by closing both sides together.
-    client.endHandler(v -> closeBoth());
-    server.endHandler(v -> closeBoth());
-    client.closeHandler(v -> closeBoth());
-    server.closeHandler(v -> closeBoth());
+    // The end of either side's stream ends the tunnel, both sides together (half-close is not
+    // kept open: TLS ends with close_notify, so no application data needs it). Vert.x delivers
+    // the end only after the data it holds for a paused socket, so everything a side sent
+    // before its FIN is relayed first. Its closeHandler fires at once, ahead of that data:
+    // closing the other side there lost the tail of a server's last flight.
+    client.endHandler(v -> endBoth());
+    server.endHandler(v -> endBoth());
     client.exceptionHandler(e -> closeBoth());
     server.exceptionHandler(e -> closeBoth());
   }
@@ -75,6 +86,17 @@ final class TlsGate {
       relay(chunk, client, server, true);
       return;
     }
+    try {
+      inspectClient(chunk);
+    } catch (RuntimeException e) {
+      // The inspectors return a verdict for any bytes; should one ever throw, the tunnel is cut
+      // rather than left half-inspected with the exception lost on the event loop.
+      cut(new ProxyFailure(ErrorKind.TLS_PROTOCOL_ERROR,
+          "the client's ClientHello to " + connectHost + " could not be inspected: " + e));
+    }
+  }
+
+  private void inspectClient(Buffer chunk) {
     heldFromClient.add(chunk);
     HelloInspection.OfClient verdict = clientHello.offer(chunk.getBytes());
     if (verdict instanceof HelloInspection.Refused r) {
@@ -120,6 +142,15 @@ final class TlsGate {
       relay(chunk, server, client, false);
       return;
     }
+    try {
+      inspectServer(chunk);
+    } catch (RuntimeException e) {
+      cut(new ProxyFailure(ErrorKind.TLS_PROTOCOL_ERROR,
+          "the ServerHello from " + connectHost + " could not be inspected: " + e));
+    }
+  }
+
+  private void inspectServer(Buffer chunk) {
     heldFromServer.add(chunk);
     HelloInspection.OfServer verdict = serverHello.offer(chunk.getBytes());
     if (verdict instanceof HelloInspection.Refused r) {
@@ -174,6 +205,7 @@ final class TlsGate {
     closeBoth();
   }
 
+  /** Ends the tunnel at once: a cut, a reset, or a tunnel idle too long. */
   void closeBoth() {
     if (closed) {
       return;
@@ -183,6 +215,22 @@ final class TlsGate {
     heldFromServer = null;
     client.close();
     server.close();
+    onClose.accept(failure);
+  }
+
+  /**
+   * Ends the tunnel because one side finished its stream: what it sent before is already
+   * written to the other side, and each socket closes once those bytes have left.
+   */
+  private void endBoth() {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    heldFromClient = null;
+    heldFromServer = null;
+    FlushThenClose.close(vertx, client, flushGraceMs);
+    FlushThenClose.close(vertx, server, flushGraceMs);
     onClose.accept(failure);
   }
 

@@ -16,6 +16,7 @@ import io.vertx.core.net.NetClient;
 import io.vertx.core.net.NetClientOptions;
 import io.vertx.core.net.NetSocket;
 import io.vertx.core.net.SocketAddress;
+import io.vertx.core.net.impl.ConnectionBase;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 
@@ -30,11 +31,17 @@ import java.net.InetSocketAddress;
  *
  * <p>A refusal inside the tunnel cannot be an HTTP answer any more (the 200 went out): both
  * sides are closed, and the hop is logged and counted with its reason.
+ *
+ * <p>{@code limits.maxConnectionsPerDestination} caps the tunnels open at once to one destination
+ * (the matched rule's host pattern); one over the cap is answered {@code 503
+ * connection_limit_reached} before anything is connected. The upgrade path's pools have their own
+ * cap of the same size, so a destination may hold that many of each.
  */
 public final class Tunnel {
   private final Vertx vertx;
   private final Telemetry telemetry;
   private final NetClient client;
+  private final DestinationSlots slots = new DestinationSlots();
 
   public Tunnel(Vertx vertx, Telemetry telemetry) {
     this.vertx = vertx;
@@ -49,6 +56,20 @@ public final class Tunnel {
    */
   public Future<Void> open(HttpServerRequest req, Decision decision, InetAddress address,
       EgretConfig config, Hop hop) {
+    String destination = decision.destination();
+    int limit = config.limits().maxConnectionsPerDestination();
+    if (!slots.tryAcquire(destination, limit)) {
+      return Future.failedFuture(new ProxyFailure(ErrorKind.CONNECTION_LIMIT_REACHED,
+          destination + " already has " + limit
+              + " tunnels open (limits.maxConnectionsPerDestination)"));
+    }
+    // The slot is given back when the tunnel has closed, or when it never opened.
+    return connectAndRelay(req, decision, address, config, hop)
+        .onComplete(ar -> slots.release(destination));
+  }
+
+  private Future<Void> connectAndRelay(HttpServerRequest req, Decision decision,
+      InetAddress address, EgretConfig config, Hop hop) {
     String host = decision.target().host();
     int port = decision.upstreamPort();
     hop.upstreamAddress = address.getHostAddress() + ":" + port;
@@ -61,8 +82,9 @@ public final class Tunnel {
         .compose(upstream -> {
           hop.connectNanos = System.nanoTime() - connectStart;
           telemetry.upstreamConnected(decision.destination(), hop.connectNanos / 1e9);
-          req.response().setStatusMessage("Connection Established");
           hop.status = 200;
+          ((ConnectionBase) req.connection()).channel().pipeline()
+              .addAfter("httpEncoder", ConnectEstablished.NAME, new ConnectEstablished());
           return req.toNetSocket()
               .recover(e -> {
                 upstream.close();
@@ -76,9 +98,9 @@ public final class Tunnel {
       EgretConfig config, Hop hop) {
     Promise<Void> closed = Promise.promise();
     telemetry.tunnelOpened();
-    TlsGate gate = new TlsGate(downstream, upstream, decision.target().host(),
-        config.tlsBaseline().minWireVersion());
     long idleMs = config.timeouts().idle().toMillis();
+    TlsGate gate = new TlsGate(vertx, downstream, upstream, decision.target().host(),
+        config.tlsBaseline().minWireVersion(), idleMs);
     long handshakeMs = config.timeouts().handshake().toMillis();
     // One timer per tunnel, not per chunk: it cuts a tunnel whose TLS handshake has not shown
     // both hellos within the handshake timeout, or that carried nothing for the idle timeout.

@@ -1,0 +1,38 @@
+package dev.egret.tunnel;
+
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Counts open tunnels per destination (the matched rule's host pattern) so that {@code
+ * limits.maxConnectionsPerDestination} caps them. Take a slot before connecting upstream and give
+ * it back exactly once when the tunnel ends or fails to open.
+ *
+ * <p>Shared by every event loop, hence the concurrent map; a destination whose count drops to
+ * zero is removed, so the map holds only destinations with open tunnels.
+ */
+final class DestinationSlots {
+  private final ConcurrentHashMap<String, Integer> open = new ConcurrentHashMap<>();
+
+  /** Takes a slot if fewer than {@code limit} are taken; false when the cap is reached. */
+  boolean tryAcquire(String destination, int limit) {
+    boolean[] taken = {false};
+    open.compute(destination, (d, n) -> {
+      int count = n == null ? 0 : n;
+      if (count >= limit) {
+        return n;
+      }
+      taken[0] = true;
+      return count + 1;
+    });
+    return taken[0];
+  }
+
+  void release(String destination) {
+    open.computeIfPresent(destination, (d, n) -> n <= 1 ? null : n - 1);
+  }
+
+  /** Tunnels open to {@code destination} now. */
+  int open(String destination) {
+    return open.getOrDefault(destination, 0);
+  }
+}
