@@ -5,6 +5,7 @@ import dev.egret.failure.ErrorKind;
 import dev.egret.failure.FailureClassifier;
 import dev.egret.failure.ProxyFailure;
 import dev.egret.policy.Decision;
+import dev.egret.telemetry.HandshakeResult;
 import dev.egret.telemetry.Hop;
 import dev.egret.telemetry.Telemetry;
 import io.vertx.core.Future;
@@ -127,11 +128,29 @@ public final class Tunnel {
       if (gate.firstServerByteNanos() >= 0) {
         hop.firstByteNanos = gate.firstServerByteNanos() - hop.startNanos;
       }
+      reportHandshake(gate, decision, failure);
       telemetry.tunnelClosed();
       closed.complete();
     });
     gate.start();
     return closed.future();
+  }
+
+  /**
+   * Counts the TLS session the tunnel carried in the handshake metrics, from what the gate saw
+   * in the ServerHello, so the version and cipher mix covers tunnels too. The certificate is the
+   * client's to verify inside a tunnel, so no expiry is recorded for it.
+   */
+  private void reportHandshake(TlsGate gate, Decision decision, ProxyFailure failure) {
+    String version = gate.negotiatedVersion();
+    if (version == null || version.equals("none")) {
+      return;
+    }
+    boolean versionCut = failure != null && failure.kind() == ErrorKind.TLS_PROTOCOL_ERROR;
+    String cipher = gate.negotiatedCipher() == null ? "unknown" : gate.negotiatedCipher();
+    double seconds = gate.handshakeNanos() < 0 ? 0 : gate.handshakeNanos() / 1e9;
+    telemetry.upstreamHandshake(decision.destination(), decision.target().host(), version, cipher,
+        versionCut ? HandshakeResult.PROTOCOL_ERROR : HandshakeResult.OK, seconds, null);
   }
 
   public Future<Void> close() {

@@ -259,7 +259,10 @@ class ObservedTrafficTest {
             tuple(Map.of("destination", "**.api.test",
                 "version", "TLSv1.3", "cipher", cipher, "result", "ok"), 1.0),
             tuple(Map.of("destination", EXPIRED_HOST,
-                "version", "unknown", "cipher", "unknown", "result", "certificate_error"), 1.0));
+                "version", "unknown", "cipher", "unknown", "result", "certificate_error"), 1.0),
+            // The tunnel's session as the gate saw it in the ServerHello.
+            tuple(Map.of("destination", TUNNEL_HOST,
+                "version", tunnelProtocol, "cipher", tunnelCipher, "result", "ok"), 1.0));
     assertThat(metrics.value("egret_upstream_tls_handshake_duration_seconds_count",
         Map.of("destination", "**.api.test", "version", "TLSv1.3"))).hasValue(1.0);
     assertThat(metrics.value("egret_upstream_tls_handshake_duration_seconds_count",
