@@ -30,9 +30,4 @@ final class DestinationSlots {
   void release(String destination) {
     open.computeIfPresent(destination, (d, n) -> n <= 1 ? null : n - 1);
   }
-
-  /** Tunnels open to {@code destination} now. */
-  int open(String destination) {
-    return open.getOrDefault(destination, 0);
-  }
 }
