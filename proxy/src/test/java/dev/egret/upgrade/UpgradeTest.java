@@ -184,6 +184,17 @@ class UpgradeTest {
   }
 
   @Test
+  void originatesAbsoluteFormHttpsOverTlsNeverPlaintext() throws Exception {
+    // Squid 5.7 sent such a request in plaintext over a pooled connection; WireMock here speaks
+    // only HTTPS, so an answer proves Egret originated TLS.
+    String response = raw("GET https://" + HOST + ":" + partner.httpsPort() + "/absolute HTTP/1.1\r\n"
+        + "Host: " + HOST + ":" + partner.httpsPort() + "\r\nConnection: close\r\n\r\n");
+    assertThat(response).startsWith("HTTP/1.1 200").contains("{\"orders\":[]}")
+        .doesNotContain(TIMED_OUT);
+    assertThat(partner.findAll(getRequestedFor(urlEqualTo("/absolute")))).hasSize(1);
+  }
+
+  @Test
   void refusesOriginFormOnTheProxyPort() throws Exception {
     String response = raw("GET /v1/orders HTTP/1.1\r\nHost: " + HOST + "\r\n\r\n");
     assertThat(response).startsWith("HTTP/1.1 400").contains("error=http_request_error");
