@@ -50,7 +50,8 @@ public final class Egret {
   /** Runs a command; returns its exit code, or -1 when it keeps serving ({@code run}). */
   static int run(String[] args, PrintStream out, PrintStream err) {
     Deque<String> a = new ArrayDeque<>(Arrays.asList(args));
-    String command = a.isEmpty() || a.peek().startsWith("--") ? "run" : a.pop();
+    boolean runFlags = !a.isEmpty() && a.peek().startsWith("--") && !a.peek().equals("--help");
+    String command = a.isEmpty() || runFlags ? "run" : a.pop();
     try {
       return switch (command) {
         case "run" -> Run.serve(configPath(a, err), err);

@@ -38,6 +38,8 @@ public final class EgretServer {
   private ProxyListener listener;
   private volatile Set<InetSocketAddress> ownAddresses = Set.of();
   private long watchTimer = -1;
+  /** Why the watched file could not be read, while it cannot; touched on one event loop. */
+  private String unreadable;
 
   public EgretServer(Vertx vertx, EgretConfig config, Telemetry telemetry) {
     this.vertx = vertx;
@@ -57,16 +59,34 @@ public final class EgretServer {
         new Upgrade(vertx, telemetry, "1.1 " + viaToken), tunnel, telemetry, viaToken,
         () -> ownAddresses);
     listener = new ProxyListener(vertx, config, front, telemetry);
-    return listener.start().onSuccess(port -> {
-      ownAddresses = Set.of(new InetSocketAddress(config.listen().proxy().host(), port));
-    });
+    // Resolved here, on the caller's thread: listen.proxy may be a name, and the callback below
+    // runs on an event loop, where a DNS lookup must not block.
+    InetSocketAddress proxyAddress =
+        new InetSocketAddress(config.listen().proxy().host(), config.listen().proxy().port());
+    return listener.start().onSuccess(port ->
+        own(new InetSocketAddress(proxyAddress.getAddress(), port)));
   }
 
   /** Adds the admin listener's address to the loop check. */
   public void alsoOwn(InetSocketAddress admin) {
+    own(admin);
+  }
+
+  private synchronized void own(InetSocketAddress address) {
     var all = new java.util.HashSet<>(ownAddresses);
-    all.add(admin);
+    all.add(address);
     ownAddresses = Set.copyOf(all);
+  }
+
+  /**
+   * Writes an operator notice to stderr off the event loop: a blocked stderr pipe must not stall
+   * the proxy (the access log has its own bounded queue for the same reason).
+   */
+  private void notice(String line) {
+    vertx.executeBlocking(() -> {
+      System.err.println("egret: " + line);
+      return null;
+    }, false);
   }
 
   public EgretConfig config() {
@@ -80,12 +100,27 @@ public final class EgretServer {
   public void watch(long periodMs) {
     watchTimer = vertx.setPeriodic(periodMs, id -> {
       EgretConfig current = serving.get().config();
-      vertx.fileSystem().readFile(current.file().toString()).onSuccess(bytes -> {
-        if (!ConfigCompiler.sha256(bytes.getBytes()).equals(current.sha256())) {
-          reload(bytes);
+      vertx.fileSystem().readFile(current.file().toString()).onComplete(ar -> {
+        if (ar.failed()) {
+          // Reported once per outage, not every period, until the file can be read again.
+          String why = current.file() + ": cannot read the config file: " + ar.cause().getMessage();
+          if (!why.equals(unreadable)) {
+            unreadable = why;
+            refused(why);
+          }
+          return;
+        }
+        unreadable = null;
+        if (!ConfigCompiler.sha256(ar.result().getBytes()).equals(current.sha256())) {
+          reload(ar.result());
         }
       });
     });
+  }
+
+  private void refused(String why) {
+    notice("config reload refused, the last good config keeps serving:\n" + why);
+    telemetry.configReloadFailed(why);
   }
 
   /** Re-reads the config file now (SIGHUP). */
@@ -94,9 +129,7 @@ public final class EgretServer {
     return vertx.fileSystem().readFile(file)
         .recover(e -> {
           // A file that cannot be read (deleted, mid-swap, no permission) is a refused reload too.
-          String why = file + ": cannot read the config file: " + e.getMessage();
-          System.err.println("egret: config reload refused, the last good config keeps serving:\n" + why);
-          telemetry.configReloadFailed(why);
+          refused(file + ": cannot read the config file: " + e.getMessage());
           return Future.failedFuture(e);
         })
         .compose(this::reload);
@@ -109,22 +142,39 @@ public final class EgretServer {
           if (next.sha256().equals(serving.get().config().sha256())) {
             return;
           }
-          if (!next.listen().equals(current.listen())) {
-            System.err.println("egret: config reloaded, but listen addresses change only on restart");
+          String restart = restartOnly(current, next);
+          if (restart != null) {
+            notice("config reloaded, but " + restart + " change only on restart");
           }
           Serving old = serving.getAndSet(new Serving(next, new UpstreamClient(vertx, next)));
           telemetry.configLoaded(next.sha256());
-          System.err.println("egret: config reloaded from " + next.file() + " (sha256 " + next.sha256() + ")");
-          // Let requests in flight on the old pools finish before closing them.
-          long grace = current.timeouts().response().toMillis() + 5_000;
-          vertx.setTimer(grace, t -> old.upstream().close());
+          notice("config reloaded from " + next.file() + " (sha256 " + next.sha256() + ")");
+          // Requests in flight on the old pools finish there; only then do those connections close.
+          old.upstream().retire(current.timeouts().idle().plus(current.timeouts().response()));
         })
-        .onFailure(e -> {
-          String why = e instanceof ConfigException ce ? ce.getMessage() : String.valueOf(e);
-          System.err.println("egret: config reload refused, the last good config keeps serving:\n" + why);
-          telemetry.configReloadFailed(why);
-        })
+        .onFailure(e -> refused(e instanceof ConfigException ce ? ce.getMessage() : String.valueOf(e)))
         .mapEmpty();
+  }
+
+  /**
+   * The settings a reload cannot apply, because the proxy listener and its connections were set
+   * up with them; null when none of them changed.
+   */
+  private static String restartOnly(EgretConfig current, EgretConfig next) {
+    java.util.List<String> changed = new java.util.ArrayList<>();
+    if (!next.listen().equals(current.listen())) {
+      changed.add("listen");
+    }
+    if (next.limits().maxConnections() != current.limits().maxConnections()) {
+      changed.add("limits.maxConnections");
+    }
+    if (next.limits().maxHeaderBytes() != current.limits().maxHeaderBytes()) {
+      changed.add("limits.maxHeaderBytes");
+    }
+    if (!next.timeouts().idle().equals(current.timeouts().idle())) {
+      changed.add("timeouts.idle (for client connections)");
+    }
+    return changed.isEmpty() ? null : String.join(", ", changed);
   }
 
   public Future<Void> close() {

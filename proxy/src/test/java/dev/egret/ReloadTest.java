@@ -5,12 +5,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.egret.config.ConfigCompiler;
 import dev.egret.listener.RequestTarget;
 import dev.egret.policy.Verdict;
-import dev.egret.telemetry.Hop;
 import dev.egret.telemetry.Telemetry;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.cert.X509Certificate;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -32,12 +30,6 @@ class ReloadTest {
     @Override public void configReloadFailed(String reason) {
       failed.complete(reason);
     }
-    @Override public void hopFinished(Hop hop) {}
-    @Override public void tunnelOpened() {}
-    @Override public void tunnelClosed() {}
-    @Override public void upstreamHandshake(String d, String h, String v, String c, boolean ok,
-        double s, X509Certificate leaf) {}
-    @Override public void upstreamConnected(String destination, double seconds) {}
   }
 
   private static Verdict verdict(ProxyFixture egret, String url) {

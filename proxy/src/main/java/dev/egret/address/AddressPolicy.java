@@ -19,8 +19,6 @@ public final class AddressPolicy {
       "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4", "::/128", "::1/128",
       "fc00::/7", "fe80::/10", "ff00::/8");
 
-  private static final Cidr NAT64 = Cidr.parse("64:ff9b::/96");
-  private static final Cidr IPV4_COMPATIBLE = Cidr.parse("::/96");
 
   private final List<Cidr> deny;
   private final List<Cidr> allow;
@@ -69,15 +67,19 @@ public final class AddressPolicy {
   /** The address to judge: the embedded IPv4 address for mapped, compatible and NAT64 forms. */
   static byte[] judgedBytes(byte[] b) {
     if (b.length == 16) {
-      boolean mapped = true;
+      boolean zeros = true;
       for (int i = 0; i < 10; i++) {
-        mapped &= b[i] == 0;
+        zeros &= b[i] == 0;
       }
-      mapped &= b[10] == (byte) 0xff && b[11] == (byte) 0xff;
+      boolean mapped = zeros && b[10] == (byte) 0xff && b[11] == (byte) 0xff;
       // ::/96 holds :: and ::1 too, which the default set names as themselves; only treat it as
       // IPv4-compatible when the embedded part is not 0.0.0.0 or 0.0.0.1.
-      boolean compatible = IPV4_COMPATIBLE.contains(b) && (b[12] | b[13] | b[14]) != 0;
-      if (mapped || compatible || NAT64.contains(b)) {
+      boolean compatible = zeros && b[10] == 0 && b[11] == 0 && (b[12] | b[13] | b[14]) != 0;
+      boolean nat64 = b[0] == 0 && b[1] == 0x64 && b[2] == (byte) 0xff && b[3] == (byte) 0x9b;
+      for (int i = 4; nat64 && i < 12; i++) {
+        nat64 = b[i] == 0;
+      }
+      if (mapped || compatible || nat64) {
         byte[] v4 = new byte[4];
         System.arraycopy(b, 12, v4, 0, 4);
         return v4;

@@ -49,6 +49,13 @@ public final class Cidr {
             + mask(bytes, prefix) + "/" + prefix + "?");
       }
     }
+    if (bytes.length == 16 && prefix >= 96 && embedsIpv4(bytes)) {
+      // The guard judges IPv4-mapped and NAT64 addresses by the IPv4 address inside, so a
+      // network written in those forms is kept as that IPv4 network, or it would never match.
+      byte[] v4 = new byte[4];
+      System.arraycopy(bytes, 12, v4, 0, 4);
+      return new Cidr(written, v4, prefix - 96);
+    }
     return new Cidr(written, bytes, prefix);
   }
 
@@ -88,6 +95,20 @@ public final class Cidr {
       b[i] = (byte) Integer.parseInt(p[i]);
     }
     return b;
+  }
+
+  /** True for ::ffff:0:0/96 (IPv4-mapped) and 64:ff9b::/96 (NAT64). */
+  private static boolean embedsIpv4(byte[] b) {
+    boolean zeros = true;
+    for (int i = 0; i < 10; i++) {
+      zeros &= b[i] == 0;
+    }
+    boolean mapped = zeros && b[10] == (byte) 0xff && b[11] == (byte) 0xff;
+    boolean nat64 = b[0] == 0 && b[1] == 0x64 && b[2] == (byte) 0xff && b[3] == (byte) 0x9b;
+    for (int i = 4; nat64 && i < 12; i++) {
+      nat64 = b[i] == 0;
+    }
+    return mapped || nat64;
   }
 
   private static byte[] mapped(byte[] v4) {

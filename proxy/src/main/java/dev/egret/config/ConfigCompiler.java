@@ -88,6 +88,8 @@ public final class ConfigCompiler {
   private static final class Compilation {
     private final ConfigErrors errors;
     private final Path base;
+    /** {@code timeouts.handshake}, read before any TLS profile is built. */
+    private Duration handshakeTimeout;
 
     Compilation(ConfigErrors errors, Path base) {
       this.errors = errors;
@@ -133,11 +135,12 @@ public final class ConfigCompiler {
           extraRoots = trust.roots;
         }
       }
+      EgretConfig.Timeouts timeouts = timeouts(sub(top, "timeouts",
+          keys("connect", "handshake", "response", "idle")));
+      handshakeTimeout = timeouts.handshake();
       TlsProfile defaultTls = profile("tls", systemTrust, extraRoots, Pins.NONE, null, baseline);
 
       AddressPolicy addresses = addresses(sub(top, "addresses", keys("deny", "allow")));
-      EgretConfig.Timeouts timeouts = timeouts(sub(top, "timeouts",
-          keys("connect", "handshake", "response", "idle")));
       EgretConfig.Limits limits = limits(sub(top, "limits",
           keys("maxConnections", "maxConnectionsPerDestination", "maxHeaderBytes")));
 
@@ -400,7 +403,8 @@ public final class ConfigCompiler {
 
     private TlsProfile profile(String name, boolean system, List<X509Certificate> roots, Pins pins,
         X509KeyManager clientKey, TlsBaseline baseline) {
-      return new TlsProfile(name, StrictTrustManager.create(system, roots, pins), clientKey, baseline);
+      return new TlsProfile(name, StrictTrustManager.create(system, roots, pins), clientKey, baseline,
+          handshakeTimeout);
     }
   }
 }

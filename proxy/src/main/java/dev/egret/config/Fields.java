@@ -75,10 +75,6 @@ final class Fields {
     return map;
   }
 
-  String where() {
-    return where;
-  }
-
   /** The value node of a key, or null when absent (an explicit empty value counts as absent). */
   YamlNode get(String key) {
     YamlNode.Entry e = map.entries().get(key);

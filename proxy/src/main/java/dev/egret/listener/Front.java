@@ -82,7 +82,7 @@ public final class Front implements Handler<HttpServerRequest> {
     hop.decision = decision;
     if (!decision.verdict().letsThrough()) {
       refuse(req, hop, new ProxyFailure(ErrorKind.REQUEST_DENIED, decision.details()), host,
-          decision.ruleName(), hasBody(req));
+          decision.ruleName(), closeAfterRefusal(req));
       return;
     }
     long dnsStart = System.nanoTime();
@@ -95,7 +95,7 @@ public final class Front implements Handler<HttpServerRequest> {
             finish(hop, null);
           } else {
             ProxyFailure f = dev.egret.failure.FailureClassifier.classify(ar.cause(), host);
-            refuse(req, hop, f, host, decision.ruleName(), hasBody(req));
+            refuse(req, hop, f, host, decision.ruleName(), closeAfterRefusal(req));
           }
         });
   }
@@ -125,6 +125,15 @@ public final class Front implements Handler<HttpServerRequest> {
     }
     return upgrade.forward(req, rt.pathAndQuery(), decision, address, now.upstream(),
         now.config().timeouts().response(), hop, tls);
+  }
+
+  /**
+   * True when the client connection cannot be kept after a refusal: a body was sent and not
+   * read, or the request was a CONNECT, after which the strict guard passes bytes through
+   * unparsed (they were meant for the tunnel) and must never see another request.
+   */
+  private static boolean closeAfterRefusal(HttpServerRequest req) {
+    return req.method() == io.vertx.core.http.HttpMethod.CONNECT || hasBody(req);
   }
 
   private static boolean hasBody(HttpServerRequest req) {

@@ -90,10 +90,6 @@ public final class ProxyListener {
     }
   }
 
-  public int activeConnections() {
-    return connections.get();
-  }
-
   public Future<Void> close() {
     return server == null ? Future.succeededFuture() : server.close();
   }

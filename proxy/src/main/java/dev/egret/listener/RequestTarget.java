@@ -19,6 +19,9 @@ public record RequestTarget(Target target, String pathAndQuery, String logUrl) {
 
   /** Splits an absolute-form {@code http(s)://} target or a CONNECT {@code host:port}. */
   public static RequestTarget parse(String method, String uri) {
+    // The strict guard's rules, again: for requests they already passed (cheap string checks),
+    // and for `egret explain`, which must refuse what the proxy port refuses.
+    RequestTargets.parse(method, uri);
     if (method.equals("CONNECT")) {
       HostAndPort hp = authority(uri, -1);
       Target t = Target.tunnel(hp.host, hp.port);

@@ -46,7 +46,10 @@ import java.util.function.Function;
 public final class StrictRequestGuard extends ChannelInboundHandlerAdapter {
   static final int MAX_LEADING_EMPTY_LINES = 8;
 
-  private enum State { HEAD, BODY, TUNNEL, FAILED }
+  private enum State { HEAD, BODY, CONNECT_PENDING, TUNNEL, FAILED }
+
+  /** Bytes a client may send behind a CONNECT before its answer; more is not a client we serve. */
+  static final int MAX_HELD_BEHIND_CONNECT = 64 * 1024;
 
   private final StrictHeadParser parser;
   private final Function<ProxyFailure, ByteBuf> renderer;
@@ -72,6 +75,11 @@ public final class StrictRequestGuard extends ChannelInboundHandlerAdapter {
   /** A refused head waiting for {@link #unanswered} to reach zero; its context to write on. */
   private ProxyFailure deferred;
   private ChannelHandlerContext deferredCtx;
+  /** A response head has gone out and its body not yet ended; known only with a watcher. */
+  private boolean responseStarted;
+  /** Bytes read behind a CONNECT head while its answer is pending, and where to pass them. */
+  private io.netty.buffer.CompositeByteBuf heldBehindConnect;
+  private ChannelHandlerContext inbound;
 
   /**
    * @param parser the head rules and limits
@@ -98,9 +106,15 @@ public final class StrictRequestGuard extends ChannelInboundHandlerAdapter {
       @Override
       public void write(ChannelHandlerContext ctx, Object msg, ChannelPromise promise) {
         // 1xx responses (100 Continue, 103) are interim: the final response is still to come.
-        boolean ends = msg instanceof LastHttpContent
-            && !(msg instanceof HttpResponse r
-                && r.status().codeClass() == HttpStatusClass.INFORMATIONAL);
+        boolean interim = msg instanceof HttpResponse r
+            && r.status().codeClass() == HttpStatusClass.INFORMATIONAL;
+        boolean ends = msg instanceof LastHttpContent && !interim;
+        if (msg instanceof HttpResponse r && !interim) {
+          responseStarted = true;
+          if (state == State.CONNECT_PENDING) {
+            connectAnswered(r.status().codeClass() == HttpStatusClass.SUCCESS);
+          }
+        }
         ctx.write(msg, promise);
         if (ends) {
           // After ctx.write, so the response's last bytes are queued before a deferred refusal.
@@ -110,7 +124,34 @@ public final class StrictRequestGuard extends ChannelInboundHandlerAdapter {
     };
   }
 
+  /**
+   * The CONNECT was answered. Accepted: the connection becomes a tunnel and the bytes held
+   * behind the head are passed on, after Vert.x has swapped its HTTP decoder for the socket
+   * (it does so right after writing the 200, in the same turn; hence the queued task). Refused:
+   * the held bytes are dropped, and Front closes the connection after the refusal, so no request
+   * behind a CONNECT ever reaches the decoder without this guard's checks.
+   */
+  private void connectAnswered(boolean accepted) {
+    io.netty.buffer.CompositeByteBuf held = heldBehindConnect;
+    heldBehindConnect = null;
+    if (accepted) {
+      state = State.TUNNEL;
+      if (held != null && inbound != null) {
+        ChannelHandlerContext ctx = inbound;
+        ctx.executor().execute(() -> ctx.fireChannelRead(held));
+      } else if (held != null) {
+        held.release();
+      }
+    } else {
+      state = State.FAILED;
+      if (held != null) {
+        held.release();
+      }
+    }
+  }
+
   private void responseEnded() {
+    responseStarted = false;
     if (unanswered > 0) {
       unanswered--;
     }
@@ -118,6 +159,19 @@ public final class StrictRequestGuard extends ChannelInboundHandlerAdapter {
       ProxyFailure failure = deferred;
       deferred = null;
       respondAndClose(deferredCtx, failure);
+    }
+  }
+
+  @Override
+  public void channelInactive(ChannelHandlerContext ctx) {
+    releaseHeld();
+    ctx.fireChannelInactive();
+  }
+
+  private void releaseHeld() {
+    if (heldBehindConnect != null) {
+      heldBehindConnect.release();
+      heldBehindConnect = null;
     }
   }
 
@@ -131,6 +185,7 @@ public final class StrictRequestGuard extends ChannelInboundHandlerAdapter {
       ctx.fireChannelRead(buf);
       return;
     }
+    inbound = ctx;
     try {
       read(ctx, buf);
     } catch (ProxyFailure failure) {
@@ -160,6 +215,17 @@ public final class StrictRequestGuard extends ChannelInboundHandlerAdapter {
         }
         case TUNNEL -> {
           ctx.fireChannelRead(buf.retainedSlice(i, end - i));
+          i = end;
+        }
+        case CONNECT_PENDING -> {
+          if (heldBehindConnect == null) {
+            heldBehindConnect = ctx.alloc().compositeBuffer();
+          }
+          if (heldBehindConnect.readableBytes() + (end - i) > MAX_HELD_BEHIND_CONNECT) {
+            throw Refusals.badRequest("more than " + MAX_HELD_BEHIND_CONNECT
+                + " bytes sent behind a CONNECT before its answer");
+          }
+          heldBehindConnect.addComponent(true, buf.retainedSlice(i, end - i));
           i = end;
         }
         case FAILED -> i = end;
@@ -251,7 +317,9 @@ public final class StrictRequestGuard extends ChannelInboundHandlerAdapter {
         : ctx.alloc().buffer(headLen).writeBytes(head, 0, headLen);
     resetHead();
     if (parsed.isConnect()) {
-      state = State.TUNNEL;
+      // With a watcher, what follows waits for the CONNECT's answer: only an accepted CONNECT
+      // turns the rest of the connection into opaque tunnel bytes.
+      state = watched ? State.CONNECT_PENDING : State.TUNNEL;
     } else {
       unanswered++;
       body = BodyFraming.of(parsed.framing());
@@ -282,7 +350,19 @@ public final class StrictRequestGuard extends ChannelInboundHandlerAdapter {
     state = State.FAILED;
     head = null;
     body = null;
-    boolean wait = watched && inHead && unanswered > 0;
+    releaseHeld();
+    if (!inHead) {
+      // A broken body belongs to a request already handed on: its own hop records the failure
+      // (the upstream request is reset, never ended). Answer 400 only while that request's
+      // response has not started; raw bytes in the middle of a response would corrupt it.
+      if (watched && responseStarted) {
+        ctx.close();
+      } else {
+        respondAndClose(ctx, failure);
+      }
+      return;
+    }
+    boolean wait = watched && unanswered > 0;
     try {
       onViolation.accept(failure);
     } finally {

@@ -89,17 +89,6 @@ public final class Observability implements Telemetry, AutoCloseable {
     meters.tunnelClosed();
   }
 
-  /**
-   * The boolean form cannot say why a handshake failed; a failure is counted as {@code
-   * protocol_error}. Callers that know the failure use the {@link HandshakeResult} form.
-   */
-  @Override
-  public void upstreamHandshake(String destination, String host, String version, String cipher,
-      boolean ok, double seconds, X509Certificate leaf) {
-    upstreamHandshake(destination, host, version, cipher,
-        ok ? HandshakeResult.OK : HandshakeResult.PROTOCOL_ERROR, seconds, leaf);
-  }
-
   @Override
   public void upstreamHandshake(String destination, String host, String version, String cipher,
       HandshakeResult result, double seconds, X509Certificate leaf) {

@@ -24,9 +24,10 @@ public final class TlsProfile {
    * @param trust the verifier
    * @param clientKey the client certificate for mTLS, or null
    * @param baseline protocol versions and cipher suites
+   * @param handshakeTimeout {@code timeouts.handshake}; Vert.x reads it from these options
    */
   public TlsProfile(String name, StrictTrustManager trust, X509KeyManager clientKey,
-      TlsBaseline baseline) {
+      TlsBaseline baseline, java.time.Duration handshakeTimeout) {
     this.name = name;
     this.trust = trust;
     this.clientKey = clientKey;
@@ -34,7 +35,9 @@ public final class TlsProfile {
         .setTrustOptions(TrustOptions.wrap(trust))
         .setHostnameVerificationAlgorithm("HTTPS")
         .setEnabledSecureTransportProtocols(baseline.protocols())
-        .setUseAlpn(false);
+        .setUseAlpn(false)
+        .setSslHandshakeTimeout(Math.max(1, handshakeTimeout.toMillis()))
+        .setSslHandshakeTimeoutUnit(java.util.concurrent.TimeUnit.MILLISECONDS);
     for (String suite : new ArrayList<>(baseline.cipherSuites())) {
       o.addEnabledCipherSuite(suite);
     }
@@ -48,15 +51,15 @@ public final class TlsProfile {
     return name;
   }
 
-  public StrictTrustManager trust() {
-    return trust;
-  }
-
   public boolean hasClientCertificate() {
     return clientKey != null;
   }
 
-  /** The options to put on each upstream request; one instance per profile, never copied. */
+  /**
+   * The options to put on each upstream request; one instance per profile, never copied. Each
+   * profile wraps its own trust manager, so Vert.x keeps a separate SSL context and pool per
+   * profile: that is what keeps one rule's pins and trust from serving another's requests.
+   */
   public ClientSSLOptions sslOptions() {
     return sslOptions;
   }

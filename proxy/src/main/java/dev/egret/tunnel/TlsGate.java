@@ -156,10 +156,19 @@ final class TlsGate {
     if (verdict instanceof HelloInspection.Refused r) {
       cut(new ProxyFailure(ErrorKind.TLS_PROTOCOL_ERROR,
           connectHost + " did not answer with TLS: " + r.reason()));
-    } else if (verdict instanceof HelloInspection.Alert) {
-      // The server refused the handshake itself; pass its alert on so the client sees why.
+    } else if (verdict instanceof HelloInspection.Alert alert) {
+      if (!alert.fatal()) {
+        // A warning alert does not end the handshake: what follows could be any ServerHello,
+        // and the inspector's verdict is final, so the version check would be skipped.
+        cut(new ProxyFailure(ErrorKind.TLS_PROTOCOL_ERROR, connectHost + " sent a warning alert ("
+            + alert.descriptionName() + ") before its ServerHello; the version cannot be checked"));
+        return;
+      }
+      // The server refused the handshake itself: pass its alert on so the client sees why, and
+      // end the tunnel, since nothing may follow a fatal alert.
       negotiatedVersion = "none";
       release();
+      endBoth();
     } else if (verdict instanceof HelloInspection.ServerHello hello) {
       negotiatedVersion = hello.versionName();
       negotiatedCipher = hello.cipherName();

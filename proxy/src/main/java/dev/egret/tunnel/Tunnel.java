@@ -57,7 +57,10 @@ public final class Tunnel {
    */
   public Future<Void> open(HttpServerRequest req, Decision decision, InetAddress address,
       EgretConfig config, Hop hop) {
-    String destination = decision.destination();
+    // A report-mode tunnel that no rule matched has destination "denied"; counting all of those
+    // together would let report mode cap unrelated hosts, so each such host counts alone.
+    String destination = decision.rule() == null
+        ? "host " + decision.target().host() : decision.destination();
     int limit = config.limits().maxConnectionsPerDestination();
     if (!slots.tryAcquire(destination, limit)) {
       return Future.failedFuture(new ProxyFailure(ErrorKind.CONNECTION_LIMIT_REACHED,

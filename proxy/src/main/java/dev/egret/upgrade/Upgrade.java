@@ -15,6 +15,7 @@ import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.HttpVersion;
 import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.net.SocketAddress;
@@ -67,7 +68,7 @@ public final class Upgrade {
         .setURI(pathAndQuery)
         .setServer(SocketAddress.inetSocketAddress(new InetSocketAddress(address, port)))
         .setSsl(true)
-        .setSslOptions(upstream.sslOptions(tls))
+        .setSslOptions(tls.sslOptions())
         .setFollowRedirects(false)
         .setConnectTimeout(upstream.poolWaitMillis());
     long start = System.currentTimeMillis();
@@ -83,6 +84,10 @@ public final class Upgrade {
         return;
       }
       HttpClientRequest up = ar.result();
+      if (host.indexOf(':') >= 0) {
+        // Vert.x writes the Host header as host:port without brackets; an IPv6 literal needs them.
+        up.authority(io.vertx.core.net.HostAndPort.create("[" + host + "]", port == 443 ? -1 : port));
+      }
       noteConnection(up, upstream, start, decision, host, hop);
       send(req, up, responseTimeout, host, hop, done);
     });
@@ -236,14 +241,17 @@ public final class Upgrade {
     String length = upResp.getHeader(HttpHeaders.CONTENT_LENGTH);
     boolean noBody = req.method() == HttpMethod.HEAD || upResp.statusCode() == 204
         || upResp.statusCode() == 304 || (upResp.statusCode() >= 100 && upResp.statusCode() < 200);
+    // An HTTP/1.0 client cannot read chunked framing: a body of unknown length is ended by
+    // closing the connection, as the upstream did.
+    boolean closeDelimited = length == null && !noBody && req.version() == HttpVersion.HTTP_1_0;
     if (length != null) {
       resp.putHeader(HttpHeaders.CONTENT_LENGTH, length);
-    } else if (!noBody) {
+    } else if (!noBody && !closeDelimited) {
       resp.setChunked(true);
     }
     // Vert.x closes after "Connection: close" only when it is the whole value; RFC 9112 says
     // any "close" token in the list ends the connection after this response.
-    boolean close = HopByHop.asksToClose(req.headers());
+    boolean close = closeDelimited || HopByHop.asksToClose(req.headers());
     if (close) {
       resp.putHeader(HttpHeaders.CONNECTION, "close");
     }

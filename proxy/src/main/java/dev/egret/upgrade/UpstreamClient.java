@@ -34,9 +34,6 @@ public final class UpstreamClient {
   private final Map<HttpConnection, Long> freshConnections = new ConcurrentHashMap<>();
   private final EgretConfig.Timeouts timeouts;
   private final int perDestination;
-  // Keyed by identity (ClientSSLOptions has no equals), one entry per rule's TLS profile.
-  private final Map<ClientSSLOptions, ClientSSLOptions> withHandshakeTimeout =
-      new ConcurrentHashMap<>();
 
   public UpstreamClient(Vertx vertx, EgretConfig config) {
     EgretConfig.Timeouts t = config.timeouts();
@@ -74,16 +71,6 @@ public final class UpstreamClient {
     return client;
   }
 
-  /**
-   * The rule's TLS options with {@code timeouts.handshake} applied. Vert.x takes the handshake
-   * timeout from the request's TLS options, not the client's, and keys its pools by those
-   * options' identity: so one copy per profile, made once, never one per request.
-   */
-  ClientSSLOptions sslOptions(TlsProfile tls) {
-    return withHandshakeTimeout.computeIfAbsent(tls.sslOptions(), o -> o.copy()
-        .setSslHandshakeTimeout(Math.max(1, timeouts.handshake().toMillis()))
-        .setSslHandshakeTimeoutUnit(TimeUnit.MILLISECONDS));
-  }
 
   /**
    * How long a request may wait for a connection: a new one takes at most the connect plus the
@@ -132,7 +119,7 @@ public final class UpstreamClient {
   }
 
   /** Timings of a connection's setup, claimed once by the first request that uses it. */
-  record Setup(long connectMillis, long handshakeMillis, SSLSession session) {}
+  record Setup(long connectMillis, long handshakeMillis) {}
 
   /**
    * If {@code conn} is new since {@code startEpochMillis}, returns its setup timings (and forgets
@@ -148,12 +135,20 @@ public final class UpstreamClient {
     SSLSession session = conn.sslSession();
     long created = session == null ? -1 : session.getCreationTime();
     if (created >= startEpochMillis && created <= established) {
-      return new Setup(created - startEpochMillis, established - created, session);
+      return new Setup(created - startEpochMillis, established - created);
     }
-    return new Setup(-1, Math.max(0, established - startEpochMillis), session);
+    return new Setup(-1, Math.max(0, established - startEpochMillis));
   }
 
   public Future<Void> close() {
     return client.close();
+  }
+
+  /**
+   * Retires this client after a reload: no new requests come to it, and each pooled connection
+   * closes once its requests in flight have finished, or when {@code grace} runs out.
+   */
+  public Future<Void> retire(java.time.Duration grace) {
+    return client.shutdown(grace.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
   }
 }

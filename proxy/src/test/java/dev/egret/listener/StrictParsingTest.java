@@ -209,6 +209,23 @@ class StrictParsingTest {
   }
 
   @Test
+  void closesTheConnectionAfterARefusedConnectSoNothingBehindItSkipsTheGuard() throws Exception {
+    // After a CONNECT head the guard passes bytes through unparsed (they were meant for the
+    // tunnel); were they passed on after the 403, a request behind it would reach Netty's
+    // lenient decoder unchecked: here Content-Length with Transfer-Encoding, which Netty resolves
+    // instead of refusing.
+    int before = upstream.requests().size();
+    RawExchange r = RawExchange.send(egret.proxyPort(),
+        "CONNECT " + DENIED + ":443 HTTP/1.1\r\nHost: " + DENIED + ":443\r\n\r\n"
+            + "POST http://" + authority + "/behind-connect HTTP/1.1\r\nHost: " + authority
+            + "\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+    assertThat(r.responses()).as(r.toString()).extracting(RawExchange.Response::status)
+        .containsExactly(403);
+    assertThat(r.closedByPeer()).isTrue();
+    assertThat(upstreamRequestsSince(before)).isEmpty();
+  }
+
+  @Test
   void keepsServingAKeptAliveConnectionAfterADeniedRequest() throws Exception {
     int before = upstream.requests().size();
     RawExchange r = RawExchange.send(egret.proxyPort(),

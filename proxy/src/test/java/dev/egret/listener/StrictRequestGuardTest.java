@@ -233,7 +233,13 @@ class StrictRequestGuardTest {
     send("+5\r\nworld\r\n0\r\n\r\n" + GET);
 
     assertThat(downstream.text()).isEqualTo(head + "5\r\nhello\r\n");
-    assertRefused(400, "chunk size is not a hexadecimal number");
+    channel.runPendingTasks();
+    assertThat(written()).startsWith("HTTP/1.1 400 Refused\r\n")
+        .contains("error=http_request_error");
+    assertThat(channel.isOpen()).isFalse();
+    // The request was already handed on: its own hop records the failure, not the guard's hook.
+    assertThat(violations).isEmpty();
+    assertAllInputReleased();
   }
 
   @Test

@@ -164,7 +164,7 @@ class ObservabilityTest {
         HandshakeResult.of(new SSLHandshakeException("no cipher suites in common")), 0.001, null);
     // A version or cipher outside the known sets must not mint a series of its own.
     telemetry.upstreamHandshake("**.salesforce.com", "na1.salesforce.com", "weird\"version",
-        "x", false, 0.001, null);
+        "x", HandshakeResult.PROTOCOL_ERROR, 0.001, null);
 
     String scrape = scrape();
 
@@ -190,17 +190,17 @@ class ObservabilityTest {
     Instant first = Instant.parse("2030-01-01T00:00:00Z");
     Instant renewed = Instant.parse("2030-04-01T08:30:15Z");
     telemetry.upstreamHandshake("**.salesforce.com", "na1.salesforce.com", "TLSv1.2",
-        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", true, 0.02,
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", HandshakeResult.OK, 0.02,
         TestCertificates.leaf("na1.salesforce.com", first));
     telemetry.upstreamHandshake("**.salesforce.com", "eu2.salesforce.com", "TLSv1.2",
-        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", true, 0.02,
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", HandshakeResult.OK, 0.02,
         TestCertificates.leaf("eu2.salesforce.com", first));
     assertThat(expiry(scrape(), "**.salesforce.com", "na1.salesforce.com"))
         .contains((double) first.getEpochSecond());
 
     ticker.addAndGet(RETENTION.minusHours(1).toNanos());
     telemetry.upstreamHandshake("**.salesforce.com", "na1.salesforce.com", "TLSv1.2",
-        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", true, 0.02,
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", HandshakeResult.OK, 0.02,
         TestCertificates.leaf("na1.salesforce.com", renewed));
     ticker.addAndGet(Duration.ofHours(2).toNanos());
 
@@ -212,7 +212,7 @@ class ObservabilityTest {
 
     // A host that comes back after ageing out is exported again.
     telemetry.upstreamHandshake("**.salesforce.com", "eu2.salesforce.com", "TLSv1.2",
-        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", true, 0.02,
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", HandshakeResult.OK, 0.02,
         TestCertificates.leaf("eu2.salesforce.com", renewed));
     assertThat(expiry(scrape(), "**.salesforce.com", "eu2.salesforce.com"))
         .contains((double) renewed.getEpochSecond());
@@ -246,7 +246,7 @@ class ObservabilityTest {
     Hop reported = Hops.hop(Hops.allowlist(Mode.REPORT), Target.tunnel(secret, 443), null, 200,
         1_000_000);
     telemetry.upstreamHandshake(reported.destination(), secret, "TLSv1.3",
-        "TLS_AES_256_GCM_SHA384", true, 0.01, TestCertificates.leaf(secret,
+        "TLS_AES_256_GCM_SHA384", HandshakeResult.OK, 0.01, TestCertificates.leaf(secret,
             Instant.parse("2029-01-01T00:00:00Z")));
     telemetry.hopFinished(reported);
 
@@ -278,7 +278,7 @@ class ObservabilityTest {
     telemetry.hopFinished(Hops.upgrade("api.example.com", "/v1"));
     telemetry.hopFinished(Hops.tunnel("na1.salesforce.com"));
     telemetry.upstreamHandshake("api.example.com", "api.example.com", "TLSv1.3",
-        "TLS_AES_128_GCM_SHA256", true, 0.01,
+        "TLS_AES_128_GCM_SHA256", HandshakeResult.OK, 0.01,
         TestCertificates.leaf("api.example.com", Instant.parse("2031-01-01T00:00:00Z")));
     telemetry.configLoaded("abc123");
     String scrape = scrape();

@@ -46,16 +46,6 @@ final class RecordingTelemetry implements Telemetry {
   }
 
   @Override
-  public void upstreamHandshake(String d, String h, String v, String c, boolean ok, double s,
-      X509Certificate leaf) {}
-
-  @Override
-  public void upstreamConnected(String destination, double seconds) {}
-
-  @Override
-  public void configLoaded(String sha256) {}
-
-  @Override
   public void configReloadFailed(String reason) {}
 
   /** The first finished hop that matches, waiting for it up to {@code timeout}. */

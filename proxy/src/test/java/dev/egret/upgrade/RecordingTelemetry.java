@@ -1,5 +1,6 @@
 package dev.egret.upgrade;
 
+import dev.egret.telemetry.HandshakeResult;
 import dev.egret.telemetry.Hop;
 import dev.egret.telemetry.Telemetry;
 import java.security.cert.X509Certificate;
@@ -61,7 +62,7 @@ final class RecordingTelemetry implements Telemetry {
 
   @Override
   public synchronized void upstreamHandshake(String destination, String host, String version,
-      String cipher, boolean ok, double seconds, X509Certificate leaf) {
+      String cipher, HandshakeResult result, double seconds, X509Certificate leaf) {
     handshakes++;
   }
 
