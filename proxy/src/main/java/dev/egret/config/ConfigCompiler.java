@@ -97,7 +97,7 @@ public final class ConfigCompiler {
     }
 
     EgretConfig config(YamlNode root, Path file, String sha) {
-      Fields top = Fields.of(root, "the config", TOP, errors);
+      Fields top = Fields.of(root, Fields.TOP, TOP, errors);
       if (top == null) {
         return null;
       }
@@ -162,10 +162,10 @@ public final class ConfigCompiler {
 
       List<Rule> rules = new ArrayList<>();
       List<YamlNode> allowItems = top.list("allow");
-      if (allowItems == null) {
+      if (allowItems == null && top.get("allow") == null) {
         errors.add(root, "the config has no 'allow:' list, so Egret would deny everything; "
             + "add at least one rule such as '- host: api.example.com'");
-      } else {
+      } else if (allowItems != null) {
         for (int i = 0; i < allowItems.size(); i++) {
           Rule r = rule(allowItems.get(i), "allow[" + i + "]", plaintext, defaultTls, baseline,
               systemTrust, extraRoots);

@@ -15,6 +15,8 @@ import java.util.regex.Pattern;
  * and the caller carries on.
  */
 final class Fields {
+  /** How the top-level mapping is named in messages; its keys' paths are the bare key. */
+  static final String TOP = "the config";
   private static final Pattern DURATION = Pattern.compile("([0-9]{1,9})(ms|s|m|h)");
 
   private final YamlNode.Mapping map;
@@ -88,7 +90,7 @@ final class Fields {
   }
 
   String path(String key) {
-    return where.isEmpty() ? key : where + "." + key;
+    return where.isEmpty() || where.equals(TOP) ? key : where + "." + key;
   }
 
   /** A required string; reports and returns null when missing or not a string. */

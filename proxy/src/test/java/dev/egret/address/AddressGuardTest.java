@@ -112,6 +112,17 @@ class AddressGuardTest {
   }
 
   @Test
+  void readsCidrsWrittenInMappedOrNat64FormAsTheIpv4NetworkTheyName() {
+    // The guard judges such addresses as IPv4, so a CIDR kept in 16 bytes would never match.
+    AddressPolicy mapped = new AddressPolicy(
+        List.of(Cidr.parse("::ffff:100.100.0.0/112"), Cidr.parse("64:ff9b::8.8.8.0/120")), List.of());
+    assertThat(mapped.deniedRange(ip("100.100.3.4"), null)).hasToString("::ffff:100.100.0.0/112");
+    assertThat(mapped.deniedRange(ip("::ffff:100.100.3.4"), null)).isNotNull();
+    assertThat(mapped.deniedRange(ip("8.8.8.8"), null)).hasToString("64:ff9b::8.8.8.0/120");
+    assertThat(mapped.deniedRange(ip("100.101.0.1"), null)).isNull();
+  }
+
+  @Test
   void judgesNat64OnlyInsideItsPrefix() {
     // 64:ff9b:1::/48 is the local-use NAT64 prefix, not the well-known /96: judged as IPv6.
     assertThat(AddressPolicy.judgedBytes(ip("64:ff9b:1::a9fe:a9fe").getAddress())).hasSize(16);
