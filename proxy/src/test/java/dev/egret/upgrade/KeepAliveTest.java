@@ -144,4 +144,24 @@ class KeepAliveTest {
         + "\r\n\r\n").getBytes(StandardCharsets.ISO_8859_1));
     out.flush();
   }
+
+  @Test
+  void endsABodyOfUnknownLengthByClosingForAnHttp10Client() throws Exception {
+    // The upstream answers chunked; an HTTP/1.0 client cannot read chunked framing, so Egret
+    // sends the body unframed and closes, as RFC 9112 section 6.3 has the client expect.
+    try (Socket s = new Socket("127.0.0.1", egret.proxyPort())) {
+      s.setSoTimeout(10_000);
+      s.getOutputStream().write(("GET " + url("/bytes/3000?chunked") + " HTTP/1.0\r\nHost: "
+          + HOST + ":" + partner.port() + "\r\nConnection: keep-alive\r\n\r\n")
+          .getBytes(StandardCharsets.ISO_8859_1));
+      s.getOutputStream().flush();
+      byte[] all = s.getInputStream().readAllBytes(); // returns only once Egret closes
+      String text = new String(all, StandardCharsets.ISO_8859_1);
+      int end = text.indexOf("\r\n\r\n");
+      assertThat(text).startsWith("HTTP/1.0 200");
+      assertThat(text.substring(0, end).toLowerCase()).doesNotContain("transfer-encoding")
+          .doesNotContain("content-length");
+      assertThat(all.length - end - 4).isEqualTo(3000);
+    }
+  }
 }
