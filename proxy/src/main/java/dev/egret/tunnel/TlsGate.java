@@ -41,6 +41,12 @@ final class TlsGate {
   private long firstServerByteNanos = -1;
   private long clientFlightNanos = -1;
   private ProxyFailure failure;
+  /** A side sent its FIN; it may still have bytes on the way through Vert.x (see start()). */
+  private boolean serverEnded;
+  private boolean clientEnded;
+  /** A side paused because the other side's write queue is full. */
+  private boolean serverHeld;
+  private boolean clientHeld;
   private boolean closed;
   private Consumer<ProxyFailure> onClose = f -> {};
 
@@ -66,12 +72,20 @@ final class TlsGate {
     client.handler(this::fromClient);
     server.handler(this::fromServer);
     // The end of either side's stream ends the tunnel, both sides together (half-close is not
-    // kept open: TLS ends with close_notify, so no application data needs it). Vert.x delivers
-    // the end only after the data it holds for a paused socket, so everything a side sent
-    // before its FIN is relayed first. Its closeHandler fires at once, ahead of that data:
-    // closing the other side there lost the tail of a server's last flight.
-    client.endHandler(v -> endBoth());
-    server.endHandler(v -> endBoth());
+    // kept open: TLS ends with close_notify, so no application data needs it), but only once
+    // that side's last bytes are relayed. Vert.x 5.0.7 can deliver a paused socket's end ahead
+    // of data its connection still holds (the end goes straight to the socket's queue while up
+    // to a few hundred KiB wait in the connection's own), so the end is not taken as "no more
+    // data": the tunnel closes after a turn of the event loop in which that side, not held back
+    // by back-pressure, delivered nothing more.
+    client.endHandler(v -> {
+      clientEnded = true;
+      endWhenQuiet();
+    });
+    server.endHandler(v -> {
+      serverEnded = true;
+      endWhenQuiet();
+    });
     client.exceptionHandler(e -> closeBoth());
     server.exceptionHandler(e -> closeBoth());
   }
@@ -202,8 +216,48 @@ final class TlsGate {
     to.write(chunk);
     if (to.writeQueueFull()) {
       from.pause();
-      to.drainHandler(v -> from.resume());
+      if (upstream) {
+        clientHeld = true;
+      } else {
+        serverHeld = true;
+      }
+      to.drainHandler(v -> {
+        if (upstream) {
+          clientHeld = false;
+        } else {
+          serverHeld = false;
+        }
+        from.resume();
+        endWhenQuiet();
+      });
     }
+  }
+
+  /**
+   * Ends the tunnel once a side that ended has nothing more to deliver: checked a turn later,
+   * and again after each turn that still brought bytes from it. A side held back by
+   * back-pressure is checked again when the other side drains.
+   */
+  private void endWhenQuiet() {
+    if (closed || !((serverEnded && !serverHeld) || (clientEnded && !clientHeld))) {
+      return;
+    }
+    long seen = endedSideBytes();
+    vertx.runOnContext(v -> {
+      if (closed || (serverEnded && serverHeld) || (clientEnded && clientHeld)) {
+        return; // the drain handler checks again
+      }
+      if (endedSideBytes() == seen) {
+        endBoth();
+      } else {
+        endWhenQuiet();
+      }
+    });
+  }
+
+  /** Bytes received so far from the side(s) that ended. */
+  private long endedSideBytes() {
+    return (serverEnded ? bytesDownstream : 0) + (clientEnded ? bytesUpstream : 0);
   }
 
   /** Refuses the tunnel: records why and closes both sides without relaying more. */
