@@ -47,15 +47,16 @@ public final class Allowlist {
   }
 
   private Decision decideEnforcing(Target t) {
+    String[] labels = HostPattern.labelsOf(t.host());
     for (HostPattern p : deny) {
-      if (p.matches(t.host())) {
+      if (p.matches(t.host(), labels)) {
         return deny(t, Reason.DENIED_BY_RULE, null,
             t.host() + " is denied by the deny rule '" + p.pattern() + "'");
       }
     }
     Decision closest = null;
     for (Rule rule : allow) {
-      if (!rule.host().matches(t.host())) {
+      if (!rule.host().matches(t.host(), labels)) {
         continue;
       }
       int upstream = rule.upstreamPort(t);

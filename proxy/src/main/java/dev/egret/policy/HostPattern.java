@@ -85,13 +85,20 @@ public final class HostPattern {
 
   /** Matches a host already normalised by {@link HostName#normalize}. */
   public boolean matches(String host) {
+    return matches(host, labelsOf(host));
+  }
+
+  /**
+   * As {@link #matches(String)}, with the host's labels split once by the caller ({@link
+   * #labelsOf}), so an allowlist of many wildcard rules splits each request's host only once.
+   */
+  boolean matches(String host, String[] hostLabels) {
     if (isExact()) {
       return labels[0].equals(host);
     }
-    if (HostName.isIpLiteral(host)) {
-      return false; // wildcards name DNS labels, never address ranges
+    if (hostLabels == null) {
+      return false; // an IP literal: wildcards name DNS labels, never address ranges
     }
-    String[] hostLabels = host.split("\\.", -1);
     int extra = hostLabels.length - labels.length;
     if (anyPrefix ? extra < 1 : extra != 0) {
       return false;
@@ -103,6 +110,11 @@ public final class HostPattern {
       }
     }
     return true;
+  }
+
+  /** The DNS labels of a normalised host, or null for an IP literal. */
+  static String[] labelsOf(String host) {
+    return HostName.isIpLiteral(host) ? null : host.split("\\.", -1);
   }
 
   @Override
