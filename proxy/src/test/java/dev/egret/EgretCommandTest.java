@@ -63,6 +63,15 @@ class EgretCommandTest {
   }
 
   @Test
+  void runIsTheDefaultSubCommand() throws Exception {
+    // SPEC: `egret [--config FILE]` with no sub-command serves; a bad config shows it took that
+    // path (the check is the one `run` does before binding anything).
+    Result r = egret("--config", config("version: 1\nallow: nope\n").toString());
+    assertThat(r.code()).isEqualTo(2);
+    assertThat(r.err()).contains(":2:8: allow must be a list");
+  }
+
+  @Test
   void explainPrintsVerdictRuleAndUpgradeTarget() throws Exception {
     Path f = config(GOOD);
     Result up = egret("explain", "--config", f.toString(), "http://na1.salesforce.com/v1?q=1");
