@@ -176,7 +176,8 @@ public final class Egret {
       return "checked when a request resolves " + host + " (explain does not resolve names)";
     }
     try {
-      Cidr range = policy.deniedRange(InetAddress.getByName(host.indexOf(':') >= 0 ? "[" + host + "]" : host), rule);
+      Cidr range = policy.deniedRange(InetAddress.getByName(host.indexOf(':') >= 0 ? "[" + host + "]" : host),
+          rule == null ? null : rule.allowAddresses());
       return range == null ? host + " is allowed" : host + " is refused: in denied range " + range
           + " (destination_ip_prohibited)";
     } catch (java.net.UnknownHostException e) {

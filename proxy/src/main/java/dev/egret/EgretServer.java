@@ -4,17 +4,25 @@ import dev.egret.address.AddressGuard;
 import dev.egret.config.ConfigCompiler;
 import dev.egret.config.ConfigException;
 import dev.egret.config.EgretConfig;
-import dev.egret.listener.Front;
+import dev.egret.exchange.Route;
+import dev.egret.listener.Connections;
 import dev.egret.listener.ProxyListener;
+import dev.egret.listener.Stages;
+import dev.egret.listener.StrictHeadParser;
 import dev.egret.telemetry.Telemetry;
 import dev.egret.tunnel.Tunnel;
 import dev.egret.upgrade.Upgrade;
 import dev.egret.upgrade.UpstreamClient;
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import java.net.InetSocketAddress;
 import java.security.SecureRandom;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
 import java.util.HexFormat;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicReference;
@@ -34,7 +42,8 @@ public final class EgretServer {
   private final Telemetry telemetry;
   private final AtomicReference<Serving> serving;
   private final String viaToken;
-  private final Tunnel tunnel;
+  private final Connections connections;
+  private final Stages stages;
   private ProxyListener listener;
   private volatile Set<InetSocketAddress> ownAddresses = Set.of();
   private long watchTimer = -1;
@@ -48,23 +57,45 @@ public final class EgretServer {
     byte[] id = new byte[4];
     new SecureRandom().nextBytes(id);
     this.viaToken = "egret-" + HexFormat.of().formatHex(id);
-    this.tunnel = new Tunnel(vertx, telemetry);
+    this.connections = new Connections(telemetry, config.limits().maxConnections());
+    Route route = new Route(new AddressGuard(vertx), viaToken, () -> ownAddresses);
+    this.stages = new Stages(serving::get, route, new Upgrade(vertx, telemetry, "1.1 " + viaToken),
+        new Tunnel(vertx, telemetry, route, connections::track), telemetry, connections);
   }
 
-  /** Binds the proxy port; completes with the bound port. */
+  /** Binds the proxy port and the transparent listeners; completes with the proxy's port. */
   public Future<Integer> start() {
     EgretConfig config = serving.get().config();
     telemetry.configLoaded(config.sha256());
-    Front front = new Front(serving::get, new AddressGuard(vertx),
-        new Upgrade(vertx, telemetry, "1.1 " + viaToken), tunnel, telemetry, viaToken,
-        () -> ownAddresses);
-    listener = new ProxyListener(vertx, config, front, telemetry);
+    EgretConfig.Limits limits = config.limits();
+    StrictHeadParser parser = new StrictHeadParser(StrictHeadParser.DEFAULT_MAX_REQUEST_LINE_BYTES,
+        limits.maxHeaderBytes(), StrictHeadParser.DEFAULT_MAX_HEADER_COUNT);
+    listener = new ProxyListener(vertx, stages, parser, config.timeouts().requestHead(),
+        config.timeouts().idle());
     // Resolved here, on the caller's thread: listen.proxy may be a name, and the callback below
     // runs on an event loop, where a DNS lookup must not block.
     InetSocketAddress proxyAddress =
         new InetSocketAddress(config.listen().proxy().host(), config.listen().proxy().port());
-    return listener.start().onSuccess(port ->
-        own(new InetSocketAddress(proxyAddress.getAddress(), port)));
+    Future<Integer> proxy = listener.start(config.listen().proxy().host(),
+        config.listen().proxy().port())
+        .onSuccess(port -> own(new InetSocketAddress(proxyAddress.getAddress(), port)));
+    List<Future<Integer>> all = new ArrayList<>();
+    all.add(proxy);
+    for (ProxyListener.Transparent t : transparent(config)) {
+      InetSocketAddress a = new InetSocketAddress(t.host(), t.bindPort());
+      all.add(listener.start(t).onSuccess(port -> own(new InetSocketAddress(a.getAddress(), port))));
+    }
+    return Future.all(all).map(v -> proxy.result());
+  }
+
+  /** The config's transparent listeners, as the listener binds them. */
+  private static List<ProxyListener.Transparent> transparent(EgretConfig config) {
+    return List.of();
+  }
+
+  /** Client connections open now (every listener). */
+  public int clientConnections() {
+    return connections.count();
   }
 
   /** Adds the admin listener's address to the loop check. */
@@ -177,11 +208,57 @@ public final class EgretServer {
     return changed.isEmpty() ? null : String.join(", ", changed);
   }
 
+  /** What a drain did, for its one log line. */
+  public record DrainReport(long graceMillis, long drainedMillis, Map<String, Integer> cut) {
+    public int cutCount() {
+      return cut.values().stream().mapToInt(Integer::intValue).sum();
+    }
+  }
+
+  /**
+   * Drains, as SIGTERM and Lambda's SHUTDOWN ask (SPEC "Shutdown"): idle kept-alive connections
+   * close at once and every response from now says {@code Connection: close}; the listeners
+   * keep accepting for {@code grace}, then stop; hops in flight run until {@code deadline}
+   * (counted from now), when what is left is closed and counted. Completes when no client
+   * connection is left.
+   */
+  public Future<DrainReport> drain(Duration grace, Duration deadline) {
+    long start = System.nanoTime();
+    if (watchTimer >= 0) {
+      vertx.cancelTimer(watchTimer);
+    }
+    Future<Void> drained = connections.drain();
+    Promise<Long> graceOver = Promise.promise();
+    vertx.setTimer(Math.max(1, grace.toMillis()), id -> (listener == null
+        ? Future.<Void>succeededFuture() : listener.stopAccepting())
+        .onComplete(ar -> graceOver.complete((System.nanoTime() - start) / 1_000_000)));
+    Promise<Map<String, Integer>> cut = Promise.promise();
+    long timer = vertx.setTimer(Math.max(1, deadline.toMillis()), id ->
+        connections.cutAll().onComplete(ar -> {
+          Map<String, Integer> counts = ar.succeeded() ? ar.result() : Map.of();
+          counts.forEach(telemetry::shutdownCut);
+          cut.tryComplete(counts);
+        }));
+    drained.onSuccess(v -> {
+      vertx.cancelTimer(timer);
+      cut.tryComplete(Map.of());
+    });
+    // The listeners stop at the grace's end even when every connection is gone before it, so a
+    // client that has not yet noticed the drain is still served.
+    return Future.all(graceOver.future(), cut.future()).compose(v -> {
+      long drainedMillis = (System.nanoTime() - start) / 1_000_000;
+      return serving.get().upstream().close().otherwise((Void) null)
+          .map(x -> new DrainReport(graceOver.future().result(), drainedMillis,
+              cut.future().result()));
+    });
+  }
+
   public Future<Void> close() {
     if (watchTimer >= 0) {
       vertx.cancelTimer(watchTimer);
     }
-    Future<Void> l = listener == null ? Future.succeededFuture() : listener.close();
-    return Future.join(l, serving.get().upstream().close(), tunnel.close()).mapEmpty();
+    Future<Void> l = listener == null ? Future.succeededFuture()
+        : listener.stopAccepting().compose(v -> connections.cutAll()).mapEmpty();
+    return Future.join(l, serving.get().upstream().close()).mapEmpty();
   }
 }

@@ -21,7 +21,12 @@ final class Run {
   static int serve(Path configPath, PrintStream err) throws ConfigException {
     EgretConfig config = ConfigCompiler.load(configPath);
     Metrics metrics = new Metrics();
-    Vertx vertx = metrics.newVertx(new VertxOptions());
+    // Netty's native epoll transport where it loads (Linux x86_64 and aarch64), else NIO.
+    Vertx vertx = metrics.newVertx(new VertxOptions().setPreferNativeTransport(true));
+    if (!vertx.isNativeTransportEnabled()) {
+      err.println("egret: native epoll transport unavailable, using Java NIO: "
+          + vertx.unavailableNativeTransportCause());
+    }
     Observability telemetry = new Observability(metrics.registry(), AccessLog.toStdout());
     EgretServer server = new EgretServer(vertx, config, telemetry);
     AdminServer admin = new AdminServer(vertx, config.listen().admin().host(),
@@ -42,10 +47,16 @@ final class Run {
     server.watch(2000);
     reloadOnHangup(server, err);
     Runnable drain = () -> {
-      // Readiness goes first so the orchestrator stops sending work, then the listeners close.
+      // Readiness goes first so the orchestrator stops sending work; the admin port stays up.
       admin.markDraining();
+      EgretConfig.Shutdown shutdown = server.config().shutdown();
       try {
-        server.close().await(10, TimeUnit.SECONDS);
+        EgretServer.DrainReport report = server.drain(shutdown.grace(), shutdown.deadline())
+            .await(shutdown.deadline().toMillis() + 10_000, TimeUnit.MILLISECONDS);
+        err.println("egret: drained in " + report.drainedMillis() + " ms (accepted for "
+            + report.graceMillis() + " ms; " + (report.cutCount() == 0
+                ? "nothing cut" : report.cutCount() + " cut at the deadline " + report.cut())
+            + ")");
         admin.close().await(5, TimeUnit.SECONDS);
         telemetry.close();
         vertx.close().await(10, TimeUnit.SECONDS);

@@ -3,7 +3,6 @@ package dev.egret.address;
 import dev.egret.failure.ErrorKind;
 import dev.egret.failure.ProxyFailure;
 import dev.egret.policy.HostName;
-import dev.egret.policy.Rule;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
@@ -36,7 +35,7 @@ public final class AddressGuard {
    * @return the checked address to connect to; fails with a {@link ProxyFailure} of kind
    *     {@code DNS_ERROR} or {@code DESTINATION_IP_PROHIBITED}
    */
-  public Future<InetAddress> check(String host, Rule rule, AddressPolicy policy) {
+  public Future<InetAddress> check(String host, List<Cidr> ruleExempt, AddressPolicy policy) {
     if (HostName.isIpLiteral(host)) {
       byte[] bytes = Cidr.literal(host);
       if (bytes == null) {
@@ -45,7 +44,7 @@ public final class AddressGuard {
       }
       try {
         InetAddress address = InetAddress.getByAddress(host, bytes);
-        return judge(host, List.of(address), rule, policy);
+        return judge(host, List.of(address), ruleExempt, policy);
       } catch (UnknownHostException e) {
         return Future.failedFuture(new ProxyFailure(ErrorKind.REQUEST_ERROR, e.getMessage()));
       }
@@ -56,11 +55,11 @@ public final class AddressGuard {
         .recover(e -> Future.failedFuture(new ProxyFailure(ErrorKind.DNS_ERROR,
             "cannot resolve " + host + ": " + (e.getMessage() == null ? e : e.getMessage()), e)))
         .compose(list -> judge(host,
-            list.stream().map(InetSocketAddress::getAddress).toList(), rule, policy));
+            list.stream().map(InetSocketAddress::getAddress).toList(), ruleExempt, policy));
   }
 
   /** Fails unless every address passes; package-private for tests of multi-address answers. */
-  static Future<InetAddress> judge(String host, List<InetAddress> addresses, Rule rule,
+  static Future<InetAddress> judge(String host, List<InetAddress> addresses, List<Cidr> ruleExempt,
       AddressPolicy policy) {
     if (addresses.isEmpty()) {
       return Future.failedFuture(new ProxyFailure(ErrorKind.DNS_ERROR, host + " has no address"));
@@ -68,7 +67,7 @@ public final class AddressGuard {
     // Every address must pass, not just the first: a name that resolves to one public and one
     // private address is a rebinding setup, whichever order the resolver returns.
     for (InetAddress a : addresses) {
-      Cidr range = policy.deniedRange(a, rule);
+      Cidr range = policy.deniedRange(a, ruleExempt);
       if (range != null) {
         return Future.failedFuture(new ProxyFailure(ErrorKind.DESTINATION_IP_PROHIBITED,
             host + " resolves to " + a.getHostAddress() + ", which is in the denied range "

@@ -1,6 +1,5 @@
 package dev.egret.address;
 
-import dev.egret.policy.Rule;
 import java.net.InetAddress;
 import java.util.ArrayList;
 import java.util.List;
@@ -39,12 +38,12 @@ public final class AddressPolicy {
 
   /**
    * The denied range that holds this address, or null if Egret may connect to it for this rule
-   * (a rule's {@code allowAddresses} and {@code addresses.allow} exempt). {@code rule} may be
-   * null (report mode with no matching rule).
+   * ({@code addresses.allow} and the matched rule's {@code allowAddresses}, {@code ruleExempt},
+   * exempt). {@code ruleExempt} may be null: report mode with no matching rule.
    */
-  public Cidr deniedRange(InetAddress address, Rule rule) {
+  public Cidr deniedRange(InetAddress address, List<Cidr> ruleExempt) {
     byte[] judged = judgedBytes(address.getAddress());
-    if (exempt(allow, judged) || (rule != null && exempt(rule.allowAddresses(), judged))) {
+    if (exempt(allow, judged) || exempt(ruleExempt, judged)) {
       return null;
     }
     for (Cidr c : deny) {
@@ -56,6 +55,9 @@ public final class AddressPolicy {
   }
 
   private static boolean exempt(List<Cidr> cidrs, byte[] judged) {
+    if (cidrs == null) {
+      return false;
+    }
     for (Cidr c : cidrs) {
       if (c.contains(judged)) {
         return true;

@@ -38,9 +38,9 @@ import javax.net.ssl.X509KeyManager;
  */
 public final class ConfigCompiler {
   private static final Set<String> TOP = keys("version", "listen", "mode", "plaintext", "tls",
-      "addresses", "timeouts", "allow", "limits", "deny");
+      "addresses", "timeouts", "shutdown", "allow", "limits", "deny");
   private static final Set<String> RULE = keys("host", "ports", "methods", "paths", "pins",
-      "plaintext", "trust", "clientCert", "allowAddresses", "upgradePort");
+      "plaintext", "trust", "clientCert", "allowAddresses", "upgradePort", "ech");
 
   private ConfigCompiler() {}
 
@@ -136,13 +136,14 @@ public final class ConfigCompiler {
         }
       }
       EgretConfig.Timeouts timeouts = timeouts(sub(top, "timeouts",
-          keys("connect", "handshake", "response", "idle")));
+          keys("connect", "handshake", "response", "idle", "requestHead")));
       handshakeTimeout = timeouts.handshake();
       TlsProfile defaultTls = profile("tls", systemTrust, extraRoots, Pins.NONE, null, baseline);
 
       AddressPolicy addresses = addresses(sub(top, "addresses", keys("deny", "allow")));
       EgretConfig.Limits limits = limits(sub(top, "limits",
           keys("maxConnections", "maxConnectionsPerDestination", "maxHeaderBytes")));
+      EgretConfig.Shutdown shutdown = shutdown(sub(top, "shutdown", keys("grace", "deadline")));
 
       List<HostPattern> deny = new ArrayList<>();
       List<YamlNode> denyItems = top.list("deny");
@@ -175,7 +176,7 @@ public final class ConfigCompiler {
         }
       }
       return new EgretConfig(file, sha, listen, new Allowlist(deny, rules, mode), addresses,
-          baseline, defaultTls, timeouts, limits);
+          baseline, defaultTls, timeouts, limits, shutdown);
     }
 
     private Fields sub(Fields parent, String key, Set<String> known) {
@@ -294,13 +295,30 @@ public final class ConfigCompiler {
       Duration handshake = Duration.ofSeconds(5);
       Duration response = Duration.ofSeconds(30);
       Duration idle = Duration.ofSeconds(60);
+      Duration requestHead = Duration.ofSeconds(10);
       if (f != null) {
         connect = f.duration("connect", connect);
         handshake = f.duration("handshake", handshake);
         response = f.duration("response", response);
         idle = f.duration("idle", idle);
+        requestHead = f.duration("requestHead", requestHead);
       }
-      return new EgretConfig.Timeouts(connect, handshake, response, idle);
+      return new EgretConfig.Timeouts(connect, handshake, response, idle, requestHead);
+    }
+
+    private EgretConfig.Shutdown shutdown(Fields f) {
+      Duration grace = Duration.ofSeconds(3);
+      Duration deadline = Duration.ofSeconds(25);
+      if (f != null) {
+        grace = f.duration("grace", grace);
+        deadline = f.duration("deadline", deadline);
+        if (deadline.compareTo(grace) < 0) {
+          errors.add(f.get("deadline"), "shutdown.deadline (" + deadline.toMillis()
+              + " ms) is shorter than shutdown.grace (" + grace.toMillis() + " ms); the deadline "
+              + "counts from SIGTERM and must leave room for the grace");
+        }
+      }
+      return new EgretConfig.Shutdown(grace, deadline);
     }
 
     private EgretConfig.Limits limits(Fields f) {
@@ -356,6 +374,7 @@ public final class ConfigCompiler {
       List<PathPattern> paths = f.stringList("paths", PathPattern::compile);
       Plaintext plaintext = plaintext(f, defaultPlaintext);
       Integer upgradePort = f.integer("upgradePort", 1, 65535, null);
+      boolean ech = "allow".equals(f.choice("ech", List.of("allow", "refuse"), "refuse"));
       List<Cidr> allowAddresses = f.stringList("allowAddresses", Cidr::parse);
       List<String> pinTexts = f.stringList("pins", pin -> {
         Pins.parseOne(pin);
@@ -376,7 +395,7 @@ public final class ConfigCompiler {
       }
       return new Rule(host, ports, Set.copyOf(methods == null ? List.of() : methods),
           paths == null ? List.of() : paths, plaintext, upgradePort,
-          allowAddresses == null ? List.of() : allowAddresses, tls, f.node().line());
+          allowAddresses == null ? List.of() : allowAddresses, tls, ech, f.node().line());
     }
 
     private X509KeyManager clientCert(Fields f, String where) {

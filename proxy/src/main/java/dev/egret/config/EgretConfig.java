@@ -23,7 +23,8 @@ public record EgretConfig(
     TlsBaseline tlsBaseline,
     TlsProfile defaultTls,
     Timeouts timeouts,
-    Limits limits) {
+    Limits limits,
+    Shutdown shutdown) {
 
   /** {@code listen:}: where the proxy and admin listeners bind. */
   public record Listen(HostPort proxy, HostPort admin) {}
@@ -36,7 +37,11 @@ public record EgretConfig(
   }
 
   /** {@code timeouts:}. */
-  public record Timeouts(Duration connect, Duration handshake, Duration response, Duration idle) {}
+  public record Timeouts(Duration connect, Duration handshake, Duration response, Duration idle,
+      Duration requestHead) {}
+
+  /** {@code shutdown:}: how long listeners keep accepting, and how long hops may finish. */
+  public record Shutdown(Duration grace, Duration deadline) {}
 
   /** {@code limits:}. */
   public record Limits(int maxConnections, int maxConnectionsPerDestination, int maxHeaderBytes) {}

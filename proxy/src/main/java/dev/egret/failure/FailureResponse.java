@@ -4,9 +4,10 @@ import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
-import io.vertx.core.buffer.Buffer;
-import io.vertx.core.http.HttpServerRequest;
-import io.vertx.core.http.HttpServerResponse;
+import io.netty.handler.codec.http.DefaultFullHttpResponse;
+import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.HttpVersion;
 import java.io.IOException;
 import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
@@ -14,8 +15,8 @@ import java.nio.charset.StandardCharsets;
 /**
  * The one place that turns a {@link ProxyFailure} into what the client receives: the status, a
  * {@code Proxy-Status} header (RFC 9209) naming {@code egret} and the error type, and a short
- * JSON body {@code {"error", "details", "host", "rule"}}. Both the Vert.x response path and the
- * raw-bytes path (strict parsing, before Vert.x has a request) go through here.
+ * JSON body {@code {"error", "details", "host", "rule"}}. The client connection's responses and
+ * the raw bytes written where no HTTP encoder runs (a connection over the cap) come from here.
  */
 public final class FailureResponse {
   private static final JsonFactory JSON = new JsonFactory();
@@ -48,30 +49,25 @@ public final class FailureResponse {
   }
 
   /**
-   * Answers on a Vert.x request whose response has not started. {@code close} closes the client
-   * connection after the answer (strict-parsing refusals); otherwise keep-alive stays as the
-   * client asked, so a denied request on a kept-alive connection costs nothing more.
+   * The answer as a Netty response, for the client connection's encoder. {@code close} adds
+   * {@code Connection: close}; the caller closes after writing it. Otherwise keep-alive stays as
+   * the client asked, so a denied request on a kept-alive connection costs nothing more.
    */
-  public static void send(HttpServerRequest request, ProxyFailure f, String host, String rule,
+  public static FullHttpResponse response(ProxyFailure f, String host, String rule,
       boolean close) {
-    HttpServerResponse response = request.response();
-    if (response.headWritten()) {
-      // Too late for a status: the response has started, so the only honest signal is a reset.
-      response.reset();
-      return;
-    }
-    Buffer body = Buffer.buffer(body(f, host, rule));
-    response.setStatusCode(f.status())
-        .putHeader("Proxy-Status", proxyStatus(f))
-        .putHeader("Content-Type", "application/json")
-        .putHeader("Cache-Control", "no-store")
-        .putHeader("Content-Length", String.valueOf(body.length()));
+    byte[] body = body(f, host, rule).getBytes(StandardCharsets.UTF_8);
+    FullHttpResponse r = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1,
+        HttpResponseStatus.valueOf(f.status(), reasonPhrase(f.status())),
+        Unpooled.wrappedBuffer(body));
+    r.headers()
+        .set("Proxy-Status", proxyStatus(f))
+        .set("Content-Type", "application/json")
+        .set("Cache-Control", "no-store")
+        .setInt("Content-Length", body.length);
     if (close) {
-      response.putHeader("Connection", "close");
-      response.end(body).onComplete(done -> request.connection().close());
-    } else {
-      response.end(body);
+      r.headers().set("Connection", "close");
     }
+    return r;
   }
 
   /** The whole HTTP/1.1 response as bytes, always with {@code Connection: close}. */
@@ -90,6 +86,7 @@ public final class FailureResponse {
     return switch (status) {
       case 400 -> "Bad Request";
       case 403 -> "Forbidden";
+      case 408 -> "Request Timeout";
       case 411 -> "Length Required";
       case 414 -> "URI Too Long";
       case 431 -> "Request Header Fields Too Large";

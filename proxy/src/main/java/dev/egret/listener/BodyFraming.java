@@ -59,11 +59,28 @@ final class BodyFraming {
    * @throws dev.egret.failure.ProxyFailure 400 when the chunked coding is malformed
    */
   int consume(ByteBuf buf, int from, int to) {
+    return consume(buf, from, to, (b, index, length) -> { });
+  }
+
+  /** Where the body's data bytes go: chunk data, or the Content-Length body, never framing. */
+  @FunctionalInterface
+  interface DataSink {
+    void data(ByteBuf buf, int index, int length);
+  }
+
+  /**
+   * As {@link #consume(ByteBuf, int, int)}, and hands each run of body data (framing removed)
+   * to {@code sink} as it is read; the sink must retain what it keeps.
+   */
+  int consume(ByteBuf buf, int from, int to, DataSink sink) {
     int i = from;
     while (i < to && state != State.DONE) {
       switch (state) {
         case LENGTH, DATA -> {
           int n = (int) Math.min(remaining, to - i);
+          if (n > 0) {
+            sink.data(buf, i, n);
+          }
           remaining -= n;
           i += n;
           if (remaining == 0) {

@@ -1,96 +1,188 @@
 package dev.egret.listener;
 
-import dev.egret.config.EgretConfig;
+import dev.egret.exchange.Exchange;
 import dev.egret.failure.ErrorKind;
 import dev.egret.failure.FailureResponse;
 import dev.egret.failure.ProxyFailure;
 import dev.egret.telemetry.Hop;
-import dev.egret.telemetry.Telemetry;
-import io.netty.channel.ChannelPipeline;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoop;
+import io.netty.util.ReferenceCountUtil;
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
-import io.vertx.core.http.HttpConnection;
-import io.vertx.core.http.HttpServer;
-import io.vertx.core.http.HttpServerOptions;
-import io.vertx.core.net.impl.ConnectionBase;
+import io.vertx.core.internal.ContextInternal;
+import io.vertx.core.internal.VertxInternal;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * The proxy port: a Vert.x HTTP/1.1 server with Egret's strict request guard in front of Netty's
- * decoder on every connection, a cap on concurrent client connections, and {@link Front} as the
- * request handler.
+ * The client-facing listeners: the proxy port, and the transparent listeners an iptables
+ * redirect feeds. Each is a Netty server channel on Vert.x's own acceptor and event loops, with
+ * a pipeline Egret owns ({@link Pipelines}): nothing of Vert.x's HTTP server is on the byte
+ * path. Each event loop has one Vert.x context bound to it, so the upstream client and timers
+ * of a hop run on the thread of its client connection.
+ *
+ * <pre>{@code
+ * ProxyListener l = new ProxyListener(vertx, stages, pipelines, transparentEntries);
+ * l.start("127.0.0.1", 3128).onSuccess(port -> ...);
+ * }</pre>
  */
 public final class ProxyListener {
-  private final Vertx vertx;
-  private final EgretConfig config;
-  private final Front front;
-  private final Telemetry telemetry;
-  private final AtomicInteger connections = new AtomicInteger();
-  private HttpServer server;
+  /**
+   * A transparent listener: where it binds, the destination port it stands for, and whether it
+   * reads TLS (destination from the SNI) or HTTP (destination from Host).
+   */
+  public record Transparent(String host, int bindPort, int destinationPort, boolean tls) {}
 
-  public ProxyListener(Vertx vertx, EgretConfig config, Front front, Telemetry telemetry) {
-    this.vertx = vertx;
-    this.config = config;
-    this.front = front;
-    this.telemetry = telemetry;
+  private final VertxInternal vertx;
+  private final Stages stages;
+  private final Pipelines pipelines;
+  private final Duration headTimeout;
+  private final Map<EventLoop, ContextInternal> contexts = new ConcurrentHashMap<>();
+  private final List<Channel> servers = new ArrayList<>();
+
+  public ProxyListener(Vertx vertx, Stages stages, StrictHeadParser parser,
+      Duration headTimeout, Duration idle) {
+    this.vertx = (VertxInternal) vertx;
+    this.stages = stages;
+    this.headTimeout = headTimeout;
+    this.pipelines = new Pipelines(stages, parser, headTimeout, idle);
   }
 
   /** Binds the proxy port; completes with the bound port. */
-  public Future<Integer> start() {
-    EgretConfig.Limits limits = config.limits();
-    HttpServerOptions options = new HttpServerOptions()
-        .setHost(config.listen().proxy().host())
-        .setPort(config.listen().proxy().port())
-        .setIdleTimeout((int) config.timeouts().idle().toMillis())
-        .setIdleTimeoutUnit(TimeUnit.MILLISECONDS)
-        .setMaxHeaderSize(limits.maxHeaderBytes() + 1024)
-        .setMaxInitialLineLength(StrictHeadParser.DEFAULT_MAX_REQUEST_LINE_BYTES + 1024)
-        .setDecompressionSupported(false)
-        .setCompressionSupported(false)
-        .setHandle100ContinueAutomatically(false)
-        // h2c would turn "Upgrade: h2c" into a protocol switch the guard cannot follow; Egret
-        // speaks HTTP/1.1 to clients and strips Upgrade as a hop-by-hop header.
-        .setHttp2ClearTextEnabled(false)
-        .setTcpNoDelay(true);
-    StrictHeadParser parser = new StrictHeadParser(StrictHeadParser.DEFAULT_MAX_REQUEST_LINE_BYTES,
-        limits.maxHeaderBytes(), StrictHeadParser.DEFAULT_MAX_HEADER_COUNT);
-    server = vertx.createHttpServer(options);
-    server.connectionHandler(conn -> {
-      int open = connections.incrementAndGet();
-      conn.closeHandler(v -> connections.decrementAndGet());
-      ChannelPipeline pipeline = ((ConnectionBase) conn).channel().pipeline();
-      if (open > limits.maxConnections()) {
-        // Over the cap: answer the first request with 503 and close, without reading further.
-        ProxyFailure f = new ProxyFailure(ErrorKind.CONNECTION_LIMIT_REACHED,
-            "Egret already serves " + limits.maxConnections() + " client connections (limits.maxConnections)");
-        pipeline.addBefore("httpDecoder", "egret-limit", new Refuser(f, r -> refused(r, conn)));
-        return;
+  public Future<Integer> start(String host, int port) {
+    return bind(host, port, new ChannelInitializer<>() {
+      @Override
+      protected void initChannel(Channel ch) {
+        if (admit(ch)) {
+          pipelines.http(ch.pipeline(), contextFor(ch.eventLoop()),
+              StrictHeadParser.TargetForm.PROXY, Exchange.Origin.PROXY);
+        }
       }
-      StrictRequestGuard guard = new StrictRequestGuard(parser,
-          f -> FailureResponse.raw(f, null, null), r -> refused(r, conn));
-      pipeline.addBefore("httpDecoder", "egret-strict", guard);
-      // Lets a refusal in a pipelined request wait until the earlier requests are answered.
-      pipeline.addAfter("httpEncoder", "egret-responses", guard.responseWatcher());
     });
-    server.requestHandler(front);
-    return server.listen().map(HttpServer::actualPort);
   }
 
-  /** Counts and logs a request refused before Vert.x parsed it. */
-  private void refused(ProxyFailure f, HttpConnection conn) {
-    Hop hop = new Hop();
-    hop.client = conn.remoteAddress() == null ? null : conn.remoteAddress().toString();
-    hop.url = "-";
-    hop.error = f.kind();
-    hop.errorDetails = f.details();
-    hop.status = f.status();
-    if (hop.finish()) {
-      telemetry.hopFinished(hop);
+  /** Binds a transparent listener; completes with the bound port. */
+  public Future<Integer> start(Transparent t) {
+    return bind(t.host(), t.bindPort(), new ChannelInitializer<>() {
+      @Override
+      protected void initChannel(Channel ch) {
+        if (!admit(ch)) {
+          return;
+        }
+        ContextInternal context = contextFor(ch.eventLoop());
+        if (t.tls()) {
+          stages.tunnel().transparent(ch, context, t.destinationPort(), stages.serving());
+        } else {
+          pipelines.http(ch.pipeline(), context,
+              new StrictHeadParser.TargetForm.Origin(null, t.destinationPort()),
+              Exchange.Origin.TRANSPARENT);
+        }
+      }
+    });
+  }
+
+  private Future<Integer> bind(String host, int port, ChannelInitializer<Channel> init) {
+    Promise<Integer> bound = Promise.promise();
+    ServerBootstrap b = new ServerBootstrap()
+        .group(vertx.acceptorEventLoopGroup(), vertx.nettyEventLoopGroup())
+        .channelFactory(vertx.transport().serverChannelFactory(false))
+        .option(ChannelOption.SO_BACKLOG, 1024)
+        .option(ChannelOption.SO_REUSEADDR, true)
+        .childOption(ChannelOption.TCP_NODELAY, true)
+        .childOption(ChannelOption.SO_KEEPALIVE, true)
+        .childHandler(init);
+    // Resolved by the caller's thread before: listen addresses are literals or names from the
+    // config, read at start (a reload cannot move a listener).
+    b.bind(new InetSocketAddress(host, port)).addListener(f -> {
+      if (f.isSuccess()) {
+        Channel server = ((io.netty.channel.ChannelFuture) f).channel();
+        synchronized (servers) {
+          servers.add(server);
+        }
+        bound.complete(((InetSocketAddress) server.localAddress()).getPort());
+      } else {
+        bound.fail(f.cause());
+      }
+    });
+    return bound.future();
+  }
+
+  /** The Vert.x context bound to an event loop; one per loop, so the map stays that small. */
+  private ContextInternal contextFor(EventLoop loop) {
+    return contexts.computeIfAbsent(loop, l -> vertx.contextBuilder().withEventLoop(l).build());
+  }
+
+  /**
+   * Counts the connection; one over {@code limits.maxConnections} is answered 503 at its first
+   * bytes (so the client has sent its request and reads the answer) and closed.
+   */
+  private boolean admit(Channel ch) {
+    if (stages.connections().admit(ch)) {
+      return true;
     }
+    ProxyFailure f = new ProxyFailure(ErrorKind.CONNECTION_LIMIT_REACHED, "Egret already serves "
+        + stages.connections().limit() + " client connections (limits.maxConnections)");
+    ch.pipeline().addLast(new ChannelInboundHandlerAdapter() {
+      private boolean answered;
+
+      @Override
+      public void channelActive(ChannelHandlerContext ctx) {
+        ctx.executor().schedule(() -> answer(ctx), headTimeout.toMillis(), TimeUnit.MILLISECONDS);
+        ctx.fireChannelActive();
+      }
+
+      @Override
+      public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        ReferenceCountUtil.release(msg);
+        answer(ctx);
+      }
+
+      private void answer(ChannelHandlerContext ctx) {
+        if (answered) {
+          return;
+        }
+        answered = true;
+        ctx.channel().config().setAutoRead(false);
+        ByteBuf raw = FailureResponse.raw(f, null, null);
+        ctx.writeAndFlush(raw).addListener(ChannelFutureListener.CLOSE);
+        Hop hop = new Hop();
+        hop.client = Exchange.address(ch.remoteAddress());
+        hop.url = "-";
+        hop.error = f.kind();
+        hop.errorDetails = f.details();
+        hop.status = f.status();
+        hop.finish();
+        stages.telemetry().hopFinished(hop);
+      }
+    });
+    return false;
   }
 
-  public Future<Void> close() {
-    return server == null ? Future.succeededFuture() : server.close();
+  /** Stops accepting on every listener; open connections stay. */
+  public Future<Void> stopAccepting() {
+    List<Future<Void>> closing = new ArrayList<>();
+    synchronized (servers) {
+      for (Channel server : servers) {
+        Promise<Void> p = Promise.promise();
+        server.close().addListener(f -> p.tryComplete());
+        closing.add(p.future());
+      }
+      servers.clear();
+    }
+    return Future.join(closing).mapEmpty();
   }
 }

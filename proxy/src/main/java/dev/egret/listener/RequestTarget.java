@@ -24,7 +24,18 @@ public record RequestTarget(Target target, String pathAndQuery, String logUrl) {
    * @throws ProxyFailure (REQUEST_ERROR) for a target the proxy port refuses
    */
   public static RequestTarget parse(String method, String uri) {
-    RequestHead.Authority authority = RequestTargets.parse(method, uri);
+    return of(method, uri, RequestTargets.parse(method, uri));
+  }
+
+  /**
+   * The target of a head the strict decoder already read: its authority is taken as parsed (for
+   * origin-form, the CONNECT's or the Host header's), never parsed again.
+   */
+  public static RequestTarget of(RequestHead head) {
+    return of(head.method(), head.target(), head.authority());
+  }
+
+  private static RequestTarget of(String method, String uri, RequestHead.Authority authority) {
     String host;
     try {
       host = HostName.normalize(authority.host());
@@ -37,9 +48,12 @@ public record RequestTarget(Target target, String pathAndQuery, String logUrl) {
       return new RequestTarget(t, null, t.describe());
     }
     Kind kind = authority.scheme().equals("http") ? Kind.UPGRADE : Kind.TLS;
-    int end = authority.scheme().length() + 3;
-    while (end < uri.length() && uri.charAt(end) != '/' && uri.charAt(end) != '?') {
-      end++;
+    int end = 0;
+    if (!uri.startsWith("/")) {
+      end = authority.scheme().length() + 3;
+      while (end < uri.length() && uri.charAt(end) != '/' && uri.charAt(end) != '?') {
+        end++;
+      }
     }
     String pathAndQuery = uri.substring(end);
     if (pathAndQuery.isEmpty()) {

@@ -67,6 +67,25 @@ final class RequestTargets {
     return new RequestHead.Authority(null, hp.host(), hp.port());
   }
 
+  /**
+   * An origin-form target ({@code /path?query}) for a request whose authority comes from
+   * elsewhere: the CONNECT it arrived in, or the Host header on a transparent listener. The same
+   * path rules apply as to an absolute-form target.
+   */
+  static void originForm(String method, String target) {
+    if (method.equals("CONNECT")) {
+      throw Refusals.badRequest("CONNECT inside a tunnel or on a transparent listener");
+    }
+    if (!target.startsWith("/")) {
+      throw Refusals.badRequest("request target must be origin-form (/path) here, not " + (
+          target.contains("://") ? "absolute-form" : "'" + target + "'"));
+    }
+    if (target.indexOf('#') >= 0) {
+      throw Refusals.badRequest("request target has a fragment (#)");
+    }
+    checkPathAndQuery(target);
+  }
+
   static int defaultPort(String scheme) {
     return scheme.equals("https") ? 443 : 80;
   }

@@ -64,6 +64,25 @@ public final class StrictHeadParser {
    * empty line (CRLF) that ends the head. Leading empty lines must already be dropped.
    */
   public RequestHead parse(byte[] head, int len) {
+    return parse(head, len, TargetForm.PROXY);
+  }
+
+  /**
+   * How request-targets are read. {@link #PROXY}: the proxy port's absolute-form {@code
+   * http(s)://} or a CONNECT's {@code host:port}. {@link Origin}: origin-form {@code /path} whose
+   * authority is {@code fixed} (the CONNECT a tunnel was opened with) or, when that is null, the
+   * {@code Host} header with {@code port} (a transparent listener's destination port).
+   */
+  public sealed interface TargetForm {
+    TargetForm PROXY = new Proxy();
+
+    record Proxy() implements TargetForm {}
+
+    record Origin(RequestHead.Authority fixed, int port) implements TargetForm {}
+  }
+
+  /** As {@link #parse(byte[], int)}, reading the target as {@code form} says. */
+  public RequestHead parse(byte[] head, int len, TargetForm form) {
     checkLineEndings(head, len);
     if (len < 4 || head[len - 4] != FieldLines.CR || head[len - 3] != FieldLines.LF) {
       throw Refusals.badRequest("request head does not end with an empty line");
@@ -92,14 +111,48 @@ public final class StrictHeadParser {
       pos = end + 2;
     }
 
-    RequestHead.Authority authority = RequestTargets.parse(method, target);
+    RequestHead.Authority authority;
+    if (form instanceof TargetForm.Origin origin) {
+      RequestTargets.originForm(method, target);
+      authority = origin.fixed() != null ? origin.fixed() : hostAuthority(headers, origin.port());
+    } else {
+      authority = RequestTargets.parse(method, target);
+    }
     RequestHead.Framing framing = framing(version, headers);
     if (method.equals("CONNECT") && framing.type() != RequestHead.Framing.Type.NONE
         && framing.contentLength() != 0) {
       throw Refusals.badRequest("CONNECT request with a body");
     }
-    checkHost(method, authority, headers);
+    checkHost(form instanceof TargetForm.Origin, authority, headers);
     return new RequestHead(method, target, version, headers, framing, authority);
+  }
+
+  /** A transparent listener's destination: the Host header's name, at the listener's port. */
+  private static RequestHead.Authority hostAuthority(List<RequestHead.Header> headers, int port) {
+    RequestHead.Header host = null;
+    for (RequestHead.Header h : headers) {
+      if (h.name().equalsIgnoreCase("host")) {
+        if (host != null) {
+          throw Refusals.badRequest("request has more than one Host header");
+        }
+        host = h;
+      }
+    }
+    if (host == null) {
+      throw Refusals.badRequest("no Host header: a transparent listener takes the destination "
+          + "from it");
+    }
+    RequestTargets.HostPort named;
+    try {
+      named = RequestTargets.hostPort(host.value(), false);
+    } catch (ProxyFailure e) {
+      throw Refusals.badRequest("Host header is not a valid host[:port]: " + e.details());
+    }
+    if (named.port() >= 0 && named.port() != port) {
+      throw Refusals.badRequest("Host header " + host.value() + " names port " + named.port()
+          + ", but this listener stands for port " + port);
+    }
+    return new RequestHead.Authority("http", named.host(), port);
   }
 
   /**
@@ -109,13 +162,21 @@ public final class StrictHeadParser {
    * headers are read. {@link #parse} checks the same line again with the rest of the head.
    */
   void checkRequestLine(byte[] head, int len) {
+    checkRequestLine(head, len, TargetForm.PROXY);
+  }
+
+  void checkRequestLine(byte[] head, int len, TargetForm form) {
     checkLineEndings(head, len);
     int lineEnd = len - 2;
     if (lineEnd > maxRequestLineBytes) {
       throw Refusals.uriTooLong("request line is longer than " + maxRequestLineBytes + " bytes");
     }
     String[] line = requestLine(head, lineEnd);
-    RequestTargets.parse(line[0], line[1]);
+    if (form instanceof TargetForm.Origin) {
+      RequestTargets.originForm(line[0], line[1]);
+    } else {
+      RequestTargets.parse(line[0], line[1]);
+    }
   }
 
   /** Every LF must follow a CR and every CR must precede an LF, anywhere in the head. */
@@ -256,7 +317,7 @@ public final class StrictHeadParser {
    * Host naming anything else, because a next hop might route on Host. Host is optional.
    */
   private static void checkHost(
-      String method, RequestHead.Authority target, List<RequestHead.Header> headers) {
+      boolean originForm, RequestHead.Authority target, List<RequestHead.Header> headers) {
     RequestHead.Header host = null;
     for (RequestHead.Header h : headers) {
       if (h.name().equalsIgnoreCase("host")) {
@@ -277,7 +338,9 @@ public final class StrictHeadParser {
     }
     // CONNECT has no scheme; a Host without a port there stands for 443, the tunnelled https.
     int defaultPort = target.scheme() == null ? 443 : RequestTargets.defaultPort(target.scheme());
-    int port = named.port() >= 0 ? named.port() : defaultPort;
+    // In origin-form the authority came from the CONNECT or the listener, which named the port;
+    // a Host without one (what most clients send) names the same place.
+    int port = named.port() >= 0 ? named.port() : originForm ? target.port() : defaultPort;
     if (!named.host().equalsIgnoreCase(target.host()) || port != target.port()) {
       throw Refusals.badRequest("Host header " + host.value()
           + " names another host than the request target " + target.host() + ":" + target.port());

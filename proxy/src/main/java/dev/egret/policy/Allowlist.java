@@ -46,6 +46,30 @@ public final class Allowlist {
     return d.verdict() == Verdict.DENY && mode == Mode.REPORT ? d.reported() : d;
   }
 
+  /**
+   * Decides a {@code CONNECT}. A tunnel that some rule lets carry TLS is allowed as {@link
+   * #decide} says. Otherwise, when a rule would upgrade plain {@code http://host:port/} (the host
+   * matches, the upgraded port is in its ports, its plaintext policy is upgrade), the CONNECT is
+   * allowed with reason {@link Reason#PLAIN_HTTP_ONLY}: clients such as undici send CONNECT for
+   * {@code http://} URLs, and each request inside is then decided in full by {@link #decide}.
+   */
+  public Decision decideConnect(Target tunnel) {
+    Decision tls = decideEnforcing(tunnel);
+    if (tls.verdict() == Verdict.DENY && tls.reason() != Reason.DENIED_BY_RULE) {
+      Target plain = new Target(Kind.UPGRADE, tunnel.host(), tunnel.port(), null, "/");
+      String[] labels = HostPattern.labelsOf(tunnel.host());
+      for (Rule rule : allow) {
+        if (rule.host().matches(tunnel.host(), labels) && rule.plaintext() == Plaintext.UPGRADE
+            && rule.ports().contains(rule.upstreamPort(plain))) {
+          return new Decision(Verdict.ALLOW, Reason.PLAIN_HTTP_ONLY, rule, tunnel,
+              rule.upstreamPort(plain), "admitted by rule '" + rule.host().pattern()
+                  + "' for plain http:// requests only, which Egret upgrades to TLS");
+        }
+      }
+    }
+    return tls.verdict() == Verdict.DENY && mode == Mode.REPORT ? tls.reported() : tls;
+  }
+
   private Decision decideEnforcing(Target t) {
     String[] labels = HostPattern.labelsOf(t.host());
     for (HostPattern p : deny) {

@@ -8,7 +8,12 @@ public enum Reason {
   PORT_NOT_ALLOWED("port not allowed by the rule"),
   METHOD_NOT_ALLOWED("method not allowed by the rule"),
   PATH_NOT_ALLOWED("path not allowed by the rule"),
-  PLAINTEXT_BLOCKED("plaintext http:// is blocked for this host");
+  PLAINTEXT_BLOCKED("plaintext http:// is blocked for this host"),
+  /**
+   * A CONNECT that no rule lets carry TLS, admitted because a rule would upgrade plain
+   * {@code http://} to the same host and port: only plain HTTP requests may follow inside it.
+   */
+  PLAIN_HTTP_ONLY("admitted for plain http:// requests only, which are upgraded");
 
   private final String text;
 

@@ -16,6 +16,8 @@ import java.util.Set;
  * @param upgradePort the port an upgraded request goes to, or null for the SPEC's mapping
  * @param allowAddresses CIDRs this rule alone may reach although the address guard denies them
  * @param tls trust, pins and client certificate for upstream TLS to this rule's hosts
+ * @param echAllowed {@code ech: allow}: tunnels may carry an encrypted ClientHello, whose real
+ *     destination Egret cannot see (off by default)
  * @param line the line of the rule in the config, for messages
  */
 public record Rule(
@@ -27,6 +29,7 @@ public record Rule(
     Integer upgradePort,
     List<Cidr> allowAddresses,
     TlsProfile tls,
+    boolean echAllowed,
     int line) {
 
   /** The port Egret connects to for a target this rule admits. */

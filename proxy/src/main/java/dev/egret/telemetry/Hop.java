@@ -11,9 +11,11 @@ import dev.egret.policy.Verdict;
  * that created it, so it needs no locking.
  */
 public final class Hop {
-  public final long startNanos = System.nanoTime();
-  public final long startEpochMillis = System.currentTimeMillis();
+  public final long startNanos;
+  public final long startEpochMillis;
   public String client;
+  /** How the request reached Egret when not through the proxy port: "tunnelled", "transparent". */
+  public String origin;
   public String method;
   /** The target with the query string and any userinfo dropped. */
   public String url;
@@ -35,6 +37,16 @@ public final class Hop {
   public long bytesUpstream;
   public long bytesDownstream;
   private boolean finished;
+
+  public Hop() {
+    this(System.nanoTime(), System.currentTimeMillis());
+  }
+
+  /** A hop that started at these instants (the exchange's own). */
+  public Hop(long startNanos, long startEpochMillis) {
+    this.startNanos = startNanos;
+    this.startEpochMillis = startEpochMillis;
+  }
 
   /** The {@code destination} label: the matched rule's pattern, or "denied". */
   public String destination() {

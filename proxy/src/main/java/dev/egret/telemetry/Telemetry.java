@@ -42,5 +42,20 @@ public interface Telemetry {
   /** A reload was refused; the last good config keeps serving. */
   default void configReloadFailed(String reason) {}
 
+  /** A client connection was accepted ({@code egret_client_connections} goes up). */
+  default void clientConnectionOpened() {}
+
+  /** A client connection closed, whatever it had become. */
+  default void clientConnectionClosed() {}
+
+  /** A connection over {@code limits.maxConnections} was refused with 503. */
+  default void clientConnectionRefused() {}
+
+  /** The cap in force ({@code egret_client_connections_limit}). */
+  default void clientConnectionLimit(int limit) {}
+
+  /** Hops of this kind were still in flight at {@code shutdown.deadline} and were cut. */
+  default void shutdownCut(String kind, int count) {}
+
   Telemetry NONE = new Telemetry() {};
 }

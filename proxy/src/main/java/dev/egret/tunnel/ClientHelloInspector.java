@@ -29,6 +29,9 @@ public final class ClientHelloInspector {
   private static final int CLIENT_HELLO = 1;
   private static final int SERVER_NAME = 0;
   private static final int SUPPORTED_VERSIONS = 43;
+  private static final int EARLY_DATA = 42;
+  /** draft-ietf-tls-esni's encrypted_client_hello, as Chrome and Firefox send it. */
+  private static final int ENCRYPTED_CLIENT_HELLO = 0xfe0d;
   private static final int HOST_NAME = 0;
   private static final int MAX_HOST = 253;
   private static final int MAX_LABEL = 63;
@@ -104,7 +107,7 @@ public final class ClientHelloInspector {
     in.skip(compression, "legacy_compression_methods");
     if (in.remaining() == 0) {
       // A TLS 1.2 client may send no extensions at all.
-      return new HelloInspection.ClientHello(null, legacyVersion, List.of());
+      return new HelloInspection.ClientHello(null, legacyVersion, List.of(), false, false);
     }
     HelloReader extensions = in.slice(in.u16("extensions length"), "extensions");
     in.expectEnd("the ClientHello");
@@ -126,7 +129,8 @@ public final class ClientHelloInspector {
         versions = supportedVersions(data);
       }
     }
-    return new HelloInspection.ClientHello(sni, legacyVersion, versions);
+    return new HelloInspection.ClientHello(sni, legacyVersion, versions,
+        seen.contains(ENCRYPTED_CLIENT_HELLO), seen.contains(EARLY_DATA));
   }
 
   // RFC 6066 section 3.
@@ -211,6 +215,8 @@ public final class ClientHelloInspector {
     return switch (type) {
       case SERVER_NAME -> "server_name";
       case SUPPORTED_VERSIONS -> "supported_versions";
+      case EARLY_DATA -> "early_data";
+      case ENCRYPTED_CLIENT_HELLO -> "encrypted_client_hello";
       default -> String.format("0x%04x", type);
     };
   }

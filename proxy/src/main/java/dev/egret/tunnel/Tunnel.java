@@ -1,162 +1,317 @@
 package dev.egret.tunnel;
 
+import dev.egret.Serving;
 import dev.egret.config.EgretConfig;
+import dev.egret.exchange.Exchange;
+import dev.egret.exchange.Route;
+import dev.egret.exchange.Tracked;
 import dev.egret.failure.ErrorKind;
 import dev.egret.failure.FailureClassifier;
 import dev.egret.failure.ProxyFailure;
+import dev.egret.listener.RequestTarget;
 import dev.egret.policy.Decision;
+import dev.egret.policy.Reason;
+import dev.egret.policy.Target;
 import dev.egret.telemetry.HandshakeResult;
 import dev.egret.telemetry.Hop;
 import dev.egret.telemetry.Telemetry;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.CompositeByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.ChannelPipeline;
+import io.netty.util.ReferenceCountUtil;
+import io.netty.util.concurrent.ScheduledFuture;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
-import io.vertx.core.http.HttpServerRequest;
-import io.vertx.core.net.ConnectOptions;
-import io.vertx.core.net.NetClient;
-import io.vertx.core.net.NetClientOptions;
-import io.vertx.core.net.NetSocket;
-import io.vertx.core.net.SocketAddress;
-import io.vertx.core.net.impl.ConnectionBase;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
+import io.vertx.core.internal.ContextInternal;
+import io.vertx.core.internal.VertxInternal;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BiConsumer;
+import java.util.function.Supplier;
 
 /**
- * A {@code CONNECT} tunnel that can only carry TLS. It connects to the checked address first and
- * answers {@code 200 Connection Established} only once the upstream is up. Then it reads the
- * client's first bytes until a whole ClientHello is in (nothing reaches the upstream before),
- * requires its SNI to name the CONNECT host, forwards it, and reads the server's first bytes
- * until the ServerHello's version is known (nothing reaches the client before), refusing
- * anything below {@code tls.minVersion}. After that it relays both ways opaquely, with
- * back-pressure, counting bytes per chunk.
+ * Tunnels that can only carry TLS (or, where a rule would upgrade {@code http://} to the same
+ * place, plain HTTP requests that Egret upgrades itself). A {@code CONNECT} is dialled first, on
+ * the client connection's own event loop, and answered {@code 200 Connection Established} only
+ * once the upstream is up; a transparent TLS listener reads the ClientHello first and takes the
+ * destination from its SNI, then does what a CONNECT to that name gets. Then {@link
+ * TunnelRelay} judges both hellos and checks every TLS record both ways for the tunnel's life.
  *
  * <p>A refusal inside the tunnel cannot be an HTTP answer any more (the 200 went out): both
  * sides are closed, and the hop is logged and counted with its reason.
- *
- * <p>{@code limits.maxConnectionsPerDestination} caps the tunnels open at once to one destination
- * (the matched rule's host pattern); one over the cap is answered {@code 503
- * connection_limit_reached} before anything is connected. The upgrade path's pools have their own
- * cap of the same size, so a destination may hold that many of each.
  */
 public final class Tunnel {
-  private final Vertx vertx;
-  private final Telemetry telemetry;
-  private final NetClient client;
-  private final DestinationSlots slots = new DestinationSlots();
+  private static final byte[] ESTABLISHED =
+      "HTTP/1.1 200 Connection Established\r\n\r\n".getBytes(StandardCharsets.US_ASCII);
 
-  public Tunnel(Vertx vertx, Telemetry telemetry) {
-    this.vertx = vertx;
+  /** Takes a tunnel's client socket over for plain HTTP requests. */
+  @FunctionalInterface
+  public interface PlainHttpHandOff {
+    void start(ChannelPipeline pipeline, ByteBuf first);
+  }
+
+  private final VertxInternal vertx;
+  private final Telemetry telemetry;
+  private final Route route;
+  private final BiConsumer<Channel, Tracked> track;
+
+  /**
+   * @param route admits transparent tunnels (a CONNECT is admitted by its client connection)
+   * @param track tells the listener what a client connection became, for the drain
+   */
+  public Tunnel(Vertx vertx, Telemetry telemetry, Route route, BiConsumer<Channel, Tracked> track) {
+    this.vertx = (VertxInternal) vertx;
     this.telemetry = telemetry;
-    this.client = vertx.createNetClient(new NetClientOptions().setTcpNoDelay(true));
+    this.route = route;
+    this.track = track;
   }
 
   /**
-   * Opens the tunnel. Fails with a {@link ProxyFailure} only before the 200 is sent; afterwards
-   * the returned future completes when both sides are closed, with the hop's error set if the
-   * tunnel was cut.
+   * Opens an admitted CONNECT. Fails with a {@link ProxyFailure} before the 200 is sent, or
+   * with the reason the tunnel was cut; completes with true when it ended normally, false when
+   * its client turned out to send plain HTTP and the socket became an HTTP connection again
+   * (its requests are hops of their own).
+   *
+   * @param handOver removes the HTTP handlers and returns the bytes read behind the CONNECT
    */
-  public Future<Void> open(HttpServerRequest req, Decision decision, InetAddress address,
-      EgretConfig config, Hop hop) {
-    // A report-mode tunnel that no rule matched has destination "denied"; counting all of those
-    // together would let report mode cap unrelated hosts, so each such host counts alone.
-    String destination = decision.rule() == null
-        ? "host " + decision.target().host() : decision.destination();
-    int limit = config.limits().maxConnectionsPerDestination();
-    if (!slots.tryAcquire(destination, limit)) {
-      return Future.failedFuture(new ProxyFailure(ErrorKind.CONNECTION_LIMIT_REACHED,
-          destination + " already has " + limit
-              + " tunnels open (limits.maxConnectionsPerDestination)"));
-    }
-    // The slot is given back when the tunnel has closed, or when it never opened.
-    return connectAndRelay(req, decision, address, config, hop)
-        .onComplete(ar -> slots.release(destination));
+  public Future<Boolean> open(Exchange ex, ChannelHandlerContext clientCtx,
+      Supplier<ByteBuf> handOver, PlainHttpHandOff plainHttp) {
+    Channel client = clientCtx.channel();
+    boolean tlsAllowed = ex.decision().reason() != Reason.PLAIN_HTTP_ONLY;
+    Future<Channel> upstream = tlsAllowed ? connect(ex, client) : Future.succeededFuture(null);
+    return upstream.compose(server -> {
+      if (!client.isActive()) {
+        if (server != null) {
+          server.close();
+        }
+        return Future.failedFuture(new ProxyFailure(ErrorKind.CLIENT_ABORTED,
+            "the client left before the tunnel to " + ex.host() + " opened"));
+      }
+      ex.status(200);
+      ByteBuf early = handOver.get();
+      client.writeAndFlush(Unpooled.wrappedBuffer(ESTABLISHED));
+      return relay(ex, client, server, early, tlsAllowed,
+          (ch, first) -> plainHttp.start(ch.pipeline(), first));
+    });
   }
 
-  private Future<Void> connectAndRelay(HttpServerRequest req, Decision decision,
-      InetAddress address, EgretConfig config, Hop hop) {
-    String host = decision.target().host();
-    int port = decision.upstreamPort();
-    hop.upstreamAddress = address.getHostAddress() + ":" + port;
-    long connectStart = System.nanoTime();
-    ConnectOptions options = new ConnectOptions()
-        .setRemoteAddress(SocketAddress.inetSocketAddress(new InetSocketAddress(address, port)))
-        .setTimeout((int) config.timeouts().connect().toMillis());
-    return client.connect(options)
-        .recover(e -> Future.failedFuture(FailureClassifier.classify(e, host)))
-        .compose(upstream -> {
-          hop.connectNanos = System.nanoTime() - connectStart;
-          telemetry.upstreamConnected(decision.destination(), hop.connectNanos / 1e9);
-          hop.status = 200;
-          ((ConnectionBase) req.connection()).channel().pipeline()
-              .addAfter("httpEncoder", ConnectEstablished.NAME, new ConnectEstablished());
-          return req.toNetSocket()
-              .recover(e -> {
-                upstream.close();
-                return Future.failedFuture(e);
-              })
-              .compose(downstream -> relay(downstream, upstream, decision, config, hop));
+  /** Serves a transparent TLS listener's connection: the destination is the hello's SNI. */
+  public void transparent(Channel ch, ContextInternal context, int port,
+      Supplier<Serving> serving) {
+    ch.pipeline().addLast("egret-hello", new TransparentHello(context, port, serving));
+  }
+
+  private Future<Channel> connect(Exchange ex, Channel client) {
+    Promise<Channel> connected = Promise.promise();
+    EgretConfig config = ex.serving().config();
+    long start = System.nanoTime();
+    new Bootstrap()
+        .group(client.eventLoop())
+        .channelFactory(vertx.transport().channelFactory(false))
+        .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) config.timeouts().connect().toMillis())
+        .option(ChannelOption.TCP_NODELAY, true)
+        .option(ChannelOption.AUTO_READ, false)
+        .handler(new ChannelInboundHandlerAdapter())
+        .connect(ex.upstream())
+        .addListener((ChannelFuture f) -> {
+          if (f.isSuccess()) {
+            long nanos = System.nanoTime() - start;
+            ex.timings().connect(nanos);
+            telemetry.upstreamConnected(ex.decision().destination(), nanos / 1e9);
+            connected.complete(f.channel());
+          } else {
+            connected.fail(FailureClassifier.classify(f.cause(), ex.host()));
+          }
         });
+    return connected.future();
   }
 
-  private Future<Void> relay(NetSocket downstream, NetSocket upstream, Decision decision,
-      EgretConfig config, Hop hop) {
-    Promise<Void> closed = Promise.promise();
+  private Future<Boolean> relay(Exchange ex, Channel client, Channel server, ByteBuf early,
+      boolean tlsAllowed, TunnelRelay.PlainHttp plainHttp) {
+    EgretConfig config = ex.serving().config();
+    Decision d = ex.decision();
+    Promise<Boolean> closed = Promise.promise();
+    TunnelRelay relay = new TunnelRelay(client, server, ex.host(),
+        config.tlsBaseline().minWireVersion(), d.rule() != null && d.rule().echAllowed(),
+        tlsAllowed, plainHttp, config.timeouts().idle().toMillis(),
+        config.timeouts().handshake().toMillis());
+    track.accept(client, relay);
     telemetry.tunnelOpened();
-    long idleMs = config.timeouts().idle().toMillis();
-    TlsGate gate = new TlsGate(vertx, downstream, upstream, decision.target().host(),
-        config.tlsBaseline().minWireVersion(), idleMs);
-    long handshakeMs = config.timeouts().handshake().toMillis();
-    // One timer per tunnel, not per chunk: it cuts a tunnel whose TLS handshake has not shown
-    // both hellos within the handshake timeout, or that carried nothing for the idle timeout.
-    long timer = vertx.setPeriodic(Math.max(25, Math.min(idleMs, handshakeMs) / 4), id -> {
-      long now = System.nanoTime();
-      if (!gate.inspected() && now - gate.startNanos() > handshakeMs * 1_000_000L) {
-        gate.cut(new ProxyFailure(ErrorKind.TLS_PROTOCOL_ERROR,
-            "no complete TLS handshake hello within " + handshakeMs + " ms"));
-      } else if (now - gate.lastActivityNanos() > idleMs * 1_000_000L) {
-        gate.closeBoth();
-      }
-    });
-    gate.onClose(failure -> {
-      vertx.cancelTimer(timer);
-      if (failure != null && hop.error == null) {
-        hop.error = failure.kind();
-        hop.errorDetails = failure.details();
-      }
-      hop.bytesUpstream = gate.bytesUpstream();
-      hop.bytesDownstream = gate.bytesDownstream();
-      hop.tlsVersion = gate.negotiatedVersion();
-      hop.tlsCipher = gate.negotiatedCipher();
-      hop.handshakeNanos = gate.handshakeNanos();
-      if (gate.firstServerByteNanos() >= 0) {
-        hop.firstByteNanos = gate.firstServerByteNanos() - hop.startNanos;
-      }
-      reportHandshake(gate, decision, failure);
+    relay.onClose(r -> {
       telemetry.tunnelClosed();
-      closed.complete();
+      if (r.handedOver()) {
+        closed.complete(false);
+        return;
+      }
+      ex.bytes(r.bytesUpstream(), r.bytesDownstream());
+      ex.tlsSession(r.negotiatedVersion(), r.negotiatedCipher());
+      if (r.handshakeNanos() >= 0) {
+        ex.timings().handshake(r.handshakeNanos());
+      }
+      if (r.firstServerByteNanos() >= 0) {
+        ex.timings().firstByte(r.firstServerByteNanos() - ex.startNanos());
+      }
+      reportHandshake(r, ex);
+      if (r.failure() != null) {
+        closed.fail(r.failure());
+      } else {
+        closed.complete(true);
+      }
     });
-    gate.start();
+    relay.start(early);
     return closed.future();
   }
 
   /**
-   * Counts the TLS session the tunnel carried in the handshake metrics, from what the gate saw
-   * in the ServerHello, so the version and cipher mix covers tunnels too. The certificate is the
-   * client's to verify inside a tunnel, so no expiry is recorded for it.
+   * Counts the TLS session the tunnel carried in the handshake metrics, from what the relay saw
+   * in the ServerHello, so the version and cipher mix covers tunnels too. The certificate is
+   * the client's to verify inside a tunnel, so no expiry is recorded for it.
    */
-  private void reportHandshake(TlsGate gate, Decision decision, ProxyFailure failure) {
-    String version = gate.negotiatedVersion();
+  private void reportHandshake(TunnelRelay r, Exchange ex) {
+    String version = r.negotiatedVersion();
     if (version == null || version.equals("none")) {
       return;
     }
+    ProxyFailure failure = r.failure();
     boolean versionCut = failure != null && failure.kind() == ErrorKind.TLS_PROTOCOL_ERROR;
-    String cipher = gate.negotiatedCipher() == null ? "unknown" : gate.negotiatedCipher();
-    double seconds = gate.handshakeNanos() < 0 ? 0 : gate.handshakeNanos() / 1e9;
-    telemetry.upstreamHandshake(decision.destination(), decision.target().host(), version, cipher,
+    String cipher = r.negotiatedCipher() == null ? "unknown" : r.negotiatedCipher();
+    double seconds = r.handshakeNanos() < 0 ? 0 : r.handshakeNanos() / 1e9;
+    telemetry.upstreamHandshake(ex.decision().destination(), ex.host(), version, cipher,
         versionCut ? HandshakeResult.PROTOCOL_ERROR : HandshakeResult.OK, seconds, null);
   }
 
-  public Future<Void> close() {
-    return client.close();
+  private void report(Exchange ex, ProxyFailure failure) {
+    Hop hop = ex.finish(failure);
+    if (hop != null) {
+      telemetry.hopFinished(hop);
+    }
+  }
+
+  /**
+   * The start of a transparent TLS connection: holds the client's bytes until its ClientHello
+   * names the destination, then admits it as a CONNECT to that name and port would be.
+   */
+  private final class TransparentHello extends ChannelInboundHandlerAdapter {
+    private final ContextInternal context;
+    private final int port;
+    private final Supplier<Serving> serving;
+    private final ClientHelloInspector inspector = new ClientHelloInspector();
+    private CompositeByteBuf held;
+    private ScheduledFuture<?> timeout;
+    private Exchange ex;
+
+    TransparentHello(ContextInternal context, int port, Supplier<Serving> serving) {
+      this.context = context;
+      this.port = port;
+      this.serving = serving;
+    }
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) {
+      held = ctx.alloc().compositeBuffer();
+      ex = Exchange.start(serving.get(), Exchange.address(ctx.channel().remoteAddress()),
+          Exchange.Origin.TRANSPARENT);
+      long ms = ex.serving().config().timeouts().handshake().toMillis();
+      timeout = ctx.executor().schedule(() -> refuse(ctx, new ProxyFailure(
+          ErrorKind.TLS_PROTOCOL_ERROR, "no complete TLS ClientHello within " + ms + " ms")),
+          ms, TimeUnit.MILLISECONDS);
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+      if (!(msg instanceof ByteBuf buf) || held == null) {
+        ReferenceCountUtil.release(msg);
+        return;
+      }
+      held.addComponent(true, buf);
+      HelloInspection.OfClient verdict = inspector.offer(io.netty.buffer.ByteBufUtil.getBytes(buf));
+      if (verdict instanceof HelloInspection.Refused r) {
+        refuse(ctx, new ProxyFailure(ErrorKind.TLS_PROTOCOL_ERROR, "the first bytes on the "
+            + "transparent TLS listener for port " + port + " are not a TLS ClientHello: "
+            + r.reason()));
+      } else if (verdict instanceof HelloInspection.ClientHello hello) {
+        if (hello.sni() == null) {
+          refuse(ctx, new ProxyFailure(ErrorKind.REQUEST_DENIED, "the ClientHello names no "
+              + "server (no SNI), so the transparent listener cannot tell its destination"));
+          return;
+        }
+        String host;
+        try {
+          host = dev.egret.policy.HostName.normalize(hello.sni());
+        } catch (IllegalArgumentException e) {
+          refuse(ctx, new ProxyFailure(ErrorKind.REQUEST_ERROR,
+              "the ClientHello's SNI '" + hello.sni() + "' is not a valid host name"));
+          return;
+        }
+        timeout.cancel(false);
+        ctx.channel().config().setAutoRead(false);
+        ByteBuf first = held;
+        held = null;
+        ctx.pipeline().remove(this);
+        Target target = Target.tunnel(host, port);
+        ex.request(null, new RequestTarget(target, null, target.describe()));
+        context.dispatch(v -> admit(ctx.channel(), first));
+      }
+    }
+
+    private void admit(Channel client, ByteBuf first) {
+      route.admit(ex)
+          .compose(admitted -> {
+            if (admitted.decision().reason() == Reason.PLAIN_HTTP_ONLY) {
+              return Future.failedFuture(new ProxyFailure(ErrorKind.REQUEST_DENIED,
+                  "no rule lets TLS through to " + ex.target().target().describe()));
+            }
+            return connect(admitted, client);
+          })
+          .compose(server -> {
+            if (!client.isActive()) {
+              server.close();
+              return Future.failedFuture(new ProxyFailure(ErrorKind.CLIENT_ABORTED,
+                  "the client left before the tunnel to " + ex.host() + " opened"));
+            }
+            ex.status(200);
+            return relay(ex, client, server, first.retain(), true, null);
+          })
+          .onComplete(ar -> {
+            first.release();
+            if (ar.failed()) {
+              client.close();
+            }
+            report(ex, ar.failed() ? FailureClassifier.classify(ar.cause(), ex.host()) : null);
+          });
+    }
+
+    private void refuse(ChannelHandlerContext ctx, ProxyFailure why) {
+      if (held == null) {
+        return;
+      }
+      held.release();
+      held = null;
+      timeout.cancel(false);
+      ctx.close();
+      report(ex, why);
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+      if (held != null) {
+        refuse(ctx, new ProxyFailure(ErrorKind.CLIENT_ABORTED,
+            "the client closed before its ClientHello was complete"));
+      }
+      ctx.fireChannelInactive();
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+      ctx.close();
+    }
   }
 }

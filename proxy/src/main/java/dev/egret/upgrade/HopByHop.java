@@ -1,9 +1,14 @@
 package dev.egret.upgrade;
 
+import dev.egret.listener.RequestHead;
 import io.vertx.core.MultiMap;
+import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
+import java.util.function.BiConsumer;
 
 /**
  * Copies end-to-end headers from one message to the next hop, dropping the hop-by-hop ones
@@ -18,21 +23,39 @@ final class HopByHop {
 
   private HopByHop() {}
 
-  static void copy(MultiMap from, MultiMap to) {
+  /** The client's request headers onto the upstream request. */
+  static void copy(List<RequestHead.Header> from, MultiMap to) {
+    List<Map.Entry<String, String>> entries = new ArrayList<>(from.size());
+    for (RequestHead.Header h : from) {
+      entries.add(Map.entry(h.name(), h.value()));
+    }
+    copy(entries, to::add);
+  }
+
+  /** The upstream's response headers onto the client's response. */
+  static void copy(MultiMap from, io.netty.handler.codec.http.HttpHeaders to) {
+    copy(from, to::add);
+  }
+
+  private static void copy(Iterable<Map.Entry<String, String>> from,
+      BiConsumer<String, String> to) {
     Set<String> named = connectionTokens(from);
     for (var e : from) {
       String name = e.getKey().toLowerCase(Locale.ROOT);
       if (!ALWAYS.contains(name) && !named.contains(name)) {
-        to.add(e.getKey(), e.getValue());
+        to.accept(e.getKey(), e.getValue());
       }
     }
   }
 
   /** The lower-case tokens of every {@code Connection} header. */
-  private static Set<String> connectionTokens(MultiMap headers) {
+  private static Set<String> connectionTokens(Iterable<Map.Entry<String, String>> headers) {
     Set<String> tokens = new HashSet<>();
-    for (String value : headers.getAll("connection")) {
-      for (String token : value.split(",")) {
+    for (var e : headers) {
+      if (!e.getKey().equalsIgnoreCase("connection")) {
+        continue;
+      }
+      for (String token : e.getValue().split(",")) {
         String t = token.trim().toLowerCase(Locale.ROOT);
         if (!t.isEmpty()) {
           tokens.add(t);
@@ -42,12 +65,27 @@ final class HopByHop {
     return tokens;
   }
 
-  /** True if a {@code Connection} header lists {@code close}. */
-  static boolean asksToClose(MultiMap headers) {
-    return connectionTokens(headers).contains("close");
+  /** True if the request asks for {@code 100 Continue} before sending its body. */
+  static boolean expectsContinue(List<RequestHead.Header> headers) {
+    for (RequestHead.Header h : headers) {
+      if (h.name().equalsIgnoreCase("expect") && h.value().equalsIgnoreCase("100-continue")) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /** The {@code Via} value to send on: the received ones, then Egret's own entry. */
+  static String via(List<RequestHead.Header> from, String ours) {
+    List<String> received = new ArrayList<>();
+    for (RequestHead.Header h : from) {
+      if (h.name().equalsIgnoreCase("via")) {
+        received.add(h.value());
+      }
+    }
+    return received.isEmpty() ? ours : String.join(", ", received) + ", " + ours;
+  }
+
   static String via(MultiMap from, String ours) {
     String received = String.join(", ", from.getAll("via"));
     return received.isEmpty() ? ours : received + ", " + ours;

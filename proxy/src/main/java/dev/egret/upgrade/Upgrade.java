@@ -1,38 +1,42 @@
 package dev.egret.upgrade;
 
+import dev.egret.exchange.Downstream;
+import dev.egret.exchange.Exchange;
 import dev.egret.failure.ErrorKind;
 import dev.egret.failure.FailureClassifier;
 import dev.egret.failure.ProxyFailure;
-import dev.egret.policy.Decision;
+import dev.egret.listener.RequestHead;
 import dev.egret.telemetry.HandshakeResult;
-import dev.egret.telemetry.Hop;
 import dev.egret.telemetry.Telemetry;
+import io.netty.handler.codec.http.DefaultFullHttpResponse;
+import io.netty.handler.codec.http.DefaultHttpResponse;
+import io.netty.handler.codec.http.HttpResponse;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.HttpVersion;
 import io.vertx.core.Future;
+import io.vertx.core.MultiMap;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpMethod;
-import io.vertx.core.http.HttpServerRequest;
-import io.vertx.core.http.HttpVersion;
-import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.http.RequestOptions;
+import io.vertx.core.internal.buffer.BufferInternal;
 import io.vertx.core.net.SocketAddress;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
 import java.security.cert.X509Certificate;
 import java.time.Duration;
 import javax.net.ssl.SSLPeerUnverifiedException;
 import javax.net.ssl.SSLSession;
 
 /**
- * Re-originates an allowed {@code http://} (or absolute-form {@code https://}) request over
- * verified TLS to the checked address, on a pooled keep-alive connection, and streams the answer
- * back. Bodies are piped both ways with back-pressure; nothing is buffered whole.
+ * Re-originates an admitted {@code http://} request (absolute-form, inside a tunnel, or from a
+ * transparent listener) or absolute-form {@code https://} request over verified TLS to the
+ * checked address, on a pooled keep-alive connection, and streams the answer back. Bodies flow
+ * both ways with back-pressure; nothing is buffered whole.
  *
- * <p>The returned future fails with a {@link ProxyFailure} when the hop fails; the caller turns
- * it into the client's answer (or a reset, once the response has started).
+ * <p>The returned future fails with a {@link ProxyFailure} when the hop fails; the client
+ * connection turns it into the client's answer (or a close, once the response has started).
  */
 public final class Upgrade {
   private final Vertx vertx;
@@ -46,29 +50,20 @@ public final class Upgrade {
     this.via = via;
   }
 
-  /**
-   * Forwards one request.
-   *
-   * @param req the client's request, paused since it arrived
-   * @param pathAndQuery the upstream request-target
-   * @param decision the allowlist's decision (its rule gives the TLS profile)
-   * @param address the address the guard checked; the only one Egret connects to
-   * @param responseTimeout how long to wait for the upstream's response headers
-   */
-  public Future<Void> forward(HttpServerRequest req, String pathAndQuery, Decision decision,
-      InetAddress address, UpstreamClient upstream, Duration responseTimeout, Hop hop,
-      dev.egret.tls.TlsProfile tls) {
-    String host = decision.target().host();
-    int port = decision.upstreamPort();
-    hop.upstreamAddress = new InetSocketAddress(address, port).toString().replaceFirst("^.*/", "");
+  /** Forwards the exchange's request and relays the response to {@code down}. */
+  public Future<Void> forward(Exchange ex, Downstream down) {
+    RequestHead head = ex.head();
+    String host = ex.host();
+    int port = ex.upstream().getPort();
+    UpstreamClient upstream = ex.serving().upstream();
     RequestOptions options = new RequestOptions()
-        .setMethod(req.method())
+        .setMethod(HttpMethod.valueOf(head.method()))
         .setHost(host)
         .setPort(port)
-        .setURI(pathAndQuery)
-        .setServer(SocketAddress.inetSocketAddress(new InetSocketAddress(address, port)))
+        .setURI(ex.target().pathAndQuery())
+        .setServer(SocketAddress.inetSocketAddress(ex.upstream()))
         .setSsl(true)
-        .setSslOptions(tls.sslOptions())
+        .setSslOptions(ex.tls().sslOptions())
         .setFollowRedirects(false)
         .setConnectTimeout(upstream.poolWaitMillis());
     long start = System.currentTimeMillis();
@@ -77,7 +72,7 @@ public final class Upgrade {
       if (ar.failed()) {
         ProxyFailure f = upstream.acquireFailure(ar.cause(), host);
         if (FailureClassifier.isTlsFailure(f)) {
-          telemetry.upstreamHandshake(decision.destination(), host, "unknown", "unknown",
+          telemetry.upstreamHandshake(ex.decision().destination(), host, "unknown", "unknown",
               HandshakeResult.of(ar.cause()), (System.currentTimeMillis() - start) / 1000.0, null);
         }
         done.fail(f);
@@ -88,28 +83,28 @@ public final class Upgrade {
         // Vert.x writes the Host header as host:port without brackets; an IPv6 literal needs them.
         up.authority(io.vertx.core.net.HostAndPort.create("[" + host + "]", port == 443 ? -1 : port));
       }
-      noteConnection(up, upstream, start, decision, host, hop);
-      send(req, up, responseTimeout, host, hop, done);
+      noteConnection(up, upstream, start, ex);
+      send(ex, down, up, done);
     });
     return done.future();
   }
 
   private void noteConnection(HttpClientRequest up, UpstreamClient upstream, long start,
-      Decision decision, String host, Hop hop) {
+      Exchange ex) {
     SSLSession session = up.connection().sslSession();
     if (session != null) {
-      hop.tlsVersion = session.getProtocol();
-      hop.tlsCipher = session.getCipherSuite();
+      ex.tlsSession(session.getProtocol(), session.getCipherSuite());
     }
     UpstreamClient.Setup setup = upstream.claim(up.connection(), start);
     if (setup == null) {
       return;
     }
+    String destination = ex.decision().destination();
     if (setup.connectMillis() >= 0) {
-      hop.connectNanos = setup.connectMillis() * 1_000_000L;
-      telemetry.upstreamConnected(decision.destination(), setup.connectMillis() / 1000.0);
+      ex.timings().connect(setup.connectMillis() * 1_000_000L);
+      telemetry.upstreamConnected(destination, setup.connectMillis() / 1000.0);
     }
-    hop.handshakeNanos = setup.handshakeMillis() * 1_000_000L;
+    ex.timings().handshake(setup.handshakeMillis() * 1_000_000L);
     X509Certificate leaf = null;
     try {
       if (session != null && session.getPeerCertificates().length > 0) {
@@ -118,53 +113,59 @@ public final class Upgrade {
     } catch (SSLPeerUnverifiedException e) {
       leaf = null; // cannot happen after a verified handshake; report without expiry
     }
-    telemetry.upstreamHandshake(decision.destination(), host,
+    telemetry.upstreamHandshake(destination, ex.host(),
         session == null ? "unknown" : session.getProtocol(),
         session == null ? "unknown" : session.getCipherSuite(), HandshakeResult.OK,
         setup.handshakeMillis() / 1000.0, leaf);
   }
 
-  private void send(HttpServerRequest req, HttpClientRequest up, Duration responseTimeout,
-      String host, Hop hop, Promise<Void> done) {
-    HopByHop.copy(req.headers(), up.headers());
-    up.putHeader("Via", HopByHop.via(req.headers(), via));
-    String length = req.getHeader(HttpHeaders.CONTENT_LENGTH);
-    boolean chunked = req.headers().contains(HttpHeaders.TRANSFER_ENCODING);
-    if (length != null) {
-      up.putHeader(HttpHeaders.CONTENT_LENGTH, length);
-    } else if (chunked) {
+  private void send(Exchange ex, Downstream down, HttpClientRequest up, Promise<Void> done) {
+    RequestHead head = ex.head();
+    String host = ex.host();
+    HopByHop.copy(head.headers(), up.headers());
+    up.putHeader("Via", HopByHop.via(head.headers(), via));
+    RequestHead.Framing framing = head.framing();
+    boolean hasBody = framing.type() == RequestHead.Framing.Type.CHUNKED
+        || framing.contentLength() > 0;
+    if (framing.type() == RequestHead.Framing.Type.CONTENT_LENGTH) {
+      up.putHeader(HttpHeaders.CONTENT_LENGTH, Long.toString(framing.contentLength()));
+    } else if (framing.type() == RequestHead.Framing.Type.CHUNKED) {
       up.setChunked(true);
     }
-    ResponseClock clock = new ResponseClock(up, responseTimeout, host, done);
-    if (req.headers().contains(HttpHeaders.EXPECT, HttpHeaders.CONTINUE, true)) {
+    ResponseClock clock = new ResponseClock(up, ex.serving().config().timeouts().response(), host,
+        done);
+    long[] sent = {0};
+    down.onClientGone(() -> {
+      if (done.tryFail(new ProxyFailure(ErrorKind.CLIENT_ABORTED, "the client's request body "
+          + "broke off after " + sent[0] + " bytes (the client connection closed or its framing "
+          + "broke); the upstream request was reset, not ended"))) {
+        up.reset(0);
+      }
+    });
+    if (HopByHop.expectsContinue(head.headers())) {
       // The upstream never sees Expect (hop-by-hop here); the client may send its body now.
-      req.response().writeContinue();
+      down.interim(new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.CONTINUE));
     }
-    if (length != null || chunked) {
-      // Not up.send(req): its pipe ends the upstream request when the client's body breaks off,
-      // and a chunked request would then reach the upstream as a whole, shorter body. A broken
-      // body resets the upstream request instead (for HTTP/1.1: closes that connection). The
-      // hop fails before the reset, whose own error says less.
-      BodyPump.pump(req, up).onComplete(ar -> {
-        if (ar.succeeded()) {
-          clock.start();
-        } else if (((BodyPump.Broken) ar.cause()).side() == BodyPump.Side.SOURCE) {
-          done.tryFail(new ProxyFailure(ErrorKind.CLIENT_ABORTED, "the client's request body "
-              + "broke off after " + req.bytesRead() + " bytes (" + ar.cause().getCause()
-              + "); the upstream request was reset, not ended", ar.cause()));
-          up.reset(0);
-        } else if (!clock.answered()) {
-          done.tryFail(new ProxyFailure(ErrorKind.DESTINATION_UNAVAILABLE, "sending the request "
-              + "body to " + host + " failed: " + ar.cause().getCause().getMessage(), ar.cause()));
-          up.reset(0);
-        }
-        // Otherwise the upstream answered before taking the whole body (a 413, say): the relay
-        // carries that answer while the pump reads the rest of the client's body into nothing.
-      });
-    } else {
-      req.resume(); // no body: let Vert.x read the (empty) rest of the request
-      up.end().onSuccess(v -> clock.start());
-    }
+    up.earlyHintsHandler(hints -> down.interim(interim(103, "Early Hints", hints)));
+    // Not up.send(stream): a body that breaks off must reset the upstream request rather than
+    // end it, or a chunked request would reach the upstream as a whole, shorter body. The
+    // client connection calls onClientGone for that, and nothing ends the request then.
+    down.body(data -> {
+      sent[0] += data.readableBytes();
+      up.write(BufferInternal.safeBuffer(data));
+      if (up.writeQueueFull()) {
+        down.pauseBody();
+        up.drainHandler(v -> down.resumeBody());
+      }
+    }, () -> up.end().onComplete(w -> {
+      if (w.succeeded()) {
+        clock.start();
+      } else if (!clock.answered()) {
+        done.tryFail(new ProxyFailure(ErrorKind.DESTINATION_UNAVAILABLE, "sending the request "
+            + (hasBody ? "body " : "") + "to " + host + " failed: " + w.cause().getMessage(),
+            w.cause()));
+      }
+    }));
     up.response().onComplete(ar -> {
       if (!clock.stop()) {
         return; // the clock already failed the hop
@@ -173,9 +174,16 @@ public final class Upgrade {
         done.tryFail(FailureClassifier.classify(ar.cause(), host));
         return;
       }
-      hop.firstByteNanos = System.nanoTime() - hop.startNanos;
-      relay(req, up, ar.result(), hop, done);
+      ex.timings().firstByte(System.nanoTime() - ex.startNanos());
+      relay(ex, down, up, ar.result(), sent, done);
     });
+  }
+
+  private static HttpResponse interim(int status, String reason, MultiMap headers) {
+    HttpResponse r = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1,
+        new HttpResponseStatus(status, reason));
+    HopByHop.copy(headers, r.headers());
+    return r;
   }
 
   /**
@@ -228,53 +236,66 @@ public final class Upgrade {
     }
   }
 
-  private void relay(HttpServerRequest req, HttpClientRequest up, HttpClientResponse upResp,
-      Hop hop, Promise<Void> done) {
-    HttpServerResponse resp = req.response();
-    resp.setStatusCode(upResp.statusCode());
-    if (upResp.statusMessage() != null) {
-      resp.setStatusMessage(upResp.statusMessage());
+  private void relay(Exchange ex, Downstream down, HttpClientRequest up,
+      HttpClientResponse upResp, long[] sent, Promise<Void> done) {
+    int status = upResp.statusCode();
+    if (status >= 100 && status < 200) {
+      // Vert.x 5.0.7 reads only 100 and 103 as interim (Http1xClientConnection
+      // .handleResponseBegin); any other 1xx reaches here as if final, with the real final
+      // response left unread on the connection. 101 would switch protocols, which Egret never
+      // relays (Upgrade is hop-by-hop and stripped). Either way the connection is reset.
+      up.reset(0);
+      done.tryFail(new ProxyFailure(ErrorKind.UPSTREAM_PROTOCOL_ERROR, status == 101
+          ? ex.host() + " answered 101 Switching Protocols; Egret does not relay protocol "
+              + "switches"
+          : ex.host() + " sent an interim " + status + " response that Egret cannot relay "
+              + "before the final one"));
+      return;
     }
+    HttpResponse resp = new DefaultHttpResponse(HttpVersion.HTTP_1_1, upResp.statusMessage() == null
+        ? HttpResponseStatus.valueOf(status) : new HttpResponseStatus(status, upResp.statusMessage()));
     HopByHop.copy(upResp.headers(), resp.headers());
-    resp.putHeader("Via", HopByHop.via(upResp.headers(), via));
-    hop.status = upResp.statusCode();
+    resp.headers().set("Via", HopByHop.via(upResp.headers(), via));
     String length = upResp.getHeader(HttpHeaders.CONTENT_LENGTH);
-    boolean noBody = req.method() == HttpMethod.HEAD || upResp.statusCode() == 204
-        || upResp.statusCode() == 304 || (upResp.statusCode() >= 100 && upResp.statusCode() < 200);
+    boolean noBody = ex.head().method().equals("HEAD") || status == 204 || status == 304;
     // An HTTP/1.0 client cannot read chunked framing: a body of unknown length is ended by
     // closing the connection, as the upstream did.
-    boolean closeDelimited = length == null && !noBody && req.version() == HttpVersion.HTTP_1_0;
+    boolean closeDelimited = length == null && !noBody && down.http10();
     if (length != null) {
-      resp.putHeader(HttpHeaders.CONTENT_LENGTH, length);
+      resp.headers().set(HttpHeaders.CONTENT_LENGTH, length);
     } else if (!noBody && !closeDelimited) {
-      resp.setChunked(true);
+      resp.headers().set(HttpHeaders.TRANSFER_ENCODING, HttpHeaders.CHUNKED);
     }
-    // Vert.x closes after "Connection: close" only when it is the whole value; RFC 9112 says
-    // any "close" token in the list ends the connection after this response.
-    boolean close = closeDelimited || HopByHop.asksToClose(req.headers());
-    if (close) {
-      resp.putHeader(HttpHeaders.CONNECTION, "close");
+    if (closeDelimited) {
+      resp.headers().set(HttpHeaders.CONNECTION, "close");
     }
-    BodyPump.pump(upResp, resp).onComplete(ar -> {
-      if (close) {
-        req.connection().close();
+    down.head(resp);
+    long[] received = {0};
+    upResp.handler(chunk -> {
+      received[0] += chunk.length();
+      down.data(((BufferInternal) chunk).getByteBuf());
+      if (!down.writable()) {
+        upResp.pause();
+        down.whenWritable(upResp::resume);
       }
-      hop.bytesUpstream = req.bytesRead();
-      hop.bytesDownstream = resp.bytesWritten();
-      if (ar.succeeded()) {
-        done.tryComplete();
-        return;
-      }
-      // Either side broke off. Reset the upstream request (closing its connection) rather than
-      // let the rest of the body drain into nothing; the caller resets the client's response.
-      Throwable why = ar.cause().getCause();
-      String details = ((BodyPump.Broken) ar.cause()).side() == BodyPump.Side.DESTINATION
-          ? "the client went away after " + resp.bytesWritten() + " bytes of the response ("
-              + why + "); the upstream request was reset"
-          : "the response from upstream broke off after " + resp.bytesWritten() + " bytes: "
-              + why;
-      done.tryFail(new ProxyFailure(ErrorKind.RESPONSE_INCOMPLETE, details, ar.cause()));
+    });
+    upResp.exceptionHandler(e -> {
+      ex.bytes(sent[0], received[0]);
       up.reset(0);
+      done.tryFail(new ProxyFailure(ErrorKind.RESPONSE_INCOMPLETE, "the response from upstream "
+          + "broke off after " + received[0] + " bytes: " + e, e));
+    });
+    upResp.endHandler(v -> {
+      ex.bytes(sent[0], received[0]);
+      down.end();
+      done.tryComplete();
+    });
+    down.onClientGone(() -> {
+      ex.bytes(sent[0], received[0]);
+      if (done.tryFail(new ProxyFailure(ErrorKind.RESPONSE_INCOMPLETE, "the client went away "
+          + "after " + received[0] + " bytes of the response; the upstream request was reset"))) {
+        up.reset(0);
+      }
     });
   }
 }

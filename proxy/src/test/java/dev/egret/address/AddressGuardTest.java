@@ -46,7 +46,7 @@ class AddressGuardTest {
   private static Rule rule(String... allowAddresses) {
     return new Rule(HostPattern.compile("crm.internal.example"), Set.of(443), Set.of(), List.of(),
         Plaintext.UPGRADE, null, List.of(allowAddresses).stream().map(Cidr::parse).toList(),
-        null, 1);
+        null, false, 1);
   }
 
   @ParameterizedTest(name = "{0} is in {1}")
@@ -156,7 +156,7 @@ class AddressGuardTest {
     AddressPolicy policy = new AddressPolicy(AddressPolicy.defaultDeny(),
         List.of(Cidr.parse("127.0.0.1/32"), Cidr.parse("10.20.0.0/16")));
     assertThat(policy.deniedRange(ip("127.0.0.1"), null)).isNull();
-    assertThat(policy.deniedRange(ip("127.0.0.1"), rule())).isNull();
+    assertThat(policy.deniedRange(ip("127.0.0.1"), rule().allowAddresses())).isNull();
     assertThat(policy.deniedRange(ip("::ffff:127.0.0.1"), null)).isNull();
     assertThat(policy.deniedRange(ip("10.20.255.255"), null)).isNull();
     // Boundaries: the exemption is exactly the CIDR.
@@ -169,12 +169,12 @@ class AddressGuardTest {
   @Test
   void exemptsARulesAllowAddressesForThatRuleOnly() {
     Rule crm = rule("10.20.0.0/16");
-    assertThat(DEFAULT.deniedRange(ip("10.20.1.2"), crm)).isNull();
-    assertThat(DEFAULT.deniedRange(ip("::ffff:10.20.1.2"), crm)).isNull();
-    assertThat(DEFAULT.deniedRange(ip("10.20.1.2"), rule())).hasToString("10.0.0.0/8");
+    assertThat(DEFAULT.deniedRange(ip("10.20.1.2"), crm.allowAddresses())).isNull();
+    assertThat(DEFAULT.deniedRange(ip("::ffff:10.20.1.2"), crm.allowAddresses())).isNull();
+    assertThat(DEFAULT.deniedRange(ip("10.20.1.2"), rule().allowAddresses())).hasToString("10.0.0.0/8");
     assertThat(DEFAULT.deniedRange(ip("10.20.1.2"), null)).hasToString("10.0.0.0/8");
-    assertThat(DEFAULT.deniedRange(ip("10.21.0.0"), crm)).hasToString("10.0.0.0/8");
-    assertThat(DEFAULT.deniedRange(ip("169.254.169.254"), crm)).hasToString("169.254.0.0/16");
+    assertThat(DEFAULT.deniedRange(ip("10.21.0.0"), crm.allowAddresses())).hasToString("10.0.0.0/8");
+    assertThat(DEFAULT.deniedRange(ip("169.254.169.254"), crm.allowAddresses())).hasToString("169.254.0.0/16");
   }
 
   @Test

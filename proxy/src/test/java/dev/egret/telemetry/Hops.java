@@ -29,7 +29,7 @@ final class Hops {
 
   private static Rule rule(String host, int line) {
     return new Rule(HostPattern.compile(host), Set.of(443), Set.of(), List.of(),
-        Plaintext.UPGRADE, null, List.of(), null, line);
+        Plaintext.UPGRADE, null, List.of(), null, false, line);
   }
 
   /** A hop for the target as the allowlist decides it, finished with the given duration. */

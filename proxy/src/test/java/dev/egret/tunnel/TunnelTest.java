@@ -244,21 +244,34 @@ class TunnelTest {
   }
 
   @Test
-  void cutsPlaintextHttpInsideATunnelForwardingNothing() throws Exception {
-    // Control: curl speaks plain HTTP to a plain server without Egret.
-    Proc direct = Proc.run(Duration.ofSeconds(20), "curl", "-sS", "--max-time", "10",
-        "http://127.0.0.1:" + plain.port() + "/direct");
-    assertThat(direct.output()).isEqualTo("hello from plain");
+  void cutsPlaintextInsideATunnelForwardingNothing() throws Exception {
     int before = raw.closedCount();
-    // curl -p: CONNECT, then "GET / HTTP/1.1" inside the tunnel.
-    Proc tunnelled = Proc.run(Duration.ofSeconds(20), "curl", "-sS", "--max-time", "10", "-p",
-        "--proxy", proxyUrl(), "http://" + authority(raw.port()) + "/plain-in-tunnel");
-    assertThat(tunnelled.exit()).as(tunnelled.output()).isNotZero();
-    assertThat(raw.awaitClosed(before, HOP_WAIT)).isZero();
+    try (ProxyConnect c = ProxyConnect.open(egret.proxyPort(), authority(raw.port()))) {
+      assertThat(c.status()).isEqualTo(200);
+      // Neither a TLS ClientHello nor an HTTP request line: nothing may pass.
+      c.socket().getOutputStream().write("hello, plain bytes\n".getBytes(StandardCharsets.US_ASCII));
+      c.socket().getOutputStream().flush();
+      assertThat(ProxyConnect.readUntilClosed(c.socket().getInputStream())).isZero();
+    }
+    assertThat(raw.awaitClosed(before, HOP_WAIT)).as("bytes the upstream received").isZero();
     Hop hop = telemetry.awaitTunnelHop(authority(raw.port()), ErrorKind.TLS_PROTOCOL_ERROR,
         HOP_WAIT);
     assertThat(hop.errorDetails).contains("not a TLS ClientHello");
     assertThat(hop.bytesUpstream).isZero();
+  }
+
+  @Test
+  void upgradesPlainHttpSentInsideATunnelInsteadOfRelayingIt() throws Exception {
+    // curl -p: CONNECT, then "GET /in-tunnel HTTP/1.1" inside the tunnel, as undici does for
+    // http:// URLs. Egret reads it as http://host:port/in-tunnel and originates it over TLS.
+    Proc tunnelled = Proc.run(Duration.ofSeconds(20), "curl", "-sS", "--max-time", "10", "-p",
+        "--proxy", proxyUrl(), "http://" + authority(tls13.port()) + "/in-tunnel");
+    assertThat(tunnelled.exit()).as(tunnelled.output()).isZero();
+    assertThat(tunnelled.output()).isEqualTo("hello from tls13");
+    Hop hop = telemetry.awaitHop(h -> h.url != null && h.url.endsWith("/in-tunnel"), HOP_WAIT);
+    assertThat(hop.kind).isEqualTo(dev.egret.policy.Kind.UPGRADE);
+    assertThat(hop.origin).isEqualTo("tunnelled");
+    assertThat(hop.tlsVersion).isEqualTo("TLSv1.3");
   }
 
   @Test

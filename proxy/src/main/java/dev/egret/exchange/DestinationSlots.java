@@ -1,14 +1,14 @@
-package dev.egret.tunnel;
+package dev.egret.exchange;
 
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * Counts open tunnels per destination (the matched rule's host pattern) so that {@code
- * limits.maxConnectionsPerDestination} caps them. Take a slot before connecting upstream and give
- * it back exactly once when the tunnel ends or fails to open.
+ * Counts requests and tunnels in flight per destination (the matched rule's host pattern), so
+ * that {@code limits.maxConnectionsPerDestination} caps them on every path. Take a slot before
+ * connecting upstream and give it back exactly once when the hop ends.
  *
  * <p>Shared by every event loop, hence the concurrent map; a destination whose count drops to
- * zero is removed, so the map holds only destinations with open tunnels.
+ * zero is removed, so the map holds only destinations with hops in flight.
  */
 final class DestinationSlots {
   private final ConcurrentHashMap<String, Integer> open = new ConcurrentHashMap<>();

@@ -14,8 +14,11 @@ import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
-/** The guard in a connection's pipeline: what reaches the HTTP decoder, and what a bad request gets. */
-class StrictRequestGuardTest {
+/**
+ * The strict decoder in a connection's pipeline: what reaches the connection handler (heads and
+ * body data, framing removed), and what a bad request gets.
+ */
+class StrictRequestDecoderTest {
   private static final String GET = "GET http://a.example/ HTTP/1.1\r\nHost: a.example\r\n\r\n";
   private static final String POST = "POST http://a.example/upload HTTP/1.1\r\n"
       + "Content-Length: 5\r\n\r\nhello";
@@ -28,9 +31,14 @@ class StrictRequestGuardTest {
   private final List<ProxyFailure> violations = new ArrayList<>();
   private final Recorder downstream = new Recorder();
   private final List<ByteBuf> sent = new ArrayList<>();
-  private final EmbeddedChannel channel = new EmbeddedChannel(
-      new StrictRequestGuard(new StrictHeadParser(), StrictRequestGuardTest::render, violations::add),
-      downstream);
+  private final EmbeddedChannel channel = channel(new StrictHeadParser(), violations, downstream);
+
+  private static EmbeddedChannel channel(StrictHeadParser parser, List<ProxyFailure> violations,
+      Recorder recorder) {
+    recorder.violations = violations;
+    return new EmbeddedChannel(new StrictRequestDecoder(parser,
+        StrictHeadParser.TargetForm.PROXY, java.time.Duration.ofSeconds(10)), recorder);
+  }
 
   /** A stand-in for the failure package's renderer: enough to recognise the refusal. */
   private static ByteBuf render(ProxyFailure failure) {
@@ -39,17 +47,36 @@ class StrictRequestGuardTest {
         + "Connection: close\r\nContent-Length: 0\r\n\r\n", StandardCharsets.US_ASCII);
   }
 
-  /** The next handler in the pipeline: keeps a copy of every byte and releases the buffers. */
+  /**
+   * Plays the connection handler: writes each head back as text and each body's data as it
+   * came (so a request without chunked framing reads as it was sent), answers a refusal and
+   * closes, and asks for the next request as soon as one has been read (a prompt response).
+   */
   private static final class Recorder extends ChannelInboundHandlerAdapter {
     final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    List<ProxyFailure> violations;
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
-      ByteBuf buf = (ByteBuf) msg;
-      byte[] copy = new byte[buf.readableBytes()];
-      buf.readBytes(copy);
-      bytes.writeBytes(copy);
-      buf.release();
+      if (msg instanceof RequestHead head) {
+        StringBuilder sb = new StringBuilder(head.method() + " " + head.target() + " "
+            + head.version() + "\r\n");
+        head.headers().forEach(h -> sb.append(h.name()).append(": ").append(h.value())
+            .append("\r\n"));
+        bytes.writeBytes(sb.append("\r\n").toString().getBytes(StandardCharsets.ISO_8859_1));
+      } else if (msg instanceof io.netty.handler.codec.http.HttpContent c) {
+        ByteBuf buf = c.content();
+        byte[] copy = new byte[buf.readableBytes()];
+        buf.readBytes(copy);
+        bytes.writeBytes(copy);
+        c.release();
+        if (msg instanceof io.netty.handler.codec.http.LastHttpContent) {
+          ctx.executor().execute(() -> ctx.pipeline().get(StrictRequestDecoder.class).next());
+        }
+      } else if (msg instanceof ProxyFailure f) {
+        violations.add(f);
+        ctx.writeAndFlush(render(f)).addListener(io.netty.channel.ChannelFutureListener.CLOSE);
+      }
     }
 
     String text() {
@@ -61,7 +88,12 @@ class StrictRequestGuardTest {
     ByteBuf buf = Unpooled.copiedBuffer(s, StandardCharsets.ISO_8859_1);
     sent.add(buf);
     channel.writeInbound(buf);
+    channel.runPendingTasks();
   }
+
+  /** The chunked request as the handler reads it: the same head, the body's data alone. */
+  private static final String CHUNKED_DECODED = "POST http://a.example/c HTTP/1.1\r\n"
+      + "Transfer-Encoding: chunked\r\n\r\n" + "hello0123456789abcdef";
 
   private String written() {
     StringBuilder sb = new StringBuilder();
@@ -100,11 +132,9 @@ class StrictRequestGuardTest {
 
   @Test
   void forwardsPipelinedRequestsInOneBufferUnchanged() {
-    String three = POST + GET + CHUNKED;
+    send(POST + GET + CHUNKED);
 
-    send(three);
-
-    assertThat(downstream.text()).isEqualTo(three);
+    assertThat(downstream.text()).isEqualTo(POST + GET + CHUNKED_DECODED);
     assertThat(violations).isEmpty();
     assertAllInputReleased();
   }
@@ -117,7 +147,7 @@ class StrictRequestGuardTest {
       send(all.substring(i, i + 1));
     }
 
-    assertThat(downstream.text()).isEqualTo(all);
+    assertThat(downstream.text()).isEqualTo(POST + CHUNKED_DECODED + GET);
     assertThat(channel.isOpen()).isTrue();
     assertAllInputReleased();
   }
@@ -128,12 +158,13 @@ class StrictRequestGuardTest {
     // One fresh pipeline per split point: every place a read can end, head or body.
     for (int cut = 1; cut < all.length(); cut++) {
       Recorder recorder = new Recorder();
-      EmbeddedChannel ch = new EmbeddedChannel(new StrictRequestGuard(
-          new StrictHeadParser(), StrictRequestGuardTest::render, violations::add), recorder);
+      EmbeddedChannel ch = channel(new StrictHeadParser(), violations, recorder);
       ch.writeInbound(Unpooled.copiedBuffer(all.substring(0, cut), StandardCharsets.ISO_8859_1));
+      ch.runPendingTasks();
       ch.writeInbound(Unpooled.copiedBuffer(all.substring(cut), StandardCharsets.ISO_8859_1));
+      ch.runPendingTasks();
 
-      assertThat(recorder.text()).as("cut at %d", cut).isEqualTo(all);
+      assertThat(recorder.text()).as("cut at %d", cut).isEqualTo(CHUNKED_DECODED + GET);
       assertThat(ch.isOpen()).isTrue();
       ch.finishAndReleaseAll();
     }
@@ -151,7 +182,7 @@ class StrictRequestGuardTest {
 
   @Test
   void refusesTooManyLeadingEmptyLines() {
-    send("\r\n".repeat(StrictRequestGuard.MAX_LEADING_EMPTY_LINES + 1) + GET);
+    send("\r\n".repeat(StrictRequestDecoder.MAX_LEADING_EMPTY_LINES + 1) + GET);
 
     assertThat(downstream.text()).isEmpty();
     assertRefused(400, "too many empty lines");
@@ -232,34 +263,119 @@ class StrictRequestGuardTest {
     send(head + "5\r\nhello\r\n");
     send("+5\r\nworld\r\n0\r\n\r\n" + GET);
 
-    assertThat(downstream.text()).isEqualTo(head + "5\r\nhello\r\n");
+    assertThat(downstream.text()).isEqualTo(head.replace(" HTTP", " HTTP") + "hello");
     channel.runPendingTasks();
     assertThat(written()).startsWith("HTTP/1.1 400 Refused\r\n")
         .contains("error=http_request_error");
     assertThat(channel.isOpen()).isFalse();
-    // The request was already handed on: its own hop records the failure, not the guard's hook.
-    assertThat(violations).isEmpty();
+    // The refusal follows the head that was handed on; the next pipelined request never is.
+    assertThat(violations).singleElement().satisfies(v ->
+        assertThat(v.details()).contains("chunk size is not a hexadecimal number"));
     assertAllInputReleased();
   }
 
   @Test
-  void passesEverythingThroughAfterConnect() {
+  void holdsEverythingAfterConnectForTheTunnel() {
     String connect = "CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n";
-    // Not HTTP at all: the tunnel's bytes, which the guard must not judge.
+    // Not HTTP at all: the tunnel's bytes, which the decoder must not judge.
     String tunnel = "\u0016\u0003\u0001\n\n\r\u0000 Content-Length: 1\r\nTransfer-Encoding: x\n";
 
     send(connect + tunnel);
     send(tunnel);
 
-    assertThat(downstream.text()).isEqualTo(connect + tunnel + tunnel);
+    assertThat(downstream.text()).isEqualTo(connect);
+    ByteBuf held = channel.pipeline().get(StrictRequestDecoder.class).detach();
+    assertThat(held.toString(StandardCharsets.ISO_8859_1)).isEqualTo(tunnel + tunnel);
+    held.release();
     assertThat(violations).isEmpty();
     assertThat(channel.isOpen()).isTrue();
     assertAllInputReleased();
   }
 
   @Test
+  void readsAPipelinedRequestOnlyAfterTheResponseToTheOneBefore() {
+    List<ProxyFailure> seen = new ArrayList<>();
+    List<Object> messages = new ArrayList<>();
+    EmbeddedChannel ch = new EmbeddedChannel(new StrictRequestDecoder(new StrictHeadParser(),
+        StrictHeadParser.TargetForm.PROXY, java.time.Duration.ofSeconds(10)),
+        new ChannelInboundHandlerAdapter() {
+          @Override
+          public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            messages.add(msg instanceof RequestHead h ? h.target() : msg);
+            io.netty.util.ReferenceCountUtil.release(msg);
+          }
+        });
+
+    ch.writeInbound(Unpooled.copiedBuffer(GET + SMUGGLE, StandardCharsets.ISO_8859_1));
+
+    assertThat(messages).containsExactly("http://a.example/",
+        io.netty.handler.codec.http.LastHttpContent.EMPTY_LAST_CONTENT);
+    assertThat(ch.config().isAutoRead()).isFalse();
+    ch.pipeline().get(StrictRequestDecoder.class).next();
+    assertThat(messages).hasSize(3).last().isInstanceOf(ProxyFailure.class);
+    assertThat(seen).isEmpty();
+    ch.finishAndReleaseAll();
+  }
+
+  @Test
+  void refusesAHeadNotCompleteWithinTheHeadTimeout() throws Exception {
+    List<ProxyFailure> seen = new ArrayList<>();
+    Recorder recorder = new Recorder();
+    recorder.violations = seen;
+    EmbeddedChannel ch = new EmbeddedChannel(new StrictRequestDecoder(new StrictHeadParser(),
+        StrictHeadParser.TargetForm.PROXY, java.time.Duration.ofMillis(1)), recorder);
+    ch.writeInbound(Unpooled.copiedBuffer("GET http://a.example/ HTTP/1.1\r\nHo",
+        StandardCharsets.ISO_8859_1));
+    long deadline = System.nanoTime() + 5_000_000_000L;
+    while (seen.isEmpty() && System.nanoTime() < deadline) {
+      ch.runScheduledPendingTasks(); // the embedded loop's timers run when asked
+    }
+
+    assertThat(seen).singleElement().satisfies(f -> {
+      assertThat(f.status()).isEqualTo(408);
+      assertThat(f.details()).contains("timeouts.requestHead");
+    });
+    assertThat(recorder.text()).isEmpty();
+    ch.finishAndReleaseAll();
+  }
+
+  @Test
+  void readsOriginFormWithTheConnectAuthorityInsideATunnel() {
+    Recorder recorder = new Recorder();
+    List<ProxyFailure> seen = new ArrayList<>();
+    recorder.violations = seen;
+    List<RequestHead> heads = new ArrayList<>();
+    EmbeddedChannel ch = new EmbeddedChannel(new StrictRequestDecoder(new StrictHeadParser(),
+        new StrictHeadParser.TargetForm.Origin(new RequestHead.Authority("http", "a.example", 80),
+            80), java.time.Duration.ofSeconds(10)),
+        new ChannelInboundHandlerAdapter() {
+          @Override
+          public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            if (msg instanceof RequestHead h) {
+              heads.add(h);
+            }
+            ctx.fireChannelRead(msg);
+          }
+        }, recorder);
+
+    ch.writeInbound(Unpooled.copiedBuffer("GET /p?q=1 HTTP/1.1\r\nHost: a.example\r\n\r\n",
+        StandardCharsets.ISO_8859_1));
+    ch.runPendingTasks();
+    ch.writeInbound(Unpooled.copiedBuffer("GET /x HTTP/1.1\r\nHost: b.example\r\n\r\n",
+        StandardCharsets.ISO_8859_1));
+
+    assertThat(heads).first().satisfies(h -> {
+      assertThat(h.authority()).isEqualTo(new RequestHead.Authority("http", "a.example", 80));
+      assertThat(RequestTarget.of(h).pathAndQuery()).isEqualTo("/p?q=1");
+    });
+    assertThat(seen).singleElement().satisfies(f ->
+        assertThat(f.details()).contains("names another host"));
+    ch.finishAndReleaseAll();
+  }
+
+  @Test
   void discardsBytesArrivingAfterARefusal() {
-    StrictRequestGuard guard = channel.pipeline().get(StrictRequestGuard.class);
+    StrictRequestDecoder guard = channel.pipeline().get(StrictRequestDecoder.class);
     ChannelHandlerContext ctx = channel.pipeline().context(guard);
     send(SMUGGLE);
     ByteBuf late = Unpooled.copiedBuffer(GET, StandardCharsets.ISO_8859_1);
@@ -291,8 +407,7 @@ class StrictRequestGuardTest {
   private static List<ProxyFailure> feedByteByByte(StrictHeadParser parser, String raw) {
     List<ProxyFailure> seen = new ArrayList<>();
     Recorder recorder = new Recorder();
-    EmbeddedChannel ch = new EmbeddedChannel(
-        new StrictRequestGuard(parser, StrictRequestGuardTest::render, seen::add), recorder);
+    EmbeddedChannel ch = channel(parser, seen, recorder);
     for (int i = 0; i < raw.length() && ch.isOpen(); i++) {
       ch.writeInbound(Unpooled.copiedBuffer(raw.substring(i, i + 1), StandardCharsets.ISO_8859_1));
     }
@@ -315,21 +430,21 @@ class StrictRequestGuardTest {
       }
       List<ProxyFailure> seen = new ArrayList<>();
       Recorder recorder = new Recorder();
-      EmbeddedChannel ch = new EmbeddedChannel(
-          new StrictRequestGuard(small, StrictRequestGuardTest::render, seen::add), recorder);
+      EmbeddedChannel ch = channel(small, seen, recorder);
       List<ByteBuf> reads = new ArrayList<>();
       for (int at = 0; at < input.length() && ch.isOpen(); ) {
         int to = Math.min(input.length(), at + 1 + random.nextInt(12));
         ByteBuf buf = Unpooled.copiedBuffer(input.substring(at, to), StandardCharsets.ISO_8859_1);
         reads.add(buf);
-        ch.writeInbound(buf); // rethrows anything but the guard's own refusals
+        ch.writeInbound(buf); // rethrows anything but the decoder's own refusals
+        ch.runPendingTasks();
         at = to;
       }
 
       String context = "input " + input.toString().replace("\r", "\\r").replace("\n", "\\n");
       assertThat(ch.isOpen()).as(context).isEqualTo(seen.isEmpty());
       assertThat(seen).as(context).hasSizeLessThanOrEqualTo(1);
-      assertThat(recorder.bytes.size()).as(context).isLessThanOrEqualTo(input.length());
+      assertThat(recorder.bytes.size()).as(context).isLessThanOrEqualTo(input.length() * 2);
       assertThat(reads).as(context).allSatisfy(buf -> assertThat(buf.refCnt()).isZero());
       ch.finishAndReleaseAll();
     }

@@ -1,0 +1,64 @@
+package dev.egret.exchange;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.handler.codec.http.HttpResponse;
+import java.util.function.Consumer;
+
+/**
+ * The client's side of one request, as the client connection offers it to the upgrade stage:
+ * the request body to read with back-pressure, and the response to write. Every method runs on
+ * the client connection's event loop.
+ *
+ * <pre>{@code
+ * down.body(data -> upstream.write(data), () -> upstream.end());   // buffered bytes come first
+ * if (!upstreamWritable) down.pauseBody();                          // later: down.resumeBody()
+ * down.head(response); down.data(bytes); down.end();                // the answer
+ * }</pre>
+ */
+public interface Downstream {
+
+  /**
+   * Starts delivering the request body: each data buffer (the consumer owns it and must release
+   * it), then {@code end} once the body is complete. Data that arrived before this call comes
+   * first. A request without a body calls {@code end} at once.
+   */
+  void body(Consumer<ByteBuf> data, Runnable end);
+
+  /** Stops reading the client's body until {@link #resumeBody()}: the upstream is full. */
+  void pauseBody();
+
+  void resumeBody();
+
+  /** Writes an interim response (100 Continue, 103 Early Hints); the final one follows. */
+  void interim(HttpResponse response);
+
+  /**
+   * Writes the response head. The client connection adds {@code Connection: close} when it will
+   * close after this response (the client asked, or Egret is draining); read it back with
+   * {@link #closesAfter()}.
+   */
+  void head(HttpResponse response);
+
+  boolean headWritten();
+
+  /** True when the connection closes once this response ends. */
+  boolean closesAfter();
+
+  /** Writes response body data; the connection releases it. */
+  void data(ByteBuf data);
+
+  /** Ends the response; the hop is then complete. */
+  void end();
+
+  /** False while the client's socket buffer is full: stop writing until {@code whenWritable}. */
+  boolean writable();
+
+  /** Runs {@code r} once the client can take more (at once if it already can). */
+  void whenWritable(Runnable r);
+
+  /** Runs {@code r} if the client connection closes before the response has ended. */
+  void onClientGone(Runnable r);
+
+  /** The client's HTTP version is 1.0: a body of unknown length ends by closing. */
+  boolean http10();
+}

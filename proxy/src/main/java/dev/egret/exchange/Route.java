@@ -1,0 +1,113 @@
+package dev.egret.exchange;
+
+import dev.egret.address.AddressGuard;
+import dev.egret.config.EgretConfig;
+import dev.egret.failure.ErrorKind;
+import dev.egret.failure.ProxyFailure;
+import dev.egret.listener.RequestHead;
+import dev.egret.policy.Decision;
+import dev.egret.policy.Kind;
+import dev.egret.policy.Reason;
+import io.vertx.core.Future;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.util.Set;
+import java.util.function.Supplier;
+
+/**
+ * The stages every hop passes before anything goes upstream, in order: the loop check on {@code
+ * Via}, the allowlist's {@link Decision}, the address guard (resolve once, judge every address,
+ * keep the one to dial), the loop check on Egret's own sockets, and a slot under {@code
+ * limits.maxConnectionsPerDestination}. {@link #admit} returns the exchange with all of that
+ * recorded, or fails with the {@link ProxyFailure} the client is to be told.
+ */
+public final class Route {
+  private final AddressGuard guard;
+  private final String viaToken;
+  private final Supplier<Set<InetSocketAddress>> ownAddresses;
+  private final DestinationSlots slots = new DestinationSlots();
+
+  /**
+   * @param viaToken Egret's own {@code Via} pseudonym; a request already carrying it has looped
+   * @param ownAddresses the bound listener sockets; a target that resolves to one loops
+   */
+  public Route(AddressGuard guard, String viaToken, Supplier<Set<InetSocketAddress>> ownAddresses) {
+    this.guard = guard;
+    this.viaToken = viaToken;
+    this.ownAddresses = ownAddresses;
+  }
+
+  /** Decides, then resolves and checks; the future fails with the refusal or failure. */
+  public Future<Exchange> admit(Exchange ex) {
+    try {
+      decide(ex);
+    } catch (ProxyFailure f) {
+      return Future.failedFuture(f);
+    }
+    Decision d = ex.decision();
+    if (d.reason() == Reason.PLAIN_HTTP_ONLY) {
+      // Nothing is dialled for this CONNECT: each plain request inside routes on its own.
+      return Future.succeededFuture(ex);
+    }
+    EgretConfig config = ex.serving().config();
+    long dnsStart = System.nanoTime();
+    return guard.check(ex.host(), d.rule() == null ? null : d.rule().allowAddresses(),
+            config.addresses())
+        // Timed whether it resolved or not: a slow failure (a DNS timeout) is worth seeing.
+        .andThen(ar -> ex.timings().dns(System.nanoTime() - dnsStart))
+        .compose(address -> {
+          InetSocketAddress upstream = new InetSocketAddress(address, d.upstreamPort());
+          checkNotOwn(ex, upstream);
+          return Future.succeededFuture(ex.routed(upstream, takeSlot(ex, config)));
+        });
+  }
+
+  /** The synchronous part: loop check and allowlist; throws the refusal. */
+  void decide(Exchange ex) {
+    RequestHead head = ex.head();
+    if (head != null) {
+      for (RequestHead.Header h : head.headers()) {
+        if (h.name().equalsIgnoreCase("via") && h.value().contains(viaToken)) {
+          throw new ProxyFailure(ErrorKind.LOOP_DETECTED,
+              "the request already passed through this Egret (" + viaToken + ")");
+        }
+      }
+    }
+    var allowlist = ex.serving().config().allowlist();
+    var target = ex.target().target();
+    Decision d = target.kind() == Kind.TUNNEL
+        ? allowlist.decideConnect(target) : allowlist.decide(target);
+    ex.decided(d);
+    if (!d.verdict().letsThrough()) {
+      throw new ProxyFailure(ErrorKind.REQUEST_DENIED, d.details());
+    }
+  }
+
+  private void checkNotOwn(Exchange ex, InetSocketAddress upstream) {
+    InetAddress address = upstream.getAddress();
+    for (InetSocketAddress own : ownAddresses.get()) {
+      boolean samePort = own.getPort() == upstream.getPort();
+      boolean sameHost = own.getAddress().isAnyLocalAddress()
+          ? address.isLoopbackAddress() || address.isAnyLocalAddress()
+          : own.getAddress().equals(address);
+      if (samePort && sameHost) {
+        throw new ProxyFailure(ErrorKind.LOOP_DETECTED,
+            ex.target().target().describe() + " is Egret's own listener");
+      }
+    }
+  }
+
+  /** Takes the hop's slot, or refuses at once: a cap answers, it never queues. */
+  private Runnable takeSlot(Exchange ex, EgretConfig config) {
+    Decision d = ex.decision();
+    // A report-mode hop that no rule matched has destination "denied"; counting all of those
+    // together would let report mode cap unrelated hosts, so each such host counts alone.
+    String destination = d.rule() == null ? "host " + ex.host() : d.destination();
+    int limit = config.limits().maxConnectionsPerDestination();
+    if (!slots.tryAcquire(destination, limit)) {
+      throw new ProxyFailure(ErrorKind.CONNECTION_LIMIT_REACHED, destination + " already has "
+          + limit + " requests and tunnels in flight (limits.maxConnectionsPerDestination)");
+    }
+    return () -> slots.release(destination);
+  }
+}

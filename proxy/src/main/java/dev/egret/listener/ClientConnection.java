@@ -1,0 +1,469 @@
+package dev.egret.listener;
+
+import dev.egret.exchange.Downstream;
+import dev.egret.exchange.Exchange;
+import dev.egret.exchange.Tracked;
+import dev.egret.failure.ErrorKind;
+import dev.egret.failure.FailureClassifier;
+import dev.egret.failure.FailureResponse;
+import dev.egret.failure.ProxyFailure;
+import dev.egret.policy.Kind;
+import dev.egret.telemetry.Hop;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.handler.codec.http.DefaultHttpContent;
+import io.netty.handler.codec.http.HttpContent;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpResponse;
+import io.netty.handler.codec.http.LastHttpContent;
+import io.netty.handler.timeout.IdleStateEvent;
+import io.netty.util.ReferenceCountUtil;
+import io.vertx.core.Future;
+import io.vertx.core.internal.ContextInternal;
+import java.util.ArrayDeque;
+import java.util.Locale;
+import java.util.function.Consumer;
+
+/**
+ * The request handler of a client connection: one per connection, behind the {@link
+ * StrictRequestDecoder} and Netty's response encoder. For each request head it creates the
+ * hop's {@link Exchange}, runs the route (decision, address guard, slot), then hands the
+ * exchange to the upgrade ({@code http://}, {@code https://}, plain HTTP inside a tunnel) or
+ * the tunnel ({@code CONNECT}). Every refusal and failure of a hop comes back here and leaves
+ * through {@link FailureResponse}; when a response has ended it asks the decoder for the next
+ * request, or closes.
+ *
+ * <p>Threading: Netty calls every method on the channel's event loop, which is a Vert.x event
+ * loop; {@code context} is the Vert.x context bound to it, so the upstream client's callbacks
+ * run on the same thread and the fields here need no locking.
+ */
+final class ClientConnection extends ChannelInboundHandlerAdapter implements Tracked {
+  private final Stages stages;
+  private final Pipelines pipelines;
+  private final ContextInternal context;
+  private final Exchange.Origin origin;
+  private ChannelHandlerContext ctx;
+  private StrictRequestDecoder decoder;
+  private Request current;
+  private boolean draining;
+  private boolean closed;
+  /** Requests begun on this connection; a fresh one is served once even while draining. */
+  private int served;
+
+  ClientConnection(Stages stages, Pipelines pipelines, ContextInternal context,
+      Exchange.Origin origin) {
+    this.stages = stages;
+    this.pipelines = pipelines;
+    this.context = context;
+    this.origin = origin;
+  }
+
+  @Override
+  public void handlerAdded(ChannelHandlerContext ctx) {
+    this.ctx = ctx;
+    this.decoder = ctx.pipeline().get(StrictRequestDecoder.class);
+    stages.connections().track(ctx.channel(), this);
+  }
+
+  @Override
+  public void channelRead(ChannelHandlerContext ctx, Object msg) {
+    if (msg instanceof RequestHead head) {
+      context.dispatch(head, this::begin);
+    } else if (msg instanceof HttpContent content) {
+      if (current != null) {
+        current.content(content);
+      } else {
+        content.release();
+      }
+    } else if (msg instanceof ProxyFailure failure) {
+      context.dispatch(failure, this::malformed);
+    } else {
+      ReferenceCountUtil.release(msg);
+    }
+  }
+
+  @Override
+  public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+    if (current != null && ctx.channel().isWritable()) {
+      current.roomAgain();
+    }
+    ctx.fireChannelWritabilityChanged();
+  }
+
+  @Override
+  public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+    if (evt instanceof IdleStateEvent && current == null) {
+      ctx.close(); // timeouts.idle between requests; a hop in flight has its own timeouts
+      return;
+    }
+    ctx.fireUserEventTriggered(evt);
+  }
+
+  @Override
+  public void channelInactive(ChannelHandlerContext ctx) {
+    closed = true;
+    if (current != null) {
+      Request r = current;
+      context.dispatch(v -> r.clientGone());
+    }
+    ctx.fireChannelInactive();
+  }
+
+  @Override
+  public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+    ctx.close(); // a reset or I/O error on the client socket; the hop records the abort
+  }
+
+  // --- the hop ---
+
+  private void begin(RequestHead head) {
+    Exchange ex = Exchange.start(stages.serving().get(), remote(), origin);
+    Request request = new Request(ex, head);
+    current = request;
+    served++;
+    RequestTarget target;
+    try {
+      target = RequestTarget.of(head);
+    } catch (ProxyFailure f) {
+      request.fail(f);
+      return;
+    }
+    ex.request(head, target);
+    stages.route().admit(ex)
+        .compose(admitted -> {
+          if (request.gone) {
+            // The client left while the host was resolved: nothing goes upstream for nobody.
+            return Future.failedFuture(new ProxyFailure(ErrorKind.CLIENT_ABORTED,
+                "the client connection closed before the request was forwarded"));
+          }
+          if (admitted.kind() == Kind.TUNNEL) {
+            return stages.tunnel().open(admitted, ctx, this::handOver, (pipeline, first) ->
+                pipelines.plainHttpInTunnel(pipeline, context, head.authority(), first));
+          }
+          return stages.upgrade().forward(admitted, request).map(true);
+        })
+        .onComplete(ar -> {
+          if (ar.failed()) {
+            request.fail(FailureClassifier.classify(ar.cause(), ex.host()));
+          } else if (ar.result()) {
+            request.completed(null);
+          } else {
+            // The tunnel carried plain HTTP: its requests are the hops; the CONNECT is not one.
+            ex.finish(null);
+          }
+        });
+  }
+
+  /**
+   * Gives the socket to the tunnel: the HTTP handlers leave the pipeline and the bytes the
+   * decoder held behind the CONNECT head go with the socket. Returns those bytes (or null).
+   */
+  private ByteBuf handOver() {
+    current.handedOver = true;
+    ByteBuf early = decoder.detach();
+    var p = ctx.pipeline();
+    p.remove(decoder);
+    p.remove(Pipelines.ENCODER);
+    p.remove(Pipelines.IDLE);
+    p.remove(this);
+    return early;
+  }
+
+  /** The decoder refused what the client sent: in a head, or in the body of the current hop. */
+  private void malformed(ProxyFailure failure) {
+    if (current != null && !current.bodyDone) {
+      current.bodyBroken(failure);
+      return;
+    }
+    Exchange ex = Exchange.start(stages.serving().get(), remote(), origin);
+    Request request = new Request(ex, null);
+    current = request;
+    request.fail(failure);
+  }
+
+  private String remote() {
+    return Exchange.address(ctx.channel().remoteAddress());
+  }
+
+  /** Called by the listener when Egret starts draining. */
+  @Override
+  public void drain() {
+    draining = true;
+    if (current == null && served > 0) {
+      ctx.close(); // an idle kept-alive connection: nothing is lost by closing it now
+    }
+  }
+
+  @Override
+  public String inFlight() {
+    return current == null || current.ex.kind() == null ? null : current.ex.kind().label();
+  }
+
+  /** One request on this connection, from its head to the end of its response. */
+  private final class Request implements Downstream {
+    private final Exchange ex;
+    private final RequestHead head;
+    private final ArrayDeque<HttpContent> early = new ArrayDeque<>();
+    private final boolean clientAsksClose;
+    private Consumer<ByteBuf> bodySink;
+    private Runnable bodyEnd;
+    private boolean bodyDone;
+    private boolean headWritten;
+    private boolean closeAfter;
+    private boolean gone;
+    /** The socket now belongs to a tunnel: only the hop's record is left to write. */
+    private boolean handedOver;
+    private Runnable onWritable;
+    private Runnable onGone;
+
+    Request(Exchange ex, RequestHead head) {
+      this.ex = ex;
+      this.head = head;
+      this.bodyDone = head == null || head.isConnect() || !hasBody(head);
+      this.clientAsksClose = head != null && asksToClose(head);
+    }
+
+    void content(HttpContent content) {
+      if (content instanceof LastHttpContent) {
+        bodyDone = true;
+      }
+      if (bodySink != null) {
+        deliver(content);
+      } else if (content.content().isReadable() || content instanceof LastHttpContent) {
+        early.add(content);
+      } else {
+        content.release();
+      }
+    }
+
+    private void deliver(HttpContent content) {
+      ByteBuf data = content.content();
+      if (data.isReadable()) {
+        bodySink.accept(data);
+      } else {
+        data.release();
+      }
+      if (content instanceof LastHttpContent) {
+        Runnable end = bodyEnd;
+        bodyEnd = null;
+        if (end != null) {
+          end.run();
+        }
+      }
+    }
+
+    @Override
+    public void body(Consumer<ByteBuf> data, Runnable end) {
+      bodySink = data;
+      bodyEnd = end;
+      while (!early.isEmpty() && bodySink != null) {
+        deliver(early.poll());
+      }
+    }
+
+    @Override
+    public void pauseBody() {
+      if (!bodyDone) {
+        ctx.channel().config().setAutoRead(false);
+      }
+    }
+
+    @Override
+    public void resumeBody() {
+      if (!bodyDone) {
+        ctx.channel().config().setAutoRead(true);
+      }
+    }
+
+    @Override
+    public void interim(HttpResponse response) {
+      if (!headWritten && !closed) {
+        ctx.writeAndFlush(response);
+      }
+    }
+
+    @Override
+    public void head(HttpResponse response) {
+      headWritten = true;
+      ex.status(response.status().code());
+      closeAfter |= draining || clientAsksClose
+          || response.headers().containsValue(HttpHeaderNames.CONNECTION, "close", true);
+      if (closeAfter) {
+        response.headers().set(HttpHeaderNames.CONNECTION, "close");
+      } else if (http10()) {
+        response.headers().set(HttpHeaderNames.CONNECTION, "keep-alive");
+      }
+      if (http10()) {
+        response.setProtocolVersion(io.netty.handler.codec.http.HttpVersion.HTTP_1_0);
+      }
+      ctx.write(response);
+    }
+
+    @Override
+    public boolean headWritten() {
+      return headWritten;
+    }
+
+    @Override
+    public boolean closesAfter() {
+      return closeAfter;
+    }
+
+    @Override
+    public void data(ByteBuf data) {
+      if (closed) {
+        data.release();
+        return;
+      }
+      ctx.writeAndFlush(new DefaultHttpContent(data));
+    }
+
+    @Override
+    public void end() {
+      ctx.writeAndFlush(LastHttpContent.EMPTY_LAST_CONTENT);
+    }
+
+    @Override
+    public boolean writable() {
+      return ctx.channel().isWritable();
+    }
+
+    @Override
+    public void whenWritable(Runnable r) {
+      if (ctx.channel().isWritable() || closed) {
+        r.run();
+      } else {
+        onWritable = r;
+      }
+    }
+
+    void roomAgain() {
+      Runnable r = onWritable;
+      onWritable = null;
+      if (r != null) {
+        r.run();
+      }
+    }
+
+    @Override
+    public void onClientGone(Runnable r) {
+      onGone = r;
+    }
+
+    @Override
+    public boolean http10() {
+      return head != null && head.version().equals("HTTP/1.0");
+    }
+
+    void clientGone() {
+      gone = true;
+      Runnable r = onGone;
+      onGone = null;
+      if (r != null) {
+        r.run();
+      }
+      roomAgain(); // a producer waiting for room learns the client is gone
+    }
+
+    /** The body broke off or was malformed after the head was handed on. */
+    void bodyBroken(ProxyFailure failure) {
+      bodyDone = true;
+      early.forEach(HttpContent::release);
+      early.clear();
+      bodySink = null;
+      fail(failure);
+      clientGone(); // the upstream request is reset, never ended
+    }
+
+    /** The hop ended well: its response is written. */
+    void completed(ProxyFailure recorded) {
+      finish(recorded);
+      if (closed || handedOver) {
+        return;
+      }
+      if (closeAfter || !bodyDone) {
+        ctx.writeAndFlush(io.netty.buffer.Unpooled.EMPTY_BUFFER)
+            .addListener(ChannelFutureListener.CLOSE);
+      } else {
+        current = null;
+        decoder.next();
+      }
+    }
+
+    /** Answers a refusal or failure, or resets a response that had already started. */
+    void fail(ProxyFailure f) {
+      if (ex.finished()) {
+        return;
+      }
+      if (closed || gone || handedOver) {
+        finish(f);
+        return;
+      }
+      if (headWritten) {
+        // Too late for a status: closing mid-body is the only honest signal in HTTP/1.1.
+        finish(f);
+        ctx.close();
+        return;
+      }
+      // After a refusal the connection is kept only when the whole request has been read and
+      // it was not a CONNECT (whose following bytes were meant for a tunnel), or malformed.
+      boolean close = !bodyDone || head == null || head.isConnect() || draining
+          || clientAsksClose || f.kind() == ErrorKind.REQUEST_ERROR;
+      early.forEach(HttpContent::release);
+      early.clear();
+      headWritten = true;
+      ex.status(f.status());
+      finish(f);
+      var response = FailureResponse.response(f, ex.host(), ex.decision() == null ? null
+          : ex.decision().ruleName(), close);
+      if (http10()) {
+        response.setProtocolVersion(io.netty.handler.codec.http.HttpVersion.HTTP_1_0);
+        if (!close) {
+          response.headers().set(HttpHeaderNames.CONNECTION, "keep-alive");
+        }
+      }
+      var written = ctx.writeAndFlush(response);
+      if (close) {
+        written.addListener(ChannelFutureListener.CLOSE);
+      } else {
+        current = null;
+        decoder.next();
+      }
+    }
+
+    private void finish(ProxyFailure f) {
+      Hop hop = ex.finish(f);
+      if (hop != null) {
+        stages.telemetry().hopFinished(hop);
+      }
+      if (current == this && (closed || gone)) {
+        current = null;
+      }
+    }
+  }
+
+  private static boolean hasBody(RequestHead head) {
+    RequestHead.Framing f = head.framing();
+    return f.type() == RequestHead.Framing.Type.CHUNKED || f.contentLength() > 0;
+  }
+
+  private static boolean asksToClose(RequestHead head) {
+    boolean close = head.version().equals("HTTP/1.0");
+    for (RequestHead.Header h : head.headers()) {
+      if (h.name().equalsIgnoreCase("connection")) {
+        for (String token : h.value().split(",")) {
+          String t = token.trim().toLowerCase(Locale.ROOT);
+          if (t.equals("close")) {
+            return true;
+          }
+          if (t.equals("keep-alive")) {
+            close = false;
+          }
+        }
+      }
+    }
+    return close;
+  }
+}

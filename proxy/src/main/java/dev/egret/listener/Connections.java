@@ -1,0 +1,101 @@
+package dev.egret.listener;
+
+import dev.egret.exchange.Tracked;
+import dev.egret.telemetry.Telemetry;
+import io.netty.channel.Channel;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * Every open client connection of every listener: the {@code limits.maxConnections} cap, the
+ * {@code egret_client_connections} gauge, and the drain. A connection is counted from accept
+ * until its channel closes, whatever it became (a tunnel included): the count is given back by
+ * the channel's close future, which fires exactly once for every channel.
+ */
+public final class Connections {
+  private final ConcurrentHashMap<Channel, Tracked> open = new ConcurrentHashMap<>();
+  private final AtomicInteger count = new AtomicInteger();
+  private final Telemetry telemetry;
+  private final int limit;
+  private volatile boolean draining;
+  private final Promise<Void> allClosed = Promise.promise();
+
+  public Connections(Telemetry telemetry, int limit) {
+    this.telemetry = telemetry;
+    this.limit = limit;
+    telemetry.clientConnectionLimit(limit);
+  }
+
+  /**
+   * Counts an accepted connection. False when it is over the cap (counted as a refusal): the
+   * caller answers 503 and closes it. Either way it is uncounted when it closes.
+   */
+  boolean admit(Channel ch) {
+    int n = count.incrementAndGet();
+    telemetry.clientConnectionOpened();
+    ch.closeFuture().addListener(f -> {
+      count.decrementAndGet();
+      open.remove(ch);
+      telemetry.clientConnectionClosed();
+      if (draining && count.get() == 0) {
+        allClosed.tryComplete();
+      }
+    });
+    if (n > limit) {
+      telemetry.clientConnectionRefused();
+      return false;
+    }
+    return true;
+  }
+
+  /** Records what a connection is now (an HTTP connection, a tunnel). */
+  public void track(Channel ch, Tracked what) {
+    open.put(ch, what);
+    if (draining) {
+      ch.eventLoop().execute(what::drain);
+    }
+  }
+
+  public int limit() {
+    return limit;
+  }
+
+  public int count() {
+    return count.get();
+  }
+
+  /** Starts the drain; completes when the last connection has closed. */
+  public Future<Void> drain() {
+    draining = true;
+    open.forEach((ch, what) -> ch.eventLoop().execute(what::drain));
+    if (count.get() == 0) {
+      allClosed.tryComplete();
+    }
+    return allClosed.future();
+  }
+
+  /**
+   * Closes every connection left at the drain's deadline; completes with how many hops in
+   * flight were cut, by kind.
+   */
+  public Future<Map<String, Integer>> cutAll() {
+    Map<String, Integer> cut = new ConcurrentHashMap<>();
+    var closing = new java.util.ArrayList<Future<Void>>();
+    open.forEach((ch, what) -> {
+      Promise<Void> p = Promise.promise();
+      closing.add(p.future());
+      ch.eventLoop().execute(() -> {
+        String kind = what.inFlight();
+        if (kind != null) {
+          cut.merge(kind, 1, Integer::sum);
+        }
+        ch.close().addListener(f -> p.tryComplete());
+      });
+    });
+    return Future.join(closing).map(v -> new HashMap<>(cut));
+  }
+}
