@@ -271,6 +271,8 @@ final class TunnelRelay implements Tracked {
     if (verdict instanceof HelloInspection.ServerHello hello) {
       hs.version = hello.version();
       hs.helloRetryRequest = hello.helloRetryRequest();
+      negotiatedVersion = hello.versionName();
+      negotiatedCipher = hello.cipherName();
     }
     String refused = serverRecords.check(buf);
     if (refused != null) {
@@ -291,8 +293,6 @@ final class TunnelRelay implements Tracked {
       releaseServer();
       endBoth();
     } else if (verdict instanceof HelloInspection.ServerHello hello) {
-      negotiatedVersion = hello.versionName();
-      negotiatedCipher = hello.cipherName();
       if (hello.version() < minVersion) {
         cut(new ProxyFailure(ErrorKind.TLS_PROTOCOL_ERROR, connectHost + " negotiated "
             + hello.versionName() + ", below tls.minVersion " + TlsVersions.name(minVersion)));
