@@ -233,15 +233,20 @@ public final class EgretServer {
         ? Future.<Void>succeededFuture() : listener.stopAccepting())
         .onComplete(ar -> graceOver.complete((System.nanoTime() - start) / 1_000_000)));
     Promise<Map<String, Integer>> cut = Promise.promise();
-    long timer = vertx.setTimer(Math.max(1, deadline.toMillis()), id ->
-        connections.cutAll().onComplete(ar -> {
+    java.util.concurrent.atomic.AtomicBoolean cutting = new java.util.concurrent.atomic.AtomicBoolean();
+    long timer = vertx.setTimer(Math.max(1, deadline.toMillis()), id -> {
+      cutting.set(true); // the connections this closes must be counted, not seen as drained
+      connections.cutAll().onComplete(ar -> {
           Map<String, Integer> counts = ar.succeeded() ? ar.result() : Map.of();
           counts.forEach(telemetry::shutdownCut);
           cut.tryComplete(counts);
-        }));
+        });
+    });
     drained.onSuccess(v -> {
-      vertx.cancelTimer(timer);
-      cut.tryComplete(Map.of());
+      if (!cutting.get()) {
+        vertx.cancelTimer(timer);
+        cut.tryComplete(Map.of());
+      }
     });
     // The listeners stop at the grace's end even when every connection is gone before it, so a
     // client that has not yet noticed the drain is still served.

@@ -16,6 +16,10 @@ import java.util.concurrent.TimeUnit;
 
 /** {@code egret run}: load the config (refusing to start on any error), then serve until stopped. */
 final class Run {
+  /** Set by the first SIGTERM or SIGINT: one drain per process. */
+  private static final java.util.concurrent.atomic.AtomicBoolean STOPPING =
+      new java.util.concurrent.atomic.AtomicBoolean();
+
   private Run() {}
 
   static int serve(Path configPath, PrintStream err) throws ConfigException {
@@ -31,21 +35,6 @@ final class Run {
     EgretServer server = new EgretServer(vertx, config, telemetry);
     AdminServer admin = new AdminServer(vertx, config.listen().admin().host(),
         config.listen().admin().port(), telemetry::scrape);
-    try {
-      int adminPort = admin.start().await(30, TimeUnit.SECONDS);
-      server.alsoOwn(new InetSocketAddress(config.listen().admin().host(), adminPort));
-      int port = server.start().await(30, TimeUnit.SECONDS);
-      admin.markReady();
-      err.println("egret: proxy on " + config.listen().proxy().host() + ":" + port
-          + ", admin on " + config.listen().admin().host() + ":" + adminPort
-          + ", config " + config.file() + " (sha256 " + config.sha256() + ")");
-    } catch (Exception e) {
-      err.println("egret: cannot start: " + e.getMessage());
-      vertx.close();
-      return 1;
-    }
-    server.watch(2000);
-    reloadOnHangup(server, err);
     Runnable drain = () -> {
       // Readiness goes first so the orchestrator stops sending work; the admin port stays up.
       admin.markDraining();
@@ -69,12 +58,32 @@ final class Run {
     // Functions read a non-zero exit of any container as a failed task.
     stopOn("TERM", drain, err);
     stopOn("INT", drain, err);
+    // Handlers go in before Egret says it is ready, so no SIGTERM finds the JVM's default.
+    try {
+      int adminPort = admin.start().await(30, TimeUnit.SECONDS);
+      server.alsoOwn(new InetSocketAddress(config.listen().admin().host(), adminPort));
+      int port = server.start().await(30, TimeUnit.SECONDS);
+      admin.markReady();
+      err.println("egret: proxy on " + config.listen().proxy().host() + ":" + port
+          + ", admin on " + config.listen().admin().host() + ":" + adminPort
+          + ", config " + config.file() + " (sha256 " + config.sha256() + ")");
+    } catch (Exception e) {
+      err.println("egret: cannot start: " + e.getMessage());
+      vertx.close();
+      return 1;
+    }
+    server.watch(2000);
+    reloadOnHangup(server, err);
     return -1;
   }
 
   private static void stopOn(String signal, Runnable drain, PrintStream err) {
     try {
       sun.misc.Signal.handle(new sun.misc.Signal(signal), s -> {
+        if (!STOPPING.compareAndSet(false, true)) {
+          err.println("egret: SIG" + signal + " while draining; the drain goes on");
+          return;
+        }
         err.println("egret: SIG" + signal + ", draining");
         Thread stopper = new Thread(() -> {
           drain.run();

@@ -141,6 +141,39 @@ final class EgretProcess implements AutoCloseable {
     }
   }
 
+  /** Sends SIGTERM, as an orchestrator stops a task. */
+  void terminate() {
+    // SIGTERM through the handle: Process.destroy() would also close this side's ends of the
+    // child's pipes, losing what it prints while it drains.
+    process.toHandle().destroy();
+  }
+
+  /** The exit code, once the process has ended within {@code timeout}. */
+  int awaitExit(Duration timeout) throws InterruptedException {
+    if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+      throw new AssertionError("egret still runs after " + timeout + "; it said: " + stderr);
+    }
+    return process.exitValue();
+  }
+
+  /** Waits for a stderr line that matches. */
+  synchronized String awaitMessage(Predicate<String> match, Duration timeout)
+      throws InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (true) {
+      for (String line : stderr) {
+        if (match.test(line)) {
+          return line;
+        }
+      }
+      long left = deadline - System.nanoTime();
+      if (left <= 0) {
+        throw new AssertionError("no matching message within " + timeout + ": " + stderr);
+      }
+      TimeUnit.NANOSECONDS.timedWait(this, left);
+    }
+  }
+
   @Override
   public void close() throws InterruptedException {
     process.destroy();

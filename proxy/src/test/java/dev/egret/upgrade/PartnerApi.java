@@ -33,6 +33,7 @@ import java.util.function.Predicate;
  *       {@code contentLength} and {@code transferEncoding} as received.
  *   <li>{@code /status/S} answers status S with no body (204, 304).
  *   <li>{@code /hang} reads the request and never answers.
+ *   <li>{@code /slow/MS} answers {@code 200 slow} after MS milliseconds.
  *   <li>{@code /break/N} promises 2N bytes (or, with {@code ?chunked}, a chunked body), sends N,
  *       then closes the connection.
  * </ul>
@@ -126,6 +127,8 @@ final class PartnerApi implements AutoCloseable {
       case "status" -> req.response().setStatusCode(Integer.parseInt(parts[2]))
           .putHeader("ETag", "\"v1\"").end();
       case "hang" -> req.end(); // read it all, answer nothing
+      case "slow" -> vertx.setTimer(Long.parseLong(parts[2]),
+          id -> req.response().putHeader("Content-Length", "4").end("slow"));
       case "break" -> broken(req, Long.parseLong(parts[2]), req.query() != null
           && req.query().contains("chunked"));
       default -> req.response().setStatusCode(404).end();
