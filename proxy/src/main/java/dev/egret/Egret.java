@@ -167,8 +167,31 @@ public final class Egret {
             + (tls.hasClientCertificate() ? ", client certificate" : ""));
       }
       out.println("address:  " + addressNote(c.addresses(), rt.target().host(), rule));
+      explainHeaders(d, out);
     }
     return 0;
+  }
+
+  /** Injected header names and where their values come from; never the values. */
+  private static void explainHeaders(Decision d, PrintStream out) {
+    if (d.rule() == null || d.rule().headers().isEmpty()) {
+      return;
+    }
+    if (d.target().kind() == Kind.TUNNEL) {
+      out.println("headers:  none added: a tunnel's requests are encrypted"
+          + (d.rule().headers().tunnelAllowed() ? " (tunnel: allow)" : "") + "; the rule's "
+          + String.join(", ", d.rule().headers().names()) + " apply to http:// requests only");
+      return;
+    }
+    java.util.List<String> lines = d.headers().describe();
+    if (lines.isEmpty()) {
+      out.println("headers:  none added: the rule does not admit this request (report mode)");
+    }
+    String label = "headers:  ";
+    for (String line : lines) {
+      out.println(label + line);
+      label = "          ";
+    }
   }
 
   private static String addressNote(AddressPolicy policy, String host, Rule rule) {

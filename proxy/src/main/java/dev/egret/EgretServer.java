@@ -113,6 +113,14 @@ public final class EgretServer {
         unreadable = null;
         if (!ConfigCompiler.sha256(ar.result().getBytes()).equals(current.sha256())) {
           reload(ar.result());
+        } else if (!current.referencedFiles().isEmpty()) {
+          // A file the config names (a rotated ${file:} secret, a renewed CA) changed: reload.
+          vertx.executeBlocking(() -> current.namedFiles().changedOnDisk(), false)
+              .onSuccess(changed -> {
+                if (changed && serving.get().config() == current) {
+                  reload(ar.result());
+                }
+              });
         }
       });
     });
@@ -139,7 +147,7 @@ public final class EgretServer {
     EgretConfig current = serving.get().config();
     return vertx.<EgretConfig>executeBlocking(() -> ConfigCompiler.compile(current.file(), bytes.getBytes()))
         .onSuccess(next -> {
-          if (next.sha256().equals(serving.get().config().sha256())) {
+          if (next.sameSources(serving.get().config())) {
             return;
           }
           String restart = restartOnly(current, next);

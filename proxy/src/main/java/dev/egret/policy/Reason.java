@@ -8,7 +8,8 @@ public enum Reason {
   PORT_NOT_ALLOWED("port not allowed by the rule"),
   METHOD_NOT_ALLOWED("method not allowed by the rule"),
   PATH_NOT_ALLOWED("path not allowed by the rule"),
-  PLAINTEXT_BLOCKED("plaintext http:// is blocked for this host");
+  PLAINTEXT_BLOCKED("plaintext http:// is blocked for this host"),
+  TUNNEL_BYPASSES_HEADERS("a tunnel would bypass the headers the rule injects");
 
   private final String text;
 

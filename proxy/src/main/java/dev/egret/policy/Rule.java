@@ -17,6 +17,8 @@ import java.util.Set;
  * @param allowAddresses CIDRs this rule alone may reach although the address guard denies them
  * @param tls trust, pins and client certificate for upstream TLS to this rule's hosts
  * @param line the line of the rule in the config, for messages
+ * @param headers headers Egret sets or removes on requests it writes itself, and whether a
+ *     CONNECT (which would bypass them) is allowed anyway
  */
 public record Rule(
     HostPattern host,
@@ -27,7 +29,16 @@ public record Rule(
     Integer upgradePort,
     List<Cidr> allowAddresses,
     TlsProfile tls,
-    int line) {
+    int line,
+    HeaderRules headers) {
+
+  /** A rule without injected headers. */
+  public Rule(HostPattern host, Set<Integer> ports, Set<String> methods, List<PathPattern> paths,
+      Plaintext plaintext, Integer upgradePort, List<Cidr> allowAddresses, TlsProfile tls,
+      int line) {
+    this(host, ports, methods, paths, plaintext, upgradePort, allowAddresses, tls, line,
+        HeaderRules.NONE);
+  }
 
   /** The port Egret connects to for a target this rule admits. */
   public int upstreamPort(Target target) {

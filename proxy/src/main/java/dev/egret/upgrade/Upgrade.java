@@ -127,6 +127,7 @@ public final class Upgrade {
   private void send(HttpServerRequest req, HttpClientRequest up, Duration responseTimeout,
       String host, Hop hop, Promise<Void> done) {
     HopByHop.copy(req.headers(), up.headers());
+    hop.decision.headers().apply(up.headers()); // the rule's injected headers win over the client's
     up.putHeader("Via", HopByHop.via(req.headers(), via));
     String length = req.getHeader(HttpHeaders.CONTENT_LENGTH);
     boolean chunked = req.headers().contains(HttpHeaders.TRANSFER_ENCODING);
