@@ -26,7 +26,7 @@ import java.util.Deque;
 import java.util.Locale;
 
 /**
- * The command line: {@code egret run|check|explain|ready}. Exit codes: 0 success, 2 bad config or
+ * The command line: {@code egret run|check|explain|propose|ready}. Exit codes: 0 success, 2 bad config or
  * arguments (with a message naming the problem), 1 anything else.
  */
 public final class Egret {
@@ -35,6 +35,8 @@ public final class Egret {
              egret check FILE                       validate a config; exit 2 listing every error
              egret explain --config FILE [--method M] URL
                                                     print the decision for http://h/p, https://h/p or h:port
+             egret propose [--config FILE] [--group N] [LOG...]
+                                                    print a proposed allowlist from access-log lines
              egret ready [--admin HOST:PORT]        exit 0 if the admin port's /readyz answers 200
       """;
 
@@ -58,6 +60,7 @@ public final class Egret {
         case "check" -> check(a, out, err);
         case "explain" -> explain(a, out, err);
         case "ready" -> ready(a, out, err);
+        case "propose" -> propose(a, out, err);
         case "help", "--help", "-h" -> {
           out.print(USAGE);
           yield 0;
@@ -212,6 +215,15 @@ public final class Egret {
       throw new UsageException(problem);
     }
     return a.pop();
+  }
+
+  private static int propose(Deque<String> a, PrintStream out, PrintStream err)
+      throws ConfigException {
+    try {
+      return dev.egret.propose.Propose.run(a, System.in, out, err);
+    } catch (dev.egret.propose.Propose.UsageError e) {
+      throw new UsageException(e.getMessage());
+    }
   }
 
   private static int ready(Deque<String> a, PrintStream out, PrintStream err) {
