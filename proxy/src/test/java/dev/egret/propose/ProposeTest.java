@@ -199,4 +199,17 @@ class ProposeTest {
             + "'crm.partner.example' (line 5) itself");
     assertThat(compiled(r.out()).allowlist().rules()).hasSize(2);
   }
+
+  @Test
+  void theShippedReportConfigTakesProposals() throws Exception {
+    Path report = Path.of("../config/report.yaml");
+    assertThat(ConfigCompiler.load(report).allowlist().mode().name()).isEqualTo("REPORT");
+    Result r = propose(line("GET", "http://api.partner.example/v1/x", "upgrade"), "--config",
+        report.toString());
+    assertThat(r.code()).as(r.err()).isZero();
+    assertThat(r.out()).contains("# egret propose: still report mode; set 'mode: enforce'");
+    Path merged = Files.writeString(dir.resolve("report.yaml"), r.out());
+    assertThat(ConfigCompiler.load(merged).allowlist().rules()).extracting(x -> x.host().pattern())
+        .containsExactly("api.partner.example");
+  }
 }
