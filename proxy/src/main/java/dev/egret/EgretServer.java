@@ -40,6 +40,8 @@ public final class EgretServer {
   private long watchTimer = -1;
   /** Why the watched file could not be read, while it cannot; touched on one event loop. */
   private String unreadable;
+  /** The named files' content last reloaded for; touched on one event loop. */
+  private String filesTried;
 
   public EgretServer(Vertx vertx, EgretConfig config, Telemetry telemetry) {
     this.vertx = vertx;
@@ -114,10 +116,13 @@ public final class EgretServer {
         if (!ConfigCompiler.sha256(ar.result().getBytes()).equals(current.sha256())) {
           reload(ar.result());
         } else if (!current.referencedFiles().isEmpty()) {
-          // A file the config names (a rotated ${file:} secret, a renewed CA) changed: reload.
-          vertx.executeBlocking(() -> current.namedFiles().changedOnDisk(), false)
-              .onSuccess(changed -> {
-                if (changed && serving.get().config() == current) {
+          // A file the config names (a rotated ${file:} secret, a renewed CA) changed: reload,
+          // once per new content, so a broken secret file is refused once, not every period.
+          vertx.executeBlocking(() -> current.namedFiles().fingerprintOnDisk(), false)
+              .onSuccess(now -> {
+                if (!now.equals(current.namedFiles().fingerprint()) && !now.equals(filesTried)
+                    && serving.get().config() == current) {
+                  filesTried = now;
                   reload(ar.result());
                 }
               });

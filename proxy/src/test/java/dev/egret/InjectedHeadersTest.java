@@ -225,6 +225,35 @@ class InjectedHeadersTest {
   }
 
   @Test
+  void aSecretFileThatBreaksIsRefusedOnceAndTheLastGoodValueKeepsServing() throws Exception {
+    BlockingQueue<String> loads = new LinkedBlockingQueue<>();
+    Telemetry recording = new Telemetry() {
+      @Override
+      public void configLoaded(String sha256) {
+        loads.add("loaded");
+      }
+
+      @Override
+      public void configReloadFailed(String reason) {
+        loads.add("failed: " + reason);
+      }
+    };
+    Path token = dir.resolve("secrets/..v1/token");
+    try (ProxyFixture egret = ProxyFixture.start(dir, config(), hosts(), recording)) {
+      assertThat(loads.poll(10, TimeUnit.SECONDS)).isEqualTo("loaded");
+      egret.server().watch(20);
+      Files.writeString(token, "two\nlines\n");
+      String failed = loads.poll(15, TimeUnit.SECONDS);
+      assertThat(failed).startsWith("failed: ").contains("has a line break")
+          .doesNotContain("two").doesNotContain(SECRET_V1);
+      assertThat(callCrm(egret, "/while-broken")).isEqualTo("Bearer " + SECRET_V1);
+      Files.writeString(token, SECRET_V2 + "\n");
+      assertThat(loads.poll(15, TimeUnit.SECONDS)).as("refused once, then reloaded").isEqualTo("loaded");
+      assertThat(callCrm(egret, "/fixed")).isEqualTo("Bearer " + SECRET_V2);
+    }
+  }
+
+  @Test
   void explainNamesTheHeadersAndWhereTheValueComesFromNeverTheValue() throws Exception {
     Path file = dir.resolve("explain.yaml");
     Files.writeString(file, """

@@ -48,6 +48,23 @@ public final class NamedFiles {
     return false;
   }
 
+  /**
+   * One digest over every file's current content (blocking, as {@link #changedOnDisk()}), so a
+   * watcher can tell one change from the next and try each only once.
+   */
+  public String fingerprintOnDisk() {
+    StringBuilder b = new StringBuilder();
+    digests.keySet().stream().sorted().forEach(p -> b.append(p).append('=').append(digest(p)).append('\n'));
+    return digest(b.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+  }
+
+  /** {@link #fingerprintOnDisk()} as it was when the config was compiled. */
+  public String fingerprint() {
+    StringBuilder b = new StringBuilder();
+    digests.keySet().stream().sorted().forEach(p -> b.append(p).append('=').append(digests.get(p)).append('\n'));
+    return digest(b.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+  }
+
   /** Same files with the same content digests. */
   boolean sameAs(NamedFiles other) {
     return digests.equals(other.digests);
