@@ -149,8 +149,10 @@ final class ProposalWriter {
         b.append(indent).append("#   paths ").append(Seen.top(s.paths, 8)).append('\n');
       }
       if (r.host().startsWith("**.")) {
-        b.append(indent).append("#   folds ").append(s.hosts.size()).append(" hosts: ")
-            .append(Seen.top(s.hosts, 8)).append('\n');
+        Map<String, Long> named = new java.util.LinkedHashMap<>(s.hosts);
+        named.remove("other"); // the capped remainder, not a host
+        b.append(indent).append("#   folds ").append(s.folded).append(" hosts, most hops: ")
+            .append(Seen.top(named, 8)).append('\n');
       }
       if (!s.errors.isEmpty()) {
         b.append(indent).append("#   errors ").append(Seen.top(s.errors, 4)).append('\n');

@@ -27,6 +27,8 @@ final class Seen {
   /** FILE's reasons for denying these hops (with --config), e.g. "path /x is not in ...". */
   final Map<String, Long> deniedBecause = new LinkedHashMap<>();
   boolean plaintext;
+  /** For a {@code **.} rule: how many seen hosts it folds (exact; {@link #hosts} is capped). */
+  long folded;
 
   void add(Sighting s) {
     Target t = s.target();
@@ -54,6 +56,7 @@ final class Seen {
     other.errors.forEach((k, v) -> count(errors, k, v));
     other.hosts.forEach((k, v) -> count(hosts, k, v));
     other.deniedBecause.forEach((k, v) -> count(deniedBecause, k, v));
+    folded++;
   }
 
   static void count(Map<String, Long> map, String key) {
