@@ -203,6 +203,9 @@ class ProposeRoundTripTest {
         .verdict()).isEqualTo(Verdict.DENY);
     assertThat(a.decide(RequestTarget.parse("GET", "http://" + NEVER + ":" + p + "/").target())
         .verdict()).isEqualTo(Verdict.ALLOW);
+    Result bad = egret("propose", "--group", "many", log.toString());
+    assertThat(bad.code()).isEqualTo(2);
+    assertThat(bad.err()).contains("--group needs a number of hosts, 2 or more (got 'many')");
     assertThat(r.out()).contains("methods GET 1, PATCH 1")
         .contains("paths /services/data 2");
   }
