@@ -242,12 +242,12 @@ class InjectedHeadersTest {
     try (ProxyFixture egret = ProxyFixture.start(dir, config(), hosts(), recording)) {
       assertThat(loads.poll(10, TimeUnit.SECONDS)).isEqualTo("loaded");
       egret.server().watch(20);
-      Files.writeString(token, "two\nlines\n");
+      replace(token, "two\nlines\n");
       String failed = loads.poll(15, TimeUnit.SECONDS);
       assertThat(failed).startsWith("failed: ").contains("has a line break")
           .doesNotContain("two").doesNotContain(SECRET_V1);
       assertThat(callCrm(egret, "/while-broken")).isEqualTo("Bearer " + SECRET_V1);
-      Files.writeString(token, SECRET_V2 + "\n");
+      replace(token, SECRET_V2 + "\n");
       assertThat(loads.poll(15, TimeUnit.SECONDS)).as("refused once, then reloaded").isEqualTo("loaded");
       assertThat(callCrm(egret, "/fixed")).isEqualTo("Bearer " + SECRET_V2);
     }
@@ -277,6 +277,17 @@ class InjectedHeadersTest {
     String missing = child(Map.of(), "check", file.toString());
     assertThat(missing).contains(file + ":5:28: allow[0].headers.set.Authorization: the "
         + "environment variable CRM_TOKEN is not set");
+  }
+
+  /**
+   * Replaces a file's content in one step (a new file renamed over it), as a secret agent or
+   * the kubelet does: a watcher that reads while a plain write is half done sees a third,
+   * truncated content, which is a change of its own.
+   */
+  private static void replace(Path file, String content) throws Exception {
+    Path next = file.resolveSibling(file.getFileName() + ".next");
+    Files.writeString(next, content);
+    Files.move(next, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
   }
 
   /** Runs {@code egret ARGS} in a child JVM with {@code env} added; returns stdout and stderr. */
