@@ -26,7 +26,7 @@ import java.util.Deque;
 import java.util.Locale;
 
 /**
- * The command line: {@code egret run|check|explain|ready}. Exit codes: 0 success, 2 bad config or
+ * The command line: {@code egret run|check|explain|propose|ready}. Exit codes: 0 success, 2 bad config or
  * arguments (with a message naming the problem), 1 anything else.
  */
 public final class Egret {
@@ -35,6 +35,8 @@ public final class Egret {
              egret check FILE                       validate a config; exit 2 listing every error
              egret explain --config FILE [--method M] URL
                                                     print the decision for http://h/p, https://h/p or h:port
+             egret propose [--config FILE] [--group N] [LOG...]
+                                                    print a proposed allowlist from access-log lines
              egret ready [--admin HOST:PORT]        exit 0 if the admin port's /readyz answers 200
       """;
 
@@ -58,6 +60,7 @@ public final class Egret {
         case "check" -> check(a, out, err);
         case "explain" -> explain(a, out, err);
         case "ready" -> ready(a, out, err);
+        case "propose" -> propose(a, out, err);
         case "help", "--help", "-h" -> {
           out.print(USAGE);
           yield 0;
@@ -167,8 +170,31 @@ public final class Egret {
             + (tls.hasClientCertificate() ? ", client certificate" : ""));
       }
       out.println("address:  " + addressNote(c.addresses(), rt.target().host(), rule));
+      explainHeaders(d, out);
     }
     return 0;
+  }
+
+  /** Injected header names and where their values come from; never the values. */
+  private static void explainHeaders(Decision d, PrintStream out) {
+    if (d.rule() == null || d.rule().headers().isEmpty()) {
+      return;
+    }
+    if (d.target().kind() == Kind.TUNNEL) {
+      out.println("headers:  none added: a tunnel's requests are encrypted"
+          + (d.rule().headers().tunnelAllowed() ? " (tunnel: allow)" : "") + "; the rule's "
+          + String.join(", ", d.rule().headers().names()) + " apply to http:// requests only");
+      return;
+    }
+    java.util.List<String> lines = d.headers().describe();
+    if (lines.isEmpty()) {
+      out.println("headers:  none added: the rule does not admit this request (report mode)");
+    }
+    String label = "headers:  ";
+    for (String line : lines) {
+      out.println(label + line);
+      label = "          ";
+    }
   }
 
   private static String addressNote(AddressPolicy policy, String host, Rule rule) {
@@ -190,6 +216,15 @@ public final class Egret {
       throw new UsageException(problem);
     }
     return a.pop();
+  }
+
+  private static int propose(Deque<String> a, PrintStream out, PrintStream err)
+      throws ConfigException {
+    try {
+      return dev.egret.propose.Propose.run(a, System.in, out, err);
+    } catch (dev.egret.propose.Propose.UsageError e) {
+      throw new UsageException(e.getMessage());
+    }
   }
 
   private static int ready(Deque<String> a, PrintStream out, PrintStream err) {

@@ -49,6 +49,8 @@ public final class EgretServer {
   private long watchTimer = -1;
   /** Why the watched file could not be read, while it cannot; touched on one event loop. */
   private String unreadable;
+  /** The named files' content last reloaded for; touched on one event loop. */
+  private String filesTried;
 
   public EgretServer(Vertx vertx, EgretConfig config, Telemetry telemetry) {
     this.vertx = vertx;
@@ -144,6 +146,17 @@ public final class EgretServer {
         unreadable = null;
         if (!ConfigCompiler.sha256(ar.result().getBytes()).equals(current.sha256())) {
           reload(ar.result());
+        } else if (!current.referencedFiles().isEmpty()) {
+          // A file the config names (a rotated ${file:} secret, a renewed CA) changed: reload,
+          // once per new content, so a broken secret file is refused once, not every period.
+          vertx.executeBlocking(() -> current.namedFiles().fingerprintOnDisk(), false)
+              .onSuccess(now -> {
+                if (!now.equals(current.namedFiles().fingerprint()) && !now.equals(filesTried)
+                    && serving.get().config() == current) {
+                  filesTried = now;
+                  reload(ar.result());
+                }
+              });
         }
       });
     });
@@ -170,7 +183,7 @@ public final class EgretServer {
     EgretConfig current = serving.get().config();
     return vertx.<EgretConfig>executeBlocking(() -> ConfigCompiler.compile(current.file(), bytes.getBytes()))
         .onSuccess(next -> {
-          if (next.sha256().equals(serving.get().config().sha256())) {
+          if (next.sameSources(serving.get().config())) {
             return;
           }
           String restart = restartOnly(current, next);

@@ -3,6 +3,7 @@ package dev.egret.config;
 import dev.egret.address.AddressPolicy;
 import dev.egret.address.Cidr;
 import dev.egret.policy.Allowlist;
+import dev.egret.policy.HeaderRules;
 import dev.egret.policy.HostPattern;
 import dev.egret.policy.Mode;
 import dev.egret.policy.PathPattern;
@@ -40,7 +41,8 @@ public final class ConfigCompiler {
   private static final Set<String> TOP = keys("version", "listen", "mode", "plaintext", "tls",
       "addresses", "timeouts", "shutdown", "allow", "limits", "deny");
   private static final Set<String> RULE = keys("host", "ports", "methods", "paths", "pins",
-      "plaintext", "trust", "clientCert", "allowAddresses", "upgradePort", "ech");
+      "plaintext", "trust", "clientCert", "allowAddresses", "upgradePort", "ech", "headers",
+      "tunnel");
 
   private ConfigCompiler() {}
 
@@ -62,13 +64,19 @@ public final class ConfigCompiler {
 
   /** Compiles config bytes; relative PEM paths resolve against {@code file}'s folder. */
   public static EgretConfig compile(Path file, byte[] bytes) throws ConfigException {
+    return compile(file, bytes, System::getenv);
+  }
+
+  /** {@link #compile(Path, byte[])} with {@code ${env:NAME}} read from {@code env}. */
+  static EgretConfig compile(Path file, byte[] bytes, java.util.function.Function<String, String> env)
+      throws ConfigException {
     ConfigErrors errors = new ConfigErrors(file.toString());
     YamlNode root = YamlReader.read(new String(bytes, StandardCharsets.UTF_8), errors);
     if (root == null) {
       throw new ConfigException(errors.sorted());
     }
     Path base = file.toAbsolutePath().getParent();
-    EgretConfig config = new Compilation(errors, base).config(root, file, sha256(bytes));
+    EgretConfig config = new Compilation(errors, base, env).config(root, file, sha256(bytes));
     if (!errors.isEmpty()) {
       throw new ConfigException(errors.sorted());
     }
@@ -90,10 +98,14 @@ public final class ConfigCompiler {
     private final Path base;
     /** {@code timeouts.handshake}, read before any TLS profile is built. */
     private Duration handshakeTimeout;
+    /** Every file the config names, for the watcher ({@link EgretConfig#referencedFiles()}). */
+    private final NamedFiles.Builder files = new NamedFiles.Builder();
+    private final InjectedHeaders headers;
 
-    Compilation(ConfigErrors errors, Path base) {
+    Compilation(ConfigErrors errors, Path base, java.util.function.Function<String, String> env) {
       this.errors = errors;
       this.base = base;
+      this.headers = new InjectedHeaders(errors, base, env, files);
     }
 
     EgretConfig config(YamlNode root, Path file, String sha) {
@@ -176,7 +188,7 @@ public final class ConfigCompiler {
         }
       }
       return new EgretConfig(file, sha, listen, new Allowlist(deny, rules, mode), addresses,
-          baseline, defaultTls, timeouts, limits, shutdown);
+          baseline, defaultTls, timeouts, limits, shutdown, files.build());
     }
 
     private Fields sub(Fields parent, String key, Set<String> known) {
@@ -246,7 +258,7 @@ public final class ConfigCompiler {
           continue;
         }
         try {
-          roots.addAll(Pem.certificates(base.resolve(s)));
+          roots.addAll(Pem.certificates(files.note(base.resolve(s))));
         } catch (IllegalArgumentException e) {
           errors.add(item, f.path(key) + "[" + i + "]: " + e.getMessage()
               + " (relative paths resolve against the config file's folder)");
@@ -382,6 +394,7 @@ public final class ConfigCompiler {
       });
       Trust trust = trust(f, "trust");
       X509KeyManager clientKey = clientCert(f, where);
+      HeaderRules injected = headers.compile(f, where);
 
       TlsProfile tls = defaultTls;
       boolean ownTls = (pinTexts != null && !pinTexts.isEmpty()) || trust != null || clientKey != null;
@@ -395,7 +408,8 @@ public final class ConfigCompiler {
       }
       return new Rule(host, ports, Set.copyOf(methods == null ? List.of() : methods),
           paths == null ? List.of() : paths, plaintext, upgradePort,
-          allowAddresses == null ? List.of() : allowAddresses, tls, ech, f.node().line());
+          allowAddresses == null ? List.of() : allowAddresses, tls, ech, f.node().line(),
+          injected);
     }
 
     private X509KeyManager clientCert(Fields f, String where) {
@@ -413,7 +427,7 @@ public final class ConfigCompiler {
         return null;
       }
       try {
-        return Pem.keyManager(base.resolve(cert), base.resolve(key));
+        return Pem.keyManager(files.note(base.resolve(cert)), files.note(base.resolve(key)));
       } catch (IllegalArgumentException e) {
         errors.add(n, where + ".clientCert: " + e.getMessage());
         return null;

@@ -13,6 +13,7 @@ import java.time.Duration;
  *
  * @param file where it was read from
  * @param sha256 hex SHA-256 of the file's bytes ({@code egret_config_info})
+ * @param namedFiles the other files the config names, with digests of what was read from them
  */
 public record EgretConfig(
     Path file,
@@ -24,7 +25,24 @@ public record EgretConfig(
     TlsProfile defaultTls,
     Timeouts timeouts,
     Limits limits,
-    Shutdown shutdown) {
+    Shutdown shutdown,
+    NamedFiles namedFiles) {
+
+  /**
+   * The files this config names besides itself (PEM files, keys, {@code ${file:...}} secrets), as
+   * absolute paths: a change to one must reload the config, as a change to the file does.
+   */
+  public java.util.Set<Path> referencedFiles() {
+    return namedFiles.paths();
+  }
+
+  /**
+   * True when {@code other} was compiled from the same bytes and the same content of every file
+   * it names: reloading one for the other would change nothing.
+   */
+  public boolean sameSources(EgretConfig other) {
+    return sha256.equals(other.sha256) && namedFiles.sameAs(other.namedFiles);
+  }
 
   /** {@code listen:}: where the proxy and admin listeners bind. */
   public record Listen(HostPort proxy, HostPort admin) {}

@@ -32,7 +32,9 @@ public final class Allowlist {
    *   <li>a {@code deny:} pattern that matches the host denies;
    *   <li>the first {@code allow:} rule whose host pattern, port, method and path all match
    *       decides: it allows, unless the request is {@code http://} and the rule's plaintext
-   *       policy is {@code block};
+   *       policy is {@code block}, or the request is a {@code CONNECT} and the rule sets or
+   *       removes headers (which a tunnel's encrypted requests would bypass) without saying
+   *       {@code tunnel: allow};
    *   <li>otherwise the request is denied, naming the closest rule (one whose host matched but
    *       whose port, method or path did not) so the operator sees what to change.
    * </ol>
@@ -68,6 +70,15 @@ public final class Allowlist {
       }
     }
     return tls.verdict() == Verdict.DENY && mode == Mode.REPORT ? tls.reported() : tls;
+  }
+
+  /**
+   * Decides as {@link #decide} does under {@code mode: enforce}, whatever the mode: what this
+   * allowlist would do once enforced ({@code egret propose} uses it to see which hops a config
+   * does not cover yet).
+   */
+  public Decision decideEnforced(Target target) {
+    return decideEnforcing(target);
   }
 
   private Decision decideEnforcing(Target t) {
@@ -111,6 +122,15 @@ public final class Allowlist {
         return new Decision(Verdict.DENY, Reason.PLAINTEXT_BLOCKED, rule, t, upstream,
             "plaintext http:// to " + t.host() + " is blocked by rule '"
                 + rule.host().pattern() + "'; call https:// instead");
+      }
+      if (t.kind() == Kind.TUNNEL && rule.headers().refusesTunnels()) {
+        return new Decision(Verdict.DENY, Reason.TUNNEL_BYPASSES_HEADERS, rule, t, upstream,
+            "rule '" + rule.host().pattern() + "' has Egret add or remove the headers "
+                + String.join(", ", rule.headers().names()) + ", which it cannot do inside a "
+                + "CONNECT tunnel; call " + new Target(Kind.UPGRADE, t.host(),
+                    t.port() == 443 ? 80 : t.port(), "GET", "/").describe()
+                + "... instead (Egret upgrades it to TLS and adds them), or set 'tunnel: allow' "
+                + "on the rule to tunnel without them");
       }
       return new Decision(Verdict.ALLOW, Reason.ALLOWED_BY_RULE, rule, t, upstream,
           "allowed by rule '" + rule.host().pattern() + "'");

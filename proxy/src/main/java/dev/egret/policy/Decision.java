@@ -25,6 +25,15 @@ public record Decision(
     return rule == null ? null : rule.host().pattern();
   }
 
+  /**
+   * The headers to set and remove on the upstream request: the rule's, when the decision
+   * allows. A reported pass (a request the policy would deny) gets none, so a credential is
+   * never added to a request its rule does not admit.
+   */
+  public HeaderRules headers() {
+    return verdict == Verdict.ALLOW && rule != null ? rule.headers() : HeaderRules.NONE;
+  }
+
   /** The same decision with the report mode applied: a denial becomes a reported pass. */
   Decision reported() {
     return new Decision(Verdict.REPORT, reason, rule, target, upstreamPort, details);

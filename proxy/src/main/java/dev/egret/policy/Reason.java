@@ -13,7 +13,8 @@ public enum Reason {
    * A CONNECT that no rule lets carry TLS, admitted because a rule would upgrade plain
    * {@code http://} to the same host and port: only plain HTTP requests may follow inside it.
    */
-  PLAIN_HTTP_ONLY("admitted for plain http:// requests only, which are upgraded");
+  PLAIN_HTTP_ONLY("admitted for plain http:// requests only, which are upgraded"),
+  TUNNEL_BYPASSES_HEADERS("a tunnel would bypass the headers the rule injects");
 
   private final String text;
 

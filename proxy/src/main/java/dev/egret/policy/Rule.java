@@ -19,6 +19,8 @@ import java.util.Set;
  * @param echAllowed {@code ech: allow}: tunnels may carry an encrypted ClientHello, whose real
  *     destination Egret cannot see (off by default)
  * @param line the line of the rule in the config, for messages
+ * @param headers headers Egret sets or removes on requests it writes itself, and whether a
+ *     CONNECT (which would bypass them) is allowed anyway
  */
 public record Rule(
     HostPattern host,
@@ -30,7 +32,24 @@ public record Rule(
     List<Cidr> allowAddresses,
     TlsProfile tls,
     boolean echAllowed,
-    int line) {
+    int line,
+    HeaderRules headers) {
+
+  /** A rule without injected headers, that refuses encrypted ClientHellos. */
+  public Rule(HostPattern host, Set<Integer> ports, Set<String> methods, List<PathPattern> paths,
+      Plaintext plaintext, Integer upgradePort, List<Cidr> allowAddresses, TlsProfile tls,
+      int line) {
+    this(host, ports, methods, paths, plaintext, upgradePort, allowAddresses, tls, false, line,
+        HeaderRules.NONE);
+  }
+
+  /** A rule without injected headers. */
+  public Rule(HostPattern host, Set<Integer> ports, Set<String> methods, List<PathPattern> paths,
+      Plaintext plaintext, Integer upgradePort, List<Cidr> allowAddresses, TlsProfile tls,
+      boolean echAllowed, int line) {
+    this(host, ports, methods, paths, plaintext, upgradePort, allowAddresses, tls, echAllowed,
+        line, HeaderRules.NONE);
+  }
 
   /** The port Egret connects to for a target this rule admits. */
   public int upstreamPort(Target target) {

@@ -123,6 +123,9 @@ public final class Upgrade {
     RequestHead head = ex.head();
     String host = ex.host();
     HopByHop.copy(head.headers(), up.headers());
+    // The rule's injected headers win over the client's, on every path Egret writes itself:
+    // absolute-form http:// and https://, plain HTTP inside a tunnel, transparent http.
+    ex.decision().headers().apply(up.headers());
     up.putHeader("Via", HopByHop.via(head.headers(), via));
     RequestHead.Framing framing = head.framing();
     boolean hasBody = framing.type() == RequestHead.Framing.Type.CHUNKED

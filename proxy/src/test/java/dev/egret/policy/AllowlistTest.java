@@ -84,4 +84,39 @@ class AllowlistTest {
     Decision denied = decide(allowlist("allowlist.yaml"), "https://secret-host.example.org/", "GET");
     assertThat(denied.destination()).isEqualTo("denied");
   }
+
+  @Test
+  void refusedTunnelToAHeaderRuleTeachesToCallHttp() throws Exception {
+    Decision d = decide(allowlist("allowlist.yaml"), "crm.partner.example:443", null);
+    assertThat(d.details()).contains("rule 'crm.partner.example'").contains("X-Api-Version, Cookie")
+        .contains("call http://crm.partner.example/").contains("tunnel: allow")
+        .doesNotContain("2024-01");
+    assertThat(d.headers().isEmpty()).isTrue();
+    Decision other = decide(allowlist("allowlist.yaml"), "crm.partner.example:8443", null);
+    assertThat(other.reason()).isEqualTo(Reason.PORT_NOT_ALLOWED);
+  }
+
+  @Test
+  void onlyAnAllowedDecisionCarriesTheRulesHeaders() throws Exception {
+    Path dir = Files.createTempDirectory("egret-headers");
+    Path file = dir.resolve("egret.yaml");
+    Files.writeString(file, """
+        version: 1
+        mode: report
+        allow:
+          - host: crm.partner.example
+            paths: ["/v1/**"]
+            headers: {set: {X-Api-Key: literal-key}}
+        """);
+    Allowlist a = ConfigCompiler.load(file).allowlist();
+    assertThat(decide(a, "http://crm.partner.example/v1/x", "GET").headers().names())
+        .containsExactly("X-Api-Key");
+    // Reported (would be denied): let through, but never with the credential.
+    Decision reported = decide(a, "http://crm.partner.example/admin", "GET");
+    assertThat(reported.verdict()).isEqualTo(Verdict.REPORT);
+    assertThat(reported.headers().isEmpty()).isTrue();
+    assertThat(decide(a, "crm.partner.example:443", null).verdict()).isEqualTo(Verdict.REPORT);
+    assertThat(a.decideEnforced(RequestTarget.parse("CONNECT", "crm.partner.example:443").target())
+        .reason()).isEqualTo(Reason.TUNNEL_BYPASSES_HEADERS);
+  }
 }
