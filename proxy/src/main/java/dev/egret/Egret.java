@@ -6,6 +6,7 @@ import dev.egret.config.ConfigCompiler;
 import dev.egret.config.ConfigError;
 import dev.egret.config.ConfigException;
 import dev.egret.config.EgretConfig;
+import dev.egret.enforce.IptablesCommand;
 import dev.egret.failure.ProxyFailure;
 import dev.egret.listener.RequestTarget;
 import dev.egret.policy.Decision;
@@ -36,6 +37,10 @@ public final class Egret {
              egret explain --config FILE [--method M] URL
                                                     print the decision for http://h/p, https://h/p or h:port
              egret ready [--admin HOST:PORT]        exit 0 if the admin port's /readyz answers 200
+             egret iptables --config FILE [--uid UID] [--ipv6] [--allow-endpoint IP:PORT]...
+                                                    print iptables-restore input that redirects this
+                                                    namespace's TCP to the transparent listeners and
+                                                    rejects the rest (uid default 10001)
       """;
 
   private Egret() {}
@@ -58,6 +63,13 @@ public final class Egret {
         case "check" -> check(a, out, err);
         case "explain" -> explain(a, out, err);
         case "ready" -> ready(a, out, err);
+        case "iptables" -> {
+          try {
+            yield IptablesCommand.run(a, out, err);
+          } catch (IptablesCommand.BadArgument e) {
+            throw new UsageException(e.getMessage());
+          }
+        }
         case "help", "--help", "-h" -> {
           out.print(USAGE);
           yield 0;
