@@ -18,7 +18,7 @@ import java.util.Set;
  *       that do not go to loopback are redirected to that entry's listener (REDIRECT delivers
  *       locally made connections to 127.0.0.1, or ::1, so the listener must listen there or on
  *       the wildcard address);
- *   <li>{@code filter OUTPUT}: loopback, replies on established connections, DNS (UDP and TCP 53)
+ *   <li>{@code filter OUTPUT}: loopback (which includes the redirected connections), replies on established connections, DNS (UDP and TCP 53)
  *       to the resolv.conf resolvers and any endpoint the operator opted into pass; every other
  *       TCP connection is reset, and everything else (UDP included) gets an ICMP port
  *       unreachable, so a client fails at once instead of timing out.
@@ -124,9 +124,11 @@ public final class IptablesRules {
         .append(":INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n")
         .append(":EGRET_OUTPUT - [0:0]\n")
         .append("-A OUTPUT -j EGRET_OUTPUT\n")
-        // Redirected connections leave nat OUTPUT addressed to the loopback listener, so this
-        // rule is also what lets them through.
         .append("-A EGRET_OUTPUT -o lo -j ACCEPT\n")
+        // A redirected connection reaches this chain addressed to the loopback listener but
+        // still with the output interface it was first routed to (the hook's device is fixed
+        // before nat OUTPUT rewrites the destination), so "-o lo" alone would reject it.
+        .append("-A EGRET_OUTPUT -d ").append(family.loopback).append(" -j ACCEPT\n")
         .append("-A EGRET_OUTPUT -m owner --uid-owner ").append(uid).append(" -j ACCEPT\n")
         .append("-A EGRET_OUTPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n");
     if (family == Family.IPV6) {

@@ -54,6 +54,7 @@ class IptablesRulesTest {
         ":EGRET_OUTPUT - [0:0]",
         "-A OUTPUT -j EGRET_OUTPUT",
         "-A EGRET_OUTPUT -o lo -j ACCEPT",
+        "-A EGRET_OUTPUT -d 127.0.0.0/8 -j ACCEPT",
         "-A EGRET_OUTPUT -m owner --uid-owner 10001 -j ACCEPT",
         "-A EGRET_OUTPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
         "-A EGRET_OUTPUT -d 10.96.0.10/32 -p udp --dport 53 -j ACCEPT",
