@@ -67,7 +67,11 @@ public final class AddressVerdicts {
         return new Resolution(List.of(), "cannot resolve " + host + ": "
             + (e.getMessage() == null ? e : e.getMessage()) + " (dns_error)");
       } finally {
-        vertx.close();
+        try {
+          vertx.close().await(5, TimeUnit.SECONDS);
+        } catch (Exception e) {
+          // the answer is in; a slow close only delays the command's exit
+        }
       }
       if (addresses.isEmpty()) {
         return new Resolution(List.of(), host + " has no address (dns_error)");

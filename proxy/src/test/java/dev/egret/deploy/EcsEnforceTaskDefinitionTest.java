@@ -53,6 +53,8 @@ class EcsEnforceTaskDefinitionTest {
       if (name.equals("egret-iptables") || name.equals("egret-ip6tables")) {
         assertThat(strings(caps.path("add"))).as(name).containsExactly("NET_ADMIN", "NET_RAW");
         assertThat(c.path("essential").asBoolean(true)).as(name).isFalse();
+        assertThat(c.path("readonlyRootFilesystem").asBoolean()).as(name).isTrue();
+        assertThat(c.path("mountPoints").toString()).as(name).contains("\"containerPath\":\"/run\"");
       } else {
         assertThat(caps.path("add").isMissingNode() || caps.path("add").isEmpty()).as(name).isTrue();
       }

@@ -115,11 +115,13 @@ class HelmEnforceTest {
         assertThat(add.toString()).isEqualTo("[\"NET_ADMIN\",\"NET_RAW\"]");
         assertThat(c.path("securityContext").path("runAsUser").asInt()).isZero();
         assertThat(c.path("securityContext").path("readOnlyRootFilesystem").asBoolean()).isTrue();
+        // iptables' lock file lives in /run, which must be writable on a read-only root.
+        assertThat(c.path("volumeMounts").toString()).contains("\"mountPath\":\"/run\"");
       } else {
         assertThat(add.isMissingNode() || add.isEmpty()).as(c.path("name").asText()).isTrue();
       }
     }
-    assertThat(names(pod.path("volumes"))).contains("egret-rules");
+    assertThat(names(pod.path("volumes"))).contains("egret-rules", "egret-xtables-run");
   }
 
   @Test
