@@ -28,7 +28,7 @@ import java.util.Deque;
 import java.util.Locale;
 
 /**
- * The command line: {@code egret run|check|explain|ready}. Exit codes: 0 success, 2 bad config or
+ * The command line: {@code egret run|check|explain|ready|iptables}. Exit codes: 0 success, 2 bad config or
  * arguments (with a message naming the problem), 1 anything else.
  */
 public final class Egret {
