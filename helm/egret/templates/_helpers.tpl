@@ -66,6 +66,7 @@ version: 1
 listen:
   proxy: {{ printf "127.0.0.1:%d" (int .Values.egret.ports.proxy) | quote }}
   admin: {{ printf "0.0.0.0:%d" (int .Values.egret.ports.admin) | quote }}
+{{- include "egret.enforce.transparentListen" . }}
 {{- /* SPEC order, so the rendered file reads like the documented one. */}}
 {{- range $key := list "mode" "plaintext" "tls" "addresses" "timeouts" "limits" "allow" "deny" }}
 {{- if hasKey $.Values.config $key }}
@@ -237,10 +238,17 @@ spec:
     {{- toYaml .Values.workload.podSecurityContext | nindent 4 }}
   {{- if .Values.egret.nativeSidecar }}
   initContainers:
+    {{- with include "egret.enforce.initContainers" . | trim }}
+    {{- . | nindent 4 }}
+    {{- end }}
     {{- include "egret.container" . | nindent 4 }}
   containers:
     {{- include "egret.appContainer" . | nindent 4 }}
   {{- else }}
+  {{- with include "egret.enforce.initContainers" . | trim }}
+  initContainers:
+    {{- . | nindent 4 }}
+  {{- end }}
   containers:
     {{- include "egret.container" . | nindent 4 }}
     {{- include "egret.appContainer" . | nindent 4 }}
@@ -252,6 +260,9 @@ spec:
     - name: egret-tmp
       emptyDir:
         sizeLimit: {{ .Values.egret.tmpSizeLimit }}
+    {{- with include "egret.enforce.volumes" . | trim }}
+    {{- . | nindent 4 }}
+    {{- end }}
   {{- with .Values.workload.nodeSelector }}
   nodeSelector:
     {{- toYaml . | nindent 4 }}

@@ -1,11 +1,13 @@
 package dev.egret;
 
 import dev.egret.address.AddressPolicy;
+import dev.egret.address.AddressVerdicts;
 import dev.egret.address.Cidr;
 import dev.egret.config.ConfigCompiler;
 import dev.egret.config.ConfigError;
 import dev.egret.config.ConfigException;
 import dev.egret.config.EgretConfig;
+import dev.egret.enforce.IptablesCommand;
 import dev.egret.failure.ProxyFailure;
 import dev.egret.listener.RequestTarget;
 import dev.egret.policy.Decision;
@@ -26,18 +28,24 @@ import java.util.Deque;
 import java.util.Locale;
 
 /**
- * The command line: {@code egret run|check|explain|propose|ready}. Exit codes: 0 success, 2 bad config or
+ * The command line: {@code egret run|check|explain|propose|ready|iptables}. Exit codes: 0 success, 2 bad config or
  * arguments (with a message naming the problem), 1 anything else.
  */
 public final class Egret {
   static final String USAGE = """
       usage: egret [run] [--config FILE]            serve (config: $EGRET_CONFIG, else config/egret.yaml)
              egret check FILE                       validate a config; exit 2 listing every error
-             egret explain --config FILE [--method M] URL
-                                                    print the decision for http://h/p, https://h/p or h:port
+             egret explain --config FILE [--method M] [--no-resolve] URL
+                                                    print the decision for http://h/p, https://h/p or h:port,
+                                                    and the address guard's verdict for each address the
+                                                    host resolves to (unless --no-resolve)
              egret propose [--config FILE] [--group N] [LOG...]
                                                     print a proposed allowlist from access-log lines
              egret ready [--admin HOST:PORT]        exit 0 if the admin port's /readyz answers 200
+             egret iptables --config FILE [--uid UID] [--ipv6] [--allow-endpoint IP:PORT]...
+                                                    print iptables-restore input that redirects this
+                                                    namespace's TCP to the transparent listeners and
+                                                    rejects the rest (uid default 10001)
       """;
 
   private Egret() {}
@@ -61,6 +69,13 @@ public final class Egret {
         case "explain" -> explain(a, out, err);
         case "ready" -> ready(a, out, err);
         case "propose" -> propose(a, out, err);
+        case "iptables" -> {
+          try {
+            yield IptablesCommand.run(a, out, err);
+          } catch (IptablesCommand.BadArgument e) {
+            throw new UsageException(e.getMessage());
+          }
+        }
         case "help", "--help", "-h" -> {
           out.print(USAGE);
           yield 0;
@@ -125,10 +140,12 @@ public final class Egret {
     String config = null;
     String method = null;
     String url = null;
+    boolean resolve = true;
     while (!a.isEmpty()) {
       String arg = a.pop();
       switch (arg) {
         case "--config" -> config = next(a, "--config needs a file");
+        case "--no-resolve" -> resolve = false;
         case "--method" -> method = next(a, "--method needs a method such as GET").toUpperCase(Locale.ROOT);
         default -> {
           if (url != null) {
@@ -169,7 +186,11 @@ public final class Egret {
         out.println("tls:      profile " + tls.name() + (tls.pins().isEmpty() ? "" : ", pins " + tls.pins())
             + (tls.hasClientCertificate() ? ", client certificate" : ""));
       }
-      out.println("address:  " + addressNote(c.addresses(), rt.target().host(), rule));
+      if (resolve) {
+        explainAddresses(out, c, rt.target().host(), rule);
+      } else {
+        out.println("address:  " + addressNote(c.addresses(), rt.target().host(), rule));
+      }
       explainHeaders(d, out);
     }
     return 0;
@@ -197,9 +218,30 @@ public final class Egret {
     }
   }
 
+  /** How long explain waits for DNS: a hung resolver should not hang the command. */
+  private static final Duration EXPLAIN_RESOLVE_TIMEOUT = Duration.ofSeconds(5);
+
+  /** Resolves as {@code run} would and prints the address guard's verdict per address. */
+  private static void explainAddresses(PrintStream out, EgretConfig c, String host, Rule rule) {
+    AddressVerdicts.Resolution r = AddressVerdicts.resolve(host, rule == null ? null : rule.allowAddresses(), c.addresses(),
+        EXPLAIN_RESOLVE_TIMEOUT);
+    if (r.failure() != null) {
+      out.println("address:  " + r.failure() + "; the request would get 502 dns_error");
+      return;
+    }
+    for (AddressVerdicts.Verdict v : r.verdicts()) {
+      out.println("address:  " + v.address().getHostAddress() + (v.allowed() ? " allowed"
+          : " refused: in denied range " + v.deniedBy() + " (destination_ip_prohibited)"));
+    }
+    out.println("addresses: " + (r.allowed() ? "allowed; Egret connects to "
+        + r.verdicts().get(0).address().getHostAddress()
+        : "refused: the request would get 403 destination_ip_prohibited (exempt the range with"
+            + " addresses.allow or the rule's allowAddresses)"));
+  }
+
   private static String addressNote(AddressPolicy policy, String host, Rule rule) {
     if (!HostName.isIpLiteral(host)) {
-      return "checked when a request resolves " + host + " (explain does not resolve names)";
+      return "checked when a request resolves " + host + " (not resolved: --no-resolve)";
     }
     try {
       Cidr range = policy.deniedRange(InetAddress.getByName(host.indexOf(':') >= 0 ? "[" + host + "]" : host),

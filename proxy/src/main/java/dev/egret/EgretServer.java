@@ -92,7 +92,10 @@ public final class EgretServer {
 
   /** The config's transparent listeners, as the listener binds them. */
   private static List<ProxyListener.Transparent> transparent(EgretConfig config) {
-    return List.of();
+    return config.listen().transparent().stream()
+        .map(t -> new ProxyListener.Transparent(t.address().host(), t.address().port(), t.port(),
+            t.protocol() == EgretConfig.Protocol.TLS))
+        .toList();
   }
 
   /** Client connections open now (every listener). */

@@ -205,10 +205,11 @@ public final class ConfigCompiler {
       EgretConfig.HostPort proxy = new EgretConfig.HostPort("127.0.0.1", 3128);
       EgretConfig.HostPort admin = new EgretConfig.HostPort("127.0.0.1", 9901);
       if (node != null) {
-        Fields f = Fields.of(node, "listen", keys("proxy", "admin"), errors);
+        Fields f = Fields.of(node, "listen", keys("proxy", "admin", "transparent"), errors);
         if (f != null) {
           proxy = hostPort(f, "proxy", proxy);
           admin = hostPort(f, "admin", admin);
+          return new EgretConfig.Listen(proxy, admin, Transparents.compile(f, proxy, admin, errors));
         }
       }
       return new EgretConfig.Listen(proxy, admin);
@@ -219,22 +220,9 @@ public final class ConfigCompiler {
       if (n == null) {
         return fallback;
       }
-      String s = f.string(n, "listen." + key);
-      if (s == null) {
-        return fallback;
-      }
-      int colon = s.lastIndexOf(':');
-      String host = colon > 0 ? s.substring(0, colon) : "";
-      if (host.startsWith("[") && host.endsWith("]")) {
-        host = host.substring(1, host.length() - 1);
-      }
-      String port = colon > 0 ? s.substring(colon + 1) : "";
-      if (host.isEmpty() || !port.matches("[0-9]{1,5}") || Integer.parseInt(port) > 65535) {
-        errors.add(n, "listen." + key + " is '" + s + "'; write HOST:PORT such as 127.0.0.1:3128"
-            + " (port 0 picks a free port)");
-        return fallback;
-      }
-      return new EgretConfig.HostPort(host, Integer.parseInt(port));
+      EgretConfig.HostPort hp = Transparents.hostPort(n, f.string(n, "listen." + key), "listen." + key,
+          errors);
+      return hp == null ? fallback : hp;
     }
 
     private record Trust(boolean system, List<X509Certificate> roots) {}

@@ -6,6 +6,7 @@ import dev.egret.tls.TlsBaseline;
 import dev.egret.tls.TlsProfile;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 
 /**
  * A loaded, validated config: the one immutable value the proxy serves from. A reload compiles
@@ -44,8 +45,36 @@ public record EgretConfig(
     return sha256.equals(other.sha256) && namedFiles.sameAs(other.namedFiles);
   }
 
-  /** {@code listen:}: where the proxy and admin listeners bind. */
-  public record Listen(HostPort proxy, HostPort admin) {}
+  /**
+   * {@code listen:}: where the proxy and admin listeners bind, and the optional transparent
+   * listeners an iptables redirect sends connections to ({@code egret iptables}).
+   */
+  public record Listen(HostPort proxy, HostPort admin, List<Transparent> transparent) {
+    public Listen {
+      transparent = List.copyOf(transparent);
+    }
+
+    /** No transparent listeners. */
+    public Listen(HostPort proxy, HostPort admin) {
+      this(proxy, admin, List.of());
+    }
+  }
+
+  /**
+   * One {@code listen.transparent} entry: connections redirected from destination {@code port}
+   * arrive at {@code address}, and {@code protocol} says how Egret finds their destination host.
+   *
+   * @param port the destination port this listener stands for (what the redirect matches)
+   */
+  public record Transparent(HostPort address, int port, Protocol protocol) {}
+
+  /** How a transparent listener learns the destination host. */
+  public enum Protocol {
+    /** From the ClientHello's SNI; then handled as a {@code CONNECT sni:port}. */
+    TLS,
+    /** From the {@code Host} header of origin-form requests; then upgraded like {@code http://}. */
+    HTTP
+  }
 
   public record HostPort(String host, int port) {
     @Override
