@@ -19,6 +19,9 @@ final class Run {
   private Run() {}
 
   static int serve(Path configPath, PrintStream err) throws ConfigException {
+    if (!Footprint.fits(err)) {
+      return 1; // heap + direct memory + the JVM's own needs exceed the memory limit
+    }
     EgretConfig config = ConfigCompiler.load(configPath);
     Metrics metrics = new Metrics();
     Vertx vertx = metrics.newVertx(new VertxOptions());
