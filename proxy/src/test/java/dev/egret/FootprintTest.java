@@ -18,35 +18,37 @@ import org.junit.jupiter.api.io.TempDir;
 class FootprintTest {
   @TempDir Path dir;
 
-  private static Limits limits(long limitMib, long heapMib, long directMib) {
+  private static Limits limits(long limitMib, long heapMib, long directMib, boolean c2) {
     return new Limits(limitMib * MIB, "-XX:MaxRAM", heapMib * MIB, directMib * MIB,
-        "-XX:MaxDirectMemorySize");
+        "-XX:MaxDirectMemorySize", c2);
   }
 
   @Test
   void theOldImageFlagsUnderA128MibLimitAreRefusedNamingEveryNumber() {
-    // MaxRAMPercentage=40 of 128 MiB is a 51.2 MiB heap; MaxDirectMemorySize=128m on top.
-    Limits old = new Limits(128 * MIB, "-XX:MaxRAM", 128 * MIB * 40 / 100, 128 * MIB,
-        "-XX:MaxDirectMemorySize");
-    assertThat(Footprint.refusal(old)).hasValueSatisfying(r -> assertThat(r)
-        .startsWith("memory limits do not fit: max heap 52 MiB + max direct memory 128 MiB"
-            + " (-XX:MaxDirectMemorySize) + 56 MiB the JVM needs for itself")
-        .contains("= 236 MiB, above the 128 MiB -XX:MaxRAM")
+    // The old ENTRYPOINT at -XX:MaxRAM=128m: a 64 MiB heap (see below), 128 MiB of direct
+    // memory, C2 on.
+    assertThat(Footprint.refusal(limits(128, 64, 128, true))).hasValueSatisfying(r -> assertThat(r)
+        .startsWith("memory limits do not fit: max heap 64 MiB + max direct memory 128 MiB"
+            + " (-XX:MaxDirectMemorySize) + 96 MiB the JVM needs for itself with C2 on")
+        .contains("64 MiB with -XX:TieredStopAtLevel=1")
+        .contains("= 288 MiB, above the 128 MiB -XX:MaxRAM")
         .contains("-XX:MaxRAMPercentage").contains("-XX:MaxDirectMemorySize"));
   }
 
   @Test
-  void aSidecarSizingThatLeavesTheReserveFits() {
-    assertThat(Footprint.refusal(limits(128, 38, 24))).isEmpty();
+  void theImagesSizingFitsWithC1OnlyAndWouldNotWithC2() {
+    // -XX:MinRAMPercentage=30 -XX:MaxRAMPercentage=30 at 128 MiB is a 40 MiB heap.
+    assertThat(Footprint.refusal(limits(128, 40, 16, false))).isEmpty();
+    assertThat(Footprint.refusal(limits(128, 40, 16, true))).isPresent();
   }
 
   @Test
   void theBoundaryIsExact() {
     long limit = 128 * MIB;
     long heap = 40 * MIB;
-    long direct = limit - heap - Footprint.JVM_RESERVE;
-    assertThat(Footprint.refusal(new Limits(limit, "m", heap, direct, "d"))).isEmpty();
-    assertThat(Footprint.refusal(new Limits(limit, "m", heap, direct + 1, "d"))).isPresent();
+    long direct = limit - heap - Footprint.RESERVE_C1;
+    assertThat(Footprint.refusal(new Limits(limit, "m", heap, direct, "d", false))).isEmpty();
+    assertThat(Footprint.refusal(new Limits(limit, "m", heap, direct + 1, "d", false))).isPresent();
   }
 
   @Test
@@ -93,13 +95,25 @@ class FootprintTest {
 
   @Test
   void nettysSeparateCapIsAddedToTheJdksDirectLimit() throws Exception {
-    Probe p = probe("-XX:MaxRAM=128m", "-Xmx32m", "-XX:MaxDirectMemorySize=16m",
-        "-Dio.netty.maxDirectMemory=" + 32 * MIB);
+    Probe p = probe("-XX:MaxRAM=128m", "-XX:TieredStopAtLevel=1", "-Xmx32m",
+        "-XX:MaxDirectMemorySize=16m", "-Dio.netty.maxDirectMemory=" + 32 * MIB);
     assertThat(p.code()).as(p.out()).isEqualTo(1);
     assertThat(p.out()).contains("max direct memory 48 MiB (-XX:MaxDirectMemorySize"
-        + " + io.netty.maxDirectMemory)");
-    assertThat(probe("-XX:MaxRAM=128m", "-Xmx32m", "-XX:MaxDirectMemorySize=16m").code())
-        .isZero();
+        + " + io.netty.maxDirectMemory) + 64 MiB the JVM needs for itself (metaspace");
+    Probe without = probe("-XX:MaxRAM=128m", "-XX:TieredStopAtLevel=1", "-Xmx32m",
+        "-XX:MaxDirectMemorySize=16m");
+    assertThat(without.code()).as(without.out()).isZero();
+    assertThat(without.out()).isEmpty();
+  }
+
+  @Test
+  void theServerCompilerNeedsTheLargerReserve() throws Exception {
+    // 32 + 16 + 64 fits 128 with C1 only (above); with C2 the same limits are refused.
+    Probe p = probe("-XX:MaxRAM=128m", "-Xmx32m", "-XX:MaxDirectMemorySize=16m");
+    assertThat(p.code()).as(p.out()).isEqualTo(1);
+    assertThat(p.out()).contains("+ 96 MiB the JVM needs for itself with C2 on");
+    assertThat(probe("-XX:MaxRAM=128m", "-XX:-TieredCompilation", "-XX:TieredStopAtLevel=1",
+        "-Xmx32m", "-XX:MaxDirectMemorySize=16m").out()).contains("with C2 on");
   }
 
   @Test
