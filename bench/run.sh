@@ -57,9 +57,11 @@ if ((${#missing[@]})); then
     printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
     own_policy=1
   fi
+  apt_rc=0
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=300 \
-    --no-install-recommends "${missing[@]}"
-  [[ -n $own_policy ]] && rm -f /usr/sbin/policy-rc.d
+    --no-install-recommends "${missing[@]}" || apt_rc=$?
+  if [[ -n $own_policy ]]; then rm -f /usr/sbin/policy-rc.d; fi
+  ((apt_rc == 0)) || die "apt-get install ${missing[*]} failed"
 fi
 export PATH=$PATH:/usr/sbin
 if [[ ! -f $JAR ]]; then
