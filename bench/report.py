@@ -33,12 +33,23 @@ def wrk(raw, name):
     }
 
 
+def div(a, b):
+    """a / b, or None when there is nothing to divide by (a run that completed no request)."""
+    return a / b if b else None
+
+
+def fmt(x, spec):
+    return "—" if x is None else format(x, spec)
+
+
 def main(raw_path, table_path, lines_path):
     raw = load(raw_path)
     setup = raw["setup"][0]
     checks = []
     for name in ("direct", "squid", "egret_cold", "egret"):
         r = wrk(raw, name)
+        if r["requests"] == 0 and name != "egret_cold":
+            checks.append(f"{name}: no request completed")
         if r["errors"] or r["non_2xx"]:
             checks.append(f"{name}: {r['errors']} socket errors/timeouts, {r['non_2xx']} non-2xx answers")
     for name, via in (("egret_seen_by_nginx", "Egret"), ("squid_seen_by_nginx", "Squid")):
@@ -57,15 +68,14 @@ def main(raw_path, table_path, lines_path):
     r_squid = [s / d for s, d in zip(c_squid, c_direct)]
     nc_direct, nc_egret = raw["newconn_direct"][0], raw["newconn_egret"][0]
     cpu = raw["egret_cpu"][0]
-    cpu_per_10k = cpu["cpu_s"] / cpu["requests"] * 10000
+    cpu_per_10k = div(cpu["cpu_s"] * 10000, cpu["requests"])
     mem = raw["memory"][0]
     hwm = mem["egret_hwm_kb"] / 1024
     squid_hwm = mem["squid_hwm_kb"] / 1024
     ready = raw["ready"][0]["ms"]
     ready_cpu = raw["ready"][0]["cpu_s"]
     cold_cpu = raw["egret_cold_cpu"][0]
-    cold_cpu_per_10k = (cold_cpu["cpu_s"] / cold_cpu["requests"] * 10000
-                        if cold_cpu["requests"] else None)
+    cold_cpu_per_10k = div(cold_cpu["cpu_s"] * 10000, cold_cpu["requests"])
     med = statistics.median
 
     def rng(xs, fmt="{:.2f}"):
@@ -83,12 +93,13 @@ def main(raw_path, table_path, lines_path):
             "figure": "upgrade_p99", "unit": "ms", "egret": egret["p99_ms"],
             "baseline": {"direct": direct["p99_ms"], "squid": squid["p99_ms"]},
             "ratio": {"direct": egret["p99_ms"] / direct["p99_ms"]},
-            "target": "<= direct p99 + 1 ms", "met": egret["p99_ms"] <= direct["p99_ms"] + 1,
+            "target": "<= direct p99 + 1 ms",
+            "met": egret["requests"] > 0 and egret["p99_ms"] <= direct["p99_ms"] + 1,
         },
         {
             "figure": "cold_rps", "unit": "req/s", "egret": cold["rps"], "p99_ms": cold["p99_ms"],
-            "baseline": {"egret_warm": egret["rps"]}, "ratio": {"egret_warm": cold["rps"] / egret["rps"]},
-            "target": ">= 0.5x warm", "met": cold["rps"] >= 0.5 * egret["rps"],
+            "baseline": {"egret_warm": egret["rps"]}, "ratio": {"egret_warm": div(cold["rps"], egret["rps"])},
+            "target": ">= 0.5x warm", "met": egret["rps"] > 0 and cold["rps"] >= 0.5 * egret["rps"],
         },
         {
             "figure": "connect_mibs", "unit": "MiB/s", "egret": med(c_egret), "rounds": c_egret,
@@ -105,7 +116,7 @@ def main(raw_path, table_path, lines_path):
         {
             "figure": "cpu_per_10k", "unit": "CPU s", "egret": cpu_per_10k,
             "cold": cold_cpu_per_10k, "baseline": {},
-            "ratio": {"cold_vs_warm": cold_cpu_per_10k / cpu_per_10k if cold_cpu_per_10k else None},
+            "ratio": {"cold_vs_warm": div(cold_cpu_per_10k, cpu_per_10k) if cold_cpu_per_10k else None},
             "target": None, "met": None,
         },
         {
@@ -133,15 +144,15 @@ def main(raw_path, table_path, lines_path):
         f"| p99 of that run | direct {direct['p99_ms']:.2f} ms; Squid {squid['p99_ms']:.2f} ms | {egret['p99_ms']:.2f} ms "
         f"| direct + {egret['p99_ms'] - direct['p99_ms']:.2f} ms | ≤ direct + 1 ms{mark(figures[1])} |",
         f"| first 5 s after ready (cold) | warm Egret {egret['rps']:,.0f} req/s | {cold['rps']:,.0f} req/s, p99 {cold['p99_ms']:.1f} ms "
-        f"| {cold['rps'] / egret['rps']:.2f}× warm | ≥ 0.5× warm{mark(figures[2])} |",
+        f"| {fmt(div(cold['rps'], egret['rps']), '.2f')}× warm | ≥ 0.5× warm{mark(figures[2])} |",
         f"| CONNECT, 1 MiB bodies, curl keep-alive, median of {len(c_direct)} rounds | direct {med(c_direct):,.0f} MiB/s; "
         f"Squid {med(c_squid):,.0f} MiB/s ({med(r_squid):.2f}× direct, rounds {rng(r_squid)}) | {med(c_egret):,.0f} MiB/s "
         f"| {med(r_egret):.2f}× direct (rounds {rng(r_egret)}) | ≥ 0.9× direct{mark(figures[3])} |",
         f"| new client connection per request, p50 of {nc_egret['count']} | new direct TLS connection {nc_direct['p50_ms']:.2f} ms "
         f"| {nc_egret['p50_ms']:.2f} ms | {nc_egret['p50_ms'] / nc_direct['p50_ms']:.2f}× | lower than direct{mark(figures[4])} |",
-        f"| Egret CPU per 10k upgrade requests | cold (first 5 s) "
-        f"{'—' if cold_cpu_per_10k is None else f'{cold_cpu_per_10k:.2f} CPU s'} | warm {cpu_per_10k:.2f} CPU s "
-        f"| {'—' if cold_cpu_per_10k is None else f'cold {cold_cpu_per_10k / cpu_per_10k:.1f}× warm'} | — |",
+        f"| Egret CPU per 10k upgrade requests | cold (first 5 s) {fmt(cold_cpu_per_10k, '.2f')} CPU s "
+        f"| warm {fmt(cpu_per_10k, '.2f')} CPU s "
+        f"| cold {fmt(div(cold_cpu_per_10k, cpu_per_10k) if cold_cpu_per_10k else None, '.1f')}× warm | — |",
         f"| peak RSS (VmHWM) after all of the above | Squid {squid_hwm:.0f} MiB | {hwm:.0f} MiB | {hwm / squid_hwm:.1f}× Squid "
         f"| ≤ 128 MiB{mark(figures[6])} |",
         f"| process start to /readyz 200 | — | {ready} ms ({ready_cpu:.2f} CPU s) | — | ≤ 1000 ms{mark(figures[7])} |",
