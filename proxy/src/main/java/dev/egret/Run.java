@@ -23,6 +23,9 @@ final class Run {
   private Run() {}
 
   static int serve(Path configPath, PrintStream err) throws ConfigException {
+    if (!Footprint.fits(err)) {
+      return 1; // heap + direct memory + the JVM's own needs exceed the memory limit
+    }
     EgretConfig config = ConfigCompiler.load(configPath);
     Metrics metrics = new Metrics();
     // Netty's native epoll transport where it loads (Linux x86_64 and aarch64), else NIO.

@@ -1,0 +1,385 @@
+#!/usr/bin/env bash
+# Egret's benchmark: one command, one run, every figure beside the baseline it is judged against.
+#
+#   bench/run.sh                 # about 2.5 minutes; prints a markdown table and JSON lines
+#
+# Loopback only (127.0.0.1, ports the kernel picks). Installs wrk, nginx and squid from Debian
+# when they are missing. Uses proxy/target/egret.jar (builds it when absent), so it measures
+# whatever the branch builds; it depends only on the jar, the SPEC's config format and the admin
+# port, never on Egret's internals.
+#
+#   nginx  HTTPS upstream (keep-alive; /100b and /1m bodies) and the same files over plain HTTP
+#   squid  plain forward proxy (no cache) in front of nginx's plain port: the incumbent
+#   egret  the jar with the Dockerfile's ENTRYPOINT JVM flags plus -XX:MaxRAM=128m (a 128 MiB
+#          container limit as the JVM sees it), trusting a CA made for this run
+#
+# Knobs (environment): BENCH_DURATION (s per warm wrk run, 10), BENCH_WARMUP (s, 10),
+# BENCH_CONNECT_MIB (MiB per CONNECT transfer set, 200), BENCH_ROUNDS (CONNECT rounds, 3),
+# BENCH_NEWCONN (requests for the new-connection figure, 200), BENCH_JAVA (java binary, `java`),
+# BENCH_JVM_EXTRA (flags added after the image's, e.g. a CDS archive), BENCH_MAXRAM (128m),
+# BENCH_JAR, BENCH_OUT (target/bench). Results: $BENCH_OUT/results.md and results.jsonl.
+# Every process it starts is stopped on exit, failure or Ctrl-C.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH=$ROOT/bench
+DURATION=${BENCH_DURATION:-10}
+WARMUP=${BENCH_WARMUP:-10}
+COLD=5
+CONNECT_MIB=${BENCH_CONNECT_MIB:-200}
+ROUNDS=${BENCH_ROUNDS:-3}
+NEWCONN=${BENCH_NEWCONN:-200}
+JAVA=${BENCH_JAVA:-java}
+MAXRAM=${BENCH_MAXRAM:-128m}
+JAR=${BENCH_JAR:-$ROOT/proxy/target/egret.jar}
+OUT=${BENCH_OUT:-$ROOT/target/bench}
+THREADS=2
+CONNECTIONS=50
+
+say() { printf '== %s\n' "$*" >&2; }
+die() { printf 'bench: FAIL: %s\n' "$*" >&2; exit 1; }
+
+# ---- tools ---------------------------------------------------------------------------------
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || missing+=(nginx-light)
+command -v squid >/dev/null || [[ -x /usr/sbin/squid ]] || missing+=(squid)
+command -v curl >/dev/null || missing+=(curl)
+command -v openssl >/dev/null || missing+=(openssl)
+command -v python3 >/dev/null || missing+=(python3)
+if ((${#missing[@]})); then
+  say "installing ${missing[*]} from Debian"
+  apt-get update -q
+  # Debian's postinst would start nginx and squid as system services on their default ports;
+  # policy-rc.d (exit 101) tells invoke-rc.d not to, unless the machine already has one.
+  own_policy=""
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
+  apt_rc=0
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=300 \
+    --no-install-recommends "${missing[@]}" || apt_rc=$?
+  if [[ -n $own_policy ]]; then rm -f /usr/sbin/policy-rc.d; fi
+  ((apt_rc == 0)) || die "apt-get install ${missing[*]} failed"
+fi
+export PATH=$PATH:/usr/sbin
+if [[ ! -f $JAR ]]; then
+  say "building $JAR"
+  (cd "$ROOT" && mvn -B -q package -DskipTests)
+fi
+
+# ---- processes: every one started here is stopped on exit ----------------------------------
+W=$(mktemp -d /tmp/egret-bench.XXXXXX)
+chmod 755 "$W"   # nginx workers and squid run as unprivileged users and read files here
+pids=()
+cleanup() {
+  local rc=$?
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do
+    # Up to 30 s: a training run (-XX:ArchiveClassesAtExit, -XX:AOTCacheOutput) writes its
+    # archive on the way out.
+    for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  if ((rc)) || [[ -n ${BENCH_KEEP:-} ]]; then
+    echo "bench: logs kept in $W" >&2
+  else
+    rm -rf "$W"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+TLS_PORT=$(free_port); PLAIN_PORT=$(free_port); SQUID_PORT=$(free_port)
+EGRET_PORT=$(free_port); ADMIN_PORT=$(free_port)
+U=127.0.0.1:$TLS_PORT   # the HTTPS upstream's authority, an IP literal: no DNS, no hosts file
+
+# Wait for a TCP port to accept, at most 10 s.
+await_port() {
+  local deadline=$((SECONDS + 10))
+  until (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
+    ((SECONDS < deadline)) || die "nothing listens on 127.0.0.1:$1 ($2)"
+    sleep 0.05
+  done
+}
+
+mkdir -p "$OUT"
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+RAW=$OUT/raw.jsonl
+: >"$RAW"
+record() { echo "$1" >>"$RAW"; }   # one JSON object per measurement; report.py turns them into figures
+
+# ---- certificates (throwaway: a CA and one server certificate for 127.0.0.1) ---------------
+say "certificates"
+mkdir -p "$W/pki"
+(
+  cd "$W/pki"
+  openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -sha256 -days 2 \
+    -subj "/CN=egret bench CA" -keyout ca.key -out ca.pem \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -sha256 \
+    -subj "/CN=127.0.0.1" -keyout server.key -out server.csr 2>/dev/null
+  printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n' >server.ext
+  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -sha256 -days 2 \
+    -extfile server.ext -out server.pem 2>/dev/null
+)
+
+# ---- nginx: the HTTPS upstream (and the plain one Squid forwards to) -----------------------
+say "nginx on $U (TLS) and 127.0.0.1:$PLAIN_PORT (plain)"
+mkdir -p "$W/www" "$W/nginx/tmp"
+head -c 100 /dev/zero | tr '\0' 'x' >"$W/www/100b"
+head -c 1048576 /dev/urandom >"$W/www/1m"
+chmod 644 "$W/www/"*
+cat >"$W/nginx/nginx.conf" <<EOF
+worker_processes auto;
+pid $W/nginx/nginx.pid;
+error_log $W/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  client_body_temp_path $W/nginx/tmp/body;
+  proxy_temp_path $W/nginx/tmp/proxy;
+  fastcgi_temp_path $W/nginx/tmp/fastcgi;
+  uwsgi_temp_path $W/nginx/tmp/uwsgi;
+  scgi_temp_path $W/nginx/tmp/scgi;
+  default_type application/octet-stream;
+  keepalive_requests 10000000;
+  keepalive_timeout 120s;
+  sendfile on;
+  # Who sent each request: Egret and Squid both add Via, so the log proves the path taken.
+  log_format bench '\$server_port \$uri \$status "\$http_via"';
+  access_log $W/nginx/access.log bench buffer=256k flush=1s;
+  server {
+    listen 127.0.0.1:$TLS_PORT ssl;
+    ssl_certificate $W/pki/server.pem;
+    ssl_certificate_key $W/pki/server.key;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache shared:bench:10m;
+    root $W/www;
+  }
+  server {
+    listen 127.0.0.1:$PLAIN_PORT;
+    root $W/www;
+  }
+}
+EOF
+nginx -c "$W/nginx/nginx.conf" -p "$W/nginx" -g 'daemon off;' 2>"$W/nginx/stderr" &
+NGINX_PID=$!
+pids+=("$NGINX_PID")
+await_port "$TLS_PORT" nginx
+await_port "$PLAIN_PORT" nginx
+CURL_TLS=(curl -sS --fail --cacert "$W/pki/ca.pem")
+"${CURL_TLS[@]}" -o /dev/null "https://$U/100b" || die "nginx does not answer over TLS"
+
+# ---- squid: plain forward proxy, no cache ---------------------------------------------------
+say "squid on 127.0.0.1:$SQUID_PORT"
+mkdir -p "$W/squid"
+chown proxy:proxy "$W/squid" 2>/dev/null || chmod 777 "$W/squid"
+cat >"$W/squid/squid.conf" <<EOF
+http_port 127.0.0.1:$SQUID_PORT
+visible_hostname bench-squid
+http_access allow localhost
+http_access deny all
+cache deny all
+cache_mem 8 MB
+pid_filename $W/squid/squid.pid
+cache_log $W/squid/cache.log
+access_log stdio:$W/squid/access.log
+coredump_dir $W/squid
+shutdown_lifetime 1 seconds
+EOF
+squid -N -f "$W/squid/squid.conf" >"$W/squid/stdout" 2>&1 &
+SQUID_PID=$!
+pids+=("$SQUID_PID")
+await_port "$SQUID_PORT" squid
+curl -sS --fail -o /dev/null -x "http://127.0.0.1:$SQUID_PORT" "http://127.0.0.1:$PLAIN_PORT/100b" \
+  || die "squid does not forward (see $W/squid/cache.log)"
+
+# ---- helpers ---------------------------------------------------------------------------------
+ACCESS=$W/nginx/access.log
+log_lines() { wc -l <"$ACCESS"; }
+# Flush nginx's buffered access log (USR1 reopens it, writing the buffer first) and wait, at most
+# 5 s, until at least $2 lines after line $1 carry the Via marker $3.
+await_logged() {
+  local from=$1 want=$2 marker=$3 deadline=$((SECONDS + 5)) got=0
+  while :; do
+    kill -USR1 "$NGINX_PID"
+    got=$(tail -n +"$((from + 1))" "$ACCESS" | grep -c -- "$marker" || true)
+    ((got >= want)) && { echo "$got"; return; }
+    ((SECONDS < deadline)) || { echo "$got"; return; }
+    sleep 0.1
+  done
+}
+
+# run_wrk NAME SECONDS URL [TARGET HOST] -> records the wrk summary under NAME
+run_wrk() {
+  local name=$1 secs=$2 url=$3; shift 3
+  local out
+  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${secs}s" --timeout 5s -s "$BENCH/wrk-report.lua" "$url" \
+        ${1:+--} "$@" 2>&1) || die "wrk $name failed: $out"
+  local json
+  json=$(sed -n 's/^WRKJSON //p' <<<"$out")
+  [[ -n $json ]] || die "wrk $name printed no summary: $out"
+  record "{\"name\":\"$name\",\"wrk\":$json}"
+  echo "$json"
+}
+wrk_requests() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])["requests"])' "$1"; }
+
+# Egret's CPU seconds so far (user + system) from /proc/PID/stat.
+cpu_seconds() {
+  python3 - "$1" <<'PY'
+import os, sys
+stat = open(f"/proc/{sys.argv[1]}/stat").read()
+fields = stat[stat.rindex(")") + 2:].split()
+print((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+PY
+}
+
+# ---- direct HTTPS and Squid baselines -------------------------------------------------------
+say "direct HTTPS to nginx: ${WARMUP}s warm-up, ${DURATION}s measured"
+run_wrk direct_warmup "$((WARMUP / 2 > 0 ? WARMUP / 2 : 1))" "https://$U/100b" >/dev/null
+run_wrk direct "$DURATION" "https://$U/100b" >/dev/null
+
+say "squid plain forward: warm-up, ${DURATION}s measured"
+before=$(log_lines)
+run_wrk squid_warmup "$((WARMUP / 2 > 0 ? WARMUP / 2 : 1))" "http://127.0.0.1:$SQUID_PORT/" \
+  "http://127.0.0.1:$PLAIN_PORT/100b" "127.0.0.1:$PLAIN_PORT" >/dev/null
+before=$(log_lines)
+json=$(run_wrk squid "$DURATION" "http://127.0.0.1:$SQUID_PORT/" "http://127.0.0.1:$PLAIN_PORT/100b" "127.0.0.1:$PLAIN_PORT")
+n=$(wrk_requests "$json")
+seen=$(await_logged "$before" "$n" "(squid/")
+record "{\"name\":\"squid_seen_by_nginx\",\"requests\":$n,\"logged\":$seen}"
+
+# ---- Egret -----------------------------------------------------------------------------------
+# The image's JVM flags, read from the runtime stage's exec-form ENTRYPOINT (everything before
+# -jar), so the benchmark and the image never drift apart.
+mapfile -t IMAGE_FLAGS < <(python3 - "$ROOT/Dockerfile" <<'PY'
+import json, re, sys
+text = re.sub(r"\\\r?\n", " ", open(sys.argv[1]).read())
+lines = [l.strip() for l in text.splitlines() if l.strip() and not l.strip().startswith("#")]
+last_from = max(i for i, l in enumerate(lines) if re.match(r"FROM\s", l, re.I))
+entry = [l for l in lines[last_from:] if re.match(r"ENTRYPOINT\s", l, re.I)]
+if len(entry) != 1:
+    sys.exit(f"expected one ENTRYPOINT in the runtime stage, got {len(entry)}")
+argv = json.loads(entry[0].split(None, 1)[1])
+for arg in argv[1:argv.index("-jar")]:
+    print(arg)
+PY
+)
+((${#IMAGE_FLAGS[@]})) || die "cannot read the JVM flags of the Dockerfile's ENTRYPOINT"
+# shellcheck disable=SC2206
+EXTRA=(${BENCH_JVM_EXTRA:-})
+JVM=("$JAVA" "${IMAGE_FLAGS[@]}" "-XX:MaxRAM=$MAXRAM" "${EXTRA[@]}")
+
+mkdir -p "$W/egret"
+cat >"$W/egret/egret.yaml" <<EOF
+version: 1
+listen:
+  proxy: 127.0.0.1:$EGRET_PORT
+  admin: 127.0.0.1:$ADMIN_PORT
+tls:
+  trust: [$W/pki/ca.pem]
+addresses:
+  allow: [127.0.0.1/32]
+allow:
+  - host: 127.0.0.1
+    ports: [$TLS_PORT]
+EOF
+"$JAVA" -jar "$JAR" check "$W/egret/egret.yaml" >/dev/null || die "egret check refused the bench config"
+
+say "egret: ${JVM[*]} -jar $JAR"
+start_ns=$(date +%s%N)
+(cd "$W/egret" && exec "${JVM[@]}" -jar "$JAR" run --config "$W/egret/egret.yaml" \
+  >"$W/egret/access.log" 2>"$W/egret/stderr") &
+EGRET_PID=$!
+pids+=("$EGRET_PID")
+deadline=$((SECONDS + 30))
+until curl -s -o /dev/null --fail "http://127.0.0.1:$ADMIN_PORT/readyz"; do
+  kill -0 "$EGRET_PID" 2>/dev/null || die "egret exited before it was ready: $(cat "$W/egret/stderr")"
+  ((SECONDS < deadline)) || die "egret not ready after 30 s"
+  sleep 0.01
+done
+ready_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
+# CPU seconds spent getting ready: on a shared machine wall time depends on the neighbours'
+# load, CPU time much less.
+record "{\"name\":\"ready\",\"ms\":$ready_ms,\"cpu_s\":$(cpu_seconds "$EGRET_PID")}"
+
+say "egret upgrade path: first ${COLD}s after ready (cold), then ${WARMUP}s warm-up, ${DURATION}s measured"
+EG=("http://127.0.0.1:$EGRET_PORT/" "http://$U/100b" "$U")
+cpu0=$(cpu_seconds "$EGRET_PID")
+json=$(run_wrk egret_cold "$COLD" "${EG[@]}")
+record "{\"name\":\"egret_cold_cpu\",\"cpu_s\":$(python3 -c "print($(cpu_seconds "$EGRET_PID") - $cpu0)"),\"requests\":$(wrk_requests "$json")}"
+run_wrk egret_warmup "$WARMUP" "${EG[@]}" >/dev/null
+before=$(log_lines)
+cpu0=$(cpu_seconds "$EGRET_PID")
+json=$(run_wrk egret "$DURATION" "${EG[@]}")
+cpu1=$(cpu_seconds "$EGRET_PID")
+n=$(wrk_requests "$json")
+seen=$(await_logged "$before" "$n" "1.1 egret-")
+record "{\"name\":\"egret_seen_by_nginx\",\"requests\":$n,\"logged\":$seen}"
+record "{\"name\":\"egret_cpu\",\"cpu_s\":$(python3 -c "print($cpu1 - $cpu0)"),\"requests\":$n}"
+
+# ---- CONNECT tunnels, 1 MiB bodies, curl keep-alive -----------------------------------------
+say "CONNECT 1 MiB bodies: $ROUNDS rounds of ${CONNECT_MIB} MiB each direct, via egret, via squid"
+cfg=$W/curl-1m.cfg
+for _ in $(seq "$CONNECT_MIB"); do printf 'url = "https://%s/1m"\noutput = "/dev/null"\n' "$U"; done >"$cfg"
+# transfer NAME [PROXY]: one curl process, one keep-alive connection (one tunnel), CONNECT_MIB
+# transfers; MiB/s from the sum of curl's own per-transfer times.
+transfer() {
+  local name=$1 proxy=${2:-} f=$W/$1.times
+  "${CURL_TLS[@]}" ${proxy:+-x "$proxy"} -K "$cfg" \
+    -w '%{http_code} %{size_download} %{time_total} %{num_connects}\n' >"$f" || die "curl $name failed"
+  python3 - "$name" "$f" "$RAW" "$CONNECT_MIB" <<'PY'
+import json, sys
+name, path, raw, want = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+rows = [l.split() for l in open(path)]
+bad = [r for r in rows if r[0] != "200" or int(r[1]) != 1048576]
+if bad or len(rows) != want:
+    sys.exit(f"curl {name}: {len(rows)} of {want} transfers, bad: {bad[:3]}")
+with open(raw, "a") as f:
+    f.write(json.dumps({"name": name, "mib": len(rows),
+                        "seconds": sum(float(r[2]) for r in rows),
+                        "connects": sum(int(r[3]) for r in rows)}) + "\n")
+PY
+}
+for r in $(seq "$ROUNDS"); do
+  transfer "connect_direct" ""
+  transfer "connect_egret" "http://127.0.0.1:$EGRET_PORT"
+  transfer "connect_squid" "http://127.0.0.1:$SQUID_PORT"
+done
+
+# ---- a new client connection per request -----------------------------------------------------
+say "new connection per request: $NEWCONN x direct TLS, $NEWCONN x via egret (one curl each)"
+newconn() { # newconn NAME CURL-ARGS...: one curl process per request, so nothing is reused
+  local name=$1; shift
+  local f=$W/$name.times
+  : >"$f"
+  for _ in $(seq "$NEWCONN"); do
+    "$@" -o /dev/null -w '%{http_code} %{time_total}\n' >>"$f" || die "curl $name failed"
+  done
+  python3 - "$name" "$f" "$RAW" <<'PY'
+import json, statistics, sys
+rows = [l.split() for l in open(sys.argv[2])]
+bad = [r for r in rows if r[0] != "200"]
+if bad:
+    sys.exit(f"{sys.argv[1]}: {len(bad)} answers were not 200: {bad[:3]}")
+t = sorted(float(r[1]) * 1000 for r in rows)
+with open(sys.argv[3], "a") as f:
+    f.write(json.dumps({"name": sys.argv[1], "count": len(t), "p50_ms": statistics.median(t),
+                        "p90_ms": t[int(len(t) * 0.9) - 1]}) + "\n")
+PY
+}
+newconn newconn_direct "${CURL_TLS[@]}" "https://$U/100b"
+newconn newconn_egret curl -sS --fail -x "http://127.0.0.1:$EGRET_PORT" "http://$U/100b"
+
+# ---- memory ------------------------------------------------------------------------------------
+kill -0 "$EGRET_PID" 2>/dev/null || die "egret died during the run: $(tail -5 "$W/egret/stderr")"
+hwm_kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$EGRET_PID/status")
+rss_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$EGRET_PID/status")
+squid_hwm_kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$SQUID_PID/status")
+record "{\"name\":\"memory\",\"egret_hwm_kb\":$hwm_kb,\"egret_rss_kb\":$rss_kb,\"squid_hwm_kb\":$squid_hwm_kb}"
+record "{\"name\":\"setup\",\"jvm\":$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "${JVM[@]}"),\"java\":\"$("$JAVA" -version 2>&1 | head -1 | sed 's/"/\\"/g')\",\"cpus\":$(nproc),\"load_before\":\"$LOAD_BEFORE\",\"load_after\":\"$(cut -d' ' -f1-3 /proc/loadavg)\",\"cpu_model\":\"$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)\",\"duration_s\":$DURATION,\"threads\":$THREADS,\"connections\":$CONNECTIONS}"
+
+python3 "$BENCH/report.py" "$RAW" "$OUT/results.md" "$OUT/results.jsonl"
