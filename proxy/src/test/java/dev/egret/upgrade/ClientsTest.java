@@ -33,7 +33,6 @@ import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -55,8 +54,6 @@ class ClientsTest {
   private static final String API = "api.partner.test";
   private static final String BLOCKED = "blocked.partner.test";
   private static final String BODY = "{\"partner\":\"ok\"}";
-  private static final String PLAIN_HTTP_IN_TUNNEL =
-      "needs plain HTTP inside CONNECT tunnels from the pipeline branch";
   private static final ObjectMapper JSON = new ObjectMapper();
 
   @TempDir static Path dir;
@@ -284,14 +281,12 @@ class ClientsTest {
 
     @Test
     @Override
-    @Disabled(PLAIN_HTTP_IN_TUNNEL)
     void allowedHttpIsUpgradedToTls() throws Exception {
       super.allowedHttpIsUpgradedToTls();
     }
 
     @Test
     @Override
-    @Disabled(PLAIN_HTTP_IN_TUNNEL)
     void plaintextBlockRuleRefusesHttp() throws Exception {
       super.plaintextBlockRuleRefusesHttp();
     }
@@ -357,14 +352,12 @@ class ClientsTest {
 
     @Test
     @Override
-    @Disabled(PLAIN_HTTP_IN_TUNNEL)
     void allowedHttpIsUpgradedToTls() throws Exception {
       super.allowedHttpIsUpgradedToTls();
     }
 
     @Test
     @Override
-    @Disabled(PLAIN_HTTP_IN_TUNNEL)
     void plaintextBlockRuleRefusesHttp() throws Exception {
       super.plaintextBlockRuleRefusesHttp();
     }
