@@ -110,6 +110,9 @@ final class TunnelRelay implements Tracked {
         TimeUnit.MILLISECONDS);
     if (early != null && early.isReadable()) {
       fromClient(early);
+      if (server != null && !closed && !handedOver) {
+        server.flush(); // no read completes for these bytes, which came before the relay
+      }
     } else if (early != null) {
       early.release();
     }
