@@ -36,6 +36,9 @@ public final class Egret {
              egret explain --config FILE [--method M] URL
                                                     print the decision for http://h/p, https://h/p or h:port
              egret ready [--admin HOST:PORT]        exit 0 if the admin port's /readyz answers 200
+             egret lambda [--config FILE] [--name N]
+                                                    run as a Lambda external extension (the default
+                                                    when AWS_LAMBDA_RUNTIME_API is set)
       """;
 
   private Egret() {}
@@ -51,13 +54,16 @@ public final class Egret {
   static int run(String[] args, PrintStream out, PrintStream err) {
     Deque<String> a = new ArrayDeque<>(Arrays.asList(args));
     boolean runFlags = !a.isEmpty() && a.peek().startsWith("--") && !a.peek().equals("--help");
-    String command = a.isEmpty() || runFlags ? "run" : a.pop();
+    // Under Lambda the launcher is started with no arguments; AWS_LAMBDA_RUNTIME_API says where.
+    String command = a.isEmpty() || runFlags
+        ? (System.getenv("AWS_LAMBDA_RUNTIME_API") == null ? "run" : "lambda") : a.pop();
     try {
       return switch (command) {
         case "run" -> Run.serve(configPath(a, err), err);
         case "check" -> check(a, out, err);
         case "explain" -> explain(a, out, err);
         case "ready" -> ready(a, out, err);
+        case "lambda" -> dev.egret.lambda.Extension.main(a, out, err);
         case "help", "--help", "-h" -> {
           out.print(USAGE);
           yield 0;

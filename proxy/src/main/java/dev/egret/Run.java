@@ -12,13 +12,46 @@ import java.net.InetSocketAddress;
 import io.vertx.core.Vertx;
 import java.io.PrintStream;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
+import io.micrometer.core.instrument.MeterRegistry;
 
 /** {@code egret run}: load the config (refusing to start on any error), then serve until stopped. */
-final class Run {
+public final class Run {
   private Run() {}
 
+  /** The SIGTERM drain's deadline until the config carries {@code shutdown.deadline} (SPEC default). */
+  static final Duration STOP_DEADLINE = Duration.ofSeconds(25);
+
   static int serve(Path configPath, PrintStream err) throws ConfigException {
+    Running running;
+    try {
+      running = start(configPath, err);
+    } catch (StartFailure e) {
+      err.println("egret: cannot start: " + e.getMessage());
+      return 1;
+    }
+    // SIGTERM is the orchestrator's normal stop: drain and exit 0, because ECS and Step
+    // Functions read a non-zero exit of any container as a failed task.
+    stopOn("TERM", running, err);
+    stopOn("INT", running, err);
+    return -1;
+  }
+
+  /** Why {@link #start} could not bind or start (the config itself was fine). */
+  public static final class StartFailure extends Exception {
+    StartFailure(String message, Throwable cause) {
+      super(message, cause);
+    }
+  }
+
+  /**
+   * Loads the config (refusing to start on any error) and starts serving; returns once the proxy
+   * and admin ports are bound and ready. Blocks: call it from a plain thread, never an event loop.
+   */
+  public static Running start(Path configPath, PrintStream err) throws ConfigException, StartFailure {
     EgretConfig config = ConfigCompiler.load(configPath);
     Metrics metrics = new Metrics();
     Vertx vertx = metrics.newVertx(new VertxOptions());
@@ -26,47 +59,74 @@ final class Run {
     EgretServer server = new EgretServer(vertx, config, telemetry);
     AdminServer admin = new AdminServer(vertx, config.listen().admin().host(),
         config.listen().admin().port(), telemetry::scrape);
+    int adminPort;
+    int port;
     try {
-      int adminPort = admin.start().await(30, TimeUnit.SECONDS);
+      adminPort = admin.start().await(30, TimeUnit.SECONDS);
       server.alsoOwn(new InetSocketAddress(config.listen().admin().host(), adminPort));
-      int port = server.start().await(30, TimeUnit.SECONDS);
+      port = server.start().await(30, TimeUnit.SECONDS);
       admin.markReady();
       err.println("egret: proxy on " + config.listen().proxy().host() + ":" + port
           + ", admin on " + config.listen().admin().host() + ":" + adminPort
           + ", config " + config.file() + " (sha256 " + config.sha256() + ")");
     } catch (Exception e) {
-      err.println("egret: cannot start: " + e.getMessage());
       vertx.close();
-      return 1;
+      throw new StartFailure(String.valueOf(e.getMessage()), e);
     }
     server.watch(2000);
     reloadOnHangup(server, err);
-    Runnable drain = () -> {
-      // Readiness goes first so the orchestrator stops sending work, then the listeners close.
-      admin.markDraining();
-      try {
-        server.close().await(10, TimeUnit.SECONDS);
-        admin.close().await(5, TimeUnit.SECONDS);
-        telemetry.close();
-        vertx.close().await(10, TimeUnit.SECONDS);
-        metrics.close();
-      } catch (Exception e) {
-        err.println("egret: shutdown was not clean: " + e.getMessage());
+    return new Running() {
+      @Override
+      public int proxyPort() {
+        return port;
+      }
+
+      @Override
+      public int adminPort() {
+        return adminPort;
+      }
+
+      @Override
+      public MeterRegistry registry() {
+        return metrics.registry();
+      }
+
+      @Override
+      public CompletionStage<Void> drain(Duration deadline) {
+        // Readiness goes first so the orchestrator stops sending work, then the listeners close.
+        admin.markDraining();
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        server.close().timeout(Math.max(1, deadline.toMillis()), TimeUnit.MILLISECONDS)
+            .onComplete(ar -> {
+              if (ar.failed()) {
+                err.println("egret: shutdown was not clean: " + ar.cause().getMessage());
+              }
+              done.complete(null);
+            });
+        return done;
+      }
+
+      @Override
+      public void close() {
+        try {
+          admin.close().await(5, TimeUnit.SECONDS);
+          telemetry.close();
+          vertx.close().await(10, TimeUnit.SECONDS);
+          metrics.close();
+        } catch (Exception e) {
+          err.println("egret: shutdown was not clean: " + e.getMessage());
+        }
       }
     };
-    // SIGTERM is the orchestrator's normal stop: drain and exit 0, because ECS and Step
-    // Functions read a non-zero exit of any container as a failed task.
-    stopOn("TERM", drain, err);
-    stopOn("INT", drain, err);
-    return -1;
   }
 
-  private static void stopOn(String signal, Runnable drain, PrintStream err) {
+  private static void stopOn(String signal, Running running, PrintStream err) {
     try {
       sun.misc.Signal.handle(new sun.misc.Signal(signal), s -> {
         err.println("egret: SIG" + signal + ", draining");
         Thread stopper = new Thread(() -> {
-          drain.run();
+          running.drain(STOP_DEADLINE).toCompletableFuture().join();
+          running.close();
           Runtime.getRuntime().halt(0);
         }, "egret-stop");
         stopper.start();
