@@ -22,8 +22,8 @@ import java.util.concurrent.TimeUnit;
  * {@code egret lambda}: Egret as a Lambda external extension. The order is Lambda's contract:
  *
  * <ol>
- *   <li>register with the Extensions API for {@code SHUTDOWN} (before anything slow, so the
- *       identifier is there to report a bad config with);
+ *   <li>register with the Extensions API for {@code SHUTDOWN} (sent first; it completes while
+ *       the next step runs, and its identifier is what a bad config is reported with);
  *   <li>load the config and start serving through {@link Run#start}; a bad config goes to
  *       {@code init/error} as {@code Extension.ConfigInvalid} with the {@code FILE:LINE:COLUMN}
  *       lines, a failed start as {@code Extension.StartFailed}, then a non-zero exit;
@@ -116,31 +116,51 @@ public final class Extension {
   }
 
   private int start(String name, String config) {
+    // Registration goes out first and completes while the config loads and the ports bind on
+    // this thread: the two overlap, and the cold start is the longer of them, not their sum.
+    // The first event/next still waits for both.
+    Future<String> registration = api.register(name);
+    ConfigException badConfig = null;
+    Run.StartFailure failedStart = null;
+    if (config != null && !config.isBlank()) {
+      try {
+        running = Run.start(Path.of(config), err);
+      } catch (ConfigException e) {
+        badConfig = e;
+      } catch (Run.StartFailure e) {
+        failedStart = e;
+      }
+    }
     String id;
     try {
-      id = api.register(name).await(10, TimeUnit.SECONDS);
+      id = registration.await(10, TimeUnit.SECONDS);
     } catch (Exception e) {
       err.println("egret: lambda: cannot register with the Extensions API at " + api.host()
           + ": " + e.getMessage());
+      if (running != null) {
+        running.drain(Duration.ZERO).toCompletableFuture().join();
+        running.close();
+      }
       vertx.close();
       return 1;
     }
     if (config == null || config.isBlank()) {
+      err.println("egret: lambda: EGRET_CONFIG is not set");
       return failInit(id, "Extension.ConfigInvalid", 2, List.of(
           "EGRET_CONFIG is not set: point it at the allowlist file, e.g. /var/task/egret.yaml"));
     }
-    try {
-      running = Run.start(Path.of(config), err);
-    } catch (ConfigException e) {
+    if (badConfig != null) {
       List<String> lines = new ArrayList<>();
-      for (ConfigError error : e.errors()) {
+      for (ConfigError error : badConfig.errors()) {
         lines.add(error.toString());
         err.println(error);
       }
       return failInit(id, "Extension.ConfigInvalid", 2, lines);
-    } catch (Run.StartFailure e) {
-      err.println("egret: cannot start: " + e.getMessage());
-      return failInit(id, "Extension.StartFailed", 1, List.of("egret cannot start: " + e.getMessage()));
+    }
+    if (failedStart != null) {
+      err.println("egret: cannot start: " + failedStart.getMessage());
+      return failInit(id, "Extension.StartFailed", 1,
+          List.of("egret cannot start: " + failedStart.getMessage()));
     }
     emf = new EmfMetrics(running.registry());
     emfTimer = vertx.setPeriodic(metricsInterval.toMillis(),
