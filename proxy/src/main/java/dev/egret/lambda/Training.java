@@ -70,17 +70,11 @@ public final class Training {
       }
     });
     int apiPort = api.listen(0, "127.0.0.1").await(30, TimeUnit.SECONDS).actualPort();
-    Thread watchdog = new Thread(() -> {
-      try {
-        Thread.sleep(60_000);   // a build step's time limit, not a wait for an event
-      } catch (InterruptedException e) {
-        return;
-      }
+    // A build step's time limit: a training run that hangs fails the build instead.
+    vertx.setTimer(60_000, t -> {
       System.err.println("egret training: no SHUTDOWN within 60 s");
       Runtime.getRuntime().halt(1);
-    }, "egret-training-watchdog");
-    watchdog.setDaemon(true);
-    watchdog.start();
+    });
     int code = Extension.main(new ArrayDeque<>(), Map.of(
         "AWS_LAMBDA_RUNTIME_API", "127.0.0.1:" + apiPort,
         "EGRET_CONFIG", config.toString(),
