@@ -80,4 +80,40 @@ class ExtensionCommandTest {
     org.assertj.core.api.Assertions.assertThatThrownBy(() -> Extension.interval("10ms"))
         .hasMessageContaining("at least 100ms");
   }
+
+  /** An Extensions API that misbehaves on register as {@code answer} says. */
+  private static Result againstApi(io.vertx.core.Handler<io.vertx.core.http.HttpServerRequest> answer)
+      throws Exception {
+    io.vertx.core.Vertx vertx = io.vertx.core.Vertx.vertx();
+    try {
+      int port = vertx.createHttpServer().requestHandler(answer).listen(0, "127.0.0.1")
+          .await(10, TimeUnit.SECONDS).actualPort();
+      return lambda(Map.of("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:" + port, "EGRET_CONFIG", "egret.yaml"));
+    } finally {
+      vertx.close().await(10, TimeUnit.SECONDS);
+    }
+  }
+
+  @Test
+  void registerAnsweredWithoutAnIdentifierExitsOne() throws Exception {
+    Result r = againstApi(req -> req.response().end("{}"));
+    assertThat(r.code()).isEqualTo(1);
+    assertThat(r.err()).contains("register answered without a Lambda-Extension-Identifier header");
+  }
+
+  @Test
+  void registerRefusedExitsOneWithTheStatusAndBody() throws Exception {
+    Result r = againstApi(req -> req.response().setStatusCode(403)
+        .end("{\"errorType\":\"Extension.Forbidden\"}"));
+    assertThat(r.code()).isEqualTo(1);
+    assertThat(r.err()).contains("POST /2020-01-01/extension/register answered 403: {\"errorType\":\"Extension.Forbidden\"}");
+  }
+
+  @Test
+  void anOversizedAnswerIsRefusedNotBuffered() throws Exception {
+    Result r = againstApi(req -> req.response().putHeader("Lambda-Extension-Identifier", "x")
+        .end("x".repeat(ExtensionsApi.MAX_BODY + 1)));
+    assertThat(r.code()).isEqualTo(1);
+    assertThat(r.err()).contains("the Extensions API sent a body over 65536 bytes");
+  }
 }
