@@ -46,6 +46,9 @@ public final class Egret {
                                                     print iptables-restore input that redirects this
                                                     namespace's TCP to the transparent listeners and
                                                     rejects the rest (uid default 10001)
+             egret lambda [--config FILE] [--name N]
+                                                    run as a Lambda external extension (the default
+                                                    when AWS_LAMBDA_RUNTIME_API is set)
       """;
 
   private Egret() {}
@@ -61,7 +64,9 @@ public final class Egret {
   static int run(String[] args, PrintStream out, PrintStream err) {
     Deque<String> a = new ArrayDeque<>(Arrays.asList(args));
     boolean runFlags = !a.isEmpty() && a.peek().startsWith("--") && !a.peek().equals("--help");
-    String command = a.isEmpty() || runFlags ? "run" : a.pop();
+    // Under Lambda the launcher is started with no arguments; AWS_LAMBDA_RUNTIME_API says where.
+    String command = a.isEmpty() || runFlags
+        ? (System.getenv("AWS_LAMBDA_RUNTIME_API") == null ? "run" : "lambda") : a.pop();
     try {
       return switch (command) {
         case "run" -> Run.serve(configPath(a, err), err);
@@ -76,6 +81,7 @@ public final class Egret {
             throw new UsageException(e.getMessage());
           }
         }
+        case "lambda" -> dev.egret.lambda.Extension.main(a, out, err);
         case "help", "--help", "-h" -> {
           out.print(USAGE);
           yield 0;

@@ -1,24 +1,28 @@
 package dev.egret;
 
+import dev.egret.admin.AdminServer;
 import dev.egret.config.ConfigCompiler;
 import dev.egret.config.ConfigException;
 import dev.egret.config.EgretConfig;
-import dev.egret.admin.AdminServer;
 import dev.egret.telemetry.AccessLog;
 import dev.egret.telemetry.Metrics;
 import dev.egret.telemetry.Observability;
-import io.vertx.core.VertxOptions;
-import java.net.InetSocketAddress;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
 import java.io.PrintStream;
+import java.net.InetSocketAddress;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /** {@code egret run}: load the config (refusing to start on any error), then serve until stopped. */
-final class Run {
+public final class Run {
   /** Set by the first SIGTERM or SIGINT: one drain per process. */
-  private static final java.util.concurrent.atomic.AtomicBoolean STOPPING =
-      new java.util.concurrent.atomic.AtomicBoolean();
+  private static final AtomicBoolean STOPPING = new AtomicBoolean();
 
   private Run() {}
 
@@ -26,6 +30,33 @@ final class Run {
     if (!Footprint.fits(err)) {
       return 1; // heap + direct memory + the JVM's own needs exceed the memory limit
     }
+    // The handlers go in before Egret says it is ready, so no SIGTERM finds the JVM's default;
+    // one that comes during start-up drains as soon as the start has finished.
+    CompletableFuture<Running> started = new CompletableFuture<>();
+    stopOn("TERM", started, err);
+    stopOn("INT", started, err);
+    try {
+      started.complete(start(configPath, err));
+    } catch (StartFailure e) {
+      err.println("egret: cannot start: " + e.getMessage());
+      return 1;
+    }
+    return -1;
+  }
+
+  /** Why {@link #start} could not bind or start (the config itself was fine). */
+  public static final class StartFailure extends Exception {
+    StartFailure(String message, Throwable cause) {
+      super(message, cause);
+    }
+  }
+
+  /**
+   * Loads the config (refusing to start on any error) and starts serving; returns once the proxy
+   * and admin ports are bound and ready. Blocks: call it from a plain thread, never an event loop.
+   */
+  public static Running start(Path configPath, PrintStream err)
+      throws ConfigException, StartFailure {
     EgretConfig config = ConfigCompiler.load(configPath);
     Metrics metrics = new Metrics();
     // Netty's native epoll transport where it loads (Linux x86_64 and aarch64), else NIO.
@@ -38,49 +69,82 @@ final class Run {
     EgretServer server = new EgretServer(vertx, config, telemetry);
     AdminServer admin = new AdminServer(vertx, config.listen().admin().host(),
         config.listen().admin().port(), telemetry::scrape);
-    Runnable drain = () -> {
-      // Readiness goes first so the orchestrator stops sending work; the admin port stays up.
-      admin.markDraining();
-      EgretConfig.Shutdown shutdown = server.config().shutdown();
-      try {
-        EgretServer.DrainReport report = server.drain(shutdown.grace(), shutdown.deadline())
-            .await(shutdown.deadline().toMillis() + 10_000, TimeUnit.MILLISECONDS);
-        err.println("egret: drained in " + report.drainedMillis() + " ms (accepted for "
-            + report.graceMillis() + " ms; " + (report.cutCount() == 0
-                ? "nothing cut" : report.cutCount() + " cut at the deadline " + report.cut())
-            + ")");
-        admin.close().await(5, TimeUnit.SECONDS);
-        telemetry.close();
-        vertx.close().await(10, TimeUnit.SECONDS);
-        metrics.close();
-      } catch (Exception e) {
-        err.println("egret: shutdown was not clean: " + e.getMessage());
-      }
-    };
-    // SIGTERM is the orchestrator's normal stop: drain and exit 0, because ECS and Step
-    // Functions read a non-zero exit of any container as a failed task.
-    stopOn("TERM", drain, err);
-    stopOn("INT", drain, err);
-    // Handlers go in before Egret says it is ready, so no SIGTERM finds the JVM's default.
+    int adminPort;
+    int port;
     try {
-      int adminPort = admin.start().await(30, TimeUnit.SECONDS);
+      adminPort = admin.start().await(30, TimeUnit.SECONDS);
       server.alsoOwn(new InetSocketAddress(config.listen().admin().host(), adminPort));
-      int port = server.start().await(30, TimeUnit.SECONDS);
+      port = server.start().await(30, TimeUnit.SECONDS);
       admin.markReady();
       err.println("egret: proxy on " + config.listen().proxy().host() + ":" + port
           + ", admin on " + config.listen().admin().host() + ":" + adminPort
           + ", config " + config.file() + " (sha256 " + config.sha256() + ")");
     } catch (Exception e) {
-      err.println("egret: cannot start: " + e.getMessage());
       vertx.close();
-      return 1;
+      throw new StartFailure(String.valueOf(e.getMessage()), e);
     }
     server.watch(2000);
     reloadOnHangup(server, err);
-    return -1;
+    return new Running() {
+      @Override
+      public int proxyPort() {
+        return port;
+      }
+
+      @Override
+      public int adminPort() {
+        return adminPort;
+      }
+
+      @Override
+      public MeterRegistry registry() {
+        return metrics.registry();
+      }
+
+      @Override
+      public CompletionStage<Void> drain(Duration deadline) {
+        // Readiness goes first so the orchestrator stops sending work; the admin port stays up.
+        admin.markDraining();
+        EgretConfig.Shutdown shutdown = server.config().shutdown();
+        Duration until = min(shutdown.deadline(), deadline);
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        server.drain(min(shutdown.grace(), until), until).onComplete(ar -> {
+          if (ar.succeeded()) {
+            EgretServer.DrainReport r = ar.result();
+            err.println("egret: drained in " + r.drainedMillis() + " ms (accepted for "
+                + r.graceMillis() + " ms; " + (r.cutCount() == 0
+                    ? "nothing cut" : r.cutCount() + " cut at the deadline " + r.cut()) + ")");
+          } else {
+            err.println("egret: shutdown was not clean: " + ar.cause().getMessage());
+          }
+          done.complete(null);
+        });
+        return done;
+      }
+
+      @Override
+      public void close() {
+        try {
+          admin.close().await(5, TimeUnit.SECONDS);
+          telemetry.close();
+          vertx.close().await(10, TimeUnit.SECONDS);
+          metrics.close();
+        } catch (Exception e) {
+          err.println("egret: shutdown was not clean: " + e.getMessage());
+        }
+      }
+    };
   }
 
-  private static void stopOn(String signal, Runnable drain, PrintStream err) {
+  private static Duration min(Duration a, Duration b) {
+    return a.compareTo(b) <= 0 ? a : b;
+  }
+
+  /**
+   * SIGTERM is the orchestrator's normal stop: drain and exit 0, because ECS and Step Functions
+   * read a non-zero exit of any container as a failed task. A second signal changes nothing.
+   */
+  private static void stopOn(String signal, CompletableFuture<Running> started, PrintStream err) {
     try {
       sun.misc.Signal.handle(new sun.misc.Signal(signal), s -> {
         if (!STOPPING.compareAndSet(false, true)) {
@@ -89,7 +153,10 @@ final class Run {
         }
         err.println("egret: SIG" + signal + ", draining");
         Thread stopper = new Thread(() -> {
-          drain.run();
+          Running running = started.join();
+          // The config's shutdown.deadline bounds it; the argument only ever shortens that.
+          running.drain(Duration.ofDays(1)).toCompletableFuture().join();
+          running.close();
           Runtime.getRuntime().halt(0);
         }, "egret-stop");
         stopper.start();
