@@ -56,12 +56,18 @@ public final class ProxyListener {
     StrictHeadParser parser = new StrictHeadParser(StrictHeadParser.DEFAULT_MAX_REQUEST_LINE_BYTES,
         limits.maxHeaderBytes(), StrictHeadParser.DEFAULT_MAX_HEADER_COUNT);
     server = vertx.createHttpServer(options);
+    telemetry.clientConnectionsLimit(limits.maxConnections());
     server.connectionHandler(conn -> {
       int open = connections.incrementAndGet();
-      conn.closeHandler(v -> connections.decrementAndGet());
+      telemetry.clientConnectionOpened();
+      conn.closeHandler(v -> {
+        connections.decrementAndGet();
+        telemetry.clientConnectionClosed();
+      });
       ChannelPipeline pipeline = ((ConnectionBase) conn).channel().pipeline();
       if (open > limits.maxConnections()) {
         // Over the cap: answer the first request with 503 and close, without reading further.
+        telemetry.clientConnectionRefusedAtCap();
         ProxyFailure f = new ProxyFailure(ErrorKind.CONNECTION_LIMIT_REACHED,
             "Egret already serves " + limits.maxConnections() + " client connections (limits.maxConnections)");
         pipeline.addBefore("httpDecoder", "egret-limit", new Refuser(f, r -> refused(r, conn)));

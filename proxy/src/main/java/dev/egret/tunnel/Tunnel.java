@@ -20,6 +20,7 @@ import io.vertx.core.net.SocketAddress;
 import io.vertx.core.net.impl.ConnectionBase;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.time.Duration;
 
 /**
  * A {@code CONNECT} tunnel that can only carry TLS. It connects to the checked address first and
@@ -82,10 +83,10 @@ public final class Tunnel {
         .setRemoteAddress(SocketAddress.inetSocketAddress(new InetSocketAddress(address, port)))
         .setTimeout((int) config.timeouts().connect().toMillis());
     return client.connect(options)
-        .recover(e -> Future.failedFuture(FailureClassifier.classify(e, host)))
+        .recover(e -> Future.failedFuture(FailureClassifier.classify(e, host).failure()))
         .compose(upstream -> {
           hop.connectNanos = System.nanoTime() - connectStart;
-          telemetry.upstreamConnected(decision.destination(), hop.connectNanos / 1e9);
+          telemetry.upstreamConnected(decision.destination(), Duration.ofNanos(hop.connectNanos));
           hop.status = 200;
           ((ConnectionBase) req.connection()).channel().pipeline()
               .addAfter("httpEncoder", ConnectEstablished.NAME, new ConnectEstablished());
@@ -151,9 +152,9 @@ public final class Tunnel {
     }
     boolean versionCut = failure != null && failure.kind() == ErrorKind.TLS_PROTOCOL_ERROR;
     String cipher = gate.negotiatedCipher() == null ? "unknown" : gate.negotiatedCipher();
-    double seconds = gate.handshakeNanos() < 0 ? 0 : gate.handshakeNanos() / 1e9;
+    Duration took = Duration.ofNanos(Math.max(0, gate.handshakeNanos()));
     telemetry.upstreamHandshake(decision.destination(), decision.target().host(), version, cipher,
-        versionCut ? HandshakeResult.PROTOCOL_ERROR : HandshakeResult.OK, seconds, null);
+        versionCut ? HandshakeResult.PROTOCOL_ERROR : HandshakeResult.OK, took, null);
   }
 
   public Future<Void> close() {

@@ -75,12 +75,12 @@ public final class Upgrade {
     Promise<Void> done = Promise.promise();
     upstream.client().request(options).onComplete(ar -> {
       if (ar.failed()) {
-        ProxyFailure f = upstream.acquireFailure(ar.cause(), host);
-        if (FailureClassifier.isTlsFailure(f)) {
+        FailureClassifier.Classification failed = upstream.acquireFailure(ar.cause(), host);
+        if (failed.handshake() != null) {
           telemetry.upstreamHandshake(decision.destination(), host, "unknown", "unknown",
-              HandshakeResult.of(ar.cause()), (System.currentTimeMillis() - start) / 1000.0, null);
+              failed.handshake(), Duration.ofMillis(System.currentTimeMillis() - start), null);
         }
-        done.fail(f);
+        done.fail(failed.failure());
         return;
       }
       HttpClientRequest up = ar.result();
@@ -107,7 +107,7 @@ public final class Upgrade {
     }
     if (setup.connectMillis() >= 0) {
       hop.connectNanos = setup.connectMillis() * 1_000_000L;
-      telemetry.upstreamConnected(decision.destination(), setup.connectMillis() / 1000.0);
+      telemetry.upstreamConnected(decision.destination(), Duration.ofMillis(setup.connectMillis()));
     }
     hop.handshakeNanos = setup.handshakeMillis() * 1_000_000L;
     X509Certificate leaf = null;
@@ -121,7 +121,7 @@ public final class Upgrade {
     telemetry.upstreamHandshake(decision.destination(), host,
         session == null ? "unknown" : session.getProtocol(),
         session == null ? "unknown" : session.getCipherSuite(), HandshakeResult.OK,
-        setup.handshakeMillis() / 1000.0, leaf);
+        Duration.ofMillis(setup.handshakeMillis()), leaf);
   }
 
   private void send(HttpServerRequest req, HttpClientRequest up, Duration responseTimeout,
@@ -170,7 +170,7 @@ public final class Upgrade {
         return; // the clock already failed the hop
       }
       if (ar.failed()) {
-        done.tryFail(FailureClassifier.classify(ar.cause(), host));
+        done.tryFail(FailureClassifier.classify(ar.cause(), host).failure());
         return;
       }
       hop.firstByteNanos = System.nanoTime() - hop.startNanos;

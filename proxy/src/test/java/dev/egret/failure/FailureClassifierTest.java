@@ -41,7 +41,7 @@ class FailureClassifierTest {
         new CertPathValidatorException("validity check failed",
             new CertificateExpiredException("NotAfter: Tue Nov 24 19:19:04 UTC 2026")));
     ProxyFailure f = FailureClassifier.classify(
-        wrapped(handshake(validator.getMessage(), validator)), HOST);
+        wrapped(handshake(validator.getMessage(), validator)), HOST).failure();
     assertThat(f.kind()).isEqualTo(ErrorKind.TLS_CERTIFICATE_ERROR);
     assertThat(f.details()).isEqualTo("upstream certificate of api.partner.test refused: the"
         + " certificate has expired (NotAfter: Tue Nov 24 19:19:04 UTC 2026)");
@@ -51,7 +51,8 @@ class FailureClassifierTest {
   void unbuildablePathNamesBothUsualCauses() {
     CertificateException validator = new CertificateException("PKIX path building failed",
         new CertPathBuilderException("unable to find valid certification path"));
-    ProxyFailure f = FailureClassifier.classify(wrapped(handshake("x", validator)), HOST);
+    ProxyFailure f =
+        FailureClassifier.classify(wrapped(handshake("x", validator)), HOST).failure();
     assertThat(f.kind()).isEqualTo(ErrorKind.TLS_CERTIFICATE_ERROR);
     assertThat(f.details()).contains("no chain to a trusted root", "tls.trust",
         "intermediate certificates");
@@ -61,7 +62,8 @@ class FailureClassifierTest {
   void egretsOwnCertificateRefusalPassesThrough() {
     CertificateException own = new CertificateException(
         "certificate pinning failure for api.partner.test: the verified chain has sha256/A=");
-    ProxyFailure f = FailureClassifier.classify(wrapped(handshake(own.getMessage(), own)), HOST);
+    ProxyFailure f =
+        FailureClassifier.classify(wrapped(handshake(own.getMessage(), own)), HOST).failure();
     assertThat(f.kind()).isEqualTo(ErrorKind.TLS_CERTIFICATE_ERROR);
     assertThat(f.details()).endsWith("refused: " + own.getMessage());
   }
@@ -69,7 +71,8 @@ class FailureClassifierTest {
   @Test
   void protocolVersionAlertIsAProtocolError() {
     ProxyFailure f = FailureClassifier.classify(
-        wrapped(new SSLHandshakeException("Received fatal alert: protocol_version")), HOST);
+        wrapped(new SSLHandshakeException("Received fatal alert: protocol_version")), HOST)
+        .failure();
     assertThat(f.kind()).isEqualTo(ErrorKind.TLS_PROTOCOL_ERROR);
     assertThat(f.details()).contains("no TLS version that Egret allows",
         "Received fatal alert: protocol_version");
@@ -78,7 +81,8 @@ class FailureClassifierTest {
   @Test
   void handshakeFailureAlertMeansNoSharedSuite() {
     ProxyFailure f = FailureClassifier.classify(
-        wrapped(new SSLHandshakeException("Received fatal alert: handshake_failure")), HOST);
+        wrapped(new SSLHandshakeException("Received fatal alert: handshake_failure")), HOST)
+        .failure();
     assertThat(f.kind()).isEqualTo(ErrorKind.TLS_PROTOCOL_ERROR);
     assertThat(f.details()).contains("shares no cipher suite", "forward secrecy");
   }
@@ -88,7 +92,7 @@ class FailureClassifierTest {
     // TLS 1.3: the server refuses the client's (missing) certificate after the client finished,
     // so the alert arrives while reading, inside Netty's DecoderException.
     ProxyFailure f = FailureClassifier.classify(new DecoderException(
-        new SSLHandshakeException("Received fatal alert: bad_certificate")), HOST);
+        new SSLHandshakeException("Received fatal alert: bad_certificate")), HOST).failure();
     assertThat(f.kind()).isEqualTo(ErrorKind.TLS_CERTIFICATE_ERROR);
     assertThat(f.details()).contains("clientCert", "bad_certificate");
   }
@@ -96,7 +100,7 @@ class FailureClassifierTest {
   @Test
   void plaintextAnswerIsAProtocolError() {
     ProxyFailure f = FailureClassifier.classify(new NotSslRecordException("not an SSL record"),
-        HOST);
+        HOST).failure();
     assertThat(f.kind()).isEqualTo(ErrorKind.TLS_PROTOCOL_ERROR);
     assertThat(f.details()).isEqualTo("api.partner.test did not answer with TLS");
   }
