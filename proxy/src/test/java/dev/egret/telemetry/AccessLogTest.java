@@ -126,6 +126,23 @@ class AccessLogTest {
   }
 
   @Test
+  void keepsWritingAfterAValueThatIsNoValidUtf16() throws Exception {
+    // A lone surrogate has no UTF-8 form; Jackson's generator throws on it, which once would
+    // have ended the writer thread and every line after it.
+    Hop broken = Hops.hop(Hops.ALLOWLIST, new Target(Kind.TLS, "api.example.com", 443, "GET",
+        "/"), ErrorKind.DESTINATION_UNAVAILABLE, 502, 1_000);
+    broken.errorDetails = "half an emoji: \ud83d, then text";
+    Hop next = Hops.tunnel("na1.salesforce.com");
+
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    List<JsonNode> lines = logged(out, broken, next);
+
+    assertThat(lines).hasSize(2);
+    assertThat(lines.get(0).get("details").asText()).isEqualTo("half an emoji: \ufffd, then text");
+    assertThat(lines.get(1).get("host").asText()).isEqualTo("na1.salesforce.com");
+  }
+
+  @Test
   void dropsAndCountsLinesWhenTheWriterIsStuckWithoutBlockingTheCaller() throws Exception {
     StuckStream stuck = new StuckStream();
     int capacity = 4;
