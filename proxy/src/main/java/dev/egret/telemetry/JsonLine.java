@@ -26,8 +26,9 @@ import java.util.Arrays;
  * U+0020 ({@code \n}, {@code \r}, {@code \t}, {@code \b}, {@code \f} by name, the rest as {@code
  * \}{@code u00XX}), and U+2028/U+2029, which JavaScript log viewers read as line ends. Non-ASCII
  * is encoded as UTF-8; a surrogate pair as one 4-byte sequence; a lone surrogate (a string that
- * is no valid UTF-16, which Jackson refuses with an exception) as U+FFFD, so a hostile value can
- * neither break the line nor stop the writer. Not thread-safe.
+ * is no valid UTF-16) as U+FFFD: it has no UTF-8 form, and the escape Jackson writes for it makes
+ * strict parsers (Rust's serde_json, for one) refuse the whole line. So a hostile value can
+ * neither break a line nor make it unreadable. Not thread-safe.
  */
 final class JsonLine {
   private static final byte[] HEX = {

@@ -126,9 +126,9 @@ class AccessLogTest {
   }
 
   @Test
-  void keepsWritingAfterAValueThatIsNoValidUtf16() throws Exception {
-    // A lone surrogate has no UTF-8 form; Jackson's generator throws on it, which once would
-    // have ended the writer thread and every line after it.
+  void writesAValueThatIsNoValidUtf16AsValidUtf8() throws Exception {
+    // A lone surrogate has no UTF-8 form. Written as an escape (\\ud83d, as Jackson does), strict
+    // parsers (Rust's serde_json, for one) refuse the whole line; U+FFFD keeps it readable.
     Hop broken = Hops.hop(Hops.ALLOWLIST, new Target(Kind.TLS, "api.example.com", 443, "GET",
         "/"), ErrorKind.DESTINATION_UNAVAILABLE, 502, 1_000);
     broken.errorDetails = "half an emoji: \ud83d, then text";
