@@ -209,7 +209,8 @@ public final class FailureClassifier {
 
   /** Vert.x's shared "Connection was closed" exception, by identity: it has no type of its own. */
   private static boolean isVertxClosed(Throwable t) {
-    for (Throwable c = t; c != null; c = next(c)) {
+    Throwable c = t;
+    for (int depth = 0; c != null && depth < MAX_DEPTH; depth++, c = next(c)) {
       if (c == ConnectionBase.CLOSED_EXCEPTION) {
         return true;
       }
@@ -293,7 +294,8 @@ public final class FailureClassifier {
    * (see the class comment); its message for a received alert has this one fixed shape.
    */
   static String alert(Throwable t) {
-    for (Throwable c = t; c != null; c = next(c)) {
+    Throwable c = t;
+    for (int depth = 0; c != null && depth < MAX_DEPTH; depth++, c = next(c)) {
       if (c instanceof SSLException && c.getMessage() != null) {
         Matcher m = RECEIVED_ALERT.matcher(c.getMessage());
         if (m.find()) {
