@@ -59,7 +59,8 @@ public final class FailureClassifier {
   private static final int MAX_DEPTH = 16;
 
   /** The JDK's wording for an alert the peer sent (sun.security.ssl.Alert). */
-  private static final Pattern RECEIVED_ALERT = Pattern.compile("Received fatal alert: ([a-z_0-9]+)");
+  private static final Pattern RECEIVED_ALERT =
+      Pattern.compile("Received fatal alert: ([a-z_0-9]+)");
 
   /**
    * Alerts by which a server refuses the client's certificate (or the lack of one): the mTLS

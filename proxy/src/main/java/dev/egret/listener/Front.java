@@ -94,7 +94,8 @@ public final class Front implements Handler<HttpServerRequest> {
           if (ar.succeeded()) {
             finish(hop, null);
           } else {
-            ProxyFailure f = dev.egret.failure.FailureClassifier.classify(ar.cause(), host).failure();
+            ProxyFailure f =
+                dev.egret.failure.FailureClassifier.classify(ar.cause(), host).failure();
             refuse(req, hop, f, host, decision.ruleName(), closeAfterRefusal(req));
           }
         });
