@@ -1,87 +1,231 @@
 package dev.egret.failure;
 
+import dev.egret.telemetry.HandshakeResult;
+import dev.egret.tls.Pins;
 import io.netty.channel.ConnectTimeoutException;
+import io.netty.handler.codec.DecoderException;
+import io.netty.handler.codec.TooLongFrameException;
 import io.netty.handler.ssl.NotSslRecordException;
-import io.vertx.core.VertxException;
+import io.netty.handler.ssl.SslHandshakeTimeoutException;
+import io.netty.resolver.dns.DnsNameResolverException;
+import io.vertx.core.http.ConnectionPoolTooBusyException;
 import io.vertx.core.http.HttpClosedException;
+import io.vertx.core.http.StreamResetException;
+import io.vertx.core.net.impl.ConnectionBase;
 import java.net.ConnectException;
 import java.net.NoRouteToHostException;
+import java.net.PortUnreachableException;
+import java.net.SocketTimeoutException;
 import java.net.UnknownHostException;
+import java.nio.channels.ClosedChannelException;
 import java.security.cert.CertPathBuilderException;
 import java.security.cert.CertPathValidatorException;
 import java.security.cert.CertificateException;
 import java.security.cert.CertificateExpiredException;
 import java.security.cert.CertificateNotYetValidException;
+import java.security.cert.PKIXReason;
 import java.util.Locale;
+import java.util.Set;
 import java.util.concurrent.TimeoutException;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import javax.net.ssl.SSLException;
 
 /**
- * Sorts what the network throws into the SPEC's fixed set of error kinds, so metrics and logs get
- * bounded labels and the client gets the right status. The raw message survives in the details.
+ * Sorts what the network throws into the SPEC's fixed set of error kinds, and a failed upstream
+ * TLS handshake into its {@link HandshakeResult}, in one decision, so the client's status, the
+ * {@code error} label, the handshake {@code result} label and the log line always agree. Usage:
+ *
+ * <pre>{@code
+ * Classification c = FailureClassifier.classify(cause, host);
+ * if (c.handshake() != null) telemetry.upstreamHandshake(..., c.handshake(), ...);
+ * promise.fail(c.failure());
+ * }</pre>
+ *
+ * <p>The decision is made on exception types, walked along the cause chain (Vert.x and Netty wrap
+ * the JDK's reason in one or two layers): {@link CertificateException} and its JDK subtypes,
+ * {@link CertPathValidatorException#getReason()}, {@link SSLException} subtypes, Netty's and
+ * the JDK's connect and timeout exceptions, Netty's DNS resolver exceptions, Vert.x's pool and
+ * close exceptions, Netty's decoder exceptions. Message text is read in one place only, where no
+ * type exists: the JDK reports a TLS alert the peer sent as a bare {@link SSLException} whose
+ * message is {@code "Received fatal alert: <alert name>"} (RFC 8446 §6 names, stable since JDK
+ * 11); {@link #alert} parses that name, exactly, instead of searching the text. The raw message
+ * survives in the details, never in a label.
  */
 public final class FailureClassifier {
   private FailureClassifier() {}
 
-  /** Classifies an upstream failure on the way to {@code host}. */
-  public static ProxyFailure classify(Throwable t, String host) {
-    if (t instanceof ProxyFailure f) {
-      return f;
+  /** How deep the cause chain is followed: a chain can loop, or be absurdly long. */
+  private static final int MAX_DEPTH = 16;
+
+  /** The JDK's wording for an alert the peer sent (sun.security.ssl.Alert). */
+  private static final Pattern RECEIVED_ALERT =
+      Pattern.compile("Received fatal alert: ([a-z_0-9]+)");
+
+  /**
+   * Alerts by which a server refuses the client's certificate (or the lack of one): the mTLS
+   * side of a certificate problem, still {@code tls_certificate_error}.
+   */
+  private static final Set<String> CERTIFICATE_ALERTS = Set.of("bad_certificate",
+      "unsupported_certificate", "certificate_revoked", "certificate_expired",
+      "certificate_unknown", "unknown_ca", "certificate_required", "access_denied");
+
+  /**
+   * A classified failure: what the client is told ({@link #failure()}, with its {@link
+   * ErrorKind}) and, when the failure ended an upstream TLS handshake, how that handshake is
+   * counted ({@link #handshake()}, else null).
+   */
+  public record Classification(ProxyFailure failure, HandshakeResult handshake) {
+    public ErrorKind kind() {
+      return failure.kind();
     }
-    String message = describe(t);
-    if (has(t, CertificateException.class)) {
-      return new ProxyFailure(ErrorKind.TLS_CERTIFICATE_ERROR,
-          "upstream certificate of " + host + " refused: " + certificateReason(t), t);
+
+    public String details() {
+      return failure.details();
+    }
+
+    /** The same decision told in other words (a limit's or timeout's config name). */
+    public Classification withDetails(String details) {
+      return new Classification(new ProxyFailure(failure.kind(), failure.status(), details,
+          failure.getCause()), handshake);
+    }
+  }
+
+  /** Classifies an upstream failure on the way to {@code host}. */
+  public static Classification classify(Throwable t, String host) {
+    if (t instanceof ProxyFailure f) {
+      return new Classification(f, handshakeOf(f));
+    }
+    CertificateException refused = find(t, CertificateException.class);
+    if (refused != null) {
+      return new Classification(new ProxyFailure(ErrorKind.TLS_CERTIFICATE_ERROR,
+          "upstream certificate of " + host + " refused: " + certificateReason(t, refused), t),
+          has(t, Pins.PinMismatchException.class) ? HandshakeResult.PIN_MISMATCH
+              : HandshakeResult.CERTIFICATE_ERROR);
     }
     if (has(t, NotSslRecordException.class)) {
-      return new ProxyFailure(ErrorKind.TLS_PROTOCOL_ERROR,
-          host + " did not answer with TLS", t);
+      return protocolError(host + " did not answer with TLS", t);
+    }
+    if (has(t, SslHandshakeTimeoutException.class)) {
+      return protocolError(host + " did not complete a TLS handshake in time"
+          + " (timeouts.handshake)", t);
     }
     if (has(t, SSLException.class)) {
       return tlsFailure(t, host);
     }
-    if (has(t, ConnectTimeoutException.class)) {
-      return new ProxyFailure(ErrorKind.CONNECTION_TIMEOUT,
-          "connecting to " + host + " timed out", t);
+    if (has(t, ConnectTimeoutException.class) || has(t, SocketTimeoutException.class)) {
+      return plain(ErrorKind.CONNECTION_TIMEOUT, "connecting to " + host + " timed out", t);
     }
-    if (has(t, ConnectException.class) || has(t, NoRouteToHostException.class)) {
-      return new ProxyFailure(ErrorKind.CONNECTION_REFUSED,
-          "connection to " + host + " refused: " + message, t);
+    if (has(t, ConnectException.class) || has(t, NoRouteToHostException.class)
+        || has(t, PortUnreachableException.class)) {
+      return plain(ErrorKind.CONNECTION_REFUSED,
+          "connection to " + host + " refused: " + describe(t), t);
     }
-    if (has(t, UnknownHostException.class)) {
-      return new ProxyFailure(ErrorKind.DNS_ERROR, "cannot resolve " + host + ": " + message, t);
+    if (has(t, UnknownHostException.class) || has(t, DnsNameResolverException.class)) {
+      return plain(ErrorKind.DNS_ERROR, "cannot resolve " + host + ": " + describe(t), t);
     }
-    if (has(t, TimeoutException.class)) {
-      return new ProxyFailure(ErrorKind.RESPONSE_TIMEOUT, host + " did not answer in time", t);
-    }
-    String m = message.toLowerCase(Locale.ROOT);
-    if (m.contains("max wait queue") || m.contains("pool reached")) {
-      return new ProxyFailure(ErrorKind.CONNECTION_LIMIT_REACHED,
+    if (has(t, ConnectionPoolTooBusyException.class)) {
+      return plain(ErrorKind.CONNECTION_LIMIT_REACHED,
           "too many connections to " + host + " are in use", t);
     }
-    if (has(t, HttpClosedException.class)) {
-      return new ProxyFailure(ErrorKind.DESTINATION_UNAVAILABLE,
+    if (has(t, TimeoutException.class)) {
+      return plain(ErrorKind.RESPONSE_TIMEOUT, host + " did not answer in time", t);
+    }
+    if (has(t, TooLongFrameException.class) || has(t, DecoderException.class)) {
+      return plain(ErrorKind.UPSTREAM_PROTOCOL_ERROR,
+          host + " sent an invalid HTTP response: " + describe(t), t);
+    }
+    if (has(t, HttpClosedException.class) || has(t, StreamResetException.class)
+        || has(t, ClosedChannelException.class) || isVertxClosed(t)) {
+      return plain(ErrorKind.DESTINATION_UNAVAILABLE,
           host + " closed the connection before answering", t);
     }
-    if (t instanceof VertxException && m.contains("connection was closed")) {
-      return new ProxyFailure(ErrorKind.DESTINATION_UNAVAILABLE,
-          host + " closed the connection before answering", t);
+    return plain(ErrorKind.DESTINATION_UNAVAILABLE, "upstream " + host + " failed: " + describe(t),
+        t);
+  }
+
+  /**
+   * The limits a failure to obtain a pooled upstream connection is explained with, in the
+   * config's words.
+   *
+   * @param perDestination {@code limits.maxConnectionsPerDestination}
+   * @param waitQueue requests that may wait for a pooled connection
+   * @param waitMillis how long one may wait
+   * @param handshakeMillis {@code timeouts.handshake}
+   */
+  public record PoolLimits(int perDestination, int waitQueue, long waitMillis,
+      long handshakeMillis) {}
+
+  /**
+   * Classifies a failure to obtain a pooled upstream connection: as {@link #classify}, with the
+   * pool's own failures told in the config's words. A bare {@link TimeoutException} here is
+   * Vert.x's wait for a free pooled connection (TCP and TLS time out with their own
+   * exceptions), so the pool is full.
+   */
+  public static Classification classifyAcquire(Throwable t, String host, PoolLimits limits) {
+    if (t instanceof ConnectionPoolTooBusyException) {
+      return plain(ErrorKind.CONNECTION_LIMIT_REACHED, "all " + limits.perDestination()
+          + " connections to " + host + " are busy and " + limits.waitQueue()
+          + " requests already wait for one (limits.maxConnectionsPerDestination)", t);
     }
-    if (m.contains("invalid http") || m.contains("decoder") || m.contains("too long")) {
-      return new ProxyFailure(ErrorKind.UPSTREAM_PROTOCOL_ERROR,
-          host + " sent an invalid HTTP response: " + message, t);
+    if (t instanceof TimeoutException) {
+      return plain(ErrorKind.CONNECTION_LIMIT_REACHED, "no connection to " + host
+          + " became free within " + limits.waitMillis() + " ms; all " + limits.perDestination()
+          + " are busy (limits.maxConnectionsPerDestination)", t);
     }
-    return new ProxyFailure(ErrorKind.DESTINATION_UNAVAILABLE,
-        "upstream " + host + " failed: " + message, t);
+    if (has(t, SslHandshakeTimeoutException.class)) {
+      return protocolError(host + " did not complete a TLS handshake within "
+          + limits.handshakeMillis() + " ms (timeouts.handshake)", t);
+    }
+    return classify(t, host);
+  }
+
+  /**
+   * The handshake result of a failure a stage already classified: from its cause where it has
+   * one, else from its kind; null when it is no TLS failure.
+   */
+  private static HandshakeResult handshakeOf(ProxyFailure f) {
+    if (!isTlsFailure(f)) {
+      return null;
+    }
+    if (has(f.getCause(), Pins.PinMismatchException.class)) {
+      return HandshakeResult.PIN_MISMATCH;
+    }
+    return f.kind() == ErrorKind.TLS_CERTIFICATE_ERROR ? HandshakeResult.CERTIFICATE_ERROR
+        : HandshakeResult.PROTOCOL_ERROR;
+  }
+
+  public static boolean isTlsFailure(ProxyFailure f) {
+    return f.kind() == ErrorKind.TLS_CERTIFICATE_ERROR || f.kind() == ErrorKind.TLS_PROTOCOL_ERROR;
+  }
+
+  private static Classification plain(ErrorKind kind, String details, Throwable t) {
+    return new Classification(new ProxyFailure(kind, details, t), null);
+  }
+
+  private static Classification protocolError(String details, Throwable t) {
+    return new Classification(new ProxyFailure(ErrorKind.TLS_PROTOCOL_ERROR, details, t),
+        HandshakeResult.PROTOCOL_ERROR);
+  }
+
+  /** Vert.x's shared "Connection was closed" exception, by identity: it has no type of its own. */
+  private static boolean isVertxClosed(Throwable t) {
+    Throwable c = t;
+    for (int depth = 0; c != null && depth < MAX_DEPTH; depth++, c = next(c)) {
+      if (c == ConnectionBase.CLOSED_EXCEPTION) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /**
    * Why a certificate was refused, in words an operator can act on. The JDK wraps its reason in
    * PKIX layers ("PKIX path validation failed: ... validity check failed"); the useful part is
-   * the innermost cause. Egret's own refusals (host name, weak key or signature, pins) already
-   * say what to fix and are passed through.
+   * the innermost cause, or the validator's reason code. Egret's own refusals (host name, weak
+   * key or signature, pins) already say what to fix and are passed through.
    */
-  private static String certificateReason(Throwable t) {
+  private static String certificateReason(Throwable t, CertificateException outer) {
     CertificateExpiredException expired = find(t, CertificateExpiredException.class);
     if (expired != null) {
       return "the certificate has expired (" + describe(expired) + ")";
@@ -91,59 +235,86 @@ public final class FailureClassifier {
       return "the certificate is not yet valid (" + describe(early) + ")";
     }
     if (find(t, CertPathBuilderException.class) != null) {
-      return "no chain to a trusted root: the issuer is in neither tls.trust nor the rule's trust,"
-          + " or the server does not send its intermediate certificates";
+      return noTrustedRoot();
     }
     CertPathValidatorException invalid = find(t, CertPathValidatorException.class);
     if (invalid != null) {
+      CertPathValidatorException.Reason reason = invalid.getReason();
+      if (reason == CertPathValidatorException.BasicReason.EXPIRED) {
+        return "the certificate has expired (" + describe(invalid) + ")";
+      }
+      if (reason == CertPathValidatorException.BasicReason.NOT_YET_VALID) {
+        return "the certificate is not yet valid (" + describe(invalid) + ")";
+      }
+      if (reason == PKIXReason.NO_TRUST_ANCHOR) {
+        return noTrustedRoot();
+      }
+      if (reason == CertPathValidatorException.BasicReason.ALGORITHM_CONSTRAINED) {
+        return "the chain uses an algorithm or key size the JDK refuses: " + describe(invalid);
+      }
       return "the chain does not validate: " + describe(invalid);
     }
-    return describe(find(t, CertificateException.class));
+    return describe(outer);
+  }
+
+  private static String noTrustedRoot() {
+    return "no chain to a trusted root: the issuer is in neither tls.trust nor the rule's trust,"
+        + " or the server does not send its intermediate certificates";
   }
 
   /**
-   * A handshake that failed without Egret refusing a certificate: the server's alert says why.
-   * Vert.x wraps it ("Failed to create SSL connection"), so the innermost TLS message is read.
+   * A handshake that failed without Egret refusing a certificate. When the server sent an alert,
+   * its name says why; otherwise the JDK refused something locally (a version or suite it would
+   * not accept), which is a protocol error too.
    */
-  private static ProxyFailure tlsFailure(Throwable t, String host) {
-    String alert = describe(innermost(t, SSLException.class));
-    String a = alert.toLowerCase(Locale.ROOT);
-    if (a.contains("protocol_version") || a.contains("no appropriate protocol")) {
-      return new ProxyFailure(ErrorKind.TLS_PROTOCOL_ERROR, host + " speaks no TLS version that"
-          + " Egret allows (TLS 1.2 or 1.3, at least tls.minVersion): " + alert, t);
-    }
-    if (a.contains("handshake_failure") || a.contains("insufficient_security")
-        || a.contains("no cipher suites in common")) {
-      return new ProxyFailure(ErrorKind.TLS_PROTOCOL_ERROR, host + " shares no cipher suite with"
-          + " Egret, which offers only AEAD suites with forward secrecy (TLS 1.3, ECDHE with"
-          + " AES-GCM or ChaCha20-Poly1305): " + alert, t);
-    }
-    if (a.contains("certificate")) {
+  private static Classification tlsFailure(Throwable t, String host) {
+    SSLException innermost = innermost(t, SSLException.class);
+    String said = describe(innermost);
+    String alert = alert(t);
+    if (alert != null && CERTIFICATE_ALERTS.contains(alert)) {
       // Egret refuses server certificates itself (above), so a certificate alert comes from the
       // server: it wanted a client certificate, or refused the one the rule presents.
-      return new ProxyFailure(ErrorKind.TLS_CERTIFICATE_ERROR, host + " refused Egret's client"
-          + " certificate or wanted one (set clientCert on the rule for mTLS): " + alert, t);
+      return new Classification(new ProxyFailure(ErrorKind.TLS_CERTIFICATE_ERROR, host
+          + " refused Egret's client certificate or wanted one (set clientCert on the rule for"
+          + " mTLS): " + said, t), HandshakeResult.CERTIFICATE_ERROR);
     }
-    return new ProxyFailure(ErrorKind.TLS_PROTOCOL_ERROR,
-        "upstream TLS with " + host + " failed: " + alert, t);
+    if ("protocol_version".equals(alert)) {
+      return protocolError(host + " speaks no TLS version that Egret allows (TLS 1.2 or 1.3, at"
+          + " least tls.minVersion): " + said, t);
+    }
+    if ("handshake_failure".equals(alert) || "insufficient_security".equals(alert)) {
+      return protocolError(host + " shares no cipher suite with Egret, which offers only AEAD"
+          + " suites with forward secrecy (TLS 1.3, ECDHE with AES-GCM or ChaCha20-Poly1305): "
+          + said, t);
+    }
+    return protocolError("upstream TLS with " + host + " failed: " + said, t);
   }
 
-  public static boolean isTlsFailure(ProxyFailure f) {
-    return f.kind() == ErrorKind.TLS_CERTIFICATE_ERROR || f.kind() == ErrorKind.TLS_PROTOCOL_ERROR;
+  /**
+   * The name of the fatal alert the peer sent, or null. The JDK has no exception type per alert
+   * (see the class comment); its message for a received alert has this one fixed shape.
+   */
+  static String alert(Throwable t) {
+    Throwable c = t;
+    for (int depth = 0; c != null && depth < MAX_DEPTH; depth++, c = next(c)) {
+      if (c instanceof SSLException && c.getMessage() != null) {
+        Matcher m = RECEIVED_ALERT.matcher(c.getMessage());
+        if (m.find()) {
+          return m.group(1).toLowerCase(Locale.ROOT);
+        }
+      }
+    }
+    return null;
   }
 
   static boolean has(Throwable t, Class<? extends Throwable> type) {
-    for (Throwable c = t; c != null; c = c.getCause() == c ? null : c.getCause()) {
-      if (type.isInstance(c)) {
-        return true;
-      }
-    }
-    return false;
+    return find(t, type) != null;
   }
 
   /** The outermost cause of {@code type}, or null. */
   private static <T extends Throwable> T find(Throwable t, Class<T> type) {
-    for (Throwable c = t; c != null; c = c.getCause() == c ? null : c.getCause()) {
+    Throwable c = t;
+    for (int depth = 0; c != null && depth < MAX_DEPTH; depth++, c = next(c)) {
       if (type.isInstance(c)) {
         return type.cast(c);
       }
@@ -154,12 +325,18 @@ public final class FailureClassifier {
   /** The innermost cause of {@code type}, or null. */
   private static <T extends Throwable> T innermost(Throwable t, Class<T> type) {
     T found = null;
-    for (Throwable c = t; c != null; c = c.getCause() == c ? null : c.getCause()) {
+    Throwable c = t;
+    for (int depth = 0; c != null && depth < MAX_DEPTH; depth++, c = next(c)) {
       if (type.isInstance(c)) {
         found = type.cast(c);
       }
     }
     return found;
+  }
+
+  private static Throwable next(Throwable c) {
+    Throwable cause = c.getCause();
+    return cause == c ? null : cause;
   }
 
   private static String describe(Throwable t) {

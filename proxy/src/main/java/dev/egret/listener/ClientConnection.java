@@ -146,7 +146,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
         })
         .onComplete(ar -> {
           if (ar.failed()) {
-            request.fail(FailureClassifier.classify(ar.cause(), ex.host()));
+            request.fail(FailureClassifier.classify(ar.cause(), ex.host()).failure());
           } else if (ar.result()) {
             request.completed(null);
           } else {

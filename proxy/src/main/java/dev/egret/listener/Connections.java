@@ -27,7 +27,7 @@ public final class Connections {
   public Connections(Telemetry telemetry, int limit) {
     this.telemetry = telemetry;
     this.limit = limit;
-    telemetry.clientConnectionLimit(limit);
+    telemetry.clientConnectionsLimit(limit);
   }
 
   /**
@@ -46,7 +46,7 @@ public final class Connections {
       }
     });
     if (n > limit) {
-      telemetry.clientConnectionRefused();
+      telemetry.clientConnectionRefusedAtCap();
       return false;
     }
     return true;

@@ -1,6 +1,7 @@
 package dev.egret.telemetry;
 
 import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.config.MeterFilter;
 import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
@@ -16,6 +17,7 @@ import io.vertx.micrometer.Label;
 import io.vertx.micrometer.MicrometerMetricsFactory;
 import io.vertx.micrometer.MicrometerMetricsOptions;
 import java.util.EnumSet;
+import java.util.Set;
 
 /**
  * The one Prometheus registry of a running Egret, with JVM and process meters bound, and the way
@@ -31,11 +33,20 @@ import java.util.EnumSet;
  * }</pre>
  */
 public final class Metrics implements AutoCloseable {
+  /** Vert.x labels whose values are host names, addresses or client-chosen text. */
+  static final Set<String> UNBOUNDED_VERTX_LABELS = Set.of(Label.REMOTE.toString(),
+      Label.POOL_NAME.toString(), Label.HTTP_PATH.toString(), Label.HTTP_ROUTE.toString(),
+      Label.EB_ADDRESS.toString());
+
   private final PrometheusMeterRegistry registry;
   private final JvmGcMetrics gc;
 
   public Metrics() {
     this.registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    // The second lock behind vertxMetricsOptions' labels: should a Vert.x meter ever carry a
+    // label whose values clients or upstreams choose, it is not exported at all.
+    registry.config().meterFilter(MeterFilter.deny(id -> id.getName().startsWith("vertx.")
+        && id.getTags().stream().anyMatch(t -> UNBOUNDED_VERTX_LABELS.contains(t.getKey()))));
     new JvmMemoryMetrics().bindTo(registry);
     this.gc = new JvmGcMetrics();
     gc.bindTo(registry);
@@ -54,16 +65,20 @@ public final class Metrics implements AutoCloseable {
   /**
    * Options that make Vert.x report into {@code registry}. Labels are limited to bounded ones:
    * the local listen address (tells the proxy listener from the admin one), HTTP status and pool
-   * names; no remote address (one series per upstream or client port), no HTTP path or method
-   * (chosen by clients). JVM meters are off here because {@link Metrics} binds them once itself. The
-   * registry name is unique per registry because vertx-micrometer-metrics caches backends by
-   * name, and two Vert.x instances in one JVM (tests) would otherwise share the first one's.
+   * type. Never a remote address (one series per upstream or client port), an HTTP path or method
+   * (chosen by clients), or a pool name: Vert.x names each upstream HTTP pool
+   * {@code "<host>:<port>"}, so under a wildcard rule every host reached would add about ten
+   * {@code vertx_pool_*} series, kept after the pool is gone. Without the label Vert.x adds the
+   * pools of a type into one series. JVM meters are off here because {@link Metrics} binds them
+   * once itself. The registry name is unique per registry because vertx-micrometer-metrics
+   * caches backends by name, and two Vert.x instances in one JVM (tests) would otherwise share
+   * the first one's.
    */
   public static MicrometerMetricsOptions vertxMetricsOptions(MeterRegistry registry) {
     MicrometerMetricsOptions options = new MicrometerMetricsOptions()
         .setRegistryName("egret-" + Integer.toHexString(System.identityHashCode(registry)))
         .setJvmMetricsEnabled(false)
-        .setLabels(EnumSet.of(Label.LOCAL, Label.HTTP_CODE, Label.POOL_TYPE, Label.POOL_NAME));
+        .setLabels(EnumSet.of(Label.LOCAL, Label.HTTP_CODE, Label.POOL_TYPE));
     options.setEnabled(true);
     return options;
   }

@@ -2,16 +2,23 @@ package dev.egret.telemetry;
 
 import com.github.benmanes.caffeine.cache.Ticker;
 import dev.egret.policy.Kind;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Timer;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
 import java.util.regex.Pattern;
 
 /**
- * The production {@link Telemetry}: every event goes to the meters of {@link EgretMeters}, every
- * finished hop also to the {@link AccessLog}. Usage:
+ * The production {@link Telemetry} and the catalogue of Egret's own meters: every name, label and
+ * bucket exported on the admin port is defined here and nowhere else, with a comment saying what
+ * it counts; every finished hop also goes to the {@link AccessLog}. Usage:
  *
  * <pre>{@code
  * Metrics metrics = new Metrics();                      // registry + JVM meters
@@ -20,6 +27,20 @@ import java.util.regex.Pattern;
  * AdminServer admin = new AdminServer(vertx, host, port, telemetry::scrape);
  * }</pre>
  *
+ * <p>Micrometer names are dotted and the Prometheus registry renders them: a counter {@code
+ * egret.requests} becomes {@code egret_requests_total}, a timer {@code egret.request.duration}
+ * becomes the histogram {@code egret_request_duration_seconds}. The exported names are the SPEC's
+ * contract and {@code ObservabilityTest} checks them on a real scrape.
+ *
+ * <p>Label values come only from fixed sets (kind, outcome, error, direction, result, TLS version,
+ * cipher) or from the config ({@code destination} is a rule's host pattern or {@code denied}), so
+ * the number of series is bounded by the allowlist. Raw host names appear in one place only: the
+ * {@code host} label of the certificate-expiry gauge, for upstreams a rule allowed, capped per
+ * rule and aged out (see {@link CertificateExpiry}).
+ *
+ * <p>Each meter is built once per label set and kept in a {@link MeterCache}, so a request costs
+ * a map lookup and an atomic add, not Micrometer's builder, id and registry lookup on every call.
+ *
  * <p>Thread-safe: called from every event loop at once. Nothing here blocks: meters are atomic
  * counters, the access log only enqueues.
  */
@@ -27,17 +48,97 @@ public final class Observability implements Telemetry, AutoCloseable {
   /** How long a host's certificate stays exported after its last handshake. */
   public static final Duration DEFAULT_EXPIRY_RETENTION = Duration.ofHours(24);
 
+  /**
+   * Buckets for every latency histogram: from a loopback hop (half a millisecond) to a slow
+   * third-party API (30 s, the default response timeout). Explicit, so that dashboards and
+   * alerts can rely on the {@code le} values.
+   */
+  static final Duration[] LATENCY_BUCKETS = {
+      Duration.ofNanos(500_000), Duration.ofMillis(1), Duration.ofNanos(2_500_000),
+      Duration.ofMillis(5), Duration.ofMillis(10), Duration.ofMillis(25), Duration.ofMillis(50),
+      Duration.ofMillis(100), Duration.ofMillis(250), Duration.ofMillis(500), Duration.ofSeconds(1),
+      Duration.ofMillis(2500), Duration.ofSeconds(5), Duration.ofSeconds(10), Duration.ofSeconds(30)
+  };
+
+  // ---- The catalogue -------------------------------------------------------------------------
+
+  /** egret_requests_total{destination, kind, outcome, error}: every finished request or tunnel. */
+  static final String REQUESTS = "egret.requests";
+  /** egret_request_duration_seconds{destination, kind}: arrival to last byte (or tunnel close). */
+  static final String REQUEST_DURATION = "egret.request.duration";
+  /** egret_upstream_connect_duration_seconds{destination}: TCP connect of a new upstream connection. */
+  static final String CONNECT_DURATION = "egret.upstream.connect.duration";
+  /** egret_upstream_tls_handshake_duration_seconds{destination, version}: upstream TLS handshakes. */
+  static final String HANDSHAKE_DURATION = "egret.upstream.tls.handshake.duration";
+  /** egret_upstream_tls_handshakes_total{destination, version, cipher, result}: handshake outcomes. */
+  static final String HANDSHAKES = "egret.upstream.tls.handshakes";
+  /**
+   * egret_upstream_certificate_expiry_timestamp_seconds{destination, host}: the notAfter of the
+   * leaf certificate an upstream last presented, as Unix seconds.
+   */
+  static final String CERTIFICATE_EXPIRY = "egret.upstream.certificate.expiry.timestamp.seconds";
+  /** egret_bytes_total{destination, direction}: payload bytes relayed, upstream or downstream. */
+  static final String BYTES = "egret.bytes";
+  /** egret_tunnels_active: CONNECT tunnels relaying right now. */
+  static final String TUNNELS_ACTIVE = "egret.tunnels.active";
+  /** egret_config_reloads_total{result}: config reloads after the first load, success or failure. */
+  static final String CONFIG_RELOADS = "egret.config.reloads";
+  /** egret_config_info{sha256}: always 1; the label names the config file being served. */
+  static final String CONFIG_INFO = "egret.config.info";
+  /** egret_shutdown_cut_total{kind}: hops still in flight at shutdown.deadline, closed. */
+  static final String SHUTDOWN_CUT = "egret.shutdown.cut";
+  /** egret_client_connections: client connections open now, on every listener. */
+  static final String CLIENT_CONNECTIONS = "egret.client.connections";
+  /** egret_client_connections_limit: {@code limits.maxConnections}. */
+  static final String CLIENT_CONNECTIONS_LIMIT = "egret.client.connections.limit";
+  /**
+   * egret_client_connections_refused_total: connections answered 503 because {@code
+   * limits.maxConnections} were already open; not in the SPEC's table, exported beside it so that
+   * a proxy refusing everyone shows a moving number, not only a gauge at its cap.
+   */
+  static final String CLIENT_CONNECTIONS_REFUSED = "egret.client.connections.refused";
+  /**
+   * egret_access_log_dropped_total: access-log lines dropped because the writer fell behind
+   * (stdout blocked); not in the SPEC's table, exported beside it so a loss is visible.
+   */
+  static final String ACCESS_LOG_DROPPED = "egret.access.log.dropped";
+
   private static final Set<String> TLS_VERSIONS =
       Set.of("TLSv1.3", "TLSv1.2", "TLSv1.1", "TLSv1", "SSLv3", "unknown");
   /** IANA/JDK suite names; anything else (a bug upstream of us) must not mint new series. */
   private static final Pattern CIPHER = Pattern.compile("(TLS|SSL)_[A-Z0-9_]{1,100}|unknown");
 
+  /** The meters of one (destination, kind, outcome, error): the counter and the kind's timer. */
+  private record RequestKey(String destination, String kind, String outcome, String error) {}
+
+  private record RequestMeters(Counter count, Timer duration) {}
+
+  private record BytesKey(String destination, String direction) {}
+
+  private record HandshakeKey(String destination, String version, String cipher,
+      HandshakeResult result) {}
+
+  private record HandshakeMeters(Counter count, Timer duration) {}
+
   private final PrometheusMeterRegistry registry;
-  private final EgretMeters meters;
+  private final MeterCache<RequestKey, RequestMeters> requestMeters = new MeterCache<>();
+  private final MeterCache<BytesKey, Counter> bytesMeters = new MeterCache<>();
+  private final MeterCache<String, Timer> connectMeters = new MeterCache<>();
+  private final MeterCache<HandshakeKey, HandshakeMeters> handshakeMeters = new MeterCache<>();
+  private final Counter reloadSuccess;
+  private final Counter reloadFailure;
+  private final Counter connectionsRefused;
+  private final AtomicLong tunnelsActive = new AtomicLong();
+  private final AtomicLong clientConnections = new AtomicLong();
+  private final AtomicLong clientConnectionsLimit = new AtomicLong(-1);
   private final CertificateExpiry expiry;
   private final AccessLog accessLog;
   // The first configLoaded is the start-up load, not a reload.
   private final AtomicBoolean configSeen = new AtomicBoolean();
+  private final Object configInfoLock = new Object();
+  // Guarded by configInfoLock: only the loaded file's hash may be exported.
+  private Gauge configInfo;
+  private String configSha256;
 
   public Observability(PrometheusMeterRegistry registry, AccessLog accessLog) {
     this(registry, accessLog, DEFAULT_EXPIRY_RETENTION, Ticker.systemTicker());
@@ -49,11 +150,32 @@ public final class Observability implements Telemetry, AutoCloseable {
    */
   public Observability(PrometheusMeterRegistry registry, AccessLog accessLog,
       Duration expiryRetention, Ticker ticker) {
+    this(registry, accessLog, expiryRetention, ticker, CertificateExpiry.MAX_HOSTS_PER_DESTINATION);
+  }
+
+  /** @param expiryHostsPerDestination how many hosts' expiry one rule may export at once */
+  Observability(PrometheusMeterRegistry registry, AccessLog accessLog, Duration expiryRetention,
+      Ticker ticker, int expiryHostsPerDestination) {
     this.registry = registry;
-    this.meters = new EgretMeters(registry);
-    this.expiry = new CertificateExpiry(meters, expiryRetention, ticker);
     this.accessLog = accessLog;
-    meters.accessLogDropped(accessLog, AccessLog::dropped);
+    this.expiry = new CertificateExpiry(this::certificateExpiryGauge, registry::remove,
+        expiryRetention, ticker, expiryHostsPerDestination);
+    Gauge.builder(TUNNELS_ACTIVE, tunnelsActive, AtomicLong::get)
+        .description("CONNECT tunnels relaying right now")
+        .register(registry);
+    Gauge.builder(CLIENT_CONNECTIONS, clientConnections, AtomicLong::get)
+        .description("Client connections open now, on every listener (limits.maxConnections caps"
+            + " them)")
+        .register(registry);
+    this.connectionsRefused = Counter.builder(CLIENT_CONNECTIONS_REFUSED)
+        .description("Client connections refused with 503 because limits.maxConnections were open")
+        .register(registry);
+    // Both reload series exist from the start, so increase() sees the first failure.
+    this.reloadSuccess = reloads("success");
+    this.reloadFailure = reloads("failure");
+    FunctionCounter.builder(ACCESS_LOG_DROPPED, accessLog, AccessLog::dropped)
+        .description("Access-log lines dropped because the writer could not keep up")
+        .register(registry);
   }
 
   public PrometheusMeterRegistry registry() {
@@ -70,29 +192,81 @@ public final class Observability implements Telemetry, AutoCloseable {
     return registry.scrape();
   }
 
+  // ---- Telemetry -----------------------------------------------------------------------------
+
   @Override
   public void hopFinished(Hop hop) {
     long total = hop.totalNanos >= 0 ? hop.totalNanos : System.nanoTime() - hop.startNanos;
     String destination = hop.destination();
-    meters.request(destination, kindLabel(hop), hop.outcome(), hop.errorLabel(), total);
-    meters.bytes(destination, hop.bytesUpstream, hop.bytesDownstream);
+    RequestMeters m = requestMeters.get(
+        new RequestKey(destination, kindLabel(hop), hop.outcome(), hop.errorLabel()),
+        this::newRequestMeters);
+    m.count().increment();
+    m.duration().record(Duration.ofNanos(total));
+    // Zero amounts create no series: a denied request relayed nothing.
+    if (hop.bytesUpstream > 0) {
+      bytes(destination, "upstream").increment(hop.bytesUpstream);
+    }
+    if (hop.bytesDownstream > 0) {
+      bytes(destination, "downstream").increment(hop.bytesDownstream);
+    }
     accessLog.write(hop);
   }
 
   @Override
   public void tunnelOpened() {
-    meters.tunnelOpened();
+    tunnelsActive.incrementAndGet();
   }
 
   @Override
   public void tunnelClosed() {
-    meters.tunnelClosed();
+    tunnelsActive.decrementAndGet();
+  }
+
+  @Override
+  public void clientConnectionOpened() {
+    clientConnections.incrementAndGet();
+  }
+
+  @Override
+  public void clientConnectionClosed() {
+    clientConnections.decrementAndGet();
+  }
+
+  @Override
+  public void shutdownCut(String kind, int count) {
+    // Kinds are the fixed "upgrade", "tls" and "tunnel"; counted once, at the end of a drain.
+    Counter.builder(SHUTDOWN_CUT).tag("kind", kind)
+        .description("Requests and tunnels still in flight at shutdown.deadline, closed")
+        .register(registry).increment(count);
+  }
+
+  @Override
+  public void clientConnectionRefusedAtCap() {
+    connectionsRefused.increment();
+  }
+
+  /**
+   * Exports the cap. The gauge appears with the first call (a listener's start), so no scrape
+   * ever sees a limit of 0 that open connections would trivially "reach".
+   */
+  @Override
+  public void clientConnectionsLimit(int limit) {
+    if (clientConnectionsLimit.getAndSet(limit) < 0) {
+      Gauge.builder(CLIENT_CONNECTIONS_LIMIT, clientConnectionsLimit, AtomicLong::get)
+          .description("limits.maxConnections: the client connections Egret serves at once")
+          .register(registry);
+    }
   }
 
   @Override
   public void upstreamHandshake(String destination, String host, String version, String cipher,
-      HandshakeResult result, double seconds, X509Certificate leaf) {
-    meters.handshake(destination, versionLabel(version), cipherLabel(cipher), result, seconds);
+      HandshakeResult result, Duration took, X509Certificate leaf) {
+    HandshakeMeters m = handshakeMeters.get(
+        new HandshakeKey(destination, versionLabel(version), cipherLabel(cipher), result),
+        this::newHandshakeMeters);
+    m.count().increment();
+    m.duration().record(nonNegative(took));
     // "denied" is the destination of a hop no rule allowed, which reaches an upstream only in
     // report mode: its host is a raw, unbounded name and must stay out of labels.
     if (result == HandshakeResult.OK && leaf != null && host != null
@@ -102,22 +276,26 @@ public final class Observability implements Telemetry, AutoCloseable {
   }
 
   @Override
-  public void upstreamConnected(String destination, double seconds) {
-    meters.upstreamConnected(destination, seconds);
+  public void upstreamConnected(String destination, Duration took) {
+    connectMeters.get(destination, d -> latency(CONNECT_DURATION,
+            "TCP connect time of new upstream connections")
+            .tag("destination", d)
+            .register(registry))
+        .record(nonNegative(took));
   }
 
   @Override
   public void configLoaded(String sha256) {
-    meters.configInfo(sha256);
+    configInfo(sha256);
     if (configSeen.getAndSet(true)) {
-      meters.configReloaded(true);
+      reloadSuccess.increment();
     }
   }
 
   @Override
   public void configReloadFailed(String reason) {
     // The reason goes to the operator's log by the config loader; a label would be unbounded.
-    meters.configReloaded(false);
+    reloadFailure.increment();
   }
 
   /** Stops the access-log writer after it wrote what is queued. */
@@ -125,6 +303,103 @@ public final class Observability implements Telemetry, AutoCloseable {
   public void close() {
     accessLog.close();
   }
+
+  // ---- Meters, built once per label set ------------------------------------------------------
+
+  private RequestMeters newRequestMeters(RequestKey k) {
+    Counter count = Counter.builder(REQUESTS)
+        .description("Requests and tunnels by destination rule, kind, outcome and Proxy-Status error")
+        .tag("destination", k.destination())
+        .tag("kind", k.kind())
+        .tag("outcome", k.outcome())
+        .tag("error", k.error())
+        .register(registry);
+    // Shared by every outcome of the (destination, kind): the registry returns the same timer.
+    Timer duration = latency(REQUEST_DURATION,
+            "Time from request arrival to its end, by destination and kind")
+        .tag("destination", k.destination())
+        .tag("kind", k.kind())
+        .register(registry);
+    return new RequestMeters(count, duration);
+  }
+
+  private HandshakeMeters newHandshakeMeters(HandshakeKey k) {
+    Counter count = Counter.builder(HANDSHAKES)
+        .description("Upstream TLS handshakes by negotiated version and cipher, and result")
+        .tag("destination", k.destination())
+        .tag("version", k.version())
+        .tag("cipher", k.cipher())
+        .tag("result", k.result().label())
+        .register(registry);
+    Timer duration = latency(HANDSHAKE_DURATION,
+            "Upstream TLS handshake time, certificate checks included")
+        .tag("destination", k.destination())
+        .tag("version", k.version())
+        .register(registry);
+    return new HandshakeMeters(count, duration);
+  }
+
+  private Counter bytes(String destination, String direction) {
+    return bytesMeters.get(new BytesKey(destination, direction), k -> Counter.builder(BYTES)
+        .description("Payload bytes relayed, by destination and direction")
+        .tag("destination", k.destination())
+        .tag("direction", k.direction())
+        .register(registry));
+  }
+
+  /**
+   * Registers the expiry gauge of one (destination, host) pair; {@link CertificateExpiry}
+   * removes it when the pair ages out or is pushed out by the per-rule cap.
+   */
+  private Gauge certificateExpiryGauge(String destination, String host,
+      Supplier<Number> notAfterSeconds) {
+    return Gauge.builder(CERTIFICATE_EXPIRY, notAfterSeconds)
+        .description("notAfter of the leaf certificate an upstream last presented, Unix seconds")
+        .tag("destination", destination)
+        .tag("host", host)
+        .strongReference(true)
+        .register(registry);
+  }
+
+  private Counter reloads(String result) {
+    return Counter.builder(CONFIG_RELOADS)
+        .description("Config reloads after the first load; failure means the old config kept serving")
+        .tag("result", result)
+        .register(registry);
+  }
+
+  /**
+   * Exports {@code egret_config_info{sha256}=1} for the given hash and removes the series of the
+   * previous one, so a query never sees two configs at once.
+   */
+  private void configInfo(String sha256) {
+    synchronized (configInfoLock) {
+      if (sha256.equals(configSha256)) {
+        return;
+      }
+      Gauge next = Gauge.builder(CONFIG_INFO, () -> 1)
+          .description("Always 1; the sha256 label is the hash of the config file being served")
+          .tag("sha256", sha256)
+          .register(registry);
+      if (configInfo != null) {
+        registry.remove(configInfo);
+      }
+      configInfo = next;
+      configSha256 = sha256;
+    }
+  }
+
+  private static Timer.Builder latency(String name, String description) {
+    return Timer.builder(name)
+        .description(description)
+        .serviceLevelObjectives(LATENCY_BUCKETS);
+  }
+
+  private static Duration nonNegative(Duration d) {
+    return d == null || d.isNegative() ? Duration.ZERO : d;
+  }
+
+  // ---- Labels --------------------------------------------------------------------------------
 
   /**
    * The {@code kind} label. A hop refused before it was classified (a malformed request) has no

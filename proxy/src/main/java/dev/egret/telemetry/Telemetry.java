@@ -1,6 +1,7 @@
 package dev.egret.telemetry;
 
 import java.security.cert.X509Certificate;
+import java.time.Duration;
 
 /**
  * Where every stage reports what happened. {@link Observability} feeds the Prometheus meters
@@ -26,33 +27,36 @@ public interface Telemetry {
    * @param host the upstream host name
    * @param version negotiated protocol ("TLSv1.3"), or "unknown" when it failed
    * @param cipher negotiated suite, or "unknown"
-   * @param result how it ended; {@link HandshakeResult#of(Throwable)} sorts a failure
-   * @param seconds how long it took
+   * @param result how it ended; {@code FailureClassifier.classify} sorts a failure
+   * @param took how long it took
    * @param leaf the verified leaf certificate when Egret verified it, else null
    */
   default void upstreamHandshake(String destination, String host, String version, String cipher,
-      HandshakeResult result, double seconds, X509Certificate leaf) {}
+      HandshakeResult result, Duration took, X509Certificate leaf) {}
 
-  /** A new upstream TCP connection was set up in {@code seconds}. */
-  default void upstreamConnected(String destination, double seconds) {}
+  /** A new upstream TCP connection was set up in {@code took}. */
+  default void upstreamConnected(String destination, Duration took) {}
+
+  /**
+   * A listener accepted a client connection; paired with {@link #clientConnectionClosed()}.
+   * Every accepted connection counts until it closes, tunnels and refused ones included, as
+   * {@code limits.maxConnections} counts them.
+   */
+  default void clientConnectionOpened() {}
+
+  default void clientConnectionClosed() {}
+
+  /** A client connection was answered 503 because {@code limits.maxConnections} were open. */
+  default void clientConnectionRefusedAtCap() {}
+
+  /** The cap on client connections ({@code limits.maxConnections}), when a listener starts. */
+  default void clientConnectionsLimit(int limit) {}
 
   /** A config file was loaded (at start or by a reload). */
   default void configLoaded(String sha256) {}
 
   /** A reload was refused; the last good config keeps serving. */
   default void configReloadFailed(String reason) {}
-
-  /** A client connection was accepted ({@code egret_client_connections} goes up). */
-  default void clientConnectionOpened() {}
-
-  /** A client connection closed, whatever it had become. */
-  default void clientConnectionClosed() {}
-
-  /** A connection over {@code limits.maxConnections} was refused with 503. */
-  default void clientConnectionRefused() {}
-
-  /** The cap in force ({@code egret_client_connections_limit}). */
-  default void clientConnectionLimit(int limit) {}
 
   /** Hops of this kind were still in flight at {@code shutdown.deadline} and were cut. */
   default void shutdownCut(String kind, int count) {}

@@ -125,10 +125,10 @@ public final class Tunnel {
           if (f.isSuccess()) {
             long nanos = System.nanoTime() - start;
             ex.timings().connect(nanos);
-            telemetry.upstreamConnected(ex.decision().destination(), nanos / 1e9);
+            telemetry.upstreamConnected(ex.decision().destination(), java.time.Duration.ofNanos(nanos));
             connected.complete(f.channel());
           } else {
-            connected.fail(FailureClassifier.classify(f.cause(), ex.host()));
+            connected.fail(FailureClassifier.classify(f.cause(), ex.host()).failure());
           }
         });
     return connected.future();
@@ -183,9 +183,9 @@ public final class Tunnel {
     ProxyFailure failure = r.failure();
     boolean versionCut = failure != null && failure.kind() == ErrorKind.TLS_PROTOCOL_ERROR;
     String cipher = r.negotiatedCipher() == null ? "unknown" : r.negotiatedCipher();
-    double seconds = r.handshakeNanos() < 0 ? 0 : r.handshakeNanos() / 1e9;
+    java.time.Duration took = java.time.Duration.ofNanos(Math.max(0, r.handshakeNanos()));
     telemetry.upstreamHandshake(ex.decision().destination(), ex.host(), version, cipher,
-        versionCut ? HandshakeResult.PROTOCOL_ERROR : HandshakeResult.OK, seconds, null);
+        versionCut ? HandshakeResult.PROTOCOL_ERROR : HandshakeResult.OK, took, null);
   }
 
   private void report(Exchange ex, ProxyFailure failure) {
@@ -285,7 +285,8 @@ public final class Tunnel {
             if (ar.failed()) {
               client.close();
             }
-            report(ex, ar.failed() ? FailureClassifier.classify(ar.cause(), ex.host()) : null);
+            report(ex, ar.failed() ? FailureClassifier.classify(ar.cause(), ex.host()).failure()
+                : null);
           });
     }
 

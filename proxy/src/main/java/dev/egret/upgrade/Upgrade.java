@@ -70,12 +70,12 @@ public final class Upgrade {
     Promise<Void> done = Promise.promise();
     upstream.client().request(options).onComplete(ar -> {
       if (ar.failed()) {
-        ProxyFailure f = upstream.acquireFailure(ar.cause(), host);
-        if (FailureClassifier.isTlsFailure(f)) {
+        FailureClassifier.Classification failed = upstream.acquireFailure(ar.cause(), host);
+        if (failed.handshake() != null) {
           telemetry.upstreamHandshake(ex.decision().destination(), host, "unknown", "unknown",
-              HandshakeResult.of(ar.cause()), (System.currentTimeMillis() - start) / 1000.0, null);
+              failed.handshake(), Duration.ofMillis(System.currentTimeMillis() - start), null);
         }
-        done.fail(f);
+        done.fail(failed.failure());
         return;
       }
       HttpClientRequest up = ar.result();
@@ -102,7 +102,7 @@ public final class Upgrade {
     String destination = ex.decision().destination();
     if (setup.connectMillis() >= 0) {
       ex.timings().connect(setup.connectMillis() * 1_000_000L);
-      telemetry.upstreamConnected(destination, setup.connectMillis() / 1000.0);
+      telemetry.upstreamConnected(destination, Duration.ofMillis(setup.connectMillis()));
     }
     ex.timings().handshake(setup.handshakeMillis() * 1_000_000L);
     X509Certificate leaf = null;
@@ -116,7 +116,7 @@ public final class Upgrade {
     telemetry.upstreamHandshake(destination, ex.host(),
         session == null ? "unknown" : session.getProtocol(),
         session == null ? "unknown" : session.getCipherSuite(), HandshakeResult.OK,
-        setup.handshakeMillis() / 1000.0, leaf);
+        Duration.ofMillis(setup.handshakeMillis()), leaf);
   }
 
   private void send(Exchange ex, Downstream down, HttpClientRequest up, Promise<Void> done) {
@@ -174,7 +174,7 @@ public final class Upgrade {
         return; // the clock already failed the hop
       }
       if (ar.failed()) {
-        done.tryFail(FailureClassifier.classify(ar.cause(), host));
+        done.tryFail(FailureClassifier.classify(ar.cause(), host).failure());
         return;
       }
       ex.timings().firstByte(System.nanoTime() - ex.startNanos());

@@ -1,14 +1,10 @@
 package dev.egret.upgrade;
 
 import dev.egret.config.EgretConfig;
-import dev.egret.failure.ErrorKind;
 import dev.egret.failure.FailureClassifier;
-import dev.egret.failure.ProxyFailure;
 import dev.egret.tls.TlsProfile;
-import io.netty.handler.ssl.SslHandshakeTimeoutException;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
-import io.vertx.core.http.ConnectionPoolTooBusyException;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpConnection;
@@ -18,7 +14,6 @@ import io.vertx.core.net.ClientSSLOptions;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import javax.net.ssl.SSLSession;
 
 /**
@@ -30,6 +25,8 @@ import javax.net.ssl.SSLSession;
  * how long TCP connect and the TLS handshake took; requests on a reused connection report none.
  */
 public final class UpstreamClient {
+  /** How often Vert.x closes pooled connections past their keep-alive timeout. */
+  static final int POOL_CLEANER_PERIOD_MS = 1000;
   private final HttpClient client;
   private final Map<HttpConnection, Long> freshConnections = new ConcurrentHashMap<>();
   private final EgretConfig.Timeouts timeouts;
@@ -50,9 +47,14 @@ public final class UpstreamClient {
         .setMaxHeaderSize(Math.max(8192, config.limits().maxHeaderBytes() * 4))
         .setMaxInitialLineLength(8192)
         .setTcpNoDelay(true);
+    // Pools are per (address, host, TLS profile), so a wildcard rule opens one per host it
+    // reaches. An idle connection closes after the keep-alive timeout (timeouts.idle, above),
+    // which the pool cleaner checks every second; a pool with no connection left is dropped with
+    // its endpoint, so a host reached once holds nothing after timeouts.idle.
     PoolOptions pool = new PoolOptions()
         .setHttp1MaxSize(config.limits().maxConnectionsPerDestination())
-        .setMaxWaitQueueSize(waitQueue());
+        .setMaxWaitQueueSize(waitQueue())
+        .setCleanerPeriod(POOL_CLEANER_PERIOD_MS);
     this.client = vertx.httpClientBuilder()
         .with(options)
         .with(pool)
@@ -83,35 +85,11 @@ public final class UpstreamClient {
 
   /**
    * Explains why no connection could be had, in the config's words where the cause is one of
-   * its limits or timeouts; anything else goes to the {@link FailureClassifier}.
+   * its limits or timeouts (the {@link FailureClassifier} decides which).
    */
-  ProxyFailure acquireFailure(Throwable cause, String host) {
-    if (cause instanceof ConnectionPoolTooBusyException) {
-      return new ProxyFailure(ErrorKind.CONNECTION_LIMIT_REACHED, "all " + perDestination
-          + " connections to " + host + " are busy and " + waitQueue()
-          + " requests already wait for one (limits.maxConnectionsPerDestination)", cause);
-    }
-    if (cause instanceof TimeoutException) {
-      // Vert.x's wait for a pooled connection; TCP and TLS time out with their own exceptions.
-      return new ProxyFailure(ErrorKind.CONNECTION_LIMIT_REACHED, "no connection to " + host
-          + " became free within " + poolWaitMillis() + " ms; all " + perDestination
-          + " are busy (limits.maxConnectionsPerDestination)", cause);
-    }
-    if (causedBy(cause, SslHandshakeTimeoutException.class)) {
-      return new ProxyFailure(ErrorKind.TLS_PROTOCOL_ERROR, host
-          + " did not complete a TLS handshake within " + timeouts.handshake().toMillis()
-          + " ms (timeouts.handshake)", cause);
-    }
-    return FailureClassifier.classify(cause, host);
-  }
-
-  private static boolean causedBy(Throwable t, Class<? extends Throwable> type) {
-    for (Throwable c = t; c != null; c = c.getCause() == c ? null : c.getCause()) {
-      if (type.isInstance(c)) {
-        return true;
-      }
-    }
-    return false;
+  FailureClassifier.Classification acquireFailure(Throwable cause, String host) {
+    return FailureClassifier.classifyAcquire(cause, host, new FailureClassifier.PoolLimits(
+        perDestination, waitQueue(), poolWaitMillis(), timeouts.handshake().toMillis()));
   }
 
   private int waitQueue() {

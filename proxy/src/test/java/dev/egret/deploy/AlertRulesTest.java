@@ -42,7 +42,8 @@ class AlertRulesTest {
             "EgretUpstreamTlsFailures",
             "EgretConfigReloadFailed",
             "EgretDown",
-            "EgretTargetMissing");
+            "EgretTargetMissing",
+            "EgretClientConnectionsAtLimit");
   }
 
   @Test

@@ -126,6 +126,23 @@ class AccessLogTest {
   }
 
   @Test
+  void writesAValueThatIsNoValidUtf16AsValidUtf8() throws Exception {
+    // A lone surrogate has no UTF-8 form. Written as an escape (\\ud83d, as Jackson does), strict
+    // parsers (Rust's serde_json, for one) refuse the whole line; U+FFFD keeps it readable.
+    Hop broken = Hops.hop(Hops.ALLOWLIST, new Target(Kind.TLS, "api.example.com", 443, "GET",
+        "/"), ErrorKind.DESTINATION_UNAVAILABLE, 502, 1_000);
+    broken.errorDetails = "half an emoji: \ud83d, then text";
+    Hop next = Hops.tunnel("na1.salesforce.com");
+
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    List<JsonNode> lines = logged(out, broken, next);
+
+    assertThat(lines).hasSize(2);
+    assertThat(lines.get(0).get("details").asText()).isEqualTo("half an emoji: \ufffd, then text");
+    assertThat(lines.get(1).get("host").asText()).isEqualTo("na1.salesforce.com");
+  }
+
+  @Test
   void dropsAndCountsLinesWhenTheWriterIsStuckWithoutBlockingTheCaller() throws Exception {
     StuckStream stuck = new StuckStream();
     int capacity = 4;

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.egret.admin.AdminServer;
 import dev.egret.failure.ErrorKind;
+import dev.egret.failure.FailureClassifier;
 import dev.egret.policy.Allowlist;
 import dev.egret.policy.Kind;
 import dev.egret.policy.Mode;
@@ -134,7 +135,7 @@ class ObservabilityTest {
     telemetry.tunnelOpened();
     telemetry.tunnelOpened();
     telemetry.tunnelClosed();
-    telemetry.upstreamConnected("api.example.com", 0.0008);
+    telemetry.upstreamConnected("api.example.com", Duration.ofNanos(800_000));
 
     String scrape = scrape();
 
@@ -153,18 +154,20 @@ class ObservabilityTest {
     X509Certificate leaf = TestCertificates.leaf("api.example.com", Instant.parse(
         "2031-05-17T12:00:00Z"));
     telemetry.upstreamHandshake("api.example.com", "api.example.com", "TLSv1.3",
-        "TLS_AES_128_GCM_SHA256", HandshakeResult.OK, 0.012, leaf);
+        "TLS_AES_128_GCM_SHA256", HandshakeResult.OK, Duration.ofMillis(12), leaf);
     telemetry.upstreamHandshake("api.example.com", "api.example.com", "unknown", "unknown",
-        HandshakeResult.of(handshakeFailure(
-            new Pins.PinMismatchException("no configured pin in the chain"))), 0.003, null);
+        handshakeResult(handshakeFailure(
+            new Pins.PinMismatchException("no configured pin in the chain"))),
+        Duration.ofMillis(3), null);
     SSLHandshakeException expired = handshakeFailure(new CertificateExpiredException("expired"));
     telemetry.upstreamHandshake("**.salesforce.com", "na1.salesforce.com", "unknown", "unknown",
-        HandshakeResult.of(expired), 0.004, null);
+        handshakeResult(expired), Duration.ofMillis(4), null);
     telemetry.upstreamHandshake("**.salesforce.com", "na1.salesforce.com", "unknown", "unknown",
-        HandshakeResult.of(new SSLHandshakeException("no cipher suites in common")), 0.001, null);
+        handshakeResult(new SSLHandshakeException("no cipher suites in common")),
+        Duration.ofMillis(1), null);
     // A version or cipher outside the known sets must not mint a series of its own.
     telemetry.upstreamHandshake("**.salesforce.com", "na1.salesforce.com", "weird\"version",
-        "x", HandshakeResult.PROTOCOL_ERROR, 0.001, null);
+        "x", HandshakeResult.PROTOCOL_ERROR, Duration.ofMillis(1), null);
 
     String scrape = scrape();
 
@@ -190,17 +193,17 @@ class ObservabilityTest {
     Instant first = Instant.parse("2030-01-01T00:00:00Z");
     Instant renewed = Instant.parse("2030-04-01T08:30:15Z");
     telemetry.upstreamHandshake("**.salesforce.com", "na1.salesforce.com", "TLSv1.2",
-        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", HandshakeResult.OK, 0.02,
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", HandshakeResult.OK, Duration.ofMillis(20),
         TestCertificates.leaf("na1.salesforce.com", first));
     telemetry.upstreamHandshake("**.salesforce.com", "eu2.salesforce.com", "TLSv1.2",
-        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", HandshakeResult.OK, 0.02,
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", HandshakeResult.OK, Duration.ofMillis(20),
         TestCertificates.leaf("eu2.salesforce.com", first));
     assertThat(expiry(scrape(), "**.salesforce.com", "na1.salesforce.com"))
         .contains((double) first.getEpochSecond());
 
     ticker.addAndGet(RETENTION.minusHours(1).toNanos());
     telemetry.upstreamHandshake("**.salesforce.com", "na1.salesforce.com", "TLSv1.2",
-        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", HandshakeResult.OK, 0.02,
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", HandshakeResult.OK, Duration.ofMillis(20),
         TestCertificates.leaf("na1.salesforce.com", renewed));
     ticker.addAndGet(Duration.ofHours(2).toNanos());
 
@@ -212,7 +215,7 @@ class ObservabilityTest {
 
     // A host that comes back after ageing out is exported again.
     telemetry.upstreamHandshake("**.salesforce.com", "eu2.salesforce.com", "TLSv1.2",
-        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", HandshakeResult.OK, 0.02,
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", HandshakeResult.OK, Duration.ofMillis(20),
         TestCertificates.leaf("eu2.salesforce.com", renewed));
     assertThat(expiry(scrape(), "**.salesforce.com", "eu2.salesforce.com"))
         .contains((double) renewed.getEpochSecond());
@@ -246,8 +249,8 @@ class ObservabilityTest {
     Hop reported = Hops.hop(Hops.allowlist(Mode.REPORT), Target.tunnel(secret, 443), null, 200,
         1_000_000);
     telemetry.upstreamHandshake(reported.destination(), secret, "TLSv1.3",
-        "TLS_AES_256_GCM_SHA384", HandshakeResult.OK, 0.01, TestCertificates.leaf(secret,
-            Instant.parse("2029-01-01T00:00:00Z")));
+        "TLS_AES_256_GCM_SHA384", HandshakeResult.OK, Duration.ofMillis(10),
+        TestCertificates.leaf(secret, Instant.parse("2029-01-01T00:00:00Z")));
     telemetry.hopFinished(reported);
 
     String scrape = scrape();
@@ -278,7 +281,7 @@ class ObservabilityTest {
     telemetry.hopFinished(Hops.upgrade("api.example.com", "/v1"));
     telemetry.hopFinished(Hops.tunnel("na1.salesforce.com"));
     telemetry.upstreamHandshake("api.example.com", "api.example.com", "TLSv1.3",
-        "TLS_AES_128_GCM_SHA256", HandshakeResult.OK, 0.01,
+        "TLS_AES_128_GCM_SHA256", HandshakeResult.OK, Duration.ofMillis(10),
         TestCertificates.leaf("api.example.com", Instant.parse("2031-01-01T00:00:00Z")));
     telemetry.configLoaded("abc123");
     String scrape = scrape();
@@ -319,6 +322,11 @@ class ObservabilityTest {
     assertThat(response.headers().firstValue("content-type"))
         .contains("text/plain; version=0.0.4; charset=utf-8");
     return response.body();
+  }
+
+  /** How the one classifier sorts a failed handshake. */
+  private static HandshakeResult handshakeResult(Throwable failure) {
+    return FailureClassifier.classify(failure, "api.example.com").handshake();
   }
 
   private static SSLHandshakeException handshakeFailure(Throwable cause) {

@@ -62,12 +62,12 @@ final class RecordingTelemetry implements Telemetry {
 
   @Override
   public synchronized void upstreamHandshake(String destination, String host, String version,
-      String cipher, HandshakeResult result, double seconds, X509Certificate leaf) {
+      String cipher, HandshakeResult result, java.time.Duration took, X509Certificate leaf) {
     handshakes++;
   }
 
   @Override
-  public synchronized void upstreamConnected(String destination, double seconds) {
+  public synchronized void upstreamConnected(String destination, java.time.Duration took) {
     connects++;
   }
 
