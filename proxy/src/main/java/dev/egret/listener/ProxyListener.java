@@ -67,7 +67,7 @@ public final class ProxyListener {
     return bind(host, port, new ChannelInitializer<>() {
       @Override
       protected void initChannel(Channel ch) {
-        if (admit(ch)) {
+        if (admitted(ch)) {
           pipelines.http(ch.pipeline(), contextFor(ch.eventLoop()),
               StrictHeadParser.TargetForm.PROXY, Exchange.Origin.PROXY);
         }
@@ -80,7 +80,7 @@ public final class ProxyListener {
     return bind(t.host(), t.bindPort(), new ChannelInitializer<>() {
       @Override
       protected void initChannel(Channel ch) {
-        if (!admit(ch)) {
+        if (!admitted(ch)) {
           return;
         }
         ContextInternal context = contextFor(ch.eventLoop());
@@ -104,6 +104,17 @@ public final class ProxyListener {
         .option(ChannelOption.SO_REUSEADDR, true)
         .childOption(ChannelOption.TCP_NODELAY, true)
         .childOption(ChannelOption.SO_KEEPALIVE, true)
+        // Counted on the acceptor thread, in accept order: the child's own loop would run
+        // connections accepted together in any order, and the cap could refuse the earlier one.
+        .handler(new ChannelInboundHandlerAdapter() {
+          @Override
+          public void channelRead(ChannelHandlerContext ctx, Object child) {
+            if (child instanceof Channel ch) {
+              ch.attr(ADMITTED).set(stages.connections().admit(ch));
+            }
+            ctx.fireChannelRead(child);
+          }
+        })
         .childHandler(init);
     // Resolved by the caller's thread before: listen addresses are literals or names from the
     // config, read at start (a reload cannot move a listener).
@@ -126,12 +137,16 @@ public final class ProxyListener {
     return contexts.computeIfAbsent(loop, l -> vertx.contextBuilder().withEventLoop(l).build());
   }
 
+  private static final io.netty.util.AttributeKey<Boolean> ADMITTED =
+      io.netty.util.AttributeKey.valueOf("egret.admitted");
+
   /**
-   * Counts the connection; one over {@code limits.maxConnections} is answered 503 at its first
-   * bytes (so the client has sent its request and reads the answer) and closed.
+   * Whether the acceptor counted the connection under the cap; one over {@code
+   * limits.maxConnections} is answered 503 at its first bytes (so the client has sent its
+   * request and reads the answer) and closed.
    */
-  private boolean admit(Channel ch) {
-    if (stages.connections().admit(ch)) {
+  private boolean admitted(Channel ch) {
+    if (Boolean.TRUE.equals(ch.attr(ADMITTED).get())) {
       return true;
     }
     ProxyFailure f = new ProxyFailure(ErrorKind.CONNECTION_LIMIT_REACHED, "Egret already serves "

@@ -57,7 +57,10 @@ public final class Allowlist {
    */
   public Decision decideConnect(Target tunnel) {
     Decision tls = decideEnforcing(tunnel);
-    if (tls.verdict() == Verdict.DENY && tls.reason() != Reason.DENIED_BY_RULE) {
+    // A rule with injected headers refuses a CONNECT outright, as the SPEC says, so its client
+    // is told to call http:// rather than get a tunnel that could carry either protocol.
+    if (tls.verdict() == Verdict.DENY && tls.reason() != Reason.DENIED_BY_RULE
+        && tls.reason() != Reason.TUNNEL_BYPASSES_HEADERS) {
       Target plain = new Target(Kind.UPGRADE, tunnel.host(), tunnel.port(), null, "/");
       String[] labels = HostPattern.labelsOf(tunnel.host());
       for (Rule rule : allow) {

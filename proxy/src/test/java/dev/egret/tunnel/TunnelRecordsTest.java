@@ -222,7 +222,8 @@ class TunnelRecordsTest {
       c.socket().shutdownOutput();
       ProxyConnect.readUntilClosed(c.socket().getInputStream());
     }
-    assertThat(raw.awaitClosed(before + 1, WAIT)).isEqualTo(allowed.length);
+    // Connections of earlier tests may close in between: look for this one by its byte count.
+    assertThat(raw.awaitClosedConnections(before + 2, WAIT)).contains((long) allowed.length);
   }
 
   @Test
