@@ -243,6 +243,39 @@ class HelmRenderTest {
     assertThat(json).isEqualTo(DeployFiles.json(DeployFiles.file("helm/egret/files/egret.json")));
   }
 
+  /**
+   * The Prometheus Operator labels a ServiceMonitor's series with {@code job} = the value of the
+   * Service label that {@code spec.jobLabel} names, or the Service's name when there is none.
+   * Every selector on {@code job} in the chart's rules must match that, or the alerts never fire
+   * (and EgretTargetMissing fires forever).
+   */
+  @Test
+  void everyAlertSelectsTheJobTheOperatorGivesTheScrapedSeries() {
+    Rendered r = Rendered.of("monitoring-enabled");
+    JsonNode service = r.one("Service");
+    JsonNode monitor = r.one("ServiceMonitor");
+    String jobLabel = monitor.path("spec").path("jobLabel").asText("");
+    JsonNode fromLabel = service.path("metadata").path("labels").path(jobLabel);
+    String job = !jobLabel.isEmpty() && fromLabel.isTextual()
+        ? fromLabel.asText()
+        : service.path("metadata").path("name").asText();
+    java.util.Map<String, String> series = Selectors.labels("job", job);
+    int jobSelectors = 0;
+    for (JsonNode group : r.one("PrometheusRule").path("spec").path("groups")) {
+      for (JsonNode rule : group.path("rules")) {
+        for (Selectors.Selector s : Selectors.in(rule.path("expr").asText()).all()) {
+          for (Selectors.LabelMatcher m : s.on("job")) {
+            jobSelectors++;
+            assertThat(m.matches(series))
+                .as("%s selects %s, but the operator labels the series job=\"%s\"", rule.path("alert").asText(), s.text(), job)
+                .isTrue();
+          }
+        }
+      }
+    }
+    assertThat(jobSelectors).as("job selectors in the rules").isPositive();
+  }
+
   @Test
   void defaultScenarioNeedsNoMonitoringCrds() {
     assertThat(Rendered.of("default").kinds()).doesNotContain("ServiceMonitor", "PrometheusRule");
