@@ -41,6 +41,7 @@ command -v npm >/dev/null || need_apt+=(npm)
 command -v java >/dev/null || need_apt+=(openjdk-17-jdk-headless)
 command -v jar >/dev/null || need_apt+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null || need_apt+=(maven)
+command -v musl-gcc >/dev/null || need_apt+=(musl-tools)
 if ((${#need_apt[@]})); then
   step "installing ${need_apt[*]} with apt-get"
   apt-get update -qq
@@ -126,10 +127,15 @@ refuses "a TLS minimum below 1.2" "minVersion" --set config.tls.minVersion=TLSv1
 refuses "the proxy and admin on one port" "must differ" --set egret.ports.admin=3128
 
 # ---- 4. Java checks of the rendered manifests and the deploy files ---------------------------
+step "health-check probe (deploy/healthcheck/build.sh, as the Dockerfile's probe stage runs it)"
+PROBE=$OUT/egret-probe
+sh deploy/healthcheck/build.sh "$PROBE"
+echo "built $(stat -c %s "$PROBE") bytes: $(file -b "$PROBE" 2>/dev/null || echo static binary)"
+
 step "Java deploy tests"
-deploy_tests='HelmRenderTest,DockerfileTest,EcsTaskDefinitionTest,StateMachineTest'
+deploy_tests='HelmRenderTest,DockerfileTest,EcsTaskDefinitionTest,StateMachineTest,EgretProbeTest'
 mvn -B -q -pl proxy test -Dtest="$deploy_tests" -Dsurefire.failIfNoSpecifiedTests=false \
-  -Degret.helm.rendered="$RENDERED"
+  -Degret.helm.rendered="$RENDERED" -Degret.probe="$PROBE"
 report=proxy/target/surefire-reports/TEST-dev.egret.deploy.HelmRenderTest.xml
 [[ -f $report ]] || die "no HelmRenderTest report at $report"
 node -e '
@@ -139,6 +145,8 @@ node -e '
   console.log(`HelmRenderTest: ${tests} tests, ${skipped} skipped, ${failures + errors} failed`);
   if (!(tests > 0) || skipped !== 0 || failures + errors !== 0) process.exit(1);
 ' "$report" || die "HelmRenderTest did not check the rendered chart"
+grep -q 'skipped="0"' proxy/target/surefire-reports/TEST-dev.egret.deploy.EgretProbeTest.xml \
+  || die "EgretProbeTest skipped tests: the probe was not checked"
 for t in ${deploy_tests//,/ }; do
   grep -ho 'Tests run: [0-9]*, Failures: [0-9]*, Errors: [0-9]*, Skipped: [0-9]*' \
     "proxy/target/surefire-reports/dev.egret.deploy.$t.txt" | sed "s/^/$t: /"
@@ -161,10 +169,10 @@ dockerfile_argv() { # dockerfile_argv ENTRYPOINT|CMD|HEALTHCHECK -> one argument
     for (const arg of JSON.parse(rest)) console.log(arg.replace("/app/egret.jar", process.argv[2]));
   ' "$1" "$JAR"
 }
-step "JVM flags of ENTRYPOINT and HEALTHCHECK"
-# Even without a jar: the JVM refuses a misspelt or removed -XX flag, so run each flag set with
-# -version in place of -jar.
-for which in ENTRYPOINT HEALTHCHECK; do
+step "JVM flags of ENTRYPOINT"
+# Even without a jar: the JVM refuses a misspelt or removed -XX flag, so run the flags with
+# -version in place of -jar. (The HEALTHCHECK is the static probe, no JVM.)
+for which in ENTRYPOINT; do
   mapfile -t argv < <(dockerfile_argv "$which")
   ((${#argv[@]})) || die "cannot read an exec-form $which from the Dockerfile"
   flags=()
@@ -191,8 +199,11 @@ mapfile -t healthcheck < <(dockerfile_argv HEALTHCHECK)
 config_env=$(sed -n 's/^ENV .*EGRET_CONFIG=\([^ ]*\).*/\1/p' Dockerfile | tail -1)
 [[ $config_env == /etc/egret/egret.yaml ]] || die "Dockerfile's EGRET_CONFIG is '$config_env'"
 
-# The one-shot JVM of the health check also validates configs (same flags, other sub-command).
-java_oneshot=("${healthcheck[@]:0:${#healthcheck[@]}-1}")
+# The one-shot JVM that validates configs: the flags of the ECS egret-config container.
+java_oneshot=(java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xmx48m -XX:-UsePerfData -jar "$JAR")
+# The HEALTHCHECK runs the image's probe; here, the one built above, aimed at this run's port.
+[[ ${healthcheck[0]} == /usr/local/bin/egret-probe ]] || die "HEALTHCHECK is not the probe: ${healthcheck[*]}"
+healthcheck[0]=$PROBE
 check_config() { # check_config FILE LABEL
   if "${java_oneshot[@]}" check "$1" >"$OUT/check.log" 2>&1; then
     echo "egret check: $2 is valid"
@@ -247,14 +258,18 @@ for _ in $(seq 1 60); do
     cat "$run_dir/egret.log" >&2
     die "the entrypoint exited before it was ready"
   fi
-  if "${healthcheck[@]}" --admin "127.0.0.1:$admin_port" >"$run_dir/ready.log" 2>&1; then
+  if "${healthcheck[@]/#127.0.0.1:9901/127.0.0.1:$admin_port}" >"$run_dir/ready.log" 2>&1; then
     ready=1
     break
   fi
   sleep 0.5
 done
 ((ready)) || { cat "$run_dir/egret.log" "$run_dir/ready.log" >&2; die "HEALTHCHECK command never returned 0"; }
-echo "HEALTHCHECK command (egret ready) returned 0"
+echo "HEALTHCHECK command (egret-probe) returned 0"
+# egret ready stays a working command (SPEC command line), though no longer the health check.
+"${java_oneshot[@]}" ready --admin "127.0.0.1:$admin_port" >"$run_dir/ready.log" 2>&1 \
+  || { cat "$run_dir/ready.log" >&2; die "egret ready did not return 0 on a ready Egret"; }
+echo "egret ready returned 0"
 
 http_check() { # http_check DESCRIPTION EXPECTED_STATUS BODY_PATTERN node-request-options-json
   node -e '

@@ -74,13 +74,6 @@ listen:
 {{- end }}
 {{- end }}
 
-{{/*
-`egret ready` in a JVM sized for a one-shot probe (client compiler only, tiny heap, no perf
-data file). The same flags as the image's HEALTHCHECK.
-*/}}
-{{- define "egret.readyCommand" -}}
-java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xmx24m -XX:-UsePerfData -jar /app/egret.jar ready --admin 127.0.0.1:{{ .Values.egret.ports.admin }}
-{{- end }}
 
 {{/*
 The Egret container. Used as a native sidecar (in initContainers, with restartPolicy: Always)
@@ -133,11 +126,14 @@ The command is the image's ENTRYPOINT; the chart only passes `run`.
   lifecycle:
     postStart:
       exec:
-        # Bounded wait (60 tries): a failing hook restarts the container instead of hanging.
+        # The image's health-check probe, retrying once a second for at most 60 s: a failing
+        # hook restarts the container instead of hanging. No shell and no second JVM.
         command:
-          - sh
-          - -c
-          - {{ printf "i=0; until %s; do i=$((i+1)); [ $i -ge 60 ] && exit 1; sleep 1; done" (include "egret.readyCommand" .) | quote }}
+          - /usr/local/bin/egret-probe
+          - --wait
+          - "60"
+          - {{ printf "127.0.0.1:%d" (int .Values.egret.ports.admin) | quote }}
+          - /readyz
   {{- end }}
   resources:
     {{- toYaml .Values.egret.resources | nindent 4 }}

@@ -112,9 +112,10 @@ class HelmRenderTest {
     JsonNode first = pod.path("containers").get(0);
     assertThat(first.path("name").asText()).isEqualTo("egret");
     assertThat(first.has("restartPolicy")).isFalse();
-    String hook = String.join(" ", strings(first.path("lifecycle").path("postStart").path("exec").path("command")));
-    // The same one-shot JVM as the image's HEALTHCHECK, aimed at the configured admin port.
-    assertThat(hook).contains(String.join(" ", DockerfileFacts.read().healthcheck()) + " --admin 127.0.0.1:9901");
+    List<String> hook = strings(first.path("lifecycle").path("postStart").path("exec").path("command"));
+    // The image's HEALTHCHECK probe, waiting a bounded time, aimed at the configured admin port:
+    // no shell and no second JVM.
+    assertThat(hook).containsExactly(DockerfileFacts.read().healthcheck().get(0), "--wait", "60", "127.0.0.1:9901", "/readyz");
   }
 
   @ParameterizedTest(name = "{0}")
