@@ -30,7 +30,7 @@ class HelmRenderTest {
   private static final String PROPERTY = "egret.helm.rendered";
   private static final String ENV = "EGRET_HELM_RENDERED";
   private static final List<String> REQUIRED_SCENARIOS =
-      List.of("default", "legacy-sidecar", "monitoring-enabled", "custom-allowlist", "job");
+      List.of("default", "legacy-sidecar", "monitoring-enabled", "custom-allowlist", "job", "app");
 
   private static final String HOW_TO_RENDER =
       "run .ci/deploy-checks.sh, which renders helm/egret with helm template and passes -D"
