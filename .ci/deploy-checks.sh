@@ -164,6 +164,8 @@ refuses "a misspelt allowlist key" "hots" --set 'config.allow[0].hots=x'
 refuses "a TLS minimum below 1.2" "minVersion" --set config.tls.minVersion=TLSv1.1
 refuses "the proxy and admin on one port" "must differ" --set egret.ports.admin=3128
 refuses "an unknown app key" "Additional property" --set app.envFrm=x
+refuses "a second /tmp for the app" "already mounts" --set 'app.volumeMounts[0].name=x' \
+  --set 'app.volumeMounts[0].mountPath=/tmp'
 
 # ---- 3b. Egret beside a team's own workload: the library chart and the Kustomize component --
 SIDECAR=$OUT/sidecar

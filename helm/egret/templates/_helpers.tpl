@@ -185,6 +185,13 @@ spec:
 {{- define "egret.validate" -}}
 {{- /* The library's egret.container refuses a native sidecar before 1.29 and equal ports. */}}
 {{- $_ := include "egret.container" (dict "root" . "values" (include "egret.chartValues" . | fromYaml)) }}
+{{- if .Values.app.tmp.enabled }}
+{{- range .Values.app.volumeMounts }}
+{{- if eq (trimSuffix "/" .mountPath) "/tmp" }}
+{{- fail "app.volumeMounts mounts /tmp, which app.tmp already mounts: set app.tmp.enabled=false to use your own" }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- if and (eq .Values.workload.kind "Job") (not .Values.egret.nativeSidecar) }}
 {{- fail "workload.kind=Job needs egret.nativeSidecar=true: an ordinary Egret container never exits, so the Job's pod would never complete" }}
 {{- end }}
