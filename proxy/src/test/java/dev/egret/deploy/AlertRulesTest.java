@@ -92,10 +92,10 @@ class AlertRulesTest {
     // Without the operator, Prometheus labels the series with job = the scrape job's name.
     java.util.Map<String, String> series = Selectors.labels("job", egret.path("job_name").asText());
     for (JsonNode alert : alerts()) {
-      List<Selectors.LabelMatcher> jobs = new ArrayList<>();
-      Selectors.in(alert.path("expr").asText()).all().forEach(sel -> jobs.addAll(sel.on("job")));
-      assertThat(jobs).as("%s selects a job", alert.path("alert").asText()).isNotEmpty();
-      for (Selectors.LabelMatcher m : jobs) {
+      List<Selectors.LabelMatcher> matchers = new ArrayList<>();
+      Selectors.in(alert.path("expr").asText()).all().forEach(sel -> matchers.addAll(sel.on("job")));
+      assertThat(matchers).as("%s selects a job", alert.path("alert").asText()).isNotEmpty();
+      for (Selectors.LabelMatcher m : matchers) {
         assertThat(m.matches(series)).as("%s: %s against the scrape job", alert.path("alert").asText(), m).isTrue();
       }
     }
