@@ -43,139 +43,26 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
-{{- define "egret.image" -}}
-{{- $img := .Values.egret.image }}
-{{- if $img.digest }}
-{{- printf "%s@%s" $img.repository $img.digest }}
-{{- else }}
-{{- printf "%s:%s" $img.repository (default .Chart.AppVersion $img.tag) }}
-{{- end }}
-{{- end }}
-
-{{/* The proxy URL the app uses: Egret on the pod's shared loopback. */}}
-{{- define "egret.proxyUrl" -}}
-{{- printf "http://127.0.0.1:%d" (int .Values.egret.ports.proxy) }}
-{{- end }}
-
 {{/*
-Egret's config file. The chart owns `version` and `listen`: the proxy stays on loopback and
-the admin port binds every interface so kubelet probes and Prometheus reach it.
+This chart's values in the shape of the egret-sidecar library's settings (charts/egret-sidecar,
+whose named templates render Egret here exactly as they do in your own chart): the egret block,
+plus the allowlist (config), the app's NO_PROXY and the ConfigMap's name. As YAML: fromYaml it.
 */}}
-{{- define "egret.configFile" -}}
-version: 1
-listen:
-  proxy: {{ printf "127.0.0.1:%d" (int .Values.egret.ports.proxy) | quote }}
-  admin: {{ printf "0.0.0.0:%d" (int .Values.egret.ports.admin) | quote }}
-{{- include "egret.enforce.transparentListen" . }}
-{{- /* SPEC order, so the rendered file reads like the documented one. */}}
-{{- range $key := list "mode" "plaintext" "tls" "addresses" "timeouts" "limits" "allow" "deny" }}
-{{- if hasKey $.Values.config $key }}
-{{ dict $key (get $.Values.config $key) | toYaml | trimSuffix "\n" }}
-{{- end }}
-{{- end }}
+{{- define "egret.chartValues" -}}
+{{- $v := deepCopy .Values.egret }}
+{{- $_ := set $v "image" (merge (dict "tag" (default .Chart.AppVersion .Values.egret.image.tag)) (omit .Values.egret.image "tag")) }}
+{{- $_ = set $v "config" .Values.config }}
+{{- $_ = set $v "noProxy" .Values.app.noProxy }}
+{{- $_ = set $v "lowerCaseProxyEnv" .Values.app.lowerCaseProxyEnv }}
+{{- $_ = set $v "configMapName" (include "egret.fullname" .) }}
+{{- /* egret.enforce: the library renders these as listen.transparent (templates/enforce.yaml). */}}
+{{- $_ = set $v "transparent" (include "egret.enforce.transparentListen" . | fromYamlArray) }}
+{{- toYaml $v }}
 {{- end }}
 
-{{/*
-`egret ready` in a JVM sized for a one-shot probe (client compiler only, tiny heap, no perf
-data file). The same flags as the image's HEALTHCHECK.
-*/}}
-{{- define "egret.readyCommand" -}}
-java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xmx24m -XX:-UsePerfData -jar /app/egret.jar ready --admin 127.0.0.1:{{ .Values.egret.ports.admin }}
-{{- end }}
-
-{{/*
-The Egret container. Used as a native sidecar (in initContainers, with restartPolicy: Always)
-or, on clusters older than 1.29, as an ordinary container listed before the app.
-The command is the image's ENTRYPOINT; the chart only passes `run`.
-*/}}
-{{- define "egret.container" -}}
-- name: egret
-  image: {{ include "egret.image" . }}
-  imagePullPolicy: {{ .Values.egret.image.pullPolicy }}
-  {{- if .Values.egret.nativeSidecar }}
-  restartPolicy: Always
-  {{- end }}
-  args: ["run"]
-  env:
-    - name: EGRET_CONFIG
-      value: /etc/egret/egret.yaml
-    {{- with .Values.egret.env }}
-    {{- toYaml . | nindent 4 }}
-    {{- end }}
-  ports:
-    - name: proxy
-      containerPort: {{ .Values.egret.ports.proxy }}
-      protocol: TCP
-    - name: admin
-      containerPort: {{ .Values.egret.ports.admin }}
-      protocol: TCP
-  startupProbe:
-    httpGet:
-      path: /readyz
-      port: admin
-    periodSeconds: {{ .Values.egret.probes.startup.periodSeconds }}
-    failureThreshold: {{ .Values.egret.probes.startup.failureThreshold }}
-    timeoutSeconds: {{ .Values.egret.probes.timeoutSeconds }}
-  readinessProbe:
-    httpGet:
-      path: /readyz
-      port: admin
-    periodSeconds: {{ .Values.egret.probes.readiness.periodSeconds }}
-    failureThreshold: {{ .Values.egret.probes.readiness.failureThreshold }}
-    timeoutSeconds: {{ .Values.egret.probes.timeoutSeconds }}
-  livenessProbe:
-    httpGet:
-      path: /healthz
-      port: admin
-    periodSeconds: {{ .Values.egret.probes.liveness.periodSeconds }}
-    failureThreshold: {{ .Values.egret.probes.liveness.failureThreshold }}
-    timeoutSeconds: {{ .Values.egret.probes.timeoutSeconds }}
-  {{- if and (not .Values.egret.nativeSidecar) .Values.egret.holdApplicationUntilReady }}
-  lifecycle:
-    postStart:
-      exec:
-        # Bounded wait (60 tries): a failing hook restarts the container instead of hanging.
-        command:
-          - sh
-          - -c
-          - {{ printf "i=0; until %s; do i=$((i+1)); [ $i -ge 60 ] && exit 1; sleep 1; done" (include "egret.readyCommand" .) | quote }}
-  {{- end }}
-  resources:
-    {{- toYaml .Values.egret.resources | nindent 4 }}
-  securityContext:
-    {{- toYaml .Values.egret.securityContext | nindent 4 }}
-  volumeMounts:
-    # The whole directory, never a subPath: kubelet swaps the directory's files atomically
-    # when the ConfigMap changes, and a subPath mount would never see the new version.
-    - name: egret-config
-      mountPath: /etc/egret
-      readOnly: true
-    - name: egret-tmp
-      mountPath: /tmp
-{{- end }}
-
-{{/* HTTP_PROXY, HTTPS_PROXY and NO_PROXY for the app, upper case and optionally lower case. */}}
-{{- define "egret.proxyEnv" -}}
-{{- $proxy := include "egret.proxyUrl" . -}}
-{{- $noProxy := join "," .Values.app.noProxy -}}
-- name: HTTP_PROXY
-  value: {{ $proxy | quote }}
-- name: HTTPS_PROXY
-  value: {{ $proxy | quote }}
-- name: NO_PROXY
-  value: {{ $noProxy | quote }}
-{{- if .Values.app.lowerCaseProxyEnv }}
-- name: http_proxy
-  value: {{ $proxy | quote }}
-- name: https_proxy
-  value: {{ $proxy | quote }}
-- name: no_proxy
-  value: {{ $noProxy | quote }}
-{{- end }}
-{{- end }}
-
-{{/* The example app container. */}}
+{{/* The example app container: your task, with the proxy variables set. */}}
 {{- define "egret.appContainer" -}}
+{{- $egret := dict "root" . "values" (include "egret.chartValues" . | fromYaml) -}}
 - name: {{ .Values.app.name }}
   image: {{ printf "%s:%s" .Values.app.image.repository .Values.app.image.tag }}
   imagePullPolicy: {{ .Values.app.image.pullPolicy }}
@@ -187,15 +74,40 @@ The command is the image's ENTRYPOINT; the chart only passes `run`.
   args:
     {{- toYaml . | nindent 4 }}
   {{- end }}
+  {{- with .Values.app.ports }}
+  ports:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
   env:
-    {{- include "egret.proxyEnv" . | nindent 4 }}
+    {{- include "egret.env" $egret | nindent 4 }}
     {{- with .Values.app.env }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
+  {{- with .Values.app.envFrom }}
+  envFrom:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- range $probe := list "startupProbe" "readinessProbe" "livenessProbe" }}
+  {{- with get $.Values.app $probe }}
+  {{ $probe }}:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- end }}
   resources:
     {{- toYaml .Values.app.resources | nindent 4 }}
   securityContext:
     {{- toYaml .Values.app.securityContext | nindent 4 }}
+  {{- if or .Values.app.tmp.enabled .Values.app.volumeMounts }}
+  volumeMounts:
+    {{- if .Values.app.tmp.enabled }}
+    # A writable /tmp under the read-only root filesystem.
+    - name: app-tmp
+      mountPath: /tmp
+    {{- end }}
+    {{- with .Values.app.volumeMounts }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- end }}
 {{- end }}
 
 {{/* The pod template shared by the Deployment and the Job. */}}
@@ -209,7 +121,7 @@ metadata:
   annotations:
     # A new allowlist rolls the pods on `helm upgrade`; in-place ConfigMap edits are picked
     # up by Egret's hot reload instead.
-    checksum/config: {{ include "egret.configFile" . | sha256sum }}
+    checksum/config: {{ include "egret.checksum" (dict "root" . "values" (include "egret.chartValues" . | fromYaml)) }}
     {{- if .Values.monitoring.scrapeAnnotations }}
     prometheus.io/scrape: "true"
     prometheus.io/port: {{ .Values.egret.ports.admin | quote }}
@@ -236,12 +148,13 @@ spec:
   {{- end }}
   securityContext:
     {{- toYaml .Values.workload.podSecurityContext | nindent 4 }}
+  {{- $egret := dict "root" . "values" (include "egret.chartValues" . | fromYaml) }}
   {{- if .Values.egret.nativeSidecar }}
   initContainers:
     {{- with include "egret.enforce.initContainers" . | trim }}
     {{- . | nindent 4 }}
     {{- end }}
-    {{- include "egret.container" . | nindent 4 }}
+    {{- include "egret.container" $egret | nindent 4 }}
   containers:
     {{- include "egret.appContainer" . | nindent 4 }}
   {{- else }}
@@ -250,18 +163,21 @@ spec:
     {{- . | nindent 4 }}
   {{- end }}
   containers:
-    {{- include "egret.container" . | nindent 4 }}
+    {{- include "egret.container" $egret | nindent 4 }}
     {{- include "egret.appContainer" . | nindent 4 }}
   {{- end }}
   volumes:
-    - name: egret-config
-      configMap:
-        name: {{ include "egret.fullname" . }}
-    - name: egret-tmp
+    {{- include "egret.volumes" $egret | nindent 4 }}
+    {{- if .Values.app.tmp.enabled }}
+    - name: app-tmp
       emptyDir:
-        sizeLimit: {{ .Values.egret.tmpSizeLimit }}
+        sizeLimit: {{ .Values.app.tmp.sizeLimit }}
+    {{- end }}
     {{- with include "egret.enforce.volumes" . | trim }}
     {{- . | nindent 4 }}
+    {{- end }}
+    {{- with .Values.workload.extraVolumes }}
+    {{- toYaml . | nindent 4 }}
     {{- end }}
   {{- with .Values.workload.nodeSelector }}
   nodeSelector:
@@ -279,13 +195,16 @@ spec:
 
 {{/* Refuse combinations that would deploy but not work. */}}
 {{- define "egret.validate" -}}
-{{- if and .Values.egret.nativeSidecar (semverCompare "<1.29.0-0" .Capabilities.KubeVersion.Version) }}
-{{- fail (printf "egret.nativeSidecar=true needs Kubernetes 1.29 or newer (this cluster is %s): set egret.nativeSidecar=false, or pass --kube-version to helm template" .Capabilities.KubeVersion.Version) }}
+{{- /* The library's egret.container refuses a native sidecar before 1.29 and equal ports. */}}
+{{- $_ := include "egret.container" (dict "root" . "values" (include "egret.chartValues" . | fromYaml)) }}
+{{- if .Values.app.tmp.enabled }}
+{{- range .Values.app.volumeMounts }}
+{{- if eq (trimSuffix "/" .mountPath) "/tmp" }}
+{{- fail "app.volumeMounts mounts /tmp, which app.tmp already mounts: set app.tmp.enabled=false to use your own" }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- if and (eq .Values.workload.kind "Job") (not .Values.egret.nativeSidecar) }}
 {{- fail "workload.kind=Job needs egret.nativeSidecar=true: an ordinary Egret container never exits, so the Job's pod would never complete" }}
-{{- end }}
-{{- if eq (int .Values.egret.ports.proxy) (int .Values.egret.ports.admin) }}
-{{- fail "egret.ports.proxy and egret.ports.admin must differ" }}
 {{- end }}
 {{- end }}

@@ -90,8 +90,15 @@ class AlertRulesTest {
     assertThat(jobs).contains("egret");
     JsonNode egret = config.path("scrape_configs").get(jobs.indexOf("egret"));
     assertThat(egret.path("static_configs").toString()).contains(":9901");
+    // Without the operator, Prometheus labels the series with job = the scrape job's name.
+    java.util.Map<String, String> series = Selectors.labels("job", egret.path("job_name").asText());
     for (JsonNode alert : alerts()) {
-      assertThat(alert.path("expr").asText()).as(alert.path("alert").asText()).contains("job=\"egret\"");
+      List<Selectors.LabelMatcher> matchers = new ArrayList<>();
+      Selectors.in(alert.path("expr").asText()).all().forEach(sel -> matchers.addAll(sel.on("job")));
+      assertThat(matchers).as("%s selects a job", alert.path("alert").asText()).isNotEmpty();
+      for (Selectors.LabelMatcher m : matchers) {
+        assertThat(m.matches(series)).as("%s: %s against the scrape job", alert.path("alert").asText(), m).isTrue();
+      }
     }
   }
 

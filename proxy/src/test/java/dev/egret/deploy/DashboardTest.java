@@ -7,6 +7,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.stream.StreamSupport;
 import org.junit.jupiter.api.Test;
@@ -119,6 +120,91 @@ class DashboardTest {
             .get(0);
     assertThat(sort.path("field").asText()).isEqualTo("Value");
     assertThat(sort.path("desc").asBoolean(true)).isFalse();
+  }
+
+  /**
+   * {@code $__interval} can be shorter than the scrape interval (the chart's ServiceMonitor
+   * scrapes every 30 s), and a range that holds fewer than two samples makes rate() and
+   * increase() empty. {@code $__rate_interval} is at least four scrape intervals.
+   */
+  @Test
+  void rangesAreNeverShorterThanTwoScrapes() {
+    for (String q : MetricNames.queriesIn(dashboard)) {
+      assertThat(q).as("range selector in %s", q).doesNotContain("[$__interval]");
+    }
+  }
+
+  /** SPEC "Metrics": the labels of each Egret metric, and the values of the enumerated ones. */
+  private static final Map<String, Set<String>> LABELS = Map.of(
+      "egret_requests_total", Set.of("destination", "kind", "outcome", "error"),
+      "egret_request_duration_seconds_bucket", Set.of("destination", "kind", "le"),
+      "egret_upstream_connect_duration_seconds_bucket", Set.of("destination", "le"),
+      "egret_upstream_tls_handshake_duration_seconds_bucket", Set.of("destination", "version", "le"),
+      "egret_upstream_tls_handshakes_total", Set.of("destination", "version", "cipher", "result"),
+      "egret_upstream_certificate_expiry_timestamp_seconds", Set.of("destination", "host"),
+      "egret_bytes_total", Set.of("destination", "direction"),
+      "egret_tunnels_active", Set.of(),
+      "egret_config_reloads_total", Set.of("result"),
+      "egret_config_info", Set.of("sha256"));
+  private static final Map<String, Set<String>> VALUES = Map.of(
+      "kind", Set.of("upgrade", "tunnel", "tls"),
+      "outcome", Set.of("allowed", "denied", "reported", "failed"),
+      "direction", Set.of("upstream", "downstream"));
+  private static final Set<String> RESULTS_HANDSHAKE = Set.of("ok", "certificate_error", "protocol_error", "pin_mismatch");
+  private static final Set<String> RESULTS_RELOAD = Set.of("success", "failure");
+
+  /**
+   * Grafana's variables set as a user picks them: one destination (a rule's host pattern), every
+   * job and instance. Then each selector is checked against the series Egret exports: label
+   * names that exist on its metric, label values the SPEC lists, and, for selectors about
+   * refusals, the series of a request that no rule allowed, whose destination is "denied".
+   */
+  @Test
+  void everySelectorMatchesTheSeriesEgretExportsForAChosenDestination() {
+    String chosen = "api.example-crm.com";
+    int refusalSelectors = 0;
+    for (String q : MetricNames.queriesIn(dashboard)) {
+      String expr = q.replace("$job", ".*").replace("$instance", ".*").replace("$destination", chosen);
+      if (expr.startsWith("label_values(")) {
+        continue;
+      }
+      for (Selectors.Selector s : Selectors.in(expr).all()) {
+        Set<String> known = LABELS.get(s.metric());
+        assertThat(known).as("metric of %s in %s", s.text(), q).isNotNull();
+        for (Selectors.LabelMatcher m : s.matchers()) {
+          if (m.label().equals("job") || m.label().equals("instance")) {
+            continue;
+          }
+          assertThat(known).as("label %s of %s in %s", m.label(), s.metric(), q).contains(m.label());
+          Set<String> values = m.label().equals("result")
+              ? (s.metric().startsWith("egret_config") ? RESULTS_RELOAD : RESULTS_HANDSHAKE)
+              : VALUES.get(m.label());
+          if (values != null) {
+            assertThat(values.stream().anyMatch(v -> m.matches(Selectors.labels(m.label(), v))))
+                .as("%s in %s matches a value Egret exports (%s)", m, q, values)
+                .isTrue();
+          }
+        }
+        for (String outcome : List.of("denied", "reported")) {
+          boolean wantsOutcome = !s.on("outcome").isEmpty()
+              && s.on("outcome").stream().allMatch(m -> m.matches(Selectors.labels("outcome", outcome)));
+          if (wantsOutcome) {
+            refusalSelectors++;
+            var refused = Selectors.labels("job", "egret", "instance", "10.0.0.7:9901",
+                "destination", "denied", "kind", "tunnel", "outcome", outcome, "error", "destination_denied");
+            assertThat(s.matches(s.metric(), refused))
+                .as("%s (destination %s chosen) must show a request no rule allowed: %s", q, chosen, refused)
+                .isTrue();
+          }
+        }
+        if (s.on("outcome").stream().anyMatch(m -> m.matches(Selectors.labels("outcome", "failed")))) {
+          var failed = Selectors.labels("job", "egret", "instance", "10.0.0.7:9901",
+              "destination", chosen, "kind", "upgrade", "outcome", "failed", "error", "connection_timeout");
+          assertThat(s.matches(s.metric(), failed)).as("%s shows failures of the chosen destination", q).isTrue();
+        }
+      }
+    }
+    assertThat(refusalSelectors).as("selectors about refusals").isGreaterThanOrEqualTo(2);
   }
 
   private JsonNode variable(String name) {

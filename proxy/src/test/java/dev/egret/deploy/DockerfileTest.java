@@ -7,6 +7,7 @@ import org.junit.jupiter.api.Test;
 
 /** The container image's contract (SPEC "Deployment contract"), read from the Dockerfile. */
 class DockerfileTest {
+  static final String PROBE = "/usr/local/bin/egret-probe";
   private final DockerfileFacts docker = DockerfileFacts.read();
 
   @Test
@@ -39,12 +40,52 @@ class DockerfileTest {
     assertThat(docker.env("EGRET_CONFIG")).isEqualTo("/etc/egret/egret.yaml");
   }
 
+  /**
+   * A HEALTHCHECK every 10 s must cost close to nothing and work without a shell: the static
+   * probe built from deploy/healthcheck in its own stage, never a second JVM, sh or curl.
+   */
   @Test
-  void checksHealthWithEgretReadyNotCurl() {
+  void checksHealthWithTheStaticProbeNotAJvmOrAShell() {
     List<String> hc = docker.healthcheck();
-    assertThat(hc.get(0)).isEqualTo("java");
-    assertThat(hc).containsSubsequence("-jar", "/app/egret.jar", "ready");
-    assertThat(String.join(" ", hc)).doesNotContain("curl", "wget", "sh -c");
+    assertThat(hc).containsExactly(PROBE, "127.0.0.1:9901", "/readyz");
+    assertThat(String.join(" ", hc)).doesNotContain("java", "curl", "wget", "sh -c");
+    assertThat(docker.runtimeStage().all("COPY"))
+        .anySatisfy(c -> assertThat(c).contains("--from=probe").endsWith(" " + PROBE));
+    assertThat(docker.all("RUN")).anySatisfy(r -> assertThat(r).contains("deploy/healthcheck/build.sh /egret-probe"));
+    assertThat(docker.all("FROM")).anySatisfy(f -> assertThat(f).endsWith(" AS probe"));
+  }
+
+  /**
+   * The dependency layer must leave nothing to download: the source build runs offline, so an
+   * artifact the layer missed fails the build instead of being fetched at package time.
+   * (.ci/deploy-checks.sh runs both commands against an empty local repository.)
+   */
+  @Test
+  void buildsTheSourcesOfflineAfterTheDependencyLayer() {
+    List<String> runs = new DockerfileFacts(docker.instructions().subList(0, indexOfSecondFrom())).all("RUN");
+    assertThat(runs).hasSize(2);
+    assertThat(runs.get(0)).contains("package").doesNotContain("go-offline");
+    assertThat(runs.get(1)).contains(" -o ", "package");
+    List<String> copies = new DockerfileFacts(docker.instructions().subList(0, indexOfSecondFrom())).all("COPY");
+    assertThat(copies.get(copies.size() - 1)).as("sources are copied after the dependency layer").startsWith("proxy/src");
+  }
+
+  private int indexOfSecondFrom() {
+    int seen = 0;
+    for (int i = 0; i < docker.instructions().size(); i++) {
+      if (docker.instructions().get(i).startsWith("FROM ") && ++seen == 2) {
+        return i;
+      }
+    }
+    throw new AssertionError("the Dockerfile has one stage");
+  }
+
+  @Test
+  void headerShowsADirectoryMountSoHotReloadWorks() throws java.io.IOException {
+    String text = java.nio.file.Files.readString(DeployFiles.file("Dockerfile"));
+    java.util.regex.Matcher run = java.util.regex.Pattern.compile("docker run [^\\n]*").matcher(text);
+    assertThat(run.find()).as("a docker run example in the header").isTrue();
+    assertThat(run.group()).contains(":/etc/egret:ro").doesNotContain("egret.yaml:/etc/egret/egret.yaml");
   }
 
   @Test
@@ -59,9 +100,11 @@ class DockerfileTest {
   }
 
   @Test
-  void shipsOnlyTheJarOnAJreBase() {
+  void shipsOnlyTheJarAndTheProbeOnAJreBase() {
     DockerfileFacts runtime = docker.runtimeStage();
     assertThat(runtime.all("FROM").get(0)).contains("jre");
-    assertThat(runtime.all("COPY")).singleElement().asString().contains("--from=build").endsWith("/app/egret.jar");
+    assertThat(runtime.all("COPY")).hasSize(2);
+    assertThat(runtime.all("COPY").get(0)).contains("--from=build").endsWith("/app/egret.jar");
+    assertThat(runtime.all("COPY").get(1)).contains("--from=probe").endsWith(PROBE);
   }
 }

@@ -125,7 +125,7 @@ class EcsTaskDefinitionTest {
     }
     assertThat(cpu).isLessThanOrEqualTo(Integer.parseInt(task.path("cpu").asText()));
     assertThat(memory).isLessThanOrEqualTo(Integer.parseInt(task.path("memory").asText()));
-    // Heap is 40% of the limit, direct buffers up to 128 MiB, plus the health-check JVM.
+    // Heap is 40% of the limit, direct buffers up to 128 MiB (the health check is the static probe).
     assertThat(egret.path("memory").asInt()).isGreaterThanOrEqualTo(384);
   }
 

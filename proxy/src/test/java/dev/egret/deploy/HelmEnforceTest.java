@@ -43,7 +43,15 @@ class HelmEnforceTest {
     Assumptions.assumeTrue(helm != null, "no helm under .tools/: .ci/deploy-checks.sh installs it");
   }
 
-  record Rendered(int code, String text) {}
+  /**
+   * helm's stdout (the manifests) and stderr (a failure's message, and warnings such as the one
+   * about the charts/egret-sidecar symlink, which would break the YAML if mixed in).
+   */
+  record Rendered(int code, String out, String err) {
+    String text() {
+      return out + err;
+    }
+  }
 
   private static Rendered template(String... sets) throws Exception {
     List<String> cmd = new ArrayList<>(List.of(helm.toString(), "template", "t",
@@ -52,10 +60,11 @@ class HelmEnforceTest {
       cmd.add("--set");
       cmd.add(s);
     }
-    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+    Path err = Files.createTempFile(dir, "helm", ".err");
+    Process p = new ProcessBuilder(cmd).redirectError(err.toFile()).start();
     String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
     assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
-    return new Rendered(p.exitValue(), out);
+    return new Rendered(p.exitValue(), out, Files.readString(err));
   }
 
   private static List<JsonNode> docs(String yaml) throws IOException {
@@ -86,7 +95,7 @@ class HelmEnforceTest {
     Rendered r = template("egret.enforce=true", "app.securityContext.runAsUser=10002",
         "egret.enforcement.allowEndpoints[0]=169.254.170.23:80");
     assertThat(r.code()).as(r.text()).isZero();
-    List<JsonNode> docs = docs(r.text());
+    List<JsonNode> docs = docs(r.out());
     JsonNode pod = kind(docs, "Deployment").path("spec").path("template").path("spec");
     assertThat(names(pod.path("initContainers")))
         .containsExactly("egret-rules", "egret-iptables", "egret-ip6tables", "egret");
@@ -127,7 +136,7 @@ class HelmEnforceTest {
   @Test
   void theRenderedConfigHasTheTransparentListenersEgretIptablesNeeds() throws Exception {
     Rendered r = template("egret.enforce=true", "app.securityContext.runAsUser=10002");
-    String yaml = kind(docs(r.text()), "ConfigMap").path("data").path("egret.yaml").asText();
+    String yaml = kind(docs(r.out()), "ConfigMap").path("data").path("egret.yaml").asText();
     Path f = Files.writeString(dir.resolve("egret.yaml"), yaml);
     EgretConfig c = ConfigCompiler.load(f);
     assertThat(c.listen().transparent()).hasSize(2);
@@ -150,7 +159,7 @@ class HelmEnforceTest {
     Rendered r = template("egret.enforce=true", "app.securityContext.runAsUser=10002",
         "egret.nativeSidecar=false", "egret.enforcement.ipv6=false");
     assertThat(r.code()).as(r.text()).isZero();
-    JsonNode pod = kind(docs(r.text()), "Deployment").path("spec").path("template").path("spec");
+    JsonNode pod = kind(docs(r.out()), "Deployment").path("spec").path("template").path("spec");
     assertThat(names(pod.path("initContainers"))).containsExactly("egret-rules", "egret-iptables");
     assertThat(names(pod.path("containers"))).contains("egret");
   }

@@ -30,7 +30,7 @@ class HelmRenderTest {
   private static final String PROPERTY = "egret.helm.rendered";
   private static final String ENV = "EGRET_HELM_RENDERED";
   private static final List<String> REQUIRED_SCENARIOS =
-      List.of("default", "legacy-sidecar", "monitoring-enabled", "custom-allowlist", "job");
+      List.of("default", "legacy-sidecar", "monitoring-enabled", "custom-allowlist", "job", "app");
 
   private static final String HOW_TO_RENDER =
       "run .ci/deploy-checks.sh, which renders helm/egret with helm template and passes -D"
@@ -112,9 +112,10 @@ class HelmRenderTest {
     JsonNode first = pod.path("containers").get(0);
     assertThat(first.path("name").asText()).isEqualTo("egret");
     assertThat(first.has("restartPolicy")).isFalse();
-    String hook = String.join(" ", strings(first.path("lifecycle").path("postStart").path("exec").path("command")));
-    // The same one-shot JVM as the image's HEALTHCHECK, aimed at the configured admin port.
-    assertThat(hook).contains(String.join(" ", DockerfileFacts.read().healthcheck()) + " --admin 127.0.0.1:9901");
+    List<String> hook = strings(first.path("lifecycle").path("postStart").path("exec").path("command"));
+    // The image's HEALTHCHECK probe, waiting a bounded time, aimed at the configured admin port:
+    // no shell and no second JVM.
+    assertThat(hook).containsExactly(DockerfileFacts.read().healthcheck().get(0), "--wait", "60", "127.0.0.1:9901", "/readyz");
   }
 
   @ParameterizedTest(name = "{0}")
@@ -122,11 +123,13 @@ class HelmRenderTest {
   void probesUseTheAdminPort(String scenario) {
     Rendered r = Rendered.of(scenario);
     JsonNode egret = r.egret();
-    JsonNode admin = named(egret.path("ports"), "name", "admin");
+    // "egret-" names, so they cannot clash with the ports of the app beside it.
+    JsonNode admin = named(egret.path("ports"), "name", "egret-admin");
     assertThat(admin.path("containerPort").asInt()).isEqualTo(r.listenPort("admin"));
-    assertThat(probe(egret, "readinessProbe")).isEqualTo("/readyz@admin");
-    assertThat(probe(egret, "livenessProbe")).isEqualTo("/healthz@admin");
-    assertThat(probe(egret, "startupProbe")).isEqualTo("/readyz@admin");
+    assertThat(named(egret.path("ports"), "name", "egret-proxy").path("containerPort").asInt()).isEqualTo(r.listenPort("proxy"));
+    assertThat(probe(egret, "readinessProbe")).isEqualTo("/readyz@egret-admin");
+    assertThat(probe(egret, "livenessProbe")).isEqualTo("/healthz@egret-admin");
+    assertThat(probe(egret, "startupProbe")).isEqualTo("/readyz@egret-admin");
   }
 
   @ParameterizedTest(name = "{0}")
@@ -143,7 +146,16 @@ class HelmRenderTest {
     for (JsonNode c : all) {
       String name = scenario + "/" + c.path("name").asText();
       JsonNode sec = c.path("securityContext");
-      assertThat(sec.path("runAsNonRoot").asBoolean()).as(name).isTrue();
+      if (c.path("name").asText().matches("egret-ip6?tables")) {
+        // egret.enforce's rule-applying init containers (HelmEnforceTest): root with NET_ADMIN
+        // and NET_RAW, the only exception, and otherwise as locked down as the rest.
+        assertThat(sec.path("runAsUser").asInt(-1)).as(name).isZero();
+        assertThat(strings(sec.path("capabilities").path("add"))).as(name)
+            .containsExactly("NET_ADMIN", "NET_RAW");
+      } else {
+        assertThat(sec.path("runAsNonRoot").asBoolean()).as(name).isTrue();
+        assertThat(sec.path("capabilities").path("add").isEmpty()).as(name).isTrue();
+      }
       assertThat(sec.path("readOnlyRootFilesystem").asBoolean()).as(name).isTrue();
       assertThat(sec.path("allowPrivilegeEscalation").asBoolean(true)).as(name).isFalse();
       assertThat(strings(sec.path("capabilities").path("drop"))).as(name).contains("ALL");
@@ -156,7 +168,7 @@ class HelmRenderTest {
   @MethodSource("scenarios")
   void appSendsTrafficThroughEgretButNotPlatformEndpoints(String scenario) {
     Rendered r = Rendered.of(scenario);
-    JsonNode app = named(r.podSpec().path("containers"), "name", "app");
+    JsonNode app = r.app();
     String proxy = "http://127.0.0.1:" + r.listenPort("proxy");
     assertThat(env(app, "HTTP_PROXY")).isEqualTo(proxy);
     assertThat(env(app, "HTTPS_PROXY")).isEqualTo(proxy);
@@ -184,7 +196,10 @@ class HelmRenderTest {
     assertThat(mount.path("readOnly").asBoolean()).isTrue();
     assertThat(mount.has("subPath")).as("a subPath mount never sees ConfigMap updates").isFalse();
     JsonNode volume = named(r.podSpec().path("volumes"), "name", mount.path("name").asText());
-    assertThat(volume.path("configMap").path("name").asText()).isEqualTo(r.configMap().path("metadata").path("name").asText());
+    // A projected volume (the ConfigMap plus any configSources) is updated in place like a
+    // ConfigMap volume.
+    assertThat(volume.path("projected").path("sources").get(0).path("configMap").path("name").asText())
+        .isEqualTo(r.configMap().path("metadata").path("name").asText());
     assertThat(r.configMap().path("data").has(configPath.substring(slash + 1))).isTrue();
     assertThat(named(egret.path("volumeMounts"), "mountPath", "/tmp").isMissingNode()).as("writable /tmp").isFalse();
   }
@@ -223,7 +238,8 @@ class HelmRenderTest {
         assertThat(service.path("metadata").path("labels").path(l.getKey()).asText())
             .as("Service carries selector label %s", l.getKey())
             .isEqualTo(l.getValue().asText()));
-    assertThat(named(service.path("spec").path("ports"), "name", "admin").path("targetPort").asText()).isEqualTo("admin");
+    assertThat(named(service.path("spec").path("ports"), "name", "admin").path("targetPort").asText())
+        .isEqualTo(named(r.egret().path("ports"), "name", "egret-admin").path("name").asText());
     service.path("spec").path("selector").fields().forEachRemaining(l ->
         assertThat(r.podLabels().path(l.getKey()).asText()).isEqualTo(l.getValue().asText()));
 
@@ -241,6 +257,85 @@ class HelmRenderTest {
     assertThat(dashboard).as("ConfigMap labelled grafana_dashboard=1").isNotNull();
     JsonNode json = DeployFiles.JSON.readTree(dashboard.path("data").path("egret.json").asText());
     assertThat(json).isEqualTo(DeployFiles.json(DeployFiles.file("helm/egret/files/egret.json")));
+  }
+
+  /**
+   * The Prometheus Operator labels a ServiceMonitor's series with {@code job} = the value of the
+   * Service label that {@code spec.jobLabel} names, or the Service's name when there is none.
+   * Every selector on {@code job} in the chart's rules must match that, or the alerts never fire
+   * (and EgretTargetMissing fires forever).
+   */
+  @Test
+  void everyAlertSelectsTheJobTheOperatorGivesTheScrapedSeries() {
+    Rendered r = Rendered.of("monitoring-enabled");
+    JsonNode service = r.one("Service");
+    JsonNode monitor = r.one("ServiceMonitor");
+    String jobLabel = monitor.path("spec").path("jobLabel").asText("");
+    JsonNode fromLabel = service.path("metadata").path("labels").path(jobLabel);
+    String job = !jobLabel.isEmpty() && fromLabel.isTextual()
+        ? fromLabel.asText()
+        : service.path("metadata").path("name").asText();
+    java.util.Map<String, String> series = Selectors.labels("job", job);
+    int jobSelectors = 0;
+    for (JsonNode group : r.one("PrometheusRule").path("spec").path("groups")) {
+      for (JsonNode rule : group.path("rules")) {
+        for (Selectors.Selector s : Selectors.in(rule.path("expr").asText()).all()) {
+          for (Selectors.LabelMatcher m : s.on("job")) {
+            jobSelectors++;
+            assertThat(m.matches(series))
+                .as("%s selects %s, but the operator labels the series job=\"%s\"", rule.path("alert").asText(), s.text(), job)
+                .isTrue();
+          }
+        }
+      }
+    }
+    assertThat(jobSelectors).as("job selectors in the rules").isPositive();
+  }
+
+  @Test
+  void theAppGetsItsPortsProbesEnvFromVolumesAndAWritableTmp() {
+    Rendered r = Rendered.of("app");
+    JsonNode app = r.app();
+    assertThat(app.path("name").asText()).isEqualTo("crm-sync");
+    assertThat(named(app.path("ports"), "name", "http").path("containerPort").asInt()).isEqualTo(8080);
+    assertThat(app.path("readinessProbe").path("httpGet").path("path").asText()).isEqualTo("/ready");
+    assertThat(app.path("livenessProbe").path("httpGet").path("port").asText()).isEqualTo("http");
+    assertThat(app.path("startupProbe").path("failureThreshold").asInt()).isEqualTo(30);
+    assertThat(app.path("envFrom").get(0).path("secretRef").path("name").asText()).isEqualTo("crm-sync-secrets");
+    assertThat(app.has("command")).as("the image's own command").isFalse();
+    JsonNode pod = r.podSpec();
+    for (JsonNode mount : app.path("volumeMounts")) {
+      assertThat(named(pod.path("volumes"), "name", mount.path("name").asText()).isMissingNode())
+          .as("volume of mount %s", mount.path("mountPath").asText()).isFalse();
+    }
+    JsonNode tmp = named(app.path("volumeMounts"), "mountPath", "/tmp");
+    assertThat(named(pod.path("volumes"), "name", tmp.path("name").asText()).path("emptyDir").path("sizeLimit").asText()).isEqualTo("128Mi");
+    assertThat(named(app.path("volumeMounts"), "mountPath", "/var/lib/crm-sync").isMissingNode()).isFalse();
+    // Egret's own extra mount, and no port of the app's named like Egret's.
+    assertThat(named(r.egret().path("volumeMounts"), "mountPath", "/etc/egret-partner").path("readOnly").asBoolean()).isTrue();
+    for (JsonNode port : app.path("ports")) {
+      assertThat(named(r.egret().path("ports"), "name", port.path("name").asText()).isMissingNode()).isTrue();
+    }
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("scenarios")
+  void everyMountNamesAVolumeOfThePodAndNoVolumeIsDeclaredTwice(String scenario) {
+    JsonNode pod = Rendered.of(scenario).podSpec();
+    List<String> names = new ArrayList<>();
+    pod.path("volumes").forEach(v -> names.add(v.path("name").asText()));
+    assertThat(names).doesNotHaveDuplicates();
+    List<JsonNode> all = new ArrayList<>();
+    pod.path("initContainers").forEach(all::add);
+    pod.path("containers").forEach(all::add);
+    for (JsonNode c : all) {
+      List<String> paths = new ArrayList<>();
+      for (JsonNode m : c.path("volumeMounts")) {
+        assertThat(names).as("%s mounts %s", c.path("name").asText(), m.path("name").asText()).contains(m.path("name").asText());
+        paths.add(m.path("mountPath").asText());
+      }
+      assertThat(paths).as("mount paths of %s", c.path("name").asText()).doesNotHaveDuplicates();
+    }
   }
 
   @Test
@@ -307,6 +402,18 @@ class HelmRenderTest {
 
     String checksum() {
       return workload().path("spec").path("template").path("metadata").path("annotations").path("checksum/config").asText();
+    }
+
+    /** The app: the pod's one container that is not Egret. */
+    JsonNode app() {
+      List<JsonNode> apps = new ArrayList<>();
+      podSpec().path("containers").forEach(c -> {
+        if (!c.path("name").asText().equals("egret")) {
+          apps.add(c);
+        }
+      });
+      assertThat(apps).as("app containers in %s", scenario).hasSize(1);
+      return apps.get(0);
     }
 
     JsonNode egret() {

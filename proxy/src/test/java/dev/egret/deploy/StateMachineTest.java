@@ -85,7 +85,82 @@ class StateMachineTest {
       assertThat(r.path("MaxAttempts").asInt()).isBetween(1, 10);
       assertThat(r.path("BackoffRate").asDouble()).isGreaterThan(1.0);
     }
-    assertThat(retried).contains("ECS.AmazonECSException", "States.TaskFailed");
+    assertThat(retried).contains("ECS.AmazonECSException");
+    // A task that ran and failed is retried only when its Cause says it may succeed (below).
+    assertThat(retried).as("errors retried blindly").doesNotContain("States.TaskFailed", "States.ALL");
+  }
+
+  /** The Cause text of States.TaskFailed: the stopped task, as the ECS integration reports it. */
+  private static String stoppedTask(String stopCode, int appExit) {
+    return "{\"Attachments\":[],\"ClusterArn\":\"arn:aws:ecs:eu-west-1:123456789012:cluster/workflows\","
+        + "\"Containers\":[{\"ContainerArn\":\"arn:aws:ecs:eu-west-1:123456789012:container/workflows/1/2\","
+        + "\"ExitCode\":" + appExit + ",\"LastStatus\":\"STOPPED\",\"Name\":\"app\"},"
+        + "{\"ExitCode\":0,\"LastStatus\":\"STOPPED\",\"Name\":\"egret\"}],"
+        + "\"LastStatus\":\"STOPPED\",\"StopCode\":\"" + stopCode + "\","
+        + "\"StoppedReason\":\"Essential container in task exited\"}";
+  }
+
+  private String afterTaskFailure(int attempt, String cause) {
+    JsonNode input = DeployFiles.JSON.createObjectNode()
+        .put("accountId", "acct-1")
+        .put("attempt", attempt)
+        .put("backoffSeconds", 30)
+        .set("error", DeployFiles.JSON.createObjectNode().put("Error", "States.TaskFailed").put("Cause", cause));
+    String next = catcherFor("States.TaskFailed").path("Next").asText();
+    // Follow Choice states until a state that does work.
+    while (states.path(next).path("Type").asText().equals("Choice")) {
+      next = Asl.choose(states.path(next), input);
+    }
+    return next;
+  }
+
+  @Test
+  void anAllowlistDenialIsReportedAtOnceNotRetried() {
+    // The app exits 1 because Egret answered 403: the same call would be refused again.
+    assertThat(afterTaskFailure(1, stoppedTask("EssentialContainerExited", 1))).isEqualTo("ReportFailure");
+  }
+
+  @Test
+  void aTaskFargateFailedToStartOrATransientAppFailureIsRetriedTwiceAtMost() {
+    String retry = afterTaskFailure(1, stoppedTask("TaskFailedToStart", 0));
+    assertThat(states.path(retry).path("Type").asText()).isEqualTo("Wait");
+    assertThat(afterTaskFailure(2, stoppedTask("EssentialContainerExited", 75))).isEqualTo(retry);
+    assertThat(afterTaskFailure(3, stoppedTask("EssentialContainerExited", 75))).isEqualTo("ReportFailure");
+    assertThat(afterTaskFailure(1, stoppedTask("EssentialContainerExited", 7))).as("exit 7 is not 75").isEqualTo("ReportFailure");
+    assertThat(afterTaskFailure(1, "not JSON at all")).isEqualTo("ReportFailure");
+    // The retry loop counts: Wait -> a Pass that adds 1 to the attempt -> the task again.
+    JsonNode count = states.path(states.path(retry).path("Next").asText());
+    assertThat(count.path("Parameters").path("attempt.$").asText()).isEqualTo("States.MathAdd($.attempt, 1)");
+    assertThat(count.path("Next").asText()).isEqualTo(runTaskName());
+  }
+
+  @Test
+  void theFailureMessageCarriesTheCauseWithTheExitCodes() {
+    JsonNode report = states.path("ReportFailure");
+    String message = report.path("Parameters").path("Message.$").asText();
+    assertThat(message).contains("$.error.Error", "$.error.Cause", "$.accountId");
+    for (JsonNode c : runTaskState().path("Catch")) {
+      assertThat(c.path("ResultPath").asText()).isEqualTo("$.error");
+    }
+  }
+
+  private JsonNode catcherFor(String error) {
+    for (JsonNode c : runTaskState().path("Catch")) {
+      if (strings(c.path("ErrorEquals")).contains(error)) {
+        return c;
+      }
+    }
+    throw new AssertionError("no Catch for " + error);
+  }
+
+  private String runTaskName() {
+    List<String> names = new ArrayList<>();
+    states.fields().forEachRemaining(e -> {
+      if (RUN_TASK_SYNC.equals(e.getValue().path("Resource").asText())) {
+        names.add(e.getKey());
+      }
+    });
+    return names.get(0);
   }
 
   @Test
@@ -135,6 +210,10 @@ class StateMachineTest {
     states.fields().forEachRemaining(e -> {
       if (e.getValue().path("Resource").asText().equals("arn:aws:states:::sns:publish")) {
         assertThat(actions).contains("sns:Publish");
+      }
+      // RunTask with PropagateTags tags the new task, which needs ecs:TagResource.
+      if (e.getValue().path("Parameters").has("PropagateTags")) {
+        assertThat(actions).as("PropagateTags needs ecs:TagResource").contains("ecs:TagResource");
       }
     });
   }

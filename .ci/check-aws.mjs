@@ -1,0 +1,309 @@
+// Checks the AWS deploy files against AWS's own machine-readable definitions (npm, no AWS
+// account needed):
+//   1. every deploy/stepfunctions/*.asl.json with asl-validator (the States Language schema);
+//   2. each Task state's Parameters against the AWS SDK model of the API it calls (ECS RunTask,
+//      Lambda Invoke, SNS Publish): member names, nesting, types, required members;
+//   3. deploy/ecs/task-definition.json against ECS RegisterTaskDefinition's input shape;
+//   4. every IAM policy file (deploy/stepfunctions/*policy.json, deploy/ecs/iam/*.json): grammar,
+//      and each "service:Action" names an operation of that service's SDK model;
+//   5. deploy/ecs/cloudformation.yaml against the CloudFormation resource specification
+//      (@aws-cdk/cfnspec): resource types, property names and types, required properties, Ref and
+//      GetAtt targets; then, resolved with cloudformation-parameters.example.json, its task
+//      definition, state machine and policies must equal the JSON files above.
+//
+//   node .ci/check-aws.mjs        (from the repository root; tools in .tools/npm)
+import fs from "node:fs";
+import path from "node:path";
+import { createRequire } from "node:module";
+import { isDeepStrictEqual } from "node:util";
+
+const tools = path.resolve(process.env.EGRET_NPM_TOOLS ?? ".tools/npm");
+const require = createRequire(path.join(tools, "package.json"));
+const YAML = require("yaml");
+const aslValidator = require("asl-validator");
+const spec = require("@aws-cdk/cfnspec/spec/specification.json");
+const api = (name) => require(`aws-sdk/apis/${name}.min.json`);
+
+let failures = 0;
+const fail = (msg) => { console.error(`check-aws: FAIL: ${msg}`); failures++; };
+const readJson = (f) => JSON.parse(fs.readFileSync(f, "utf8"));
+
+// ---- AWS SDK shapes -------------------------------------------------------------------------
+// A member as the model declares it: {shape: ref} or an inline type (no type means string).
+function resolveShape(model, member) {
+  let m = member;
+  while (m && m.shape) m = { ...model.shapes[m.shape], ...Object.fromEntries(Object.entries(m).filter(([k]) => k !== "shape")) };
+  return m ?? {};
+}
+// Checks value against a shape. style "sfn": member names are PascalCase of the model's, keys
+// ending in ".$" hold paths or intrinsic functions (checked by asl-validator, not typed here).
+function checkShape(model, member, value, where, style) {
+  const shape = resolveShape(model, member);
+  const type = shape.type ?? (shape.members ? "structure" : "string");
+  const typeOf = Array.isArray(value) ? "array" : value === null ? "null" : typeof value;
+  switch (type) {
+    case "structure": {
+      if (typeOf !== "object") return fail(`${where}: expected an object, got ${typeOf}`);
+      const members = shape.members ?? {};
+      const nameOf = (m) => (style === "sfn" ? m[0].toUpperCase() + m.slice(1) : m);
+      const byName = new Map(Object.keys(members).map((m) => [nameOf(m), m]));
+      for (const [key, v] of Object.entries(value)) {
+        const dynamic = style === "sfn" && key.endsWith(".$");
+        const name = dynamic ? key.slice(0, -2) : key;
+        const m = byName.get(name);
+        if (!m) { fail(`${where}: unknown member ${key} (the model has ${[...byName.keys()].join(", ")})`); continue; }
+        if (dynamic) {
+          if (typeof v !== "string" || !(v.startsWith("$") || v.startsWith("States."))) fail(`${where}.${key}: a .$ member must hold a path or an intrinsic function`);
+          continue;
+        }
+        checkShape(model, members[m], v, `${where}.${key}`, style);
+      }
+      for (const req of shape.required ?? []) {
+        const n = nameOf(req);
+        if (!(n in value) && !(`${n}.$` in value)) fail(`${where}: required member ${n} is missing`);
+      }
+      return;
+    }
+    case "list":
+      if (typeOf !== "array") return fail(`${where}: expected a list, got ${typeOf}`);
+      value.forEach((v, i) => checkShape(model, shape.member, v, `${where}[${i}]`, style));
+      return;
+    case "map":
+      if (typeOf !== "object") return fail(`${where}: expected a map, got ${typeOf}`);
+      for (const [k, v] of Object.entries(value)) checkShape(model, shape.value, v, `${where}.${k}`, style);
+      return;
+    case "string": case "timestamp":
+      if (typeOf !== "string") fail(`${where}: expected a string, got ${typeOf}`);
+      return;
+    case "integer": case "long": case "float": case "double":
+      if (typeOf !== "number") fail(`${where}: expected a number, got ${typeOf}`);
+      return;
+    case "boolean":
+      if (typeOf !== "boolean") fail(`${where}: expected a boolean, got ${typeOf}`);
+      return;
+    case "blob":
+      return; // Step Functions takes JSON for a Payload blob
+    default:
+      fail(`${where}: shape type ${type} not understood by this check`);
+  }
+}
+
+// ---- 1 and 2: state machines -----------------------------------------------------------------
+const INTEGRATIONS = [
+  { re: /^arn:aws:states:::ecs:runTask(\.sync|\.waitForTaskToken)?$/, model: "ecs-2014-11-13", op: "RunTask" },
+  { re: /^arn:aws:states:::lambda:invoke(\.waitForTaskToken)?$/, model: "lambda-2015-03-31", op: "Invoke" },
+  { re: /^arn:aws:states:::sns:publish(\.waitForTaskToken)?$/, model: "sns-2010-03-31", op: "Publish" },
+];
+function* allStates(states, prefix = "") {
+  for (const [name, state] of Object.entries(states ?? {})) {
+    yield [prefix + name, state];
+    for (const b of state.Branches ?? []) yield* allStates(b.States, `${prefix}${name}/`);
+    const inner = state.ItemProcessor ?? state.Iterator;
+    if (inner) yield* allStates(inner.States, `${prefix}${name}/`);
+  }
+}
+const machines = fs.readdirSync("deploy/stepfunctions").filter((f) => f.endsWith(".asl.json")).sort();
+if (machines.length === 0) fail("no deploy/stepfunctions/*.asl.json");
+for (const f of machines) {
+  const file = path.join("deploy/stepfunctions", f);
+  const definition = readJson(file);
+  const result = aslValidator(definition);
+  if (!result.isValid) { fail(`${file}: asl-validator: ${result.errorsText("\n  ")}`); continue; }
+  let tasks = 0;
+  for (const [name, state] of allStates(definition.States)) {
+    if (state.Type !== "Task") continue;
+    tasks++;
+    const resource = state.Resource ?? "";
+    const integration = INTEGRATIONS.find((i) => i.re.test(resource));
+    if (integration) {
+      const model = api(integration.model);
+      const params = state.Parameters ?? state.Arguments;
+      if (!params) { fail(`${file}: ${name}: ${resource} without Parameters`); continue; }
+      checkShape(model, model.operations[integration.op].input, params, `${file}: ${name}.Parameters`, "sfn");
+    } else if (!/^arn:aws:lambda:[^:]+:\d{12}:function:/.test(resource) && !resource.startsWith("arn:aws:states:::aws-sdk:")) {
+      fail(`${file}: ${name}: no SDK shape known for Resource ${resource}; add it to .ci/check-aws.mjs`);
+    }
+  }
+  console.log(`${file}: valid States Language, ${tasks} Task state(s) checked against the SDK models`);
+}
+
+// ---- 3: the ECS task definition --------------------------------------------------------------
+const ecs = api("ecs-2014-11-13");
+const before = failures;
+checkShape(ecs, ecs.operations.RegisterTaskDefinition.input, readJson("deploy/ecs/task-definition.json"),
+  "deploy/ecs/task-definition.json", "api");
+if (failures === before) console.log("deploy/ecs/task-definition.json: matches ECS RegisterTaskDefinition's input shape");
+
+// ---- 4: IAM policies ----------------------------------------------------------------------------
+const SERVICE_MODELS = { ecs: "ecs-2014-11-13", events: "eventbridge-2015-10-07", sns: "sns-2010-03-31",
+  ssm: "ssm-2014-11-06", secretsmanager: "secretsmanager-2017-10-17", logs: "logs-2014-03-28",
+  ecr: "ecr-2015-09-21", states: "states-2016-11-23", lambda: "lambda-2015-03-31", sts: "sts-2011-06-15",
+  iam: "iam-2010-05-08" };
+// Permissions that are not API operations of their service.
+const PERMISSION_ONLY = new Set(["iam:PassRole"]);
+function checkPolicy(doc, where, trust) {
+  if (doc.Version !== "2012-10-17") fail(`${where}: Version must be "2012-10-17"`);
+  const statements = Array.isArray(doc.Statement) ? doc.Statement : [doc.Statement];
+  statements.forEach((s, i) => {
+    const w = `${where}: Statement[${i}]${s.Sid ? ` (${s.Sid})` : ""}`;
+    const known = new Set(["Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Condition", "Principal"]);
+    for (const k of Object.keys(s)) if (!known.has(k)) fail(`${w}: unknown key ${k}`);
+    if (!["Allow", "Deny"].includes(s.Effect)) fail(`${w}: Effect must be Allow or Deny`);
+    if (trust ? !s.Principal : !s.Resource) fail(`${w}: ${trust ? "a trust policy names a Principal" : "no Resource"}`);
+    if (!trust && s.Principal) fail(`${w}: an identity policy has no Principal`);
+    for (const action of [s.Action ?? []].flat()) {
+      const [service, op] = String(action).split(":");
+      if (!op) { fail(`${w}: action ${action} is not service:Action`); continue; }
+      if (PERMISSION_ONLY.has(action) || op.includes("*")) continue;
+      const model = SERVICE_MODELS[service];
+      if (!model) { fail(`${w}: no SDK model known for service ${service}; add it to .ci/check-aws.mjs`); continue; }
+      if (!api(model).operations[op]) fail(`${w}: ${service} has no operation ${op}`);
+    }
+  });
+}
+const policyFiles = [
+  ...fs.readdirSync("deploy/stepfunctions").filter((f) => f.endsWith("policy.json")).map((f) => path.join("deploy/stepfunctions", f)),
+  ...(fs.existsSync("deploy/ecs/iam") ? fs.readdirSync("deploy/ecs/iam").filter((f) => f.endsWith(".json")).map((f) => path.join("deploy/ecs/iam", f)) : []),
+];
+for (const f of policyFiles) {
+  const b = failures;
+  checkPolicy(readJson(f), f, /trust/.test(path.basename(f)));
+  if (failures === b) console.log(`${f}: a valid IAM policy; every action is an operation of its service`);
+}
+
+// ---- 5: CloudFormation ----------------------------------------------------------------------------
+const CFN = "deploy/ecs/cloudformation.yaml";
+const shortTags = ["Ref", "Sub", "GetAtt", "Join", "Select", "Split", "If", "Equals", "Not", "And", "Or",
+  "FindInMap", "ImportValue", "Base64", "Cidr", "GetAZs"].map((n) => ({
+  tag: `!${n}`,
+  collection: undefined,
+  resolve: (v) => ({ [n === "Ref" ? "Ref" : `Fn::${n}`]: n === "GetAtt" && typeof v === "string" ? v.split(".") : v }),
+}));
+const seqTags = shortTags.map((t) => ({ ...t, collection: "seq", resolve: (v) => t.resolve(v.toJSON()) }));
+const mapTags = shortTags.map((t) => ({ ...t, collection: "map", resolve: (v) => t.resolve(v.toJSON()) }));
+const template = YAML.parse(fs.readFileSync(CFN, "utf8"), { customTags: [...shortTags, ...seqTags, ...mapTags] });
+const PSEUDO = new Set(["AWS::AccountId", "AWS::Region", "AWS::Partition", "AWS::StackName", "AWS::StackId", "AWS::URLSuffix", "AWS::NoValue"]);
+const resources = template.Resources ?? {};
+const parameters = template.Parameters ?? {};
+const isIntrinsic = (v) => v && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length === 1
+  && (Object.keys(v)[0] === "Ref" || Object.keys(v)[0].startsWith("Fn::"));
+function checkRefs(v, where) {
+  if (Array.isArray(v)) return v.forEach((x, i) => checkRefs(x, `${where}[${i}]`));
+  if (!v || typeof v !== "object") return;
+  if ("Ref" in v && !(v.Ref in resources) && !(v.Ref in parameters) && !PSEUDO.has(v.Ref)) fail(`${where}: Ref ${v.Ref} names nothing`);
+  if ("Fn::GetAtt" in v) {
+    const [r, attr] = v["Fn::GetAtt"];
+    const type = resources[r]?.Type;
+    if (!type) fail(`${where}: GetAtt ${r} names no resource`);
+    else if (!(attr in (spec.ResourceTypes[type].Attributes ?? {}))) fail(`${where}: ${type} has no attribute ${attr}`);
+  }
+  if ("Fn::Sub" in v) {
+    const text = Array.isArray(v["Fn::Sub"]) ? v["Fn::Sub"][0] : v["Fn::Sub"];
+    for (const m of String(text).matchAll(/\$\{([^}!]+)\}/g)) {
+      const [r, attr] = m[1].split(".");
+      if (attr ? !(r in resources) : !(r in resources) && !(r in parameters) && !PSEUDO.has(r)) fail(`${where}: Sub names \${${m[1]}}, which is nothing`);
+    }
+  }
+  for (const [k, x] of Object.entries(v)) checkRefs(x, `${where}.${k}`);
+}
+// Validates against the specification and returns the API-style (camelCase) equivalent.
+function checkCfn(resourceType, prop, value, where) {
+  if (isIntrinsic(value)) return value;
+  const primitive = (p, v, w) => {
+    if (isIntrinsic(v) || p === "Json") return v;
+    const ok = { String: "string", Integer: "number", Long: "number", Double: "number", Boolean: "boolean", Timestamp: "string" }[p];
+    // CloudFormation converts scalars to the property's type; only structure mismatches are errors.
+    if (v === null || typeof v === "object") fail(`${w}: expected ${p}, got ${Array.isArray(v) ? "a list" : "an object"}`);
+    else if (ok === "number" && Number.isNaN(Number(v))) fail(`${w}: expected ${p}, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const typed = (typeName, v, w) => {
+    const def = spec.PropertyTypes[`${resourceType}.${typeName}`] ?? spec.PropertyTypes[typeName];
+    if (!def) { fail(`${w}: no property type ${typeName}`); return v; }
+    return checkProperties(resourceType, def.Properties, v, w);
+  };
+  if (prop.PrimitiveType) return primitive(prop.PrimitiveType, value, where);
+  if (prop.Type === "List") {
+    if (!Array.isArray(value)) { fail(`${where}: expected a list`); return value; }
+    return value.map((v, i) => (prop.PrimitiveItemType ? primitive(prop.PrimitiveItemType, v, `${where}[${i}]`) : typed(prop.ItemType, v, `${where}[${i}]`)));
+  }
+  if (prop.Type === "Map") {
+    if (!value || typeof value !== "object" || Array.isArray(value)) { fail(`${where}: expected a map`); return value; }
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, prop.PrimitiveItemType ? primitive(prop.PrimitiveItemType, v, `${where}.${k}`) : typed(prop.ItemType, v, `${where}.${k}`)]));
+  }
+  return typed(prop.Type, value, where);
+}
+function checkProperties(resourceType, props, value, where) {
+  if (!value || typeof value !== "object" || Array.isArray(value)) { fail(`${where}: expected an object`); return value; }
+  const out = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (!props[k]) { fail(`${where}: ${resourceType} has no property ${k}`); continue; }
+    out[k[0].toLowerCase() + k.slice(1)] = checkCfn(resourceType, props[k], v, `${where}.${k}`);
+  }
+  for (const [k, p] of Object.entries(props)) if (p.Required && !(k in value)) fail(`${where}: required property ${k} is missing`);
+  return out;
+}
+const apiStyle = {};
+if (template.AWSTemplateFormatVersion !== "2010-09-09") fail(`${CFN}: AWSTemplateFormatVersion`);
+for (const [name, r] of Object.entries(resources)) {
+  const type = spec.ResourceTypes[r.Type];
+  if (!type) { fail(`${CFN}: ${name}: unknown resource type ${r.Type}`); continue; }
+  for (const k of Object.keys(r)) if (!["Type", "Properties", "DependsOn", "Condition", "DeletionPolicy", "UpdateReplacePolicy", "Metadata"].includes(k)) fail(`${CFN}: ${name}: unknown key ${k}`);
+  for (const d of [r.DependsOn ?? []].flat()) if (!(d in resources)) fail(`${CFN}: ${name}: DependsOn ${d} names no resource`);
+  apiStyle[name] = checkProperties(r.Type, type.Properties, r.Properties ?? {}, `${CFN}: ${name}`);
+}
+checkRefs(template, CFN);
+
+// Resolve with the example parameters and compare with the JSON files.
+const example = readJson("deploy/ecs/cloudformation-parameters.example.json");
+const attrs = {
+  "ExecutionRole.Arn": `arn:aws:iam::${example["AWS::AccountId"]}:role/crm-sync-execution`,
+  "TaskRole.Arn": `arn:aws:iam::${example["AWS::AccountId"]}:role/crm-sync-task`,
+  "Cluster.Arn": `arn:aws:ecs:${example["AWS::Region"]}:${example["AWS::AccountId"]}:cluster/workflows`,
+  FailureTopic: `arn:aws:sns:${example["AWS::Region"]}:${example["AWS::AccountId"]}:crm-sync-failures`,
+};
+const value = (name) => {
+  if (name in example) return example[name];
+  if (name in attrs) return attrs[name];
+  if (parameters[name]?.Default !== undefined) return parameters[name].Default;
+  throw new Error(`no example value for ${name}`);
+};
+function resolve(v) {
+  if (Array.isArray(v)) return v.map(resolve);
+  if (!v || typeof v !== "object") return v;
+  if (isIntrinsic(v)) {
+    const [fn, arg] = Object.entries(v)[0];
+    if (fn === "Ref") return value(arg);
+    if (fn === "Fn::GetAtt") return value(arg.join("."));
+    if (fn === "Fn::Sub") return String(arg).replace(/\$\{([^}]+)\}/g, (_, n) => value(n));
+    if (fn === "Fn::Join") return resolve(arg[1]).join(arg[0]);
+    throw new Error(`cannot resolve ${fn}`);
+  }
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, resolve(x)]));
+}
+function sameAs(what, got, file) {
+  const want = readJson(file);
+  if (isDeepStrictEqual(got, want)) console.log(`${CFN}: ${what} equals ${file}`);
+  else fail(`${CFN}: ${what} differs from ${file}:\n  got  ${JSON.stringify(got).slice(0, 600)}\n  want ${JSON.stringify(want).slice(0, 600)}`);
+}
+try {
+  sameAs("the TaskDefinition", resolve(apiStyle.TaskDefinition), "deploy/ecs/task-definition.json");
+  sameAs("the StateMachine's Definition", resolve(resources.StateMachine.Properties.Definition), "deploy/stepfunctions/crm-sync.asl.json");
+  sameAs("the state machine role's policy", resolve(resources.StateMachineRole.Properties.Policies[0].PolicyDocument), "deploy/stepfunctions/state-machine-policy.json");
+  for (const [name, file] of [["ExecutionRole", "execution-role-trust.json"], ["TaskRole", "task-role-trust.json"], ["StateMachineRole", "state-machine-role-trust.json"]]) {
+    sameAs(`${name}'s trust policy`, resolve(resources[name].Properties.AssumeRolePolicyDocument), path.join("deploy/ecs/iam", file));
+  }
+  sameAs("ExecutionRole's inline policy", resolve(resources.ExecutionRole.Properties.Policies[0].PolicyDocument), "deploy/ecs/iam/execution-role-policy.json");
+  for (const [name, r] of Object.entries(resources)) {
+    for (const p of r.Properties?.Policies ?? []) checkPolicy(resolve(p.PolicyDocument), `${CFN}: ${name}.${p.PolicyName}`, false);
+    if (r.Properties?.AssumeRolePolicyDocument) checkPolicy(resolve(r.Properties.AssumeRolePolicyDocument), `${CFN}: ${name} trust`, true);
+  }
+} catch (e) {
+  fail(`${CFN}: ${e.message}`);
+}
+if (failures) {
+  console.error(`check-aws: ${failures} problem(s)`);
+  process.exit(1);
+}
+console.log(`${CFN}: ${Object.keys(resources).length} resources valid against the CloudFormation resource specification ${spec.ResourceSpecificationVersion}`);
+console.log("check-aws: OK");
