@@ -13,6 +13,8 @@ import java.time.Duration;
  *
  * @param file where it was read from
  * @param sha256 hex SHA-256 of the file's bytes ({@code egret_config_info})
+ * @param inputs every file this config was compiled from, as read: the config file first, then
+ *     each file it names; what a reload watches
  */
 public record EgretConfig(
     Path file,
@@ -23,7 +25,13 @@ public record EgretConfig(
     TlsBaseline tlsBaseline,
     TlsProfile defaultTls,
     Timeouts timeouts,
-    Limits limits) {
+    Limits limits,
+    java.util.List<ConfigFiles.Input> inputs) {
+
+  /** The files the config names (PEM files, keys, {@code ${file:}} values), in reading order. */
+  public java.util.List<Path> referencedFiles() {
+    return inputs.stream().skip(1).map(ConfigFiles.Input::path).toList();
+  }
 
   /** {@code listen:}: where the proxy and admin listeners bind. */
   public record Listen(HostPort proxy, HostPort admin) {}
