@@ -141,6 +141,32 @@ final class EgretProcess implements AutoCloseable {
     }
   }
 
+  /** Sends a signal ("HUP", "TERM") to the child, as an orchestrator or operator would. */
+  void signal(String name) throws Exception {
+    Process kill = new ProcessBuilder("kill", "-" + name, Long.toString(process.pid())).start();
+    if (!kill.waitFor(10, TimeUnit.SECONDS) || kill.exitValue() != 0) {
+      throw new AssertionError("kill -" + name + " " + process.pid() + " failed");
+    }
+  }
+
+  /** Waits for a message (stderr) line that matches; fails with the messages at the deadline. */
+  synchronized String awaitMessage(Predicate<String> match, Duration timeout)
+      throws InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (true) {
+      for (String line : stderr) {
+        if (match.test(line)) {
+          return line;
+        }
+      }
+      long left = deadline - System.nanoTime();
+      if (left <= 0) {
+        throw new AssertionError("no matching message within " + timeout + ": " + stderr);
+      }
+      TimeUnit.NANOSECONDS.timedWait(this, left);
+    }
+  }
+
   @Override
   public void close() throws InterruptedException {
     process.destroy();
