@@ -151,6 +151,7 @@ public final class EgretServer {
   private Future<Void> reloadAttempt(boolean forced) {
     Promise<Void> done = Promise.promise();
     Object token = new Object();
+    ConfigWatch watch;
     synchronized (reloadLock) {
       if (attemptInFlight != null) {
         if (forced) {
@@ -163,9 +164,6 @@ public final class EgretServer {
       if (watched == null) {
         watched = new ConfigWatch(serving.get().config().inputs());
       }
-    }
-    ConfigWatch watch;
-    synchronized (reloadLock) {
       watch = watched;
     }
     Path file = serving.get().config().file();
