@@ -202,6 +202,8 @@ public final class EgretServer {
       if (error != null) {
         countStuck = forced || !stuckCounted;
         stuckCounted = true;
+        // The given-up thread may still be inside the old watch; the next attempt gets its own.
+        watched = watched.fresh();
       } else {
         stuckCounted = false;
         if (outcome instanceof Loaded l) {

@@ -29,6 +29,11 @@ public final class ConfigWatch {
     }
   }
 
+  /** A new watch of the same files: a thread given up at its deadline may still use this one. */
+  public ConfigWatch fresh() {
+    return new ConfigWatch(inputs);
+  }
+
   /** True if some watched file's content (or readability) differs from what was read. */
   public boolean changed() {
     for (int i = 0; i < seen.length; i++) {
