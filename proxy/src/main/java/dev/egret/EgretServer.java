@@ -142,6 +142,8 @@ public final class EgretServer {
   private final List<Promise<Void>> forcedBehind = new ArrayList<>();
   private ConfigWatch watched;
   private boolean stuckCounted;
+  /** What the last refused version read (path, hash or problem per file); null after a load. */
+  private List<String> lastRefused;
 
   private sealed interface Outcome {}
   private record Unchanged() implements Outcome {}
@@ -192,6 +194,7 @@ public final class EgretServer {
       Promise<Void> done) {
     List<Promise<Void>> behind;
     boolean countStuck = false;
+    boolean countRefusal = false;
     synchronized (reloadLock) {
       if (attemptInFlight != token) {
         return; // an attempt given up at its deadline came back late: its result is stale
@@ -208,8 +211,14 @@ public final class EgretServer {
         stuckCounted = false;
         if (outcome instanceof Loaded l) {
           watched = new ConfigWatch(l.config().inputs());
+          lastRefused = null;
         } else if (outcome instanceof Refused r && r.settled()) {
           watched = new ConfigWatch(r.error().inputs());
+          // Counted once per version: a SIGHUP on the version already refused logs it again.
+          List<String> version = r.error().inputs().stream()
+              .map(i -> i.path() + " " + i.sha256() + " " + i.problem()).toList();
+          countRefusal = !version.equals(lastRefused);
+          lastRefused = version;
         }
       }
     }
@@ -231,8 +240,11 @@ public final class EgretServer {
       swapIn(l.config());
       done.complete();
     } else if (outcome instanceof Refused r) {
-      if (r.settled()) {
+      if (countRefusal) {
         refused(r.error().getMessage());
+      } else if (r.settled()) {
+        notice("config reload refused again (counted once already), the last good config keeps "
+            + "serving:\n" + r.error().getMessage());
       }
       done.fail(r.error());
     } else {

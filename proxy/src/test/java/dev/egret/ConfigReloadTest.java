@@ -124,6 +124,12 @@ class ConfigReloadTest {
       assertThat(events.sample("egret_config_info{sha256=\"" + sha(good) + "\"}")).isEqualTo(1.0);
       assertThat(verdict(egret, "https://a.example/")).isEqualTo(Verdict.ALLOW);
 
+      // SIGHUP tries the same bad version again (the operator asked), and still counts it once.
+      var again = egret.server().reload().toCompletionStage().toCompletableFuture();
+      assertThat(again).failsWithin(AWAIT);
+      assertThat(events.failed).as("a count for the same version on SIGHUP").isEmpty();
+      assertThat(events.sample("egret_config_reloads_total{result=\"failure\"}")).isEqualTo(1.0);
+
       // Touching it (new mtime, same bytes) is no new version either.
       Files.setLastModifiedTime(file, FileTime.fromMillis(System.currentTimeMillis() + 5000));
       assertThat(events.failed.poll(1, TimeUnit.SECONDS)).as("a count after a touch").isNull();
