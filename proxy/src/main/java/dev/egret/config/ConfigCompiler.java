@@ -14,15 +14,11 @@ import dev.egret.tls.Pins;
 import dev.egret.tls.StrictTrustManager;
 import dev.egret.tls.TlsBaseline;
 import dev.egret.tls.TlsProfile;
-import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
 import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
@@ -50,62 +46,98 @@ public final class ConfigCompiler {
     return new LinkedHashSet<>(List.of(k));
   }
 
-  /** Reads and compiles a config file. */
+  /**
+   * Reads and compiles a config file: a regular file of at most 4 MiB, and every file it names a
+   * regular file of at most 1 MiB. A failure's {@link ConfigException#inputs()} are the files the
+   * attempt read, so a reload can wait for one of them to change before trying again.
+   */
   public static EgretConfig load(Path file) throws ConfigException {
-    byte[] bytes;
+    ConfigFiles.Read read;
     try {
-      bytes = Files.readAllBytes(file);
-    } catch (IOException e) {
+      read = ConfigFiles.read(file, ConfigFiles.MAX_CONFIG_BYTES);
+    } catch (IllegalArgumentException e) {
       throw new ConfigException(List.of(new ConfigError(file.toString(), 1, 1,
-          "cannot read the config file: " + (e.getMessage() == null ? e.toString() : e.getMessage()))));
+          "cannot read the config file: " + e.getMessage())),
+          List.of(new ConfigFiles.Input(file, ConfigFiles.MAX_CONFIG_BYTES,
+              ConfigFiles.stamp(file), null, e.getMessage())));
     }
-    return compile(file, bytes);
+    return compile(read, System::getenv);
   }
 
-  /** Compiles config bytes; relative PEM paths resolve against {@code file}'s folder. */
+  /** Compiles config bytes; relative paths resolve against {@code file}'s folder. */
   public static EgretConfig compile(Path file, byte[] bytes) throws ConfigException {
     return compile(file, bytes, System::getenv);
   }
 
   /** {@link #compile(Path, byte[])} with {@code ${env:NAME}} read from {@code env}. */
-  static EgretConfig compile(Path file, byte[] bytes, java.util.function.Function<String, String> env)
-      throws ConfigException {
+  static EgretConfig compile(Path file, byte[] bytes,
+      java.util.function.Function<String, String> env) throws ConfigException {
+    return compile(new ConfigFiles.Read(file, ConfigFiles.stamp(file), bytes,
+        ConfigFiles.sha256(bytes)), env);
+  }
+
+  private static EgretConfig compile(ConfigFiles.Read read,
+      java.util.function.Function<String, String> env) throws ConfigException {
+    Path file = read.path();
+    List<ConfigFiles.Input> inputs = new ArrayList<>();
+    inputs.add(new ConfigFiles.Input(file, ConfigFiles.MAX_CONFIG_BYTES, read.stamp(),
+        read.sha256(), null));
     ConfigErrors errors = new ConfigErrors(file.toString());
-    YamlNode root = YamlReader.read(new String(bytes, StandardCharsets.UTF_8), errors);
+    YamlNode root = YamlReader.read(new String(read.bytes(), StandardCharsets.UTF_8), errors);
     if (root == null) {
-      throw new ConfigException(errors.sorted());
+      throw new ConfigException(errors.sorted(), inputs);
     }
     Path base = file.toAbsolutePath().getParent();
-    EgretConfig config = new Compilation(errors, base, env).config(root, file, sha256(bytes));
+    EgretConfig config = new Compilation(errors, base, inputs, env)
+        .config(root, file, read.sha256());
     if (!errors.isEmpty()) {
-      throw new ConfigException(errors.sorted());
+      throw new ConfigException(errors.sorted(), inputs);
     }
     return config;
   }
 
   /** Hex SHA-256 of the config bytes, as exported by {@code egret_config_info}. */
   public static String sha256(byte[] bytes) {
-    try {
-      return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
-    } catch (Exception e) {
-      throw new IllegalStateException(e);
-    }
+    return ConfigFiles.sha256(bytes);
   }
 
   /** One compilation: the error list and the folder relative paths resolve against. */
   private static final class Compilation {
     private final ConfigErrors errors;
     private final Path base;
+    /** Every file read (or tried), the config first: what the compiled config is watched by. */
+    private final List<ConfigFiles.Input> inputs;
     /** {@code timeouts.handshake}, read before any TLS profile is built. */
     private Duration handshakeTimeout;
-    /** Every file the config names, for the watcher ({@link EgretConfig#referencedFiles()}). */
-    private final NamedFiles.Builder files = new NamedFiles.Builder();
     private final InjectedHeaders headers;
 
-    Compilation(ConfigErrors errors, Path base, java.util.function.Function<String, String> env) {
+    Compilation(ConfigErrors errors, Path base, List<ConfigFiles.Input> inputs,
+        java.util.function.Function<String, String> env) {
       this.errors = errors;
       this.base = base;
-      this.headers = new InjectedHeaders(errors, base, env, files);
+      this.inputs = inputs;
+      this.headers = new InjectedHeaders(errors, base, env, this::readNamed);
+    }
+
+    /**
+     * Reads a file the config names (relative to the config's folder): a regular file of at most
+     * 1 MiB, recorded so a change to it reloads the config. Every file a config names is read
+     * here ({@code ${file:}} values too), never with {@code Files} directly.
+     *
+     * @throws IllegalArgumentException naming the file and the problem
+     */
+    byte[] readNamed(String written) {
+      Path path = base.resolve(written);
+      try {
+        ConfigFiles.Read r = ConfigFiles.read(path, ConfigFiles.MAX_FILE_BYTES);
+        inputs.add(new ConfigFiles.Input(path, ConfigFiles.MAX_FILE_BYTES, r.stamp(), r.sha256(),
+            null));
+        return r.bytes();
+      } catch (IllegalArgumentException e) {
+        inputs.add(new ConfigFiles.Input(path, ConfigFiles.MAX_FILE_BYTES,
+            ConfigFiles.stamp(path), null, e.getMessage()));
+        throw e;
+      }
     }
 
     EgretConfig config(YamlNode root, Path file, String sha) {
@@ -188,7 +220,7 @@ public final class ConfigCompiler {
         }
       }
       return new EgretConfig(file, sha, listen, new Allowlist(deny, rules, mode), addresses,
-          baseline, defaultTls, timeouts, limits, shutdown, files.build());
+          baseline, defaultTls, timeouts, limits, shutdown, List.copyOf(inputs));
     }
 
     private Fields sub(Fields parent, String key, Set<String> known) {
@@ -246,7 +278,7 @@ public final class ConfigCompiler {
           continue;
         }
         try {
-          roots.addAll(Pem.certificates(files.note(base.resolve(s))));
+          roots.addAll(Pem.certificates(s, readNamed(s)));
         } catch (IllegalArgumentException e) {
           errors.add(item, f.path(key) + "[" + i + "]: " + e.getMessage()
               + " (relative paths resolve against the config file's folder)");
@@ -415,7 +447,7 @@ public final class ConfigCompiler {
         return null;
       }
       try {
-        return Pem.keyManager(files.note(base.resolve(cert)), files.note(base.resolve(key)));
+        return Pem.keyManager(cert, readNamed(cert), key, readNamed(key));
       } catch (IllegalArgumentException e) {
         errors.add(n, where + ".clientCert: " + e.getMessage());
         return null;

@@ -14,7 +14,8 @@ import java.util.List;
  *
  * @param file where it was read from
  * @param sha256 hex SHA-256 of the file's bytes ({@code egret_config_info})
- * @param namedFiles the other files the config names, with digests of what was read from them
+ * @param inputs every file this config was compiled from, as read: the config file first, then
+ *     each file it names; what a reload watches
  */
 public record EgretConfig(
     Path file,
@@ -27,14 +28,11 @@ public record EgretConfig(
     Timeouts timeouts,
     Limits limits,
     Shutdown shutdown,
-    NamedFiles namedFiles) {
+    java.util.List<ConfigFiles.Input> inputs) {
 
-  /**
-   * The files this config names besides itself (PEM files, keys, {@code ${file:...}} secrets), as
-   * absolute paths: a change to one must reload the config, as a change to the file does.
-   */
-  public java.util.Set<Path> referencedFiles() {
-    return namedFiles.paths();
+  /** The files the config names (PEM files, keys, {@code ${file:}} values), in reading order. */
+  public java.util.List<Path> referencedFiles() {
+    return inputs.stream().skip(1).map(ConfigFiles.Input::path).toList();
   }
 
   /**
@@ -42,7 +40,8 @@ public record EgretConfig(
    * it names: reloading one for the other would change nothing.
    */
   public boolean sameSources(EgretConfig other) {
-    return sha256.equals(other.sha256) && namedFiles.sameAs(other.namedFiles);
+    return inputs.stream().map(ConfigFiles.Input::sha256).toList()
+        .equals(other.inputs.stream().map(ConfigFiles.Input::sha256).toList());
   }
 
   /**

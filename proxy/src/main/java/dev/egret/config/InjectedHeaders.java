@@ -40,10 +40,11 @@ final class InjectedHeaders {
   private final ConfigErrors errors;
   private final Path base;
   private final Function<String, String> env;
-  private final NamedFiles.Builder files;
+  /** The compiler's reader of named files: regular, at most 1 MiB, recorded for the watcher. */
+  private final Function<String, byte[]> files;
 
   InjectedHeaders(ConfigErrors errors, Path base, Function<String, String> env,
-      NamedFiles.Builder files) {
+      Function<String, byte[]> files) {
     this.errors = errors;
     this.base = base;
     this.env = env;
@@ -210,33 +211,15 @@ final class InjectedHeaders {
       errors.add(at, what + ": '" + path + "' is not a file path");
       return null;
     }
-    byte[] bytes = null;
+    byte[] bytes;
     try {
-      // Follows links (a Kubernetes Secret volume is links to a timestamped folder), then
-      // insists on a regular file: a FIFO or device could block or never end.
-      BasicFileAttributes attrs = Files.readAttributes(file, BasicFileAttributes.class);
-      if (!attrs.isRegularFile()) {
-        errors.add(at, what + ": " + file + " (from ${file:" + path + "}) is not a regular file");
-        return null;
-      }
-      if (attrs.size() > MAX_FILE_BYTES) {
-        errors.add(at, what + ": " + file + " is " + attrs.size() + " bytes; a file the config "
-            + "names may hold at most " + MAX_FILE_BYTES);
-        return null;
-      }
-      try (InputStream in = Files.newInputStream(file)) {
-        bytes = in.readNBytes(MAX_FILE_BYTES + 1);
-      }
-      if (bytes.length > MAX_FILE_BYTES) {
-        errors.add(at, what + ": " + file + " grew past " + MAX_FILE_BYTES + " bytes while read");
-        return null;
-      }
-    } catch (IOException | SecurityException e) {
-      errors.add(at, what + ": cannot read " + file + " (from ${file:" + path + "}): "
-          + why(e) + " (relative paths resolve against the config file's folder)");
+      // Regular files only, at most 1 MiB, links followed (a Kubernetes Secret volume is links
+      // to a timestamped folder); recorded so a rotated secret reloads the config.
+      bytes = files.apply(path);
+    } catch (IllegalArgumentException e) {
+      errors.add(at, what + ": cannot use " + file + " (from ${file:" + path + "}): "
+          + e.getMessage() + " (relative paths resolve against the config file's folder)");
       return null;
-    } finally {
-      files.read(file, bytes);
     }
     String text = new String(bytes, StandardCharsets.UTF_8);
     if (text.endsWith("\r\n")) {

@@ -6,35 +6,127 @@ import java.net.UnknownHostException;
 import java.util.Locale;
 
 /**
- * Host name normalisation, shared by the config (patterns) and the request path (targets) so
- * both sides are compared in one form: lower case, no trailing dot, IDNs as punycode, IPv6
- * literals without brackets.
+ * Host name normalisation: the one function that turns a request host (URL, CONNECT target,
+ * SNI) and a config host pattern into the form they are compared in, so the two sides can never
+ * be read differently. Lower case; one trailing dot removed; the IDNA label separators U+3002,
+ * U+FF0E and U+FF61 read as dots; each label as punycode; IPv6 literals without brackets in one
+ * spelling. Refused: an empty label ({@code a..b}, {@code host..}), and a name whose last label
+ * is numeric but that is not a canonical dotted quad ({@code 2130706433}, {@code 0x7f.1},
+ * {@code 127.0.0.1.}), because URL parsers read those as addresses and DNS does not.
  */
 public final class HostName {
+  /** RFC 1035: a name of at most 253 characters in text form, labels of at most 63. */
+  private static final int MAX_NAME = 253;
+  private static final int MAX_LABEL = 63;
+
   private HostName() {}
 
   /**
-   * Normalises a host as written in a URL, a CONNECT target or the config.
+   * Normalises a host as written in a URL, a CONNECT target, an SNI or the config.
    *
-   * @throws IllegalArgumentException when the name is not a valid host name (IDNA rules)
+   * @throws IllegalArgumentException with a message naming the problem, when the host is not a
+   *     valid host name or IP literal
    */
   public static String normalize(String host) {
+    return String.join(".", labels(host, false));
+  }
+
+  /**
+   * The normalised labels of a host, or of a host pattern when {@code wildcards} is set: then a
+   * label that is exactly {@code *} or {@code **} is kept as it is (where they may stand is the
+   * pattern's rule, {@link HostPattern}), and any other label holding a {@code *} is refused. An
+   * IP literal comes back as one element.
+   *
+   * @throws IllegalArgumentException naming the problem
+   */
+  static String[] labels(String host, boolean wildcards) {
     String h = host;
     if (h.startsWith("[") && h.endsWith("]")) {
       h = h.substring(1, h.length() - 1);
     }
     if (h.indexOf(':') >= 0) {
-      return ipv6(h);
+      return new String[] {ipv6(h)};
     }
-    if (h.endsWith(".")) {
-      h = h.substring(0, h.length() - 1);
+    // UTS #46 reads these as full stops; read them so before splitting, or "evil\u3002example"
+    // is one label in a pattern and two in IDN.toASCII.
+    h = h.replace('\u3002', '.').replace('\uFF0E', '.').replace('\uFF61', '.');
+    boolean rootDot = h.endsWith(".");
+    if (rootDot) {
+      h = h.substring(0, h.length() - 1); // the root label: "example.com." is example.com
     }
     if (h.isEmpty()) {
       throw new IllegalArgumentException("empty host name");
     }
-    // IDN.toASCII refuses labels over 63 characters and maps Unicode to punycode; plain ASCII
-    // names come back unchanged apart from case.
-    return IDN.toASCII(h, IDN.USE_STD3_ASCII_RULES).toLowerCase(Locale.ROOT);
+    String[] labels = h.split("\\.", -1);
+    for (int i = 0; i < labels.length; i++) {
+      String label = labels[i];
+      if (label.isEmpty()) {
+        throw new IllegalArgumentException("'" + host + "' has an empty label (two dots in a "
+            + "row, or a leading dot); a host name has one dot between labels and at most one "
+            + "at the end");
+      }
+      if (wildcards && (label.equals("*") || label.equals("**"))) {
+        continue;
+      }
+      if (wildcards && label.indexOf('*') >= 0) {
+        throw new IllegalArgumentException(
+            "'*' must be a whole label ('*.example.com'), not part of one as in '" + host + "'");
+      }
+      String ascii;
+      try {
+        // Label by label, so no mapping inside IDNA can make a new dot (U+2024 maps to '.'):
+        // STD3 rules refuse the result then, instead of it becoming two labels.
+        ascii = IDN.toASCII(label, IDN.USE_STD3_ASCII_RULES).toLowerCase(Locale.ROOT);
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException("label '" + label + "' of '" + host
+            + "' is not a valid host name label (" + e.getMessage() + ")");
+      }
+      if (ascii.isEmpty() || ascii.length() > MAX_LABEL || !isLdh(ascii)) {
+        throw new IllegalArgumentException("label '" + label + "' of '" + host
+            + "' is not a valid host name label: letters, digits and '-', 1 to 63 of them");
+      }
+      labels[i] = ascii;
+    }
+    String joined = String.join(".", labels);
+    if (joined.length() > MAX_NAME) {
+      throw new IllegalArgumentException("host name '" + host + "' is longer than 253 characters");
+    }
+    String last = labels[labels.length - 1];
+    if (looksNumeric(last) && (rootDot || !isDottedQuad(joined))) {
+      // URL parsers read 2130706433, 0x7f.1 or 0177.0.0.1 as 127.0.0.1; DNS does not. Refuse.
+      throw new IllegalArgumentException("IPv4 address " + host
+          + " is not in canonical dotted-quad form (four decimal numbers 0-255, no leading zeros)");
+    }
+    return labels;
+  }
+
+  private static boolean isLdh(String label) {
+    for (int i = 0; i < label.length(); i++) {
+      char c = label.charAt(i);
+      if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** What the WHATWG URL parser would take for a number: all digits, or 0x and hex digits. */
+  private static boolean looksNumeric(String label) {
+    String digits = label;
+    boolean hex = false;
+    if (label.length() >= 2 && label.charAt(0) == '0'
+        && (label.charAt(1) == 'x' || label.charAt(1) == 'X')) {
+      digits = label.substring(2);
+      hex = true;
+    }
+    for (int i = 0; i < digits.length(); i++) {
+      char c = Character.toLowerCase(digits.charAt(i));
+      boolean ok = (c >= '0' && c <= '9') || (hex && c >= 'a' && c <= 'f');
+      if (!ok) {
+        return false;
+      }
+    }
+    return hex || !digits.isEmpty();
   }
 
   /**

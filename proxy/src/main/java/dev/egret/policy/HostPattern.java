@@ -30,47 +30,28 @@ public final class HostPattern {
     if (p.isEmpty()) {
       throw new IllegalArgumentException("host pattern is empty");
     }
-    boolean anyPrefix = false;
-    String rest = p;
-    if (p.startsWith("**.")) {
-      anyPrefix = true;
-      rest = p.substring(3);
-    } else if (p.equals("**") || p.equals("*")) {
-      throw new IllegalArgumentException(
-          "host pattern '" + p + "' would match every host; name the domain, e.g. **.example.com");
+    // The request side's own normalisation (HostName), so a pattern and a host are read alike:
+    // case, trailing dot, IDNA separators, punycode and empty labels.
+    String[] labels = HostName.labels(p, true);
+    String last = labels[labels.length - 1];
+    if (last.equals("*") || last.equals("**")) {
+      throw new IllegalArgumentException("host pattern '" + p + "' ends in a wildcard label, so "
+          + "it would match every top-level domain; name the domain, e.g. *.example.com or "
+          + "**.example.com");
     }
-    if (rest.contains("**")) {
-      throw new IllegalArgumentException(
-          "'**' may only stand as the first label ('**.example.com'), not in '" + p + "'");
-    }
-    if (rest.endsWith(".") && rest.length() > 1 && rest.indexOf(':') < 0) {
-      rest = rest.substring(0, rest.length() - 1); // "api.example.com." is the same name
-    }
-    String[] parts = rest.split("\\.", -1);
-    for (int i = 0; i < parts.length; i++) {
-      String label = parts[i];
-      if (label.equals("*")) {
-        continue;
-      }
-      if (label.contains("*")) {
+    boolean anyPrefix = labels[0].equals("**");
+    for (int i = anyPrefix ? 1 : 0; i < labels.length; i++) {
+      if (labels[i].equals("**")) {
         throw new IllegalArgumentException(
-            "'*' must be a whole label ('*.example.com'), not part of one as in '" + p + "'");
-      }
-      if (label.isEmpty()) {
-        throw new IllegalArgumentException("host pattern '" + p + "' has an empty label");
+            "'**' may only stand as the first label ('**.example.com'), not in '" + p + "'");
       }
     }
-    if (!anyPrefix && !rest.contains("*")) {
-      String normalized = HostName.normalize(rest);
-      return new HostPattern(p, false, new String[] {normalized});
+    String[] rest = anyPrefix ? Arrays.copyOfRange(labels, 1, labels.length) : labels;
+    boolean wildcard = anyPrefix || Arrays.asList(rest).contains("*");
+    if (!wildcard) {
+      return new HostPattern(p, false, new String[] {String.join(".", rest)});
     }
-    String[] normalized = new String[parts.length];
-    for (int i = 0; i < parts.length; i++) {
-      // Wildcard labels stay as they are; each named label is normalised on its own (IDNA
-      // would refuse the '*').
-      normalized[i] = parts[i].equals("*") ? "*" : HostName.normalize(parts[i]);
-    }
-    return new HostPattern(p, anyPrefix, normalized);
+    return new HostPattern(p, anyPrefix, rest);
   }
 
   /** The pattern as written: the {@code destination} metric label and the rule's name. */

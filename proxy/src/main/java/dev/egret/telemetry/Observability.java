@@ -85,6 +85,8 @@ public final class Observability implements Telemetry, AutoCloseable {
   static final String CONFIG_RELOADS = "egret.config.reloads";
   /** egret_config_info{sha256}: always 1; the label names the config file being served. */
   static final String CONFIG_INFO = "egret.config.info";
+  /** egret_config_last_reload_success_timestamp_seconds: last config load (start included). */
+  static final String CONFIG_LOADED_AT = "egret.config.last.reload.success.timestamp.seconds";
   /** egret_shutdown_cut_total{kind}: hops still in flight at shutdown.deadline, closed. */
   static final String SHUTDOWN_CUT = "egret.shutdown.cut";
   /** egret_client_connections: client connections open now, on every listener. */
@@ -129,6 +131,7 @@ public final class Observability implements Telemetry, AutoCloseable {
   private final Counter reloadFailure;
   private final Counter connectionsRefused;
   private final AtomicLong tunnelsActive = new AtomicLong();
+  private final AtomicLong configLoadedAtMillis = new AtomicLong();
   private final AtomicLong clientConnections = new AtomicLong();
   private final AtomicLong clientConnectionsLimit = new AtomicLong(-1);
   private final CertificateExpiry expiry;
@@ -160,6 +163,9 @@ public final class Observability implements Telemetry, AutoCloseable {
     this.accessLog = accessLog;
     this.expiry = new CertificateExpiry(this::certificateExpiryGauge, registry::remove,
         expiryRetention, ticker, expiryHostsPerDestination);
+    Gauge.builder(CONFIG_LOADED_AT, configLoadedAtMillis, m -> m.get() / 1000.0)
+        .description("When a config was last loaded, at start or by a reload, Unix seconds")
+        .register(registry);
     Gauge.builder(TUNNELS_ACTIVE, tunnelsActive, AtomicLong::get)
         .description("CONNECT tunnels relaying right now")
         .register(registry);
@@ -286,6 +292,7 @@ public final class Observability implements Telemetry, AutoCloseable {
 
   @Override
   public void configLoaded(String sha256) {
+    configLoadedAtMillis.set(System.currentTimeMillis()); // every load, the hash unchanged or not
     configInfo(sha256);
     if (configSeen.getAndSet(true)) {
       reloadSuccess.increment();

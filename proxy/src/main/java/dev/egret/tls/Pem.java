@@ -1,9 +1,7 @@
 package dev.egret.tls;
 
 import java.io.ByteArrayInputStream;
-import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.KeyFactory;
 import java.security.KeyStore;
@@ -22,8 +20,10 @@ import javax.net.ssl.KeyManagerFactory;
 import javax.net.ssl.X509KeyManager;
 
 /**
- * Reads PEM certificates and keys for the config. Blocking file I/O: called while compiling a
- * config, never on an event loop. Messages name the file and say how to fix it.
+ * Parses PEM certificates and keys for the config. The config reads the files (regular files
+ * only, size-capped: {@code config.ConfigFiles}) and hands the bytes here, so that every file a
+ * config names is read one way and watched for changes. Messages name the file and say how to
+ * fix it.
  */
 public final class Pem {
   private static final Pattern BLOCK =
@@ -32,8 +32,8 @@ public final class Pem {
   private Pem() {}
 
   /** Every certificate in a PEM file (a CA bundle may hold several). */
-  public static List<X509Certificate> certificates(Path file) {
-    String text = read(file);
+  public static List<X509Certificate> certificates(String file, byte[] pem) {
+    String text = new String(pem, StandardCharsets.US_ASCII);
     List<X509Certificate> out = new ArrayList<>();
     try {
       CertificateFactory cf = CertificateFactory.getInstance("X.509");
@@ -58,9 +58,10 @@ public final class Pem {
    * A key manager for a client certificate: the certificate chain from {@code certFile}, the
    * PKCS#8 private key from {@code keyFile}.
    */
-  public static X509KeyManager keyManager(Path certFile, Path keyFile) {
-    List<X509Certificate> chain = certificates(certFile);
-    PrivateKey key = privateKey(keyFile);
+  public static X509KeyManager keyManager(String certFile, byte[] certPem, String keyFile,
+      byte[] keyPem) {
+    List<X509Certificate> chain = certificates(certFile, certPem);
+    PrivateKey key = privateKey(keyFile, keyPem);
     try {
       KeyStore ks = KeyStore.getInstance("PKCS12");
       ks.load(null, null);
@@ -80,8 +81,8 @@ public final class Pem {
     }
   }
 
-  private static PrivateKey privateKey(Path file) {
-    String text = read(file);
+  private static PrivateKey privateKey(String file, byte[] pem) {
+    String text = new String(pem, StandardCharsets.US_ASCII);
     Matcher m = BLOCK.matcher(text);
     if (!m.find()) {
       throw new IllegalArgumentException(file + " holds no PEM private key block");
@@ -90,7 +91,7 @@ public final class Pem {
     if (!type.equals("PRIVATE KEY")) {
       throw new IllegalArgumentException(file + " holds a '" + type + "' block; Egret reads "
           + "unencrypted PKCS#8 keys: convert with 'openssl pkcs8 -topk8 -nocrypt -in "
-          + file.getFileName() + "'");
+          + Path.of(file).getFileName() + "'");
     }
     byte[] der = Base64.getMimeDecoder().decode(m.group(2));
     for (String alg : List.of("RSA", "EC", "Ed25519", "RSASSA-PSS")) {
@@ -102,14 +103,5 @@ public final class Pem {
     }
     throw new IllegalArgumentException(file + " holds a private key of an unsupported type; "
         + "use RSA or EC");
-  }
-
-  private static String read(Path file) {
-    try {
-      return Files.readString(file, StandardCharsets.US_ASCII);
-    } catch (IOException e) {
-      throw new IllegalArgumentException("cannot read " + file + ": "
-          + (e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage()));
-    }
   }
 }

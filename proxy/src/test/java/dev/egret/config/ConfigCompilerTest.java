@@ -191,4 +191,55 @@ class ConfigCompilerTest {
         .isInstanceOf(ConfigException.class)
         .hasMessageContaining("absent.yaml:1:1: cannot read");
   }
+
+  @Test
+  void readsOnlyRegularFilesOfAtMostOneMebibyteNamingLineAndColumn() throws Exception {
+    Process mkfifo = new ProcessBuilder("mkfifo", dir.resolve("ca.fifo").toString()).start();
+    assertThat(mkfifo.waitFor(10, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+    Files.createDirectory(dir.resolve("folder.pem"));
+    // Over the cap by one byte; a valid PEM start so only the size can be the refusal.
+    Files.writeString(dir.resolve("big.pem"), "-----BEGIN CERTIFICATE-----\n"
+        + "A".repeat(ConfigFiles.MAX_FILE_BYTES + 1 - 28));
+    Files.writeString(dir.resolve("key.fifo.pem"), "not a key");
+    List<String> e = errors("""
+        version: 1
+        tls: {trust: [/dev/zero, ca.fifo]}
+        allow:
+          - host: a.example
+            trust: [folder.pem, big.pem]
+          - host: b.example
+            clientCert: {cert: /dev/zero, key: key.fifo.pem}
+        """);
+    assertThat(e).anySatisfy(s -> assertThat(s).startsWith("2:15:").contains("/dev/zero")
+        .contains("not a regular file"));
+    assertThat(e).anySatisfy(s -> assertThat(s).startsWith("2:26:").contains("ca.fifo")
+        .contains("not a regular file"));
+    assertThat(e).anySatisfy(s -> assertThat(s).startsWith("5:13:").contains("folder.pem")
+        .contains("not a regular file"));
+    assertThat(e).anySatisfy(s -> assertThat(s).startsWith("5:25:").contains("big.pem")
+        .contains("larger than 1 MiB"));
+    assertThat(e).anySatisfy(s -> assertThat(s).startsWith("7:17:").contains("/dev/zero"));
+  }
+
+  @Test
+  void refusesAConfigOverFourMebibytesWithoutReadingIt() throws Exception {
+    Path f = write("version: 1\nallow:\n  - host: a.example\n"
+        + "#".repeat(ConfigFiles.MAX_CONFIG_BYTES) + "\n");
+    assertThatThrownBy(() -> ConfigCompiler.load(f))
+        .isInstanceOf(ConfigException.class)
+        .hasMessageContaining("egret.yaml:1:1: cannot read the config file")
+        .hasMessageContaining("larger than 4 MiB");
+    assertThatThrownBy(() -> ConfigCompiler.load(Path.of("/dev/zero")))
+        .isInstanceOf(ConfigException.class).hasMessageContaining("not a regular file");
+  }
+
+  @Test
+  void recordsEveryFileTheConfigNamesForTheReloadToWatch() throws Exception {
+    var ca = dev.egret.testing.TestPki.rootCa("Watched Root").issue();
+    Path pem = ca.writePem(dir.resolve("certs")).cert();
+    EgretConfig c = ConfigCompiler.load(write("version: 1\ntls: {trust: [system, certs/"
+        + pem.getFileName() + "]}\nallow:\n  - host: a.example\n"));
+    assertThat(c.referencedFiles()).containsExactly(dir.resolve("certs").resolve(pem.getFileName()));
+    assertThat(c.inputs().get(0).sha256()).isEqualTo(c.sha256());
+  }
 }

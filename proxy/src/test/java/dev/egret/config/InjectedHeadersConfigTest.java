@@ -90,7 +90,7 @@ class InjectedHeadersConfigTest {
     secretFile("token", FILE_SECRET);
     EgretConfig c = compile(rule("{set: {Authorization: \"${file:token}\", X-Crm: \"${env:CRM_TOKEN}\"}}"));
     Rule r = c.allowlist().rules().get(0);
-    for (Object o : List.of(c, r, r.headers(), c.allowlist(), c.namedFiles())) {
+    for (Object o : List.of(c, r, r.headers(), c.allowlist(), c.inputs())) {
       assertThat(o.toString()).doesNotContain(ENV_SECRET).doesNotContain(FILE_SECRET);
     }
     assertThat(r.toString()).contains("Authorization: <set from file:token>");
@@ -196,9 +196,9 @@ class InjectedHeadersConfigTest {
         """.formatted(caPem.getFileName()));
     assertThat(c.referencedFiles()).containsExactlyInAnyOrder(caPem.toAbsolutePath().normalize(),
         dir.resolve("token").toAbsolutePath().normalize());
-    assertThat(c.namedFiles().changedOnDisk()).isFalse();
+    assertThat(new ConfigWatch(c.inputs()).changed()).isFalse();
     Files.writeString(dir.resolve("token"), "v2\n");
-    assertThat(c.namedFiles().changedOnDisk()).isTrue();
+    assertThat(new ConfigWatch(c.inputs()).changed()).isTrue();
     EgretConfig again = ConfigCompiler.compile(file, Files.readAllBytes(file), ENV::get);
     assertThat(again.sha256()).isEqualTo(c.sha256());
     assertThat(again.sameSources(c)).isFalse();

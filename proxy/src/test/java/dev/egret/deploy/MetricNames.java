@@ -41,7 +41,8 @@ public final class MetricNames {
           "egret_config_reloads_total",
           "egret_config_info",
           "egret_client_connections",
-          "egret_client_connections_limit");
+          "egret_client_connections_limit",
+          "egret_config_last_reload_success_timestamp_seconds");
 
   private static final Pattern NAME = Pattern.compile("egret_[a-z_]+");
   private static final Pattern HISTOGRAM_SAMPLE = Pattern.compile("_(bucket|sum|count)$");

@@ -156,7 +156,15 @@ final class EgretProcess implements AutoCloseable {
     return process.exitValue();
   }
 
-  /** Waits for a stderr line that matches. */
+  /** Sends a signal ("HUP", "TERM") to the child, as an orchestrator or operator would. */
+  void signal(String name) throws Exception {
+    Process kill = new ProcessBuilder("kill", "-" + name, Long.toString(process.pid())).start();
+    if (!kill.waitFor(10, TimeUnit.SECONDS) || kill.exitValue() != 0) {
+      throw new AssertionError("kill -" + name + " " + process.pid() + " failed");
+    }
+  }
+
+  /** Waits for a message (stderr) line that matches; fails with the messages at the deadline. */
   synchronized String awaitMessage(Predicate<String> match, Duration timeout)
       throws InterruptedException {
     long deadline = System.nanoTime() + timeout.toNanos();
