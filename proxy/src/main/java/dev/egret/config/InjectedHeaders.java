@@ -217,7 +217,7 @@ final class InjectedHeaders {
       // to a timestamped folder); recorded so a rotated secret reloads the config.
       bytes = files.apply(path);
     } catch (IllegalArgumentException e) {
-      errors.add(at, what + ": cannot use " + file + " (from ${file:" + path + "}): "
+      errors.add(at, what + ": cannot read " + file + " (from ${file:" + path + "}): "
           + e.getMessage() + " (relative paths resolve against the config file's folder)");
       return null;
     }

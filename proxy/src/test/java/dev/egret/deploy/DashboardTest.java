@@ -135,17 +135,23 @@ class DashboardTest {
   }
 
   /** SPEC "Metrics": the labels of each Egret metric, and the values of the enumerated ones. */
-  private static final Map<String, Set<String>> LABELS = Map.of(
-      "egret_requests_total", Set.of("destination", "kind", "outcome", "error"),
-      "egret_request_duration_seconds_bucket", Set.of("destination", "kind", "le"),
-      "egret_upstream_connect_duration_seconds_bucket", Set.of("destination", "le"),
-      "egret_upstream_tls_handshake_duration_seconds_bucket", Set.of("destination", "version", "le"),
-      "egret_upstream_tls_handshakes_total", Set.of("destination", "version", "cipher", "result"),
-      "egret_upstream_certificate_expiry_timestamp_seconds", Set.of("destination", "host"),
-      "egret_bytes_total", Set.of("destination", "direction"),
-      "egret_tunnels_active", Set.of(),
-      "egret_config_reloads_total", Set.of("result"),
-      "egret_config_info", Set.of("sha256"));
+  private static final Map<String, Set<String>> LABELS = Map.ofEntries(
+      Map.entry("egret_requests_total", Set.of("destination", "kind", "outcome", "error")),
+      Map.entry("egret_request_duration_seconds_bucket", Set.of("destination", "kind", "le")),
+      Map.entry("egret_upstream_connect_duration_seconds_bucket", Set.of("destination", "le")),
+      Map.entry("egret_upstream_tls_handshake_duration_seconds_bucket", Set.of("destination", "version", "le")),
+      Map.entry("egret_upstream_tls_handshakes_total", Set.of("destination", "version", "cipher", "result")),
+      Map.entry("egret_upstream_certificate_expiry_timestamp_seconds", Set.of("destination", "host")),
+      Map.entry("egret_bytes_total", Set.of("destination", "direction")),
+      Map.entry("egret_tunnels_active", Set.of()),
+      Map.entry("egret_config_reloads_total", Set.of("result")),
+      Map.entry("egret_config_info", Set.of("sha256")),
+      Map.entry("egret_config_last_reload_success_timestamp_seconds", Set.of()),
+      Map.entry("egret_client_connections", Set.of()),
+      Map.entry("egret_client_connections_limit", Set.of()),
+      Map.entry("egret_client_connections_refused_total", Set.of()),
+      Map.entry("egret_shutdown_cut_total", Set.of("kind")),
+      Map.entry("egret_access_log_dropped_total", Set.of()));
   private static final Map<String, Set<String>> VALUES = Map.of(
       "kind", Set.of("upgrade", "tunnel", "tls"),
       "outcome", Set.of("allowed", "denied", "reported", "failed"),
