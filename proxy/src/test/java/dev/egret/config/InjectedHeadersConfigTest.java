@@ -123,7 +123,7 @@ class InjectedHeadersConfigTest {
     assertThat(e.get(0)).startsWith("6:20: allow[0].headers.set.X-Missing: cannot read ")
         .contains("secrets/nope").contains("does not exist");
     assertThat(e.get(1)).startsWith("7:19: allow[0].headers.set.X-Folder: ").contains("is not a regular file");
-    assertThat(e.get(2)).startsWith("8:17: allow[0].headers.set.X-Huge: ").contains("at most 1048576");
+    assertThat(e.get(2)).startsWith("8:17: allow[0].headers.set.X-Huge: ").contains("larger than 1 MiB");
     assertThat(e.get(3)).startsWith("9:18: allow[0].headers.set.X-Empty: ${file:} names no file");
   }
 
