@@ -11,7 +11,7 @@ import io.netty.resolver.dns.DnsNameResolverException;
 import io.vertx.core.http.ConnectionPoolTooBusyException;
 import io.vertx.core.http.HttpClosedException;
 import io.vertx.core.http.StreamResetException;
-import io.vertx.core.net.impl.ConnectionBase;
+import io.vertx.core.internal.net.NetSocketInternal;
 import java.net.ConnectException;
 import java.net.NoRouteToHostException;
 import java.net.PortUnreachableException;
@@ -208,11 +208,14 @@ public final class FailureClassifier {
         HandshakeResult.PROTOCOL_ERROR);
   }
 
-  /** Vert.x's shared "Connection was closed" exception, by identity: it has no type of its own. */
+  /**
+   * Vert.x's shared "Connection was closed" exception, by identity: it has no type of its own
+   * (NetSocketInternal holds it; the connection classes reuse that one instance).
+   */
   private static boolean isVertxClosed(Throwable t) {
     Throwable c = t;
     for (int depth = 0; c != null && depth < MAX_DEPTH; depth++, c = next(c)) {
-      if (c == ConnectionBase.CLOSED_EXCEPTION) {
+      if (c == NetSocketInternal.CLOSED_EXCEPTION) {
         return true;
       }
     }
