@@ -23,9 +23,9 @@ WORKDIR /src
 # here, not a download at package time. CI runs these two commands the same way.
 COPY pom.xml ./
 COPY proxy/pom.xml proxy/
-RUN mvn -B -q -pl proxy -am package -DskipTests
+RUN mvn -B -q -pl proxy -am package -DskipTests -Degret.layer.skip=true
 COPY proxy/src proxy/src
-RUN mvn -B -q -o package -DskipTests
+RUN mvn -B -q -o package -DskipTests -Degret.layer.skip=true
 
 # ---- health-check probe --------------------------------------------------------------------
 # A static HTTP probe (about 40 KB, musl) so the HEALTHCHECK needs neither a shell nor a second
