@@ -74,9 +74,13 @@ public final class HostName {
       }
       String ascii;
       try {
-        // Label by label, so no mapping inside IDNA can make a new dot (U+2024 maps to '.'):
-        // STD3 rules refuse the result then, instead of it becoming two labels.
-        ascii = IDN.toASCII(label, IDN.USE_STD3_ASCII_RULES).toLowerCase(Locale.ROOT);
+        // The common case, on every request: an ASCII letters-digits-hyphen label not starting
+        // or ending with '-' is what IDN.toASCII with STD3 rules returns unchanged (RFC 3490
+        // skips nameprep and punycode for ASCII), so only lower-case it. Anything else goes
+        // label by label through IDNA, so no mapping inside it can make a new dot (U+2024 maps
+        // to '.'): STD3 rules refuse the result then, instead of it becoming two labels.
+        ascii = plainAscii(label) ? label.toLowerCase(Locale.ROOT)
+            : IDN.toASCII(label, IDN.USE_STD3_ASCII_RULES).toLowerCase(Locale.ROOT);
       } catch (IllegalArgumentException e) {
         throw new IllegalArgumentException("label '" + label + "' of '" + host
             + "' is not a valid host name label (" + e.getMessage() + ")");
@@ -98,6 +102,22 @@ public final class HostName {
           + " is not in canonical dotted-quad form (four decimal numbers 0-255, no leading zeros)");
     }
     return labels;
+  }
+
+  /** ASCII letters, digits and '-', neither first nor last: IDNA leaves such a label alone. */
+  private static boolean plainAscii(String label) {
+    int n = label.length();
+    if (n == 0 || label.charAt(0) == '-' || label.charAt(n - 1) == '-') {
+      return false;
+    }
+    for (int i = 0; i < n; i++) {
+      char c = label.charAt(i);
+      if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+          || c == '-')) {
+        return false;
+      }
+    }
+    return true;
   }
 
   private static boolean isLdh(String label) {
