@@ -68,6 +68,18 @@ final class RawUpstream implements AutoCloseable {
     return List.copyOf(closedWithBytes.subList(0, count));
   }
 
+  /** Waits until every connection accepted so far has closed, so counts start from a rest. */
+  synchronized void awaitNoneOpen(Duration timeout) throws InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (!open.isEmpty()) {
+      long left = deadline - System.nanoTime();
+      if (left <= 0) {
+        throw new AssertionError(open.size() + " upstream connections still open after " + timeout);
+      }
+      TimeUnit.NANOSECONDS.timedWait(this, left);
+    }
+  }
+
   private void accept() {
     while (!socket.isClosed()) {
       Socket c;

@@ -78,6 +78,12 @@ class TunnelRecordsTest {
     scripted.close();
   }
 
+  @org.junit.jupiter.api.BeforeEach
+  void upstreamAtRest() throws InterruptedException {
+    // The index-based counts below assume no connection of an earlier test is still closing.
+    raw.awaitNoneOpen(WAIT);
+  }
+
   private static String authority(String host, int port) {
     return host + ":" + port;
   }
@@ -222,8 +228,18 @@ class TunnelRecordsTest {
       c.socket().shutdownOutput();
       ProxyConnect.readUntilClosed(c.socket().getInputStream());
     }
-    // Connections of earlier tests may close in between: look for this one by its byte count.
-    assertThat(raw.awaitClosedConnections(before + 2, WAIT)).contains((long) allowed.length);
+    // Connections of earlier tests may still be closing: find this one by its byte count (no
+    // other test sends this hello), waiting for it with a deadline.
+    long deadline = System.nanoTime() + WAIT.toNanos();
+    boolean relayed = false;
+    while (!relayed && System.nanoTime() < deadline) {
+      relayed = raw.awaitClosedConnections(raw.closedCount(), WAIT)
+          .contains((long) allowed.length);
+      if (!relayed) {
+        java.util.concurrent.locks.LockSupport.parkNanos(5_000_000); // polls a list, bounded
+      }
+    }
+    assertThat(relayed).as("the upstream received the whole allowed ECH hello").isTrue();
   }
 
   @Test
