@@ -240,9 +240,5 @@ public final class Exchange {
         firstByteNanos = sinceStartNanos;
       }
     }
-
-    public long connectNanos() {
-      return connectNanos;
-    }
   }
 }

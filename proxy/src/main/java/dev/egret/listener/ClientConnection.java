@@ -46,6 +46,8 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
   private final Exchange.Origin origin;
   private ChannelHandlerContext ctx;
   private StrictRequestDecoder decoder;
+  /** The client's address as the log shows it, formatted once per connection. */
+  private String remote;
   private Request current;
   private boolean draining;
   private boolean closed;
@@ -64,6 +66,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
   public void handlerAdded(ChannelHandlerContext ctx) {
     this.ctx = ctx;
     this.decoder = ctx.pipeline().get(StrictRequestDecoder.class);
+    this.remote = Exchange.address(ctx.channel().remoteAddress());
     stages.connections().track(ctx.channel(), this);
   }
 
@@ -184,7 +187,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
   }
 
   private String remote() {
-    return Exchange.address(ctx.channel().remoteAddress());
+    return remote;
   }
 
   /** Called by the listener when Egret starts draining. */
