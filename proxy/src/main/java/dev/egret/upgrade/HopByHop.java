@@ -37,6 +37,12 @@ final class HopByHop {
     copy(from, to::add);
   }
 
+  /** An interim response's headers, as Netty decoded them, onto the client's copy. */
+  static void copy(io.netty.handler.codec.http.HttpHeaders from,
+      io.netty.handler.codec.http.HttpHeaders to) {
+    copy(from, to::add);
+  }
+
   private static void copy(Iterable<Map.Entry<String, String>> from,
       BiConsumer<String, String> to) {
     Set<String> named = connectionTokens(from);

@@ -22,6 +22,7 @@ import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.RequestOptions;
+import io.vertx.core.internal.ContextInternal;
 import io.vertx.core.internal.buffer.BufferInternal;
 import io.vertx.core.net.SocketAddress;
 import java.security.cert.X509Certificate;
@@ -42,6 +43,8 @@ public final class Upgrade {
   private final Vertx vertx;
   private final Telemetry telemetry;
   private final String via;
+  /** Go's net/http stops at 5; a long WebDAV call may send a 102 every few seconds. */
+  static final int MAX_INTERIM = 32;
 
   /** @param via Egret's own {@code Via} entry, e.g. {@code 1.1 egret-3f9a} */
   public Upgrade(Vertx vertx, Telemetry telemetry, String via) {
@@ -149,7 +152,8 @@ public final class Upgrade {
       // The upstream never sees Expect (hop-by-hop here); the client may send its body now.
       down.interim(new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.CONTINUE));
     }
-    up.earlyHintsHandler(hints -> down.interim(interim(103, "Early Hints", hints)));
+    up.earlyHintsHandler(hints -> relayInterim(down, interim(103, "Early Hints", hints)));
+    listenForInterim(ex, down, up, done);
     // Not up.send(stream): a body that breaks off must reset the upstream request rather than
     // end it, or a chunked request would reach the upstream as a whole, shorter body. The
     // client connection calls onClientGone for that, and nothing ends the request then.
@@ -180,6 +184,55 @@ public final class Upgrade {
       ex.timings().firstByte(System.nanoTime() - ex.startNanos());
       relay(ex, down, up, ar.result(), sent, done);
     });
+  }
+
+  /**
+   * Relays the interim responses Vert.x's client would misread (see {@link InterimResponses}) on
+   * the request's own context, in order with the final response, which Vert.x emits there too.
+   */
+  private void listenForInterim(Exchange ex, Downstream down, HttpClientRequest up,
+      Promise<Void> done) {
+    ContextInternal context = (ContextInternal) vertx.getOrCreateContext();
+    io.netty.channel.Channel channel = UpstreamClient.channelOf(up.connection()).channel();
+    InterimResponses.Listener listener = new InterimResponses.Listener() {
+      private int count;
+
+      @Override
+      public void interim(HttpResponse head) {
+        HttpResponse copy = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, head.status());
+        HopByHop.copy(head.headers(), copy.headers());
+        context.emit(copy, r -> {
+          if (++count > MAX_INTERIM) {
+            if (done.tryFail(new ProxyFailure(ErrorKind.UPSTREAM_PROTOCOL_ERROR, ex.host()
+                + " sent more than " + MAX_INTERIM + " interim responses before a final one"))) {
+              up.reset(0);
+            }
+          } else {
+            relayInterim(down, r);
+          }
+        });
+      }
+
+      @Override
+      public void switchedProtocols() {
+        context.emit(null, v -> {
+          if (done.tryFail(new ProxyFailure(ErrorKind.UPSTREAM_PROTOCOL_ERROR, ex.host()
+              + " answered 101 Switching Protocols; Egret does not relay protocol switches "
+              + "(it never forwards Upgrade, which is hop-by-hop)"))) {
+            up.reset(0);
+          }
+        });
+      }
+    };
+    InterimResponses.listen(channel, listener);
+    done.future().onComplete(v -> InterimResponses.forget(channel, listener));
+  }
+
+  /** RFC 9110 section 15.2: no 1xx goes to an HTTP/1.0 client, which cannot read one. */
+  private static void relayInterim(Downstream down, HttpResponse response) {
+    if (!down.http10()) {
+      down.interim(response);
+    }
   }
 
   private static HttpResponse interim(int status, String reason, MultiMap headers) {
@@ -243,16 +296,11 @@ public final class Upgrade {
       HttpClientResponse upResp, long[] sent, Promise<Void> done) {
     int status = upResp.statusCode();
     if (status >= 100 && status < 200) {
-      // Vert.x 5.0.7 reads only 100 and 103 as interim (Http1xClientConnection
-      // .handleResponseBegin); any other 1xx reaches here as if final, with the real final
-      // response left unread on the connection. 101 would switch protocols, which Egret never
-      // relays (Upgrade is hop-by-hop and stripped). Either way the connection is reset.
+      // InterimResponses takes every 1xx Vert.x would read as final before Vert.x sees it; one
+      // that gets here anyway is never passed on as the answer.
       up.reset(0);
-      done.tryFail(new ProxyFailure(ErrorKind.UPSTREAM_PROTOCOL_ERROR, status == 101
-          ? ex.host() + " answered 101 Switching Protocols; Egret does not relay protocol "
-              + "switches"
-          : ex.host() + " sent an interim " + status + " response that Egret cannot relay "
-              + "before the final one"));
+      done.tryFail(new ProxyFailure(ErrorKind.UPSTREAM_PROTOCOL_ERROR, ex.host()
+          + " sent an interim " + status + " response where the final one belongs"));
       return;
     }
     HttpResponse resp = new DefaultHttpResponse(HttpVersion.HTTP_1_1, upResp.statusMessage() == null

@@ -3,6 +3,7 @@ package dev.egret.upgrade;
 import dev.egret.config.EgretConfig;
 import dev.egret.failure.FailureClassifier;
 import dev.egret.tls.TlsProfile;
+import io.netty.channel.ChannelHandlerContext;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
@@ -10,6 +11,7 @@ import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpConnection;
 import io.vertx.core.http.HttpVersion;
 import io.vertx.core.http.PoolOptions;
+import io.vertx.core.http.impl.HttpClientConnectionInternal;
 import io.vertx.core.net.ClientSSLOptions;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -59,6 +61,11 @@ public final class UpstreamClient {
         .with(options)
         .with(pool)
         .withConnectHandler(conn -> {
+          // Runs on the connection's event loop before any request uses it (Vert.x emits it
+          // before the connection joins its pool).
+          ChannelHandlerContext handler = channelOf(conn);
+          handler.pipeline().addBefore(handler.name(), InterimResponses.NAME,
+              new InterimResponses());
           freshConnections.put(conn, System.currentTimeMillis());
           conn.closeHandler(v -> freshConnections.remove(conn));
           // Failures reach the request that is using the connection (and its hop); without a
@@ -71,6 +78,15 @@ public final class UpstreamClient {
 
   HttpClient client() {
     return client;
+  }
+
+  /**
+   * The Netty context of Vert.x's handler on an upstream connection: Vert.x 5.0.7 offers no
+   * public way to add a handler to a client connection's pipeline, so this goes through its
+   * {@code HttpClientConnectionInternal}; {@link InterimResponses} says why one is needed.
+   */
+  static ChannelHandlerContext channelOf(HttpConnection conn) {
+    return ((HttpClientConnectionInternal) conn).channelHandlerContext();
   }
 
 

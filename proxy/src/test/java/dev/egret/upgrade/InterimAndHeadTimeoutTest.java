@@ -16,6 +16,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLServerSocket;
@@ -25,18 +26,21 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Hardening classes 9 and 10: an upstream's interim 1xx is never passed on as the final answer
- * (and a 101 is refused with a detail that says why), and a request head that drips in slower
+ * Hardening classes 9 and 10: an upstream's interim 1xx is relayed as interim, never as the final
+ * answer, and the final answer follows (a 101 is refused with a detail that says why), and a request head that drips in slower
  * than {@code timeouts.requestHead} is answered 408 and frees its connection slot.
  */
 class InterimAndHeadTimeoutTest {
   private static final String HOST = "127.0.0.1";
   private static final Duration WAIT = Duration.ofSeconds(10);
+  /** The scripted upstream serves one request per connection, so Egret must not pool it. */
+  private static final String ONE_SHOT = "Connection: close\r\n";
 
   @TempDir static Path dir;
   static SSLServerSocket upstream;
   /** What the scripted upstream answers to the next request. */
   static final AtomicReference<String> script = new AtomicReference<>();
+  static final AtomicInteger accepted = new AtomicInteger();
   static RecordingTelemetry seen;
   static ProxyFixture egret;
 
@@ -71,21 +75,32 @@ class InterimAndHeadTimeoutTest {
     upstream.close();
   }
 
-  /** Reads one request head per connection and writes the script's bytes. */
+  /**
+   * Writes the script's bytes for each request head; keeps the connection for the next head
+   * unless the script closes it, then waits for Egret to close or a short while to pass.
+   */
   private static void serve() {
     while (!upstream.isClosed()) {
       try (Socket s = upstream.accept()) {
+        accepted.incrementAndGet();
         InputStream in = s.getInputStream();
-        StringBuilder head = new StringBuilder();
-        while (!head.toString().endsWith("\r\n\r\n")) {
-          int b = in.read();
-          if (b < 0) {
+        String answer;
+        do {
+          StringBuilder head = new StringBuilder();
+          while (!head.toString().endsWith("\r\n\r\n")) {
+            int b = in.read();
+            if (b < 0) {
+              break;
+            }
+            head.append((char) b);
+          }
+          if (head.isEmpty()) {
             break;
           }
-          head.append((char) b);
-        }
-        s.getOutputStream().write(script.get().getBytes(StandardCharsets.ISO_8859_1));
-        s.getOutputStream().flush();
+          answer = script.get();
+          s.getOutputStream().write(answer.getBytes(StandardCharsets.ISO_8859_1));
+          s.getOutputStream().flush();
+        } while (!answer.contains(ONE_SHOT) && !answer.startsWith("HTTP/1.1 101"));
         s.setSoTimeout(2000);
         in.read(); // until Egret closes or a short while passes
       } catch (IOException e) {
@@ -95,10 +110,15 @@ class InterimAndHeadTimeoutTest {
   }
 
   private static String exchange(String path) throws Exception {
+    return exchange(path, "HTTP/1.1");
+  }
+
+  private static String exchange(String path, String version) throws Exception {
     try (Socket s = new Socket(HOST, egret.proxyPort())) {
       s.setSoTimeout(10_000);
       OutputStream out = s.getOutputStream();
-      out.write(("GET http://" + HOST + ":" + upstream.getLocalPort() + path + " HTTP/1.1\r\n"
+      out.write(("GET http://" + HOST + ":" + upstream.getLocalPort() + path + " " + version
+          + "\r\n"
           + "Host: " + HOST + ":" + upstream.getLocalPort() + "\r\nConnection: close\r\n\r\n")
           .getBytes(StandardCharsets.ISO_8859_1));
       out.flush();
@@ -107,22 +127,63 @@ class InterimAndHeadTimeoutTest {
   }
 
   @Test
-  void neverPassesA102OnAsTheFinalAnswer() throws Exception {
-    script.set("HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  void relaysA102AsInterimThenTheFinalAnswer() throws Exception {
+    script.set("HTTP/1.1 102 Processing\r\nX-Step: 1\r\n\r\n"
+        + "HTTP/1.1 102 Processing\r\nX-Step: 2\r\n\r\n"
+        + "HTTP/1.1 200 OK\r\n" + ONE_SHOT + "Content-Length: 2\r\n\r\nok");
 
-    String answer = exchange("/processing");
+    String answer = exchange("/processing", "HTTP/1.1");
 
-    assertThat(answer).doesNotStartWith("HTTP/1.1 102");
-    assertThat(answer).startsWith("HTTP/1.1 502").contains("error=http_protocol_error")
-        .contains("interim 102");
+    assertThat(answer).startsWith("HTTP/1.1 102 Processing\r\nX-Step: 1\r\n\r\n"
+        + "HTTP/1.1 102 Processing\r\nX-Step: 2\r\n\r\nHTTP/1.1 200 OK\r\n").endsWith("ok");
     Hop hop = seen.awaitHop(h -> h.url != null && h.url.endsWith("/processing"), WAIT);
-    assertThat(hop.status).isEqualTo(502);
+    assertThat(hop.status).isEqualTo(200);
+  }
+
+  @Test
+  void aPooledConnectionAfterA102AnswersTheNextRequestWithItsOwnResponse() throws Exception {
+    script.set("HTTP/1.1 102 Processing\r\n\r\n"
+        + "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nkept");
+    int before = accepted.get();
+
+    String first = exchange("/kept-1", "HTTP/1.1");
+    String second = exchange("/kept-2", "HTTP/1.1");
+    script.set("HTTP/1.1 200 OK\r\n" + ONE_SHOT + "Content-Length: 4\r\n\r\nlast");
+    String third = exchange("/kept-3", "HTTP/1.1");
+
+    assertThat(first).startsWith("HTTP/1.1 102 Processing\r\n").endsWith("kept");
+    assertThat(second).startsWith("HTTP/1.1 102 Processing\r\n").endsWith("kept");
+    assertThat(third).startsWith("HTTP/1.1 200 OK\r\n").endsWith("last");
+    // One upstream connection carried all three: nothing was left unread on it.
+    assertThat(accepted.get() - before).isEqualTo(1);
+  }
+
+  @Test
+  void sendsNoInterimToAnHttp10Client() throws Exception {
+    script.set("HTTP/1.1 102 Processing\r\n\r\n"
+        + "HTTP/1.1 200 OK\r\n" + ONE_SHOT + "Content-Length: 2\r\n\r\nok");
+
+    String answer = exchange("/processing10", "HTTP/1.0");
+
+    assertThat(answer).startsWith("HTTP/1.0 200 OK\r\n").doesNotContain("102").endsWith("ok");
+  }
+
+  @Test
+  void refusesAnEndlessRunOfInterimResponses() throws Exception {
+    script.set("HTTP/1.1 102 Processing\r\n\r\n".repeat(Upgrade.MAX_INTERIM + 1)
+        + "HTTP/1.1 200 OK\r\n" + ONE_SHOT + "Content-Length: 2\r\n\r\nok");
+
+    String answer = exchange("/endless", "HTTP/1.1");
+
+    assertThat(answer).contains("HTTP/1.1 502").contains("error=http_protocol_error")
+        .contains("more than " + Upgrade.MAX_INTERIM + " interim responses")
+        .doesNotContain("200 OK");
   }
 
   @Test
   void relays103EarlyHintsAsInterimThenTheFinalAnswer() throws Exception {
     script.set("HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
-        + "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        + "HTTP/1.1 200 OK\r\n" + ONE_SHOT + "Content-Length: 2\r\n\r\nok");
 
     String answer = exchange("/hints");
 
@@ -137,9 +198,8 @@ class InterimAndHeadTimeoutTest {
 
     String answer = exchange("/switch");
 
-    // Vert.x 5.0.7's client drops an unsolicited 101 and reports the connection as closed, so
-    // the detail is the generic one; Egret's own 101 branch covers a client that delivers it.
-    assertThat(answer).startsWith("HTTP/1.1 502").doesNotContain("101 Switching");
+    assertThat(answer).startsWith("HTTP/1.1 502").contains("error=http_protocol_error")
+        .contains("Egret does not relay protocol switches").doesNotContain("HTTP/1.1 101");
   }
 
   @Test
