@@ -39,12 +39,16 @@ COPY deploy/healthcheck/ deploy/healthcheck/
 RUN sh deploy/healthcheck/build.sh /egret-probe
 
 # ---- runtime -------------------------------------------------------------------------------
-FROM eclipse-temurin:17.0.15_6-jre-alpine AS runtime
+# glibc, not Alpine's musl: Netty's native epoll transport and BoringSSL (netty-tcnative) are
+# built against glibc and do not load on musl, and Egret would fall back to Java NIO and the
+# JDK's SSLEngine, which cost more CPU per request (README "Performance").
+FROM eclipse-temurin:17.0.15_6-jre-noble AS runtime
 
 # A fixed numeric user and group, so Kubernetes' runAsNonRoot can verify it without a passwd
 # lookup and ECS/Kubernetes files can be owned by the same id.
-RUN addgroup -S -g 10001 egret \
- && adduser -S -D -H -h /nonexistent -s /sbin/nologin -u 10001 -G egret egret \
+RUN groupadd --system --gid 10001 egret \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin egret \
  && mkdir -p /etc/egret \
  && chown 10001:10001 /etc/egret
 

@@ -309,7 +309,8 @@ public final class EgretServer {
     // only after DNS and the address guard; a client already shut down answers "Pool closed"
     // (ConfigReloadTest saw 14 of those in 20 s of reloads). So the old client starts its
     // shutdown only after timeouts.response, then lets requests in flight finish there.
-    // TODO(reload): a Serving reference-counted per hop by Front would retire it exactly.
+    // TODO(reload): a Serving reference-counted per Exchange would retire it exactly; with the
+    // timer an old client lives a bounded time (timeouts.response, then at most idle + response).
     vertx.setTimer(Math.max(1, current.timeouts().response().toMillis()), id ->
         old.upstream().retire(current.timeouts().idle().plus(current.timeouts().response())));
   }

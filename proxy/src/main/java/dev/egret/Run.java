@@ -7,6 +7,7 @@ import dev.egret.config.EgretConfig;
 import dev.egret.telemetry.AccessLog;
 import dev.egret.telemetry.Metrics;
 import dev.egret.telemetry.Observability;
+import dev.egret.tls.TlsEngine;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
@@ -65,6 +66,7 @@ public final class Run {
       err.println("egret: native epoll transport unavailable, using Java NIO: "
           + vertx.unavailableNativeTransportCause());
     }
+    err.println("egret: upstream TLS by " + TlsEngine.describe());
     Observability telemetry = new Observability(metrics.registry(), AccessLog.toStdout());
     EgretServer server = new EgretServer(vertx, config, telemetry);
     AdminServer admin = new AdminServer(vertx, config.listen().admin().host(),

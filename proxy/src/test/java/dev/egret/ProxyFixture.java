@@ -52,7 +52,9 @@ public final class ProxyFixture implements AutoCloseable {
     Path file = dir.resolve("egret.yaml");
     Files.writeString(file, yaml);
     EgretConfig config = ConfigCompiler.load(file);
-    Vertx vertx = Vertx.vertx(new VertxOptions().setAddressResolverOptions(resolver(hosts)));
+    // The transport `egret run` uses (Run.start): epoll where it loads.
+    Vertx vertx = Vertx.vertx(new VertxOptions().setPreferNativeTransport(true)
+        .setAddressResolverOptions(resolver(hosts)));
     EgretServer server = new EgretServer(vertx, config, telemetry);
     int port = server.start().await(20, TimeUnit.SECONDS);
     return new ProxyFixture(vertx, server, port, config);

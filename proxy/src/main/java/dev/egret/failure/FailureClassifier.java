@@ -49,7 +49,9 @@ import javax.net.ssl.SSLException;
  * close exceptions, Netty's decoder exceptions. Message text is read in one place only, where no
  * type exists: the JDK reports a TLS alert the peer sent as a bare {@link SSLException} whose
  * message is {@code "Received fatal alert: <alert name>"} (RFC 8446 §6 names, stable since JDK
- * 11); {@link #alert} parses that name, exactly, instead of searching the text. The raw message
+ * 11), and BoringSSL (Netty's OpenSSL engine) as one whose message holds its reason code
+ * {@code SSLV3_ALERT_<NAME>} or {@code TLSV1_ALERT_<NAME>}; {@link #alert} parses that name,
+ * exactly, instead of searching the text. The raw message
  * survives in the details, never in a label.
  */
 public final class FailureClassifier {
@@ -61,6 +63,14 @@ public final class FailureClassifier {
   /** The JDK's wording for an alert the peer sent (sun.security.ssl.Alert). */
   private static final Pattern RECEIVED_ALERT =
       Pattern.compile("Received fatal alert: ([a-z_0-9]+)");
+
+  /**
+   * BoringSSL's wording for the same (its reason codes {@code SSL_R_SSLV3_ALERT_<NAME>} and
+   * {@code SSL_R_TLSV1_ALERT_<NAME>}, the alert's RFC name in capitals), which Netty's OpenSSL
+   * engine passes on in its {@link SSLException}'s message.
+   */
+  private static final Pattern BORINGSSL_ALERT =
+      Pattern.compile("OPENSSL_internal:(?:SSLV3|TLSV1)_ALERT_([A-Z_0-9]+)");
 
   /**
    * Alerts by which a server refuses the client's certificate (or the lack of one): the mTLS
@@ -272,8 +282,11 @@ public final class FailureClassifier {
    */
   private static Classification tlsFailure(Throwable t, String host) {
     SSLException innermost = innermost(t, SSLException.class);
-    String said = describe(innermost);
     String alert = alert(t);
+    String said = describe(innermost);
+    if (alert != null && !said.contains(alert)) {
+      said += " (alert " + alert + ")"; // BoringSSL's wording names it in capitals only
+    }
     if (alert != null && CERTIFICATE_ALERTS.contains(alert)) {
       // Egret refuses server certificates itself (above), so a certificate alert comes from the
       // server: it wanted a client certificate, or refused the one the rule presents.
@@ -304,6 +317,10 @@ public final class FailureClassifier {
         Matcher m = RECEIVED_ALERT.matcher(c.getMessage());
         if (m.find()) {
           return m.group(1).toLowerCase(Locale.ROOT);
+        }
+        Matcher b = BORINGSSL_ALERT.matcher(c.getMessage());
+        if (b.find()) {
+          return b.group(1).toLowerCase(Locale.ROOT);
         }
       }
     }

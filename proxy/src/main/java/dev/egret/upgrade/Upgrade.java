@@ -103,11 +103,11 @@ public final class Upgrade {
       return;
     }
     String destination = ex.decision().destination();
-    if (setup.connectMillis() >= 0) {
-      ex.timings().connect(setup.connectMillis() * 1_000_000L);
-      telemetry.upstreamConnected(destination, Duration.ofMillis(setup.connectMillis()));
+    if (setup.connectNanos() >= 0) {
+      ex.timings().connect(setup.connectNanos());
+      telemetry.upstreamConnected(destination, Duration.ofNanos(setup.connectNanos()));
     }
-    ex.timings().handshake(setup.handshakeMillis() * 1_000_000L);
+    ex.timings().handshake(setup.handshakeNanos());
     X509Certificate leaf = null;
     try {
       if (session != null && session.getPeerCertificates().length > 0) {
@@ -119,7 +119,7 @@ public final class Upgrade {
     telemetry.upstreamHandshake(destination, ex.host(),
         session == null ? "unknown" : session.getProtocol(),
         session == null ? "unknown" : session.getCipherSuite(), HandshakeResult.OK,
-        Duration.ofMillis(setup.handshakeMillis()), leaf);
+        Duration.ofNanos(setup.handshakeNanos()), leaf);
   }
 
   private void send(Exchange ex, Downstream down, HttpClientRequest up, Promise<Void> done) {

@@ -2,8 +2,11 @@ package dev.egret.upgrade;
 
 import dev.egret.config.EgretConfig;
 import dev.egret.failure.FailureClassifier;
+import dev.egret.tls.TlsEngine;
 import dev.egret.tls.TlsProfile;
+import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.epoll.EpollSocketChannel;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
@@ -48,7 +51,8 @@ public final class UpstreamClient {
         .setDecompressionSupported(false)
         .setMaxHeaderSize(Math.max(8192, config.limits().maxHeaderBytes() * 4))
         .setMaxInitialLineLength(8192)
-        .setTcpNoDelay(true);
+        .setTcpNoDelay(true)
+        .setSslEngineOptions(TlsEngine.current().options());
     // Pools are per (address, host, TLS profile), so a wildcard rule opens one per host it
     // reaches. An idle connection closes after the keep-alive timeout (timeouts.idle, above),
     // which the pool cleaner checks every second; a pool with no connection left is dropped with
@@ -113,25 +117,39 @@ public final class UpstreamClient {
   }
 
   /** Timings of a connection's setup, claimed once by the first request that uses it. */
-  record Setup(long connectMillis, long handshakeMillis) {}
+  record Setup(long connectNanos, long handshakeNanos) {}
 
   /**
    * If {@code conn} is new since {@code startEpochMillis}, returns its setup timings (and forgets
-   * it); null for a reused connection. The TLS session's creation time marks the end of the TCP
-   * connect; a resumed session predates the request, and then only the total is known, reported
-   * as handshake time.
+   * it); null for a reused connection. Where the TCP connect ended is read two ways:
+   * <ul>
+   *   <li>the JDK's TLS session is created, in milliseconds, when the handshake begins, right
+   *       after the TCP connect;
+   *   <li>BoringSSL's session time has whole seconds only, so there the connect is the kernel's
+   *       round-trip time for the socket ({@code TCP_INFO}, epoll only): a TCP connect is one
+   *       round trip.
+   * </ul>
+   * When neither is known (a resumed JDK session, or NIO with BoringSSL) only the total is
+   * reported, as handshake time, with the connect unknown (-1). Nanoseconds.
    */
   Setup claim(HttpConnection conn, long startEpochMillis) {
     Long established = freshConnections.remove(conn);
     if (established == null) {
       return null;
     }
+    long ms = 1_000_000L;
+    long total = Math.max(0, established - startEpochMillis) * ms;
     SSLSession session = conn.sslSession();
     long created = session == null ? -1 : session.getCreationTime();
     if (created >= startEpochMillis && created <= established) {
-      return new Setup(created - startEpochMillis, established - created);
+      return new Setup((created - startEpochMillis) * ms, (established - created) * ms);
     }
-    return new Setup(-1, Math.max(0, established - startEpochMillis));
+    Channel channel = channelOf(conn).channel();
+    if (channel instanceof EpollSocketChannel epoll && epoll.isActive()) {
+      long connect = Math.min(total, epoll.tcpInfo().rtt() * 1000L); // microseconds
+      return new Setup(connect, total - connect);
+    }
+    return new Setup(-1, total);
   }
 
   public Future<Void> close() {

@@ -57,7 +57,8 @@ class ObservabilityTest {
   @BeforeEach
   void start() throws Exception {
     metrics = new Metrics();
-    vertx = metrics.newVertx(new VertxOptions().setEventLoopPoolSize(1));
+    vertx = metrics.newVertx(new VertxOptions().setEventLoopPoolSize(1)
+        .setPreferNativeTransport(true));
     telemetry = new Observability(metrics.registry(),
         new AccessLog(new ByteArrayOutputStream(), 100), RETENTION, ticker::get);
     admin = new AdminServer(vertx, "127.0.0.1", 0, telemetry::scrape);

@@ -52,7 +52,8 @@ public final class ObservedEgret implements AutoCloseable {
     this.configFile = configFile;
     this.metrics = new Metrics();
     this.vertx = metrics.newVertx(
-        new VertxOptions().setAddressResolverOptions(ProxyFixture.resolver(hosts)));
+        new VertxOptions().setPreferNativeTransport(true)
+            .setAddressResolverOptions(ProxyFixture.resolver(hosts)));
     this.log = new LogLines();
     this.telemetry = new Observability(metrics.registry(),
         new AccessLog(log, AccessLog.DEFAULT_CAPACITY));

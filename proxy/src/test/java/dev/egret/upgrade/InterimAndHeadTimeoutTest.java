@@ -76,13 +76,28 @@ class InterimAndHeadTimeoutTest {
   }
 
   /**
-   * Writes the script's bytes for each request head; keeps the connection for the next head
-   * unless the script closes it, then waits for Egret to close or a short while to pass.
+   * Accepts connections; on each, writes the script's bytes for each request head, keeping the
+   * connection for the next head unless the script closes it, then waits for Egret to close or a
+   * short while to pass.
    */
   private static void serve() {
     while (!upstream.isClosed()) {
-      try (Socket s = upstream.accept()) {
+      try {
+        Socket s = upstream.accept();
         accepted.incrementAndGet();
+        Thread t = new Thread(() -> answer(s), "scripted-connection");
+        t.setDaemon(true);
+        t.start();
+      } catch (IOException e) {
+        // closed: the loop ends
+      }
+    }
+  }
+
+  /** One connection, on its own thread, so a kept-alive one holds up no other. */
+  private static void answer(Socket socket) {
+    while (true) {
+      try (Socket s = socket) {
         InputStream in = s.getInputStream();
         String answer;
         do {
@@ -104,8 +119,9 @@ class InterimAndHeadTimeoutTest {
         s.setSoTimeout(2000);
         in.read(); // until Egret closes or a short while passes
       } catch (IOException e) {
-        // next connection
+        // the connection is done
       }
+      return;
     }
   }
 
@@ -146,16 +162,16 @@ class InterimAndHeadTimeoutTest {
         + "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nkept");
     int before = accepted.get();
 
-    String first = exchange("/kept-1", "HTTP/1.1");
-    String second = exchange("/kept-2", "HTTP/1.1");
+    for (int i = 0; i < 5; i++) {
+      assertThat(exchange("/kept-" + i, "HTTP/1.1")).as("request %d", i)
+          .startsWith("HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 200 OK\r\n").endsWith("kept");
+    }
     script.set("HTTP/1.1 200 OK\r\n" + ONE_SHOT + "Content-Length: 4\r\n\r\nlast");
-    String third = exchange("/kept-3", "HTTP/1.1");
-
-    assertThat(first).startsWith("HTTP/1.1 102 Processing\r\n").endsWith("kept");
-    assertThat(second).startsWith("HTTP/1.1 102 Processing\r\n").endsWith("kept");
-    assertThat(third).startsWith("HTTP/1.1 200 OK\r\n").endsWith("last");
-    // One upstream connection carried all three: nothing was left unread on it.
-    assertThat(accepted.get() - before).isEqualTo(1);
+    assertThat(exchange("/kept-last", "HTTP/1.1")).startsWith("HTTP/1.1 200 OK\r\n")
+        .endsWith("last");
+    // Fewer upstream connections than requests: kept-alive connections were reused after their
+    // 102s, and each answered its own request (a 1xx left unread would shift every answer).
+    assertThat(accepted.get() - before).isLessThan(6);
   }
 
   @Test
