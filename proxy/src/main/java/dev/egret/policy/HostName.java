@@ -28,7 +28,40 @@ public final class HostName {
    *     valid host name or IP literal
    */
   public static String normalize(String host) {
-    return String.join(".", labels(host, false));
+    return canonical(host) ? host : String.join(".", labels(host, false));
+  }
+
+  /**
+   * True when {@code host} is already what {@link #labels} would make of it, checked in one
+   * pass without allocating: lower-case letters, digits and inner hyphens, labels of 1 to 63,
+   * at most 253 in all, no trailing dot, and a last label that starts with a letter (so it can
+   * be neither a number nor an IPv4 literal). That is nearly every host on the request path; the
+   * rest take the full path, which also explains what is wrong.
+   */
+  private static boolean canonical(String host) {
+    int n = host.length();
+    if (n == 0 || n > MAX_NAME) {
+      return false;
+    }
+    int labelStart = 0;
+    for (int i = 0; i <= n; i++) {
+      char c = i == n ? '.' : host.charAt(i);
+      if (c == '.') {
+        int len = i - labelStart;
+        if (len == 0 || len > MAX_LABEL || host.charAt(i - 1) == '-') {
+          return false;
+        }
+        labelStart = i + 1;
+      } else if (c == '-') {
+        if (i == labelStart) {
+          return false;
+        }
+      } else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) {
+        return false;
+      }
+    }
+    char lastFirst = host.charAt(host.lastIndexOf('.') + 1);
+    return lastFirst >= 'a' && lastFirst <= 'z';
   }
 
   /**
@@ -172,24 +205,31 @@ public final class HostName {
 
   /** Canonical dotted-quad IPv4: four decimal octets 0-255, no leading zeros. */
   public static boolean isDottedQuad(String s) {
-    String[] parts = s.split("\\.", -1);
-    if (parts.length != 4) {
-      return false;
-    }
-    for (String p : parts) {
-      if (p.isEmpty() || p.length() > 3 || (p.length() > 1 && p.charAt(0) == '0')) {
-        return false;
-      }
-      for (int i = 0; i < p.length(); i++) {
-        if (p.charAt(i) < '0' || p.charAt(i) > '9') {
+    int n = s.length();
+    int octets = 0;
+    int value = 0;
+    int digits = 0;
+    for (int i = 0; i <= n; i++) {
+      char c = i == n ? '.' : s.charAt(i);
+      if (c == '.') {
+        if (digits == 0 || value > 255 || ++octets > 4) {
           return false;
         }
-      }
-      if (Integer.parseInt(p) > 255) {
+        value = 0;
+        digits = 0;
+      } else if (c >= '0' && c <= '9') {
+        if (digits == 1 && value == 0) {
+          return false; // a leading zero
+        }
+        if (++digits > 3) {
+          return false;
+        }
+        value = value * 10 + (c - '0');
+      } else {
         return false;
       }
     }
-    return true;
+    return octets == 4;
   }
 
   /** host:port, with brackets around an IPv6 literal. */

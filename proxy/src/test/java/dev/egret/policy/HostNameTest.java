@@ -149,4 +149,60 @@ class HostNameTest {
             .anySatisfy(m -> assertThat(m).startsWith("4:11 allow[1].host:"))
             .anySatisfy(m -> assertThat(m).startsWith("6:11 deny[0].host:")));
   }
+
+  /**
+   * The one-pass check for an already canonical host must agree with the full normalisation on
+   * every input: same result, or both refuse. Many short hosts over an alphabet that reaches
+   * every branch (case, digits, hyphens, dots, hex prefixes, a non-ASCII dot).
+   */
+  @Test
+  void theCanonicalFastPathAgreesWithTheFullNormalisation() {
+    String alphabet = "aZ09-.x\u3002";
+    java.util.Random random = new java.util.Random(42);
+    int agreed = 0;
+    for (int round = 0; round < 200_000; round++) {
+      int len = 1 + random.nextInt(12);
+      StringBuilder b = new StringBuilder();
+      for (int i = 0; i < len; i++) {
+        b.append(alphabet.charAt(random.nextInt(alphabet.length())));
+      }
+      String host = b.toString();
+      String full;
+      try {
+        full = String.join(".", HostName.labels(host, false));
+      } catch (IllegalArgumentException e) {
+        full = null;
+      }
+      String fast;
+      try {
+        fast = HostName.normalize(host);
+      } catch (IllegalArgumentException e) {
+        fast = null;
+      }
+      assertThat(fast).as("normalize(%s)", host).isEqualTo(full);
+      agreed++;
+    }
+    assertThat(agreed).isEqualTo(200_000);
+  }
+
+  @Test
+  void dottedQuadIsFourDecimalOctetsWithoutLeadingZeros() {
+    java.util.regex.Pattern reference = java.util.regex.Pattern.compile(
+        "((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])\\.){3}"
+        + "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])");
+    java.util.Random random = new java.util.Random(7);
+    String alphabet = "0125.9x";
+    for (int round = 0; round < 200_000; round++) {
+      StringBuilder b = new StringBuilder();
+      int len = 1 + random.nextInt(16);
+      for (int i = 0; i < len; i++) {
+        b.append(alphabet.charAt(random.nextInt(alphabet.length())));
+      }
+      String s = b.toString();
+      assertThat(HostName.isDottedQuad(s)).as(s).isEqualTo(reference.matcher(s).matches());
+    }
+    assertThat(HostName.isDottedQuad("255.255.255.255")).isTrue();
+    assertThat(HostName.isDottedQuad("256.1.1.1")).isFalse();
+    assertThat(HostName.isDottedQuad("01.1.1.1")).isFalse();
+  }
 }
