@@ -71,7 +71,7 @@ public final class Upgrade {
         .setConnectTimeout(upstream.poolWaitMillis());
     long start = System.currentTimeMillis();
     Promise<Void> done = Promise.promise();
-    upstream.client().request(options).onComplete(ar -> {
+    upstream.request(options).onComplete(ar -> {
       if (ar.failed()) {
         FailureClassifier.Classification failed = upstream.acquireFailure(ar.cause(), host);
         if (failed.handshake() != null) {

@@ -10,10 +10,12 @@ import io.netty.channel.epoll.EpollSocketChannel;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpConnection;
 import io.vertx.core.http.HttpVersion;
 import io.vertx.core.http.PoolOptions;
+import io.vertx.core.http.RequestOptions;
 import io.vertx.core.http.impl.HttpClientConnectionInternal;
 import io.vertx.core.net.ClientSSLOptions;
 import java.util.Map;
@@ -22,7 +24,8 @@ import java.util.concurrent.TimeUnit;
 import javax.net.ssl.SSLSession;
 
 /**
- * The pooled keep-alive HTTP/1.1 client Egret originates upstream TLS with. One per loaded
+ * The pooled keep-alive HTTP/1.1 client Egret originates upstream TLS with (a Vert.x client per
+ * event loop, below). One per loaded
  * config (timeouts and limits come from it); TLS settings travel on each request from the
  * rule's {@link dev.egret.tls.TlsProfile}, so Vert.x keeps a pool per (address, host, profile).
  *
@@ -32,7 +35,15 @@ import javax.net.ssl.SSLSession;
 public final class UpstreamClient {
   /** How often Vert.x closes pooled connections past their keep-alive timeout. */
   static final int POOL_CLEANER_PERIOD_MS = 1000;
-  private final HttpClient client;
+  /**
+   * One Vert.x client per event loop, made when a loop first asks. Vert.x's pool hands a pooled
+   * connection to a request from any loop and then relays every event between the two threads;
+   * a client per loop keeps each request and its upstream connection on the one thread (the
+   * loop that dialled it). Bounded by the number of event loops.
+   */
+  private final Map<io.netty.channel.EventLoop, HttpClient> clients = new ConcurrentHashMap<>();
+  private final java.util.function.Supplier<HttpClient> builder;
+  private boolean closed; // guarded by this
   private final Map<HttpConnection, Long> freshConnections = new ConcurrentHashMap<>();
   private final EgretConfig.Timeouts timeouts;
   private final int perDestination;
@@ -61,7 +72,7 @@ public final class UpstreamClient {
         .setHttp1MaxSize(config.limits().maxConnectionsPerDestination())
         .setMaxWaitQueueSize(waitQueue())
         .setCleanerPeriod(POOL_CLEANER_PERIOD_MS);
-    this.client = vertx.httpClientBuilder()
+    this.builder = () -> vertx.httpClientBuilder()
         .with(options)
         .with(pool)
         .withConnectHandler(conn -> {
@@ -80,8 +91,28 @@ public final class UpstreamClient {
         .build();
   }
 
-  HttpClient client() {
-    return client;
+  /**
+   * Asks the calling event loop's client for a request (a request is always made on a loop).
+   * Once this client is retired or closed, fails as Vert.x's closed pool does.
+   */
+  Future<HttpClientRequest> request(RequestOptions options) {
+    io.vertx.core.internal.ContextInternal ctx =
+        (io.vertx.core.internal.ContextInternal) io.vertx.core.Vertx.currentContext();
+    io.netty.channel.EventLoop loop = ctx == null ? null : ctx.nettyEventLoop();
+    if (loop == null) {
+      return Future.failedFuture(new IllegalStateException(
+          "upstream requests are made on an event loop"));
+    }
+    HttpClient client = clients.get(loop);
+    if (client == null) {
+      synchronized (this) { // once per loop; against retire(), so no client is made after it
+        if (closed) {
+          return Future.failedFuture(new IllegalStateException("Client is closed"));
+        }
+        client = clients.computeIfAbsent(loop, l -> builder.get());
+      }
+    }
+    return client.request(options);
   }
 
   /**
@@ -153,7 +184,13 @@ public final class UpstreamClient {
   }
 
   public Future<Void> close() {
-    return client.close();
+    return Future.all(stop().stream().map(HttpClient::close)
+        .collect(java.util.stream.Collectors.toList())).mapEmpty();
+  }
+
+  private synchronized java.util.List<HttpClient> stop() {
+    closed = true;
+    return java.util.List.copyOf(clients.values());
   }
 
   /**
@@ -161,6 +198,8 @@ public final class UpstreamClient {
    * closes once its requests in flight have finished, or when {@code grace} runs out.
    */
   public Future<Void> retire(java.time.Duration grace) {
-    return client.shutdown(grace.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+    return Future.all(stop().stream()
+        .map(c -> c.shutdown(grace.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS))
+        .collect(java.util.stream.Collectors.toList())).mapEmpty();
   }
 }
