@@ -150,6 +150,7 @@ public final class Upgrade {
     });
     long[] sent = {0};
     down.onClientGone(() -> {
+      ex.bytes(sent[0], 0); // the access log's bytes_upstream: what was forwarded before the break
       if (done.tryFail(new ProxyFailure(ErrorKind.CLIENT_ABORTED, "the client's request body "
           + "broke off after " + sent[0] + " bytes (the client connection closed or its framing "
           + "broke); the upstream request was reset, not ended"))) {

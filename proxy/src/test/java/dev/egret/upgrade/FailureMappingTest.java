@@ -244,6 +244,8 @@ class FailureMappingTest {
     assertThat(hop.error).isEqualTo(ErrorKind.CLIENT_ABORTED);
     assertThat(hop.outcome()).isEqualTo("failed");
     assertThat(hop.errorDetails).contains("the client's request body broke off");
+    // What was forwarded before the break is logged (the 64 KiB chunk at least), not 0.
+    assertThat(hop.bytesUpstream).isGreaterThanOrEqualTo(0x10000);
   }
 
   @Test
