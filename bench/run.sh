@@ -269,6 +269,21 @@ for arg in argv[1:argv.index("-jar")]:
 PY
 )
 ((${#IMAGE_FLAGS[@]})) || die "cannot read the JVM flags of the Dockerfile's ENTRYPOINT"
+# The image maps a class-data archive its build trains (the Dockerfile's training RUN): train the
+# same for this jar, with the same flags and class path, so the benchmark starts as the image does.
+for i in "${!IMAGE_FLAGS[@]}"; do
+  if [[ ${IMAGE_FLAGS[$i]} == -XX:SharedArchiveFile=/app/egret.jsa ]]; then
+    train=()
+    for f in "${IMAGE_FLAGS[@]}"; do
+      [[ $f == -XX:SharedArchiveFile=* || $f == -Xshare:* ]] || train+=("$f")
+    done
+    say "training the class-data archive (dev.egret.lambda.Training), as the image build does"
+    "$JAVA" -XX:ArchiveClassesAtExit="$W/egret.jsa" "${train[@]}" "-XX:MaxRAM=$MAXRAM" \
+      -cp "$JAR" dev.egret.lambda.Training >"$W/training.log" 2>&1 \
+      || die "the training run failed: $(tail -5 "$W/training.log")"
+    IMAGE_FLAGS[$i]="-XX:SharedArchiveFile=$W/egret.jsa"
+  fi
+done
 # shellcheck disable=SC2206
 EXTRA=(${BENCH_JVM_EXTRA:-})
 JVM=("$JAVA" "${IMAGE_FLAGS[@]}" "-XX:MaxRAM=$MAXRAM" "${EXTRA[@]}")

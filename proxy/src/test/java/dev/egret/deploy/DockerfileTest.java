@@ -107,4 +107,25 @@ class DockerfileTest {
     assertThat(runtime.all("COPY").get(0)).contains("--from=build").endsWith("/app/egret.jar");
     assertThat(runtime.all("COPY").get(1)).contains("--from=probe").endsWith(PROBE);
   }
+
+  /**
+   * The class-data archive is trained in the runtime stage with exactly the ENTRYPOINT's JVM
+   * flags and class path, or the JVM would refuse to map it (silently, under -Xshare:auto) and
+   * every start would pay the full class loading again.
+   */
+  @Test
+  void trainsTheClassDataArchiveWithTheEntrypointsFlags() {
+    List<String> ep = docker.entrypoint();
+    assertThat(ep.subList(1, 3))
+        .containsExactly("-XX:SharedArchiveFile=/app/egret.jsa", "-Xshare:auto");
+    List<String> flags = ep.subList(3, ep.indexOf("-jar"));
+    String training = docker.runtimeStage().all("RUN").stream()
+        .filter(r -> r.contains("-XX:ArchiveClassesAtExit=/app/egret.jsa")).findFirst()
+        .orElseThrow();
+    List<String> words = List.of(training.split("\\s+"));
+    int start = words.indexOf("-XX:ArchiveClassesAtExit=/app/egret.jsa") + 1;
+    assertThat(words.subList(start, start + flags.size())).isEqualTo(flags);
+    assertThat(words.subList(start + flags.size(), start + flags.size() + 3))
+        .containsExactly("-cp", "/app/egret.jar", "dev.egret.lambda.Training");
+  }
 }

@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# A/B of two Egret variants on the upgrade path, alternating, in one run: how the figures behind
+# a change were measured (README "Performance"). Loopback only; about 2 minutes.
+#
+#   bench/ab.sh                                              # the jar against itself (noise)
+#   AB_B_OPTS=-Degret.tls.engine=jdk bench/ab.sh             # BoringSSL (A) vs the JDK's SSLEngine
+#   AB_A_JAR=/tmp/before.jar AB_B_JAR=proxy/target/egret.jar bench/ab.sh   # two builds
+#
+# Both Egrets run at once with the Dockerfile's ENTRYPOINT flags plus -XX:MaxRAM=128m, behind
+# one nginx HTTPS upstream (100 B body, keep-alive); wrk (2 threads, 50 connections, the
+# absolute-form requests of bench/wrk-report.lua) warms each for two runs, then measures A and B
+# in turn AB_ROUNDS times, so the machine's load falls on both alike. Per run it prints req/s,
+# p99 and Egret's CPU seconds per 10k requests (/proc/PID/stat: the figure that moves least with
+# the neighbours' load), then each one's peak RSS and thread count, and direct HTTPS to nginx as
+# the limit. Knobs: AB_A_JAR, AB_B_JAR (proxy/target/egret.jar), AB_A_OPTS, AB_B_OPTS (JVM flags
+# after the image's), AB_B_ENV (VAR=value for B's environment), AB_SECS (8), AB_ROUNDS (4),
+# AB_JFR=1 (a JFR recording of each, kept with the logs), AB_MODE=connect (CONNECT tunnels
+# instead: AB_MIB 1 MiB transfers per set, curl keep-alive, direct / A / B in turn; MiB/s and
+# Egret's CPU seconds per GiB). Every process is stopped on exit.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+JAR_A=${AB_A_JAR:-$ROOT/proxy/target/egret.jar}
+JAR_B=${AB_B_JAR:-$ROOT/proxy/target/egret.jar}
+SECS=${AB_SECS:-8}
+ROUNDS=${AB_ROUNDS:-4}
+export PATH=$PATH:/usr/sbin
+for tool in wrk nginx openssl python3 curl jcmd; do
+  command -v "$tool" >/dev/null || { echo "ab: needs $tool (bench/run.sh installs wrk and nginx)" >&2; exit 1; }
+done
+[[ -f $JAR_A && -f $JAR_B ]] || { echo "ab: no jar at $JAR_A or $JAR_B (mvn -B package -DskipTests)" >&2; exit 1; }
+
+W=$(mktemp -d /tmp/egret-ab.XXXXXX)
+chmod 755 "$W"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  echo "ab: logs in $W" >&2
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+mkdir -p "$W/pki" "$W/www" "$W/nginx/tmp"
+(
+  cd "$W/pki"
+  openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -sha256 -days 2 \
+    -subj "/CN=egret ab CA" -keyout ca.key -out ca.pem \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -sha256 \
+    -subj "/CN=127.0.0.1" -keyout server.key -out server.csr 2>/dev/null
+  printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n' >server.ext
+  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -sha256 -days 2 \
+    -extfile server.ext -out server.pem 2>/dev/null
+)
+head -c 100 /dev/zero | tr '\0' x >"$W/www/100b"
+head -c 1048576 /dev/urandom >"$W/www/1m"
+chmod 644 "$W/www/100b" "$W/www/1m"
+TLS_PORT=$(free_port)
+cat >"$W/nginx/nginx.conf" <<EOF
+worker_processes auto;
+pid $W/nginx/nginx.pid;
+error_log $W/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $W/nginx/tmp/body;
+  proxy_temp_path $W/nginx/tmp/proxy;
+  fastcgi_temp_path $W/nginx/tmp/fastcgi;
+  uwsgi_temp_path $W/nginx/tmp/uwsgi;
+  scgi_temp_path $W/nginx/tmp/scgi;
+  keepalive_requests 10000000;
+  keepalive_timeout 120s;
+  server {
+    listen 127.0.0.1:$TLS_PORT ssl;
+    ssl_certificate $W/pki/server.pem;
+    ssl_certificate_key $W/pki/server.key;
+    root $W/www;
+  }
+}
+EOF
+nginx -c "$W/nginx/nginx.conf" -p "$W/nginx" -g 'daemon off;' 2>"$W/nginx/stderr" &
+pids+=($!)
+
+# The image's JVM flags, as bench/run.sh reads them: the runtime stage's ENTRYPOINT before -jar.
+mapfile -t IMAGE_FLAGS < <(python3 - "$ROOT/Dockerfile" <<'PY'
+import json, re, sys
+text = re.sub(r"\\\r?\n", " ", open(sys.argv[1]).read())
+lines = [l.strip() for l in text.splitlines() if l.strip() and not l.strip().startswith("#")]
+last_from = max(i for i, l in enumerate(lines) if re.match(r"FROM\s", l, re.I))
+entry = [l for l in lines[last_from:] if re.match(r"ENTRYPOINT\s", l, re.I)]
+argv = json.loads(entry[0].split(None, 1)[1])
+for arg in argv[1:argv.index("-jar")]:
+    print(arg)
+PY
+)
+
+declare -A PORT PID
+for v in A B; do
+  jar_var=JAR_$v opts_var=AB_${v}_OPTS
+  port=$(free_port) admin=$(free_port)
+  PORT[$v]=$port
+  cat >"$W/$v.yaml" <<EOF
+version: 1
+listen: {proxy: 127.0.0.1:$port, admin: 127.0.0.1:$admin}
+tls: {trust: [$W/pki/ca.pem]}
+addresses: {allow: [127.0.0.1/32]}
+allow:
+  - host: 127.0.0.1
+    ports: [$TLS_PORT]
+EOF
+  # shellcheck disable=SC2206
+  extra=(${!opts_var:-})
+  envs=()
+  if [[ $v == B && -n ${AB_B_ENV:-} ]]; then envs=("$AB_B_ENV"); fi
+  jfr=()
+  if [[ -n ${AB_JFR:-} ]]; then jfr=("-XX:StartFlightRecording=filename=$W/$v.jfr,settings=profile"); fi
+  env "${envs[@]}" java "${IMAGE_FLAGS[@]}" -XX:MaxRAM=128m "${extra[@]}" "${jfr[@]}" \
+    -jar "${!jar_var}" run --config "$W/$v.yaml" >"$W/$v.access.log" 2>"$W/$v.stderr" &
+  PID[$v]=$!
+  pids+=($!)
+  deadline=$((SECONDS + 30))
+  until curl -sf -o /dev/null "http://127.0.0.1:$admin/readyz"; do
+    kill -0 "${PID[$v]}" 2>/dev/null || { echo "ab: $v exited: $(cat "$W/$v.stderr")" >&2; exit 1; }
+    ((SECONDS < deadline)) || { echo "ab: $v not ready after 30 s" >&2; exit 1; }
+    sleep 0.05
+  done
+  echo "$v: ${!jar_var} ${!opts_var:-} ${envs[*]} | $(grep -h 'upstream TLS by' "$W/$v.stderr")"
+done
+
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# measure V: one wrk run through variant V; prints "V req/s p99 CPU-per-10k"
+measure() {
+  local v=$1 t0 t1 json
+  t0=$(ticks "${PID[$v]}")
+  json=$(wrk -t2 -c50 -d"${SECS}s" --timeout 5s -s "$ROOT/bench/wrk-report.lua" \
+    "http://127.0.0.1:${PORT[$v]}/" -- "http://127.0.0.1:$TLS_PORT/100b" "127.0.0.1:$TLS_PORT" \
+    | sed -n 's/^WRKJSON //p')
+  t1=$(ticks "${PID[$v]}")
+  python3 - "$v" "$json" "$((t1 - t0))" "$(getconf CLK_TCK)" <<'PY'
+import json, sys
+v, d, ticks, hz = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+n = d["requests"]
+errors = d["status_errors"] + d["read_errors"] + d["write_errors"] + d["timeouts"]
+print(f"{v}  {n / d['duration_us'] * 1e6:8.0f} req/s  p99 {d['p99_us'] / 1000:6.2f} ms  "
+      f"CPU {ticks / hz / n * 1e4:.3f} s per 10k" + (f"  ERRORS {errors}" if errors else ""))
+PY
+}
+# measure_connect V: AB_MIB transfers of 1 MiB through one CONNECT tunnel of variant V (curl,
+# keep-alive); prints "V MiB/s CPU-per-GiB" (MiB/s from the sum of curl's own transfer times).
+measure_connect() {
+  local v=$1 t0 t1 proxy=${2:-}
+  t0=$( [[ -n $proxy ]] && ticks "${PID[$v]}" || echo 0)
+  curl -sS --fail --cacert "$W/pki/ca.pem" ${proxy:+-x "$proxy"} -K "$W/curl-1m.cfg" \
+    -w '%{http_code} %{size_download} %{time_total}\n' >"$W/$v.times"
+  t1=$( [[ -n $proxy ]] && ticks "${PID[$v]}" || echo 0)
+  python3 - "$v" "$W/$v.times" "$((t1 - t0))" "$(getconf CLK_TCK)" <<'PY'
+import sys
+v, path, ticks, hz = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+rows = [l.split() for l in open(path)]
+bad = [r for r in rows if r[0] != "200" or int(r[1]) != 1048576]
+mib = len(rows)
+secs = sum(float(r[2]) for r in rows)
+cpu = f"  CPU {ticks / hz / mib * 1024:.2f} s per GiB" if ticks else ""
+print(f"{v}  {mib / secs:8.0f} MiB/s{cpu}" + (f"  BAD {len(bad)}" if bad else ""))
+PY
+}
+if [[ ${AB_MODE:-upgrade} == connect ]]; then
+  for _ in $(seq "${AB_MIB:-100}"); do
+    printf 'url = "https://127.0.0.1:%s/1m"\noutput = "/dev/null"\n' "$TLS_PORT"
+  done >"$W/curl-1m.cfg"
+  for v in A B; do measure_connect "$v" "http://127.0.0.1:${PORT[$v]}" >/dev/null; done
+  for _ in $(seq "$ROUNDS"); do
+    measure_connect direct
+    for v in A B; do measure_connect "$v" "http://127.0.0.1:${PORT[$v]}"; done
+  done
+  for v in A B; do
+    echo "$v  peak RSS $(awk '/^VmHWM:/ {printf "%.1f MiB", $2 / 1024}' "/proc/${PID[$v]}/status")"
+    if [[ -n ${AB_JFR:-} ]]; then jcmd "${PID[$v]}" JFR.dump filename="$W/$v.jfr" >/dev/null; fi
+  done
+  echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+  exit 0
+fi
+for v in A B; do measure "$v" >/dev/null; measure "$v" >/dev/null; done
+for _ in $(seq "$ROUNDS"); do for v in A B; do measure "$v"; done; done
+direct=$(wrk -t2 -c50 -d"${SECS}s" -s "$ROOT/bench/wrk-report.lua" "https://127.0.0.1:$TLS_PORT/100b" \
+  | sed -n 's/^WRKJSON //p')
+python3 - "$direct" <<'PY'
+import json, sys
+d = json.loads(sys.argv[1])
+print(f"direct HTTPS {d['requests'] / d['duration_us'] * 1e6:.0f} req/s  p99 {d['p99_us'] / 1000:.2f} ms")
+PY
+for v in A B; do
+  echo "$v  peak RSS $(awk '/^VmHWM:/ {printf "%.1f MiB", $2 / 1024}' "/proc/${PID[$v]}/status"),"\
+    "$(ls "/proc/${PID[$v]}/task" | wc -l) threads"
+  if [[ -n ${AB_JFR:-} ]]; then jcmd "${PID[$v]}" JFR.dump filename="$W/$v.jfr" >/dev/null; fi
+done
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
