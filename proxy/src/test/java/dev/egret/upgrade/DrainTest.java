@@ -117,8 +117,9 @@ class DrainTest {
       assertThat(done.statusCode()).isEqualTo(200);
       assertThat(done.body()).isEqualTo("slow");
       assertThat(egret.awaitExit(WAIT)).isZero();
-      assertThat(egret.awaitMessage(m -> m.contains("drained in"), WAIT))
-          .contains("nothing cut");
+      String line = egret.awaitMessage(m -> m.contains("drained in"), WAIT);
+      System.out.println("drain, request in flight: " + line); // the timings, for the report
+      assertThat(line).contains("nothing cut");
       idle.close();
     }
   }
@@ -144,10 +145,49 @@ class DrainTest {
       assertThat(egret.awaitExit(WAIT)).isZero();
       long tookMs = (System.nanoTime() - start) / 1_000_000;
       assertThat(tookMs).isGreaterThanOrEqualTo(1400);
-      assertThat(egret.awaitMessage(m -> m.contains("drained in"), WAIT))
-          .contains("1 cut at the deadline").contains("tunnel=1");
+      String line = egret.awaitMessage(m -> m.contains("drained in"), WAIT);
+      System.out.println("drain, tunnel past the deadline: " + line);
+      assertThat(line).contains("1 cut at the deadline").contains("tunnel=1");
       assertThat(tls.getInputStream().read()).isEqualTo(-1);
       tls.close();
+    }
+  }
+
+  /**
+   * The cut is counted where dashboards read it: egret_shutdown_cut_total{kind="tunnel"} on the
+   * admin port's /metrics (in-process, since a child process exits right after its cut).
+   */
+  @Test
+  void countsTheCutInTheShutdownCutMetric() throws Exception {
+    Path own = java.nio.file.Files.createDirectories(dir.resolve("metric"));
+    java.nio.file.Files.copy(rootPem, own.resolve(rootPem.getFileName()),
+        java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+    try (dev.egret.telemetry.ObservedEgret egret = dev.egret.telemetry.ObservedEgret.start(own, """
+        version: 1
+        listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
+        tls: {trust: [%s]}
+        addresses: {allow: [127.0.0.1/32]}
+        allow:
+          - host: 127.0.0.1
+            ports: [%d]
+        """.formatted(rootPem.getFileName(), partner.port()), java.util.Map.of());
+        Socket s = new Socket("127.0.0.1", egret.proxyPort())) {
+      s.setSoTimeout(10_000);
+      s.getOutputStream().write(("CONNECT 127.0.0.1:" + partner.port() + " HTTP/1.1\r\nHost: "
+          + "127.0.0.1:" + partner.port() + "\r\n\r\n").getBytes(StandardCharsets.ISO_8859_1));
+      byte[] head = new byte[39];
+      assertThat(s.getInputStream().readNBytes(head, 0, head.length)).isEqualTo(head.length);
+      SSLSocket tls = (SSLSocket) trust.getSocketFactory().createSocket(s, "127.0.0.1",
+          partner.port(), true);
+      tls.startHandshake(); // an open, idle tunnel
+      assertThat(egret.scrape()).doesNotContain("egret_shutdown_cut_total{kind=\"tunnel\"} 1.0");
+
+      var report = egret.server().drain(Duration.ofMillis(50), Duration.ofMillis(300))
+          .await(WAIT.toSeconds(), java.util.concurrent.TimeUnit.SECONDS);
+
+      assertThat(report.cut()).containsEntry("tunnel", 1);
+      assertThat(egret.scrape()).contains("egret_shutdown_cut_total{kind=\"tunnel\"} 1.0");
+      assertThat(tls.getInputStream().read()).isEqualTo(-1);
     }
   }
 }
