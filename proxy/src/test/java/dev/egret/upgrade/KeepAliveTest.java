@@ -93,13 +93,18 @@ class KeepAliveTest {
   @Test
   void reusesTheUpstreamConnectionAcrossClientConnections() throws Exception {
     // Separate clients, separate client connections: the pool is Egret's, not the client's.
-    for (int i = 0; i < 3; i++) {
+    // Egret pools per event loop (UpstreamClient: a request and its upstream connection share
+    // a thread, as Envoy's per-worker pools do), and client connections are spread over the
+    // loops; so many sequential client connections open at most one upstream per loop.
+    int loops = io.vertx.core.VertxOptions.DEFAULT_EVENT_LOOP_POOL_SIZE;
+    int requests = 3 * loops;
+    for (int i = 0; i < requests; i++) {
       HttpResponse<String> r = egret.client().send(
           HttpRequest.newBuilder(URI.create(url("/status/204"))).build(),
           HttpResponse.BodyHandlers.ofString());
       assertThat(r.statusCode()).isEqualTo(204);
     }
-    assertThat(partner.connections()).isEqualTo(1);
+    assertThat(partner.connections()).isBetween(1, loops);
   }
 
   @Test
