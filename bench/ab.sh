@@ -20,6 +20,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 JAR_A=${AB_A_JAR:-$ROOT/proxy/target/egret.jar}
 JAR_B=${AB_B_JAR:-$ROOT/proxy/target/egret.jar}
 SECS=${AB_SECS:-8}
@@ -40,20 +42,10 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 mkdir -p "$W/pki" "$W/www" "$W/nginx/tmp"
-(
-  cd "$W/pki"
-  openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -sha256 -days 2 \
-    -subj "/CN=egret ab CA" -keyout ca.key -out ca.pem \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -sha256 \
-    -subj "/CN=127.0.0.1" -keyout server.key -out server.csr 2>/dev/null
-  printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n' >server.ext
-  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -sha256 -days 2 \
-    -extfile server.ext -out server.pem 2>/dev/null
-)
+make_ca "$W/pki" ca "egret ab CA"
+make_leaf "$W/pki" server ca IP:127.0.0.1
 head -c 100 /dev/zero | tr '\0' x >"$W/www/100b"
 head -c 1048576 /dev/urandom >"$W/www/1m"
 chmod 644 "$W/www/100b" "$W/www/1m"
@@ -84,17 +76,7 @@ nginx -c "$W/nginx/nginx.conf" -p "$W/nginx" -g 'daemon off;' 2>"$W/nginx/stderr
 pids+=($!)
 
 # The image's JVM flags, as bench/run.sh reads them: the runtime stage's ENTRYPOINT before -jar.
-mapfile -t IMAGE_FLAGS < <(python3 - "$ROOT/Dockerfile" <<'PY'
-import json, re, sys
-text = re.sub(r"\\\r?\n", " ", open(sys.argv[1]).read())
-lines = [l.strip() for l in text.splitlines() if l.strip() and not l.strip().startswith("#")]
-last_from = max(i for i, l in enumerate(lines) if re.match(r"FROM\s", l, re.I))
-entry = [l for l in lines[last_from:] if re.match(r"ENTRYPOINT\s", l, re.I)]
-argv = json.loads(entry[0].split(None, 1)[1])
-for arg in argv[1:argv.index("-jar")]:
-    print(arg)
-PY
-)
+mapfile -t IMAGE_FLAGS < <(image_flags "$ROOT/Dockerfile")
 
 declare -A PORT PID
 for v in A B; do

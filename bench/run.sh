@@ -23,6 +23,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=$ROOT/bench
+# shellcheck source=bench/lib.sh
+. "$BENCH/lib.sh"
 DURATION=${BENCH_DURATION:-10}
 WARMUP=${BENCH_WARMUP:-10}
 COLD=5
@@ -92,7 +94,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 TLS_PORT=$(free_port); PLAIN_PORT=$(free_port); SQUID_PORT=$(free_port)
 EGRET_PORT=$(free_port); ADMIN_PORT=$(free_port)
 U=127.0.0.1:$TLS_PORT   # the HTTPS upstream's authority, an IP literal: no DNS, no hosts file
@@ -115,17 +116,8 @@ record() { echo "$1" >>"$RAW"; }   # one JSON object per measurement; report.py 
 # ---- certificates (throwaway: a CA and one server certificate for 127.0.0.1) ---------------
 say "certificates"
 mkdir -p "$W/pki"
-(
-  cd "$W/pki"
-  openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -sha256 -days 2 \
-    -subj "/CN=egret bench CA" -keyout ca.key -out ca.pem \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -sha256 \
-    -subj "/CN=127.0.0.1" -keyout server.key -out server.csr 2>/dev/null
-  printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n' >server.ext
-  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -sha256 -days 2 \
-    -extfile server.ext -out server.pem 2>/dev/null
-)
+make_ca "$W/pki" ca "egret bench CA"
+make_leaf "$W/pki" server ca IP:127.0.0.1
 
 # ---- nginx: the HTTPS upstream (and the plain one Squid forwards to) -----------------------
 say "nginx on $U (TLS) and 127.0.0.1:$PLAIN_PORT (plain)"
@@ -255,19 +247,7 @@ record "{\"name\":\"squid_seen_by_nginx\",\"requests\":$n,\"logged\":$seen}"
 # ---- Egret -----------------------------------------------------------------------------------
 # The image's JVM flags, read from the runtime stage's exec-form ENTRYPOINT (everything before
 # -jar), so the benchmark and the image never drift apart.
-mapfile -t IMAGE_FLAGS < <(python3 - "$ROOT/Dockerfile" <<'PY'
-import json, re, sys
-text = re.sub(r"\\\r?\n", " ", open(sys.argv[1]).read())
-lines = [l.strip() for l in text.splitlines() if l.strip() and not l.strip().startswith("#")]
-last_from = max(i for i, l in enumerate(lines) if re.match(r"FROM\s", l, re.I))
-entry = [l for l in lines[last_from:] if re.match(r"ENTRYPOINT\s", l, re.I)]
-if len(entry) != 1:
-    sys.exit(f"expected one ENTRYPOINT in the runtime stage, got {len(entry)}")
-argv = json.loads(entry[0].split(None, 1)[1])
-for arg in argv[1:argv.index("-jar")]:
-    print(arg)
-PY
-)
+mapfile -t IMAGE_FLAGS < <(image_flags "$ROOT/Dockerfile")
 ((${#IMAGE_FLAGS[@]})) || die "cannot read the JVM flags of the Dockerfile's ENTRYPOINT"
 # The image maps a class-data archive its build trains (the Dockerfile's training RUN): train the
 # same for this jar, with the same flags and class path, so the benchmark starts as the image does.

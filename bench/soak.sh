@@ -44,6 +44,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 BENCH=$ROOT/bench
 DURATION=${SOAK_DURATION:-600}
 WARMUP=${SOAK_WARMUP:-60}
@@ -103,7 +105,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 EGRET_PORT=$(free_port); ADMIN_PORT=$(free_port)
 mkdir -p "$OUT"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -111,38 +112,14 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 # ---- certificates: the run's CA (Egret trusts it) and a rogue CA (it does not) ---------------
 say "certificates"
 mkdir -p "$W/pki"
-(
-  cd "$W/pki"
-  for ca in ca rogue; do
-    openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -sha256 -days 2 \
-      -subj "/CN=egret soak $ca" -keyout $ca.key -out $ca.pem \
-      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-  done
-  # good: 127.0.0.1 and localhost, from the trusted CA; bad: 127.0.0.3, from the rogue CA.
-  for leaf in good:ca:IP:127.0.0.1,DNS:localhost bad:rogue:IP:127.0.0.3; do
-    name=${leaf%%:*}; rest=${leaf#*:}; ca=${rest%%:*}; san=${rest#*:}
-    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -sha256 \
-      -subj "/CN=$name" -keyout $name.key -out $name.csr 2>/dev/null
-    printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=%s\n' "$san" >$name.ext
-    openssl x509 -req -in $name.csr -CA $ca.pem -CAkey $ca.key -CAcreateserial -sha256 -days 2 \
-      -extfile $name.ext -out $name.pem 2>/dev/null
-  done
-)
+# good: 127.0.0.1 and localhost, from the trusted CA; bad: 127.0.0.3, from the rogue CA.
+make_ca "$W/pki" ca "egret soak ca"
+make_ca "$W/pki" rogue "egret soak rogue"
+make_leaf "$W/pki" good ca IP:127.0.0.1,DNS:localhost
+make_leaf "$W/pki" bad rogue IP:127.0.0.3
 
 # ---- the image's JVM flags, read from the runtime stage's exec-form ENTRYPOINT ---------------
-mapfile -t IMAGE_FLAGS < <(python3 - "$ROOT/Dockerfile" <<'PY'
-import json, re, sys
-text = re.sub(r"\\\r?\n", " ", open(sys.argv[1]).read())
-lines = [l.strip() for l in text.splitlines() if l.strip() and not l.strip().startswith("#")]
-last_from = max(i for i, l in enumerate(lines) if re.match(r"FROM\s", l, re.I))
-entry = [l for l in lines[last_from:] if re.match(r"ENTRYPOINT\s", l, re.I)]
-if len(entry) != 1:
-    sys.exit(f"expected one ENTRYPOINT in the runtime stage, got {len(entry)}")
-argv = json.loads(entry[0].split(None, 1)[1])
-for arg in argv[1:argv.index("-jar")]:
-    print(arg)
-PY
-)
+mapfile -t IMAGE_FLAGS < <(image_flags "$ROOT/Dockerfile")
 ((${#IMAGE_FLAGS[@]})) || die "cannot read the JVM flags of the Dockerfile's ENTRYPOINT"
 # shellcheck disable=SC2206
 EXTRA=(${SOAK_JVM_EXTRA:-})

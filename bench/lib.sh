@@ -1,0 +1,41 @@
+# Shared by bench/run.sh, bench/ab.sh and bench/soak.sh (sourced, not run): free ports, the
+# run's throwaway certificates, and the image's JVM flags, so the three never drift apart.
+
+# A TCP port on 127.0.0.1 that the kernel picked and nothing holds now.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# make_ca DIR NAME CN: DIR/NAME.pem and DIR/NAME.key, a P-256 CA valid for two days.
+make_ca() {
+  openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -sha256 -days 2 \
+    -subj "/CN=$3" -keyout "$1/$2.key" -out "$1/$2.pem" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+}
+
+# make_leaf DIR NAME CA SAN: DIR/NAME.pem and .key, a server certificate for SAN (e.g.
+# IP:127.0.0.1,DNS:localhost) issued by DIR/CA.pem.
+make_leaf() {
+  local dir=$1 name=$2 ca=$3 san=$4
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -sha256 \
+    -subj "/CN=$name" -keyout "$dir/$name.key" -out "$dir/$name.csr" 2>/dev/null
+  printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=%s\n' \
+    "$san" >"$dir/$name.ext"
+  openssl x509 -req -in "$dir/$name.csr" -CA "$dir/$ca.pem" -CAkey "$dir/$ca.key" -CAcreateserial \
+    -sha256 -days 2 -extfile "$dir/$name.ext" -out "$dir/$name.pem" 2>/dev/null
+}
+
+# image_flags DOCKERFILE: the JVM flags of the runtime stage's exec-form ENTRYPOINT (everything
+# before -jar), one per line.
+image_flags() {
+  python3 - "$1" <<'PY'
+import json, re, sys
+text = re.sub(r"\\\r?\n", " ", open(sys.argv[1]).read())
+lines = [l.strip() for l in text.splitlines() if l.strip() and not l.strip().startswith("#")]
+last_from = max(i for i, l in enumerate(lines) if re.match(r"FROM\s", l, re.I))
+entry = [l for l in lines[last_from:] if re.match(r"ENTRYPOINT\s", l, re.I)]
+if len(entry) != 1:
+    sys.exit(f"expected one ENTRYPOINT in the runtime stage, got {len(entry)}")
+argv = json.loads(entry[0].split(None, 1)[1])
+for arg in argv[1:argv.index("-jar")]:
+    print(arg)
+PY
+}
