@@ -38,6 +38,12 @@ final class InterimResponses extends ChannelInboundHandlerAdapter {
 
     /** The upstream answered 101 Switching Protocols; the connection closes after this. */
     void switchedProtocols();
+
+    /** True when the request in flight is a HEAD (see {@link #interimToHead}). */
+    boolean head();
+
+    /** A 1xx answered a HEAD, which Netty's decoder cannot follow; the connection closes. */
+    void interimToHead(int status);
   }
 
   private boolean dropEnd;
@@ -64,13 +70,27 @@ final class InterimResponses extends ChannelInboundHandlerAdapter {
       return;
     }
     int status = response.status().code();
-    if (status < 100 || status >= 200 || status == 100 || status == 103) {
+    if (status < 100 || status >= 200) {
       ctx.fireChannelRead(msg);
       return;
     }
     Listener listener = ctx.channel().attr(LISTENER).get();
     if (listener == null) {
       ctx.fireChannelRead(msg); // no request in flight: Vert.x fails the connection, as before
+      return;
+    }
+    if (listener.head() && status != 101) {
+      // Netty's HttpClientCodec pairs each response with a request method and uses up the
+      // HEAD's turn on a 1xx (Decoder.isContentAlwaysEmpty polls its method queue before it
+      // looks at the status, since netty/netty#9721), so the final answer's Content-Length would
+      // be read as a body that never comes. Such a HEAD ends here, and so does the connection.
+      ReferenceCountUtil.release(msg);
+      listener.interimToHead(status);
+      ctx.close();
+      return;
+    }
+    if (status == 100 || status == 103) {
+      ctx.fireChannelRead(msg); // Vert.x relays these itself
       return;
     }
     ReferenceCountUtil.release(msg); // a head holds no buffer; a full response's body is empty

@@ -203,6 +203,7 @@ public final class Upgrade {
       Promise<Void> done) {
     ContextInternal context = (ContextInternal) vertx.getOrCreateContext();
     io.netty.channel.Channel channel = UpstreamClient.channelOf(up.connection()).channel();
+    boolean head = ex.head().method().equals("HEAD");
     InterimResponses.Listener listener = new InterimResponses.Listener() {
       private int count;
 
@@ -218,6 +219,23 @@ public final class Upgrade {
             }
           } else {
             relayInterim(down, r);
+          }
+        });
+      }
+
+      @Override
+      public boolean head() {
+        return head;
+      }
+
+      @Override
+      public void interimToHead(int status) {
+        context.emit(null, v -> {
+          if (done.tryFail(new ProxyFailure(ErrorKind.UPSTREAM_PROTOCOL_ERROR, ex.host()
+              + " answered a HEAD request with an interim " + status + " response, which "
+              + "Egret's upstream HTTP client cannot follow to the final answer "
+              + "(netty/netty#9721)"))) {
+            up.reset(0);
           }
         });
       }

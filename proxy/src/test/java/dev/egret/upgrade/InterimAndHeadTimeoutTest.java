@@ -27,7 +27,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Hardening classes 9 and 10: an upstream's interim 1xx is relayed as interim, never as the final
- * answer, and the final answer follows (a 101 is refused with a detail that says why), and a request head that drips in slower
+ * answer, and the final answer follows (a 101 is refused with a detail that says why), and a
+ * request head that drips in slower
  * than {@code timeouts.requestHead} is answered 408 and frees its connection slot.
  */
 class InterimAndHeadTimeoutTest {
@@ -172,6 +173,32 @@ class InterimAndHeadTimeoutTest {
     // Fewer upstream connections than requests: kept-alive connections were reused after their
     // 102s, and each answered its own request (a 1xx left unread would shift every answer).
     assertThat(accepted.get() - before).isLessThan(6);
+  }
+
+  @Test
+  void aHeadRequestAnsweredWithAnInterimIsRefusedNeverLeftHanging() throws Exception {
+    // Netty's client codec uses up a HEAD's turn on a 1xx (netty/netty#9721), so the final
+    // answer's Content-Length would be read as a body that never comes: Egret refuses such a
+    // HEAD at once and drops the connection, for 102 and for the 103 Vert.x relays itself.
+    for (String interim : new String[] {"102 Processing", "103 Early Hints"}) {
+      script.set("HTTP/1.1 " + interim + "\r\n\r\n"
+          + "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n");
+      String head;
+      try (Socket s = new Socket(HOST, egret.proxyPort())) {
+        s.setSoTimeout(10_000);
+        s.getOutputStream().write(("HEAD http://" + HOST + ":" + upstream.getLocalPort()
+            + "/head-after-" + interim.substring(0, 3) + " HTTP/1.1\r\nHost: " + HOST + ":"
+            + upstream.getLocalPort() + "\r\nConnection: close\r\n\r\n")
+            .getBytes(StandardCharsets.ISO_8859_1));
+        head = new String(s.getInputStream().readAllBytes(), StandardCharsets.ISO_8859_1);
+      }
+      assertThat(head).as(interim).startsWith("HTTP/1.1 502")
+          .contains("error=http_protocol_error")
+          .contains("answered a HEAD request with an interim " + interim.substring(0, 3));
+    }
+    script.set("HTTP/1.1 200 OK\r\n" + ONE_SHOT + "Content-Length: 5\r\n\r\nafter");
+    assertThat(exchange("/after-head", "HTTP/1.1")).startsWith("HTTP/1.1 200 OK\r\n")
+        .endsWith("after");
   }
 
   @Test
