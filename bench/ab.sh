@@ -36,8 +36,7 @@ W=$(mktemp -d /tmp/egret-ab.XXXXXX)
 chmod 755 "$W"
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  stop_all 100 "${pids[@]}"
   echo "ab: logs in $W" >&2
 }
 trap cleanup EXIT

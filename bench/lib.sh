@@ -1,6 +1,19 @@
 # Shared by bench/run.sh, bench/ab.sh and bench/soak.sh (sourced, not run): free ports, the
 # run's throwaway certificates, and the image's JVM flags, so the three never drift apart.
 
+# stop_all TENTHS PID...: SIGTERM to every PID, then up to TENTHS tenths of a second for each to
+# exit before SIGKILL; reaps them. PIDs must be children of the calling shell.
+stop_all() {
+  local tenths=$1 pid
+  shift
+  for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "$@"; do
+    for _ in $(seq "$tenths"); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+}
+
 # A TCP port on 127.0.0.1 that the kernel picked and nothing holds now.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 

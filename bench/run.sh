@@ -77,14 +77,9 @@ chmod 755 "$W"   # nginx workers and squid run as unprivileged users and read fi
 pids=()
 cleanup() {
   local rc=$?
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do
-    # Up to 30 s: a training run (-XX:ArchiveClassesAtExit, -XX:AOTCacheOutput) writes its
-    # archive on the way out.
-    for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
+  # Up to 30 s each: a training run (-XX:ArchiveClassesAtExit, -XX:AOTCacheOutput) writes its
+  # archive on the way out.
+  stop_all 300 "${pids[@]}"
   if ((rc)) || [[ -n ${BENCH_KEEP:-} ]]; then
     echo "bench: logs kept in $W" >&2
   else

@@ -90,12 +90,7 @@ W=$(mktemp -d /tmp/egret-soak.XXXXXX)
 pids=()
 cleanup() {
   local rc=$?
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
+  stop_all 100 "${pids[@]}"
   if ((rc)) || [[ -n ${SOAK_KEEP:-} ]]; then
     echo "soak: logs kept in $W" >&2
   else
