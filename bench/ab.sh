@@ -35,12 +35,7 @@ done
 W=$(mktemp -d /tmp/egret-ab.XXXXXX)
 chmod 755 "$W"
 pids=()
-cleanup() {
-  stop_all 100 "${pids[@]}"
-  echo "ab: logs in $W" >&2
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+stop_on_exit ab 100 keep   # always kept: the JFR recordings and logs are the point
 
 mkdir -p "$W/pki" "$W/www" "$W/nginx/tmp"
 make_ca "$W/pki" ca "egret ab CA"

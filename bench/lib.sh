@@ -14,6 +14,24 @@ stop_all() {
   done
 }
 
+# stop_on_exit NAME TENTHS KEEP: on exit, failure or Ctrl-C, stop every PID in the caller's
+# `pids` array (stop_all TENTHS) and remove its work folder $W, which is kept (and named) when
+# the run failed or KEEP is not empty.
+stop_on_exit() {
+  _stop_name=$1 _stop_tenths=$2 _stop_keep=$3
+  trap _stop_now EXIT
+  trap 'exit 130' INT TERM
+}
+_stop_now() {
+  local rc=$?
+  stop_all "$_stop_tenths" "${pids[@]}"
+  if ((rc)) || [[ -n $_stop_keep ]]; then
+    echo "$_stop_name: logs kept in $W" >&2
+  else
+    rm -rf "$W"
+  fi
+}
+
 # A TCP port on 127.0.0.1 that the kernel picked and nothing holds now.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 

@@ -75,19 +75,9 @@ fi
 W=$(mktemp -d /tmp/egret-bench.XXXXXX)
 chmod 755 "$W"   # nginx workers and squid run as unprivileged users and read files here
 pids=()
-cleanup() {
-  local rc=$?
-  # Up to 30 s each: a training run (-XX:ArchiveClassesAtExit, -XX:AOTCacheOutput) writes its
-  # archive on the way out.
-  stop_all 300 "${pids[@]}"
-  if ((rc)) || [[ -n ${BENCH_KEEP:-} ]]; then
-    echo "bench: logs kept in $W" >&2
-  else
-    rm -rf "$W"
-  fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# Up to 30 s each: a training run (-XX:ArchiveClassesAtExit, -XX:AOTCacheOutput) writes its
+# archive on the way out.
+stop_on_exit bench 300 "${BENCH_KEEP:-}"
 
 TLS_PORT=$(free_port); PLAIN_PORT=$(free_port); SQUID_PORT=$(free_port)
 EGRET_PORT=$(free_port); ADMIN_PORT=$(free_port)

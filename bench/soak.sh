@@ -88,17 +88,7 @@ fi
 # ---- processes: every one started here is stopped on exit ----------------------------------
 W=$(mktemp -d /tmp/egret-soak.XXXXXX)
 pids=()
-cleanup() {
-  local rc=$?
-  stop_all 100 "${pids[@]}"
-  if ((rc)) || [[ -n ${SOAK_KEEP:-} ]]; then
-    echo "soak: logs kept in $W" >&2
-  else
-    rm -rf "$W"
-  fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+stop_on_exit soak 100 "${SOAK_KEEP:-}"
 
 EGRET_PORT=$(free_port); ADMIN_PORT=$(free_port)
 mkdir -p "$OUT"
