@@ -11,12 +11,15 @@
 # absolute-form requests of bench/wrk-report.lua) warms each for two runs, then measures A and B
 # in turn AB_ROUNDS times, so the machine's load falls on both alike. Per run it prints req/s,
 # p99 and Egret's CPU seconds per 10k requests (/proc/PID/stat: the figure that moves least with
-# the neighbours' load), then each one's peak RSS and thread count, and direct HTTPS to nginx as
+# the neighbours' load), then each one's peak RSS (and of its anonymous part, sampled) and thread count, and direct HTTPS to nginx as
 # the limit. Knobs: AB_A_JAR, AB_B_JAR (proxy/target/egret.jar), AB_A_OPTS, AB_B_OPTS (JVM flags
-# after the image's), AB_B_ENV (VAR=value for B's environment), AB_SECS (8), AB_ROUNDS (4),
-# AB_JFR=1 (a JFR recording of each, kept with the logs), AB_MODE=connect (CONNECT tunnels
+# after the image's), AB_A_ENV, AB_B_ENV (VAR=value for A's or B's environment), AB_SECS (8), AB_ROUNDS (4),
+# AB_JFR=1 (a JFR recording of each, kept with the logs), AB_NMT=1 (native memory tracking: each
+# one's VM.native_memory summary at the end, kept with the logs), AB_MODE=connect (CONNECT tunnels
 # instead: AB_MIB 1 MiB transfers per set, curl keep-alive, direct / A / B in turn; MiB/s and
-# Egret's CPU seconds per GiB). Every process is stopped on exit.
+# Egret's CPU seconds per GiB), AB_A_JAVA, AB_B_JAVA (the java launcher of each: the image's Java
+# by default, or another JDK's bin/java to compare runtimes), AB_A_DOCKERFILE, AB_B_DOCKERFILE
+# (another Dockerfile's ENTRYPOINT flags and runtime Java for A or B). Every process is stopped on exit.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -69,12 +72,20 @@ EOF
 nginx -c "$W/nginx/nginx.conf" -p "$W/nginx" -g 'daemon off;' 2>"$W/nginx/stderr" &
 pids+=($!)
 
-# The image's JVM flags, as bench/run.sh reads them: the runtime stage's ENTRYPOINT before -jar.
-mapfile -t IMAGE_FLAGS < <(image_flags "$ROOT/Dockerfile")
+# The image's JVM flags, as bench/run.sh reads them: the runtime stage's ENTRYPOINT before -jar,
+# without its AOT cache or CDS archive (warm runs do not need them; bench/run.sh trains one).
+# AB_A_DOCKERFILE / AB_B_DOCKERFILE: another Dockerfile's flags and Java for A or B (an older
+# commit's, say: git show HEAD~1:Dockerfile >/tmp/old.Dockerfile).
+declare -A FLAGS JAVA_OF
+for v in A B; do
+  df_var=AB_${v}_DOCKERFILE
+  FLAGS[$v]=$(image_flags "${!df_var:-$ROOT/Dockerfile}" | grep -v -e '^-XX:AOTCache=' -e '^-XX:SharedArchiveFile=' -e '^-Xshare:')
+  JAVA_OF[$v]=$(image_java "${!df_var:-$ROOT/Dockerfile}")
+done
 
 declare -A PORT PID
 for v in A B; do
-  jar_var=JAR_$v opts_var=AB_${v}_OPTS
+  jar_var=JAR_$v opts_var=AB_${v}_OPTS java_var=AB_${v}_JAVA
   port=$(free_port) admin=$(free_port)
   PORT[$v]=$port
   cat >"$W/$v.yaml" <<EOF
@@ -89,10 +100,13 @@ EOF
   # shellcheck disable=SC2206
   extra=(${!opts_var:-})
   envs=()
-  if [[ $v == B && -n ${AB_B_ENV:-} ]]; then envs=("$AB_B_ENV"); fi
+  env_var=AB_${v}_ENV
+  if [[ -n ${!env_var:-} ]]; then envs=("${!env_var}"); fi
   jfr=()
   if [[ -n ${AB_JFR:-} ]]; then jfr=("-XX:StartFlightRecording=filename=$W/$v.jfr,settings=profile"); fi
-  env "${envs[@]}" java "${IMAGE_FLAGS[@]}" -XX:MaxRAM=128m "${extra[@]}" "${jfr[@]}" \
+  if [[ -n ${AB_NMT:-} ]]; then jfr+=("-XX:NativeMemoryTracking=summary"); fi
+  mapfile -t image_flags_v <<<"${FLAGS[$v]}"
+  env "${envs[@]}" "${!java_var:-${JAVA_OF[$v]}}" "${image_flags_v[@]}" -XX:MaxRAM=128m "${extra[@]}" "${jfr[@]}" \
     -jar "${!jar_var}" run --config "$W/$v.yaml" >"$W/$v.access.log" 2>"$W/$v.stderr" &
   PID[$v]=$!
   pids+=($!)
@@ -102,10 +116,23 @@ EOF
     ((SECONDS < deadline)) || { echo "ab: $v not ready after 30 s" >&2; exit 1; }
     sleep 0.05
   done
-  echo "$v: ${!jar_var} ${!opts_var:-} ${envs[*]} | $(grep -h 'upstream TLS by' "$W/$v.stderr")"
+  echo "$v: ${!java_var:-${JAVA_OF[$v]}} ${image_flags_v[*]} ${!jar_var} ${!opts_var:-} ${envs[*]} | $(grep -h 'upstream TLS by' "$W/$v.stderr")"
 done
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# The kernel keeps the peak of the whole RSS (VmHWM) but not of its anonymous part, the part a
+# container limit cannot reclaim (file-backed pages of the jar and libraries can be dropped):
+# sample RssAnon every 100 ms into $W/V.anon, the peak so far.
+for v in A B; do
+  (peak=0
+   while kill -0 "${PID[$v]}" 2>/dev/null; do
+     now=$(awk '/^RssAnon:/ {print $2}' "/proc/${PID[$v]}/status" 2>/dev/null || echo 0)
+     if ((${now:-0} > peak)); then peak=$now; echo "$peak" >"$W/$v.anon"; fi
+     sleep 0.1
+   done) &
+  pids+=($!)
+done
+peak_anon() { awk '{printf "%.1f MiB", $1 / 1024}' "$W/$1.anon"; }
 # measure V: one wrk run through variant V; prints "V req/s p99 CPU-per-10k"
 measure() {
   local v=$1 t0 t1 json
@@ -152,7 +179,7 @@ if [[ ${AB_MODE:-upgrade} == connect ]]; then
     for v in A B; do measure_connect "$v" "http://127.0.0.1:${PORT[$v]}"; done
   done
   for v in A B; do
-    echo "$v  peak RSS $(awk '/^VmHWM:/ {printf "%.1f MiB", $2 / 1024}' "/proc/${PID[$v]}/status")"
+    echo "$v  peak RSS $(awk '/^VmHWM:/ {printf "%.1f MiB", $2 / 1024}' "/proc/${PID[$v]}/status"), peak RssAnon $(peak_anon "$v")"
     if [[ -n ${AB_JFR:-} ]]; then jcmd "${PID[$v]}" JFR.dump filename="$W/$v.jfr" >/dev/null; fi
   done
   echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -169,7 +196,14 @@ print(f"direct HTTPS {d['requests'] / d['duration_us'] * 1e6:.0f} req/s  p99 {d[
 PY
 for v in A B; do
   echo "$v  peak RSS $(awk '/^VmHWM:/ {printf "%.1f MiB", $2 / 1024}' "/proc/${PID[$v]}/status"),"\
+    "peak RssAnon $(peak_anon "$v"),"\
     "$(ls "/proc/${PID[$v]}/task" | wc -l) threads"
   if [[ -n ${AB_JFR:-} ]]; then jcmd "${PID[$v]}" JFR.dump filename="$W/$v.jfr" >/dev/null; fi
+  if [[ -n ${AB_NMT:-} ]]; then
+    jcmd "${PID[$v]}" VM.native_memory summary scale=KB >"$W/$v.nmt"
+    echo "$v  NMT committed: $(sed -n 's/^Total: .*committed=\([0-9]*\)KB.*/\1/p' "$W/$v.nmt" | awk '{printf "%.1f MiB", $1 / 1024}')"
+    sed -n 's/^- *\([A-Za-z ]*[a-z]\) (reserved=[0-9]*KB, committed=\([0-9]*\)KB.*/\2 \1/p' "$W/$v.nmt" \
+      | awk '$1 > 2048 {n = $1; $1 = ""; printf "    %-24s %6.1f MiB\n", $0, n / 1024}'
+  fi
 done
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,5 +1,6 @@
 # Shared by bench/run.sh, bench/ab.sh and bench/soak.sh (sourced, not run): free ports, the
-# run's throwaway certificates, and the image's JVM flags, so the three never drift apart.
+# run's throwaway certificates, and the image's JVM and its flags, so the three never drift
+# apart (.ci/deploy-checks.sh takes the image's JVM from here too).
 
 # stop_all TENTHS PID...: SIGTERM to every PID, then up to TENTHS tenths of a second for each to
 # exit before SIGKILL; reaps them. PIDs must be children of the calling shell.
@@ -69,4 +70,30 @@ argv = json.loads(entry[0].split(None, 1)[1])
 for arg in argv[1:argv.index("-jar")]:
     print(arg)
 PY
+}
+
+# image_java DOCKERFILE: the java launcher of the JDK the runtime stage runs (its FROM names
+# eclipse-temurin:MAJOR...): `java` when that is the default JDK's major version, else the JDK
+# in $JAVA_MAJOR_HOME (JAVA25_HOME, say) or under /usr/lib/jvm (temurin-MAJOR-*), where these
+# machines keep their second JDK. Fails, naming what it looked for, when there is none.
+image_java() {
+  local major want found
+  want=$(python3 - "$1" <<'PY'
+import re, sys
+froms = [l for l in open(sys.argv[1]) if re.match(r"\s*FROM\s", l, re.I)]
+m = re.search(r"eclipse-temurin:(\d+)", froms[-1])
+print(m.group(1) if m else "")
+PY
+)
+  [[ -n $want ]] || { echo "image_java: the runtime stage of $1 is not an eclipse-temurin image" >&2; return 1; }
+  major=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')
+  if [[ $major == "$want" ]]; then echo java; return 0; fi
+  local home_var=JAVA${want}_HOME
+  for found in ${!home_var:+"${!home_var}/bin/java"} /usr/lib/jvm/temurin-"$want"-*/bin/java \
+      /usr/lib/jvm/java-"$want"-*/bin/java; do
+    if [[ -x $found ]]; then echo "$found"; return 0; fi
+  done
+  echo "image_java: the image runs Java $want; the default java is $major and there is no" \
+    "\$$home_var nor /usr/lib/jvm/temurin-$want-*" >&2
+  return 1
 }

@@ -15,7 +15,8 @@
 #
 # Knobs (environment): BENCH_DURATION (s per warm wrk run, 10), BENCH_WARMUP (s, 10),
 # BENCH_CONNECT_MIB (MiB per CONNECT transfer set, 200), BENCH_ROUNDS (CONNECT rounds, 3),
-# BENCH_NEWCONN (requests for the new-connection figure, 200), BENCH_JAVA (java binary, `java`),
+# BENCH_NEWCONN (requests for the new-connection figure, 200), BENCH_JAVA (java binary; the image's
+# Java, found by bench/lib.sh's image_java),
 # BENCH_JVM_EXTRA (flags added after the image's, e.g. a CDS archive), BENCH_MAXRAM (128m),
 # BENCH_JAR, BENCH_OUT (target/bench). Results: $BENCH_OUT/results.md and results.jsonl.
 # Every process it starts is stopped on exit, failure or Ctrl-C.
@@ -31,7 +32,7 @@ COLD=5
 CONNECT_MIB=${BENCH_CONNECT_MIB:-200}
 ROUNDS=${BENCH_ROUNDS:-3}
 NEWCONN=${BENCH_NEWCONN:-200}
-JAVA=${BENCH_JAVA:-java}
+JAVA=${BENCH_JAVA:-$(image_java "$ROOT/Dockerfile")}
 MAXRAM=${BENCH_MAXRAM:-128m}
 JAR=${BENCH_JAR:-$ROOT/proxy/target/egret.jar}
 OUT=${BENCH_OUT:-$ROOT/target/bench}

@@ -36,11 +36,11 @@
 # Knobs (environment): SOAK_DURATION (s measured, 600), SOAK_WARMUP (s, 60), SOAK_WORKERS
 # (threads, 8), SOAK_RATE (operations/s aimed at across the workers, 80; slow readers make the
 # real rate about 50), SOAK_RELOAD_EVERY (s, 10), SOAK_WARMUP_RELOAD_EVERY (s, 2.5),
-# SOAK_SCRAPE_EVERY (s, 1), SOAK_TOLERANCE (0.10), SOAK_SEED (1), SOAK_JAVA (java binary, `java`;
-# jcmd is taken from the same JDK), SOAK_JVM_EXTRA (flags after the image's, e.g.
-# -XX:NativeMemoryTracking=summary to break an RSS change down), SOAK_MAXRAM (128m), SOAK_JAR,
-# SOAK_OUT (target/soak), SOAK_KEEP=1 (keep the work folder with Egret's logs). Every process it
-# starts is stopped on exit, failure or Ctrl-C.
+# SOAK_SCRAPE_EVERY (s, 1), SOAK_TOLERANCE (0.10), SOAK_SEED (1), SOAK_JAVA (java binary, the
+# image's Java by default, found by bench/lib.sh's image_java; jcmd is taken from the same JDK),
+# SOAK_JVM_EXTRA (flags after the image's, e.g. -XX:NativeMemoryTracking=summary to break an RSS
+# change down), SOAK_MAXRAM (128m), SOAK_JAR, SOAK_OUT (target/soak), SOAK_KEEP=1 (keep the work
+# folder with Egret's logs). Every process it starts is stopped on exit, failure or Ctrl-C.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -56,7 +56,7 @@ WARMUP_RELOAD_EVERY=${SOAK_WARMUP_RELOAD_EVERY:-2.5}
 SCRAPE_EVERY=${SOAK_SCRAPE_EVERY:-1}
 TOLERANCE=${SOAK_TOLERANCE:-0.10}
 SEED=${SOAK_SEED:-1}
-JAVA=${SOAK_JAVA:-java}
+JAVA=${SOAK_JAVA:-$(image_java "$ROOT/Dockerfile")}
 MAXRAM=${SOAK_MAXRAM:-128m}
 JAR=${SOAK_JAR:-$ROOT/proxy/target/egret.jar}
 OUT=${SOAK_OUT:-$ROOT/target/soak}
