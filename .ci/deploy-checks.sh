@@ -70,6 +70,13 @@ if ((${#need_apt[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi
 
+# The image's JVM: the Java of the runtime stage's eclipse-temurin image (bench/lib.sh's
+# image_java: the default java when the major versions match, else the JDK these machines keep
+# beside it), so every run of the ENTRYPOINT's flags below is on the Java the image runs.
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+IMAGE_JAVA=$(image_java "$ROOT/Dockerfile") || die "no JDK for the image's runtime stage"
+
 install_helm() {
   if [[ -x $HELM ]] && [[ $(sha256sum "$HELM" | cut -d' ' -f1) == "$HELM_SHA256" ]] \
     && [[ -x $KUBECTL ]] && [[ $(sha256sum "$KUBECTL" | cut -d' ' -f1) == "$KUBECTL_SHA256" ]]; then
@@ -229,8 +236,10 @@ dockerfile_argv() { # dockerfile_argv ENTRYPOINT|CMD|HEALTHCHECK -> one argument
     if (found.length !== 1) throw new Error("expected one " + process.argv[1] + ", got " + found.length);
     let rest = found[0].replace(/^\S+\s+/, "");
     if (process.argv[1] === "HEALTHCHECK") rest = rest.slice(rest.indexOf("CMD ") + 4);
-    for (const arg of JSON.parse(rest)) console.log(arg.replace("/app/egret.jar", process.argv[2]));
-  ' "$1" "$JAR"
+    const argv = JSON.parse(rest);
+    if (argv[0] === "java") argv[0] = process.argv[3];
+    for (const arg of argv) console.log(arg.replace("/app/egret.jar", process.argv[2]).replace("/app/egret.jsa", process.argv[4]));
+  ' "$1" "$JAR" "$IMAGE_JAVA" "$OUT/egret.jsa"
 }
 step "JVM flags of ENTRYPOINT"
 # Even without a jar: the JVM refuses a misspelt or removed -XX flag, so run the flags with
@@ -291,6 +300,23 @@ if [[ ! -f $JAR ]]; then
 fi
 
 mapfile -t entrypoint < <(dockerfile_argv ENTRYPOINT)
+# The class-data archive, trained as the Dockerfile's training RUN does (DockerfileTest holds its
+# flags equal to the ENTRYPOINT's), on the image's Java.
+train=()
+for arg in "${entrypoint[@]:1}"; do
+  [[ $arg == -jar ]] && break
+  [[ $arg == -XX:SharedArchiveFile=* || $arg == -Xshare:* ]] || train+=("$arg")
+done
+rm -f "$OUT/egret.jsa"
+"$IMAGE_JAVA" -XX:ArchiveClassesAtExit="$OUT/egret.jsa" "${train[@]}" -cp "$JAR" dev.egret.lambda.Training \
+  >"$OUT/training.log" 2>&1 || { tail -20 "$OUT/training.log" >&2; die "the class-data archive's training run failed"; }
+echo "class-data archive trained: $(du -h "$OUT/egret.jsa" | cut -f1) ($("$IMAGE_JAVA" -version 2>&1 | head -1))"
+# Two flags beside the image's argv, just before -jar so that they win: -Xshare:on makes the JVM
+# refuse to start unless the archive maps (the image's -Xshare:auto would start without it,
+# silently slower), and -XX:MaxRAM=128m is the container limit the image is sized for, so
+# Egret's own footprint check (dev.egret.Footprint) runs against it.
+for i in "${!entrypoint[@]}"; do [[ ${entrypoint[$i]} == -jar ]] && jar_at=$i && break; done
+entrypoint=("${entrypoint[@]:0:$jar_at}" -Xshare:on -XX:MaxRAM=128m "${entrypoint[@]:$jar_at}")
 mapfile -t cmd < <(dockerfile_argv CMD)
 mapfile -t healthcheck < <(dockerfile_argv HEALTHCHECK)
 ((${#entrypoint[@]} && ${#cmd[@]} && ${#healthcheck[@]})) || die "cannot read ENTRYPOINT, CMD and HEALTHCHECK"
