@@ -5,6 +5,8 @@ import com.sun.management.OperatingSystemMXBean;
 import com.sun.management.VMOption;
 import java.io.PrintStream;
 import java.lang.management.ManagementFactory;
+import java.util.List;
+import java.util.Locale;
 import java.util.Optional;
 
 /**
@@ -37,20 +39,44 @@ final class Footprint {
   static final long RESERVE_C1 = 64 * MIB;
 
   /**
-   * The same with C2 on (tiered compilation to level 4): C2's compiler arenas and a larger
-   * code cache added 35-45 MiB to the peak RSS in the same benchmark (VmHWM 141-160 MiB
-   * against 106-116 MiB with C1 only, same heap and direct limits).
+   * The same with C2 on (tiered compilation to level 4) and nothing capping its compilations:
+   * C2's compiler arenas and a larger code cache added 35-45 MiB to the peak RSS in the same
+   * benchmark (VmHWM 141-160 MiB against 106-116 MiB with C1 only, same heap and direct limits).
+   * NMT and Java 25's MemStat put it on single compilations: one of Egret's hot methods takes
+   * 15-32 MiB of arena while C2 compiles it, mostly register allocation.
    */
   static final long RESERVE_C2 = 96 * MIB;
 
   /**
+   * C2 with each compilation's memory capped ({@code -XX:CompileCommand=MemLimit,*.*,SIZE},
+   * Java 25: a compilation that would need more is given up): the C1 reserve plus the cap, for
+   * the one C2 compilation that runs at a time (one C2 thread on 1-2 CPUs). Measured on Java 25
+   * with the image's flags, C2 in place of -XX:TieredStopAtLevel=1, an 8 MiB cap and
+   * -XX:+UseCompactObjectHeaders, under the benchmark load (bench/ab.sh, README "Performance"):
+   * peak RssAnon 102.8 MiB with a 25 MiB heap committed and 6 MiB of direct buffers, so 72 MiB
+   * beside them, which is 64 + 8.
+   */
+  static long reserveC2Capped(long cap) {
+    return RESERVE_C1 + cap;
+  }
+
+  /**
    * The numbers the decision is made from; {@code limitSource} names where the limit came
-   * from, {@code c2} whether the server compiler is on (it needs the larger reserve).
+   * from, {@code c2} whether the server compiler is on (it needs the larger reserve), and
+   * {@code c2Cap} the memory each of its compilations may take, 0 when nothing caps it.
    */
   record Limits(long limit, String limitSource, long maxHeap, long maxDirect, String directSource,
-      boolean c2) {
+      boolean c2, long c2Cap) {
+    Limits(long limit, String limitSource, long maxHeap, long maxDirect, String directSource,
+        boolean c2) {
+      this(limit, limitSource, maxHeap, maxDirect, directSource, c2, 0);
+    }
+
     long reserve() {
-      return c2 ? RESERVE_C2 : RESERVE_C1;
+      if (!c2) {
+        return RESERVE_C1;
+      }
+      return c2Cap > 0 ? reserveC2Capped(c2Cap) : RESERVE_C2;
     }
   }
 
@@ -68,9 +94,13 @@ final class Footprint {
             + " -XX:MinRAMPercentage/-XX:MaxRAMPercentage, or -XX:MaxDirectMemorySize (the image's"
             + " flags fit a 128 MiB limit), or give the container more memory",
         mib(l.maxHeap()), mib(l.maxDirect()), l.directSource(), mib(l.reserve()),
-        l.c2() ? "with C2 on (metaspace, code cache, threads, compiler; "
-            + mib(RESERVE_C1) + " MiB with -XX:TieredStopAtLevel=1)"
-            : "(metaspace, code cache, threads)",
+        !l.c2() ? "(metaspace, code cache, threads)"
+            : l.c2Cap() > 0 ? "with C2 on, each compilation capped at " + mib(l.c2Cap())
+                + " MiB (metaspace, code cache, threads, compiler)"
+            : "with C2 on (metaspace, code cache, threads, compiler; "
+                + mib(RESERVE_C1) + " MiB with -XX:TieredStopAtLevel=1, "
+                + mib(reserveC2Capped(8 * MIB)) + " MiB on Java 25 with"
+                + " -XX:CompileCommand=MemLimit,*.*,8m)",
         mib(need), mib(l.limit()), l.limitSource()));
   }
 
@@ -102,7 +132,40 @@ final class Footprint {
     // C2 is on unless tiered compilation stops at a C1 level; -XX:-TieredCompilation is C2 only.
     boolean c2 = !(Boolean.parseBoolean(vm.getVMOption("TieredCompilation").getValue())
         && Integer.parseInt(vm.getVMOption("TieredStopAtLevel").getValue()) <= 3);
-    return new Limits(limit, limitSource, maxHeap, maxDirect, directSource, c2);
+    long cap = c2 ? compileMemLimit(ManagementFactory.getRuntimeMXBean().getInputArguments()) : 0;
+    return new Limits(limit, limitSource, maxHeap, maxDirect, directSource, c2, cap);
+  }
+
+  /**
+   * The per-compilation memory cap that {@code -XX:CompileCommand=MemLimit,*.*,SIZE} sets for
+   * every method, in bytes; 0 when no such flag caps them all (a cap on some methods only
+   * leaves the others uncapped). The last such flag wins, as in HotSpot; a {@code ~crash} or
+   * {@code ~stop} suffix changes what happens at the cap, not the cap.
+   */
+  static long compileMemLimit(List<String> jvmArguments) {
+    long cap = 0;
+    for (String arg : jvmArguments) {
+      if (!arg.startsWith("-XX:CompileCommand=")) {
+        continue;
+      }
+      String[] parts = arg.substring("-XX:CompileCommand=".length()).split(",", -1);
+      if (parts.length != 3 || !parts[0].equalsIgnoreCase("MemLimit")
+          || !(parts[1].equals("*.*") || parts[1].equals("*::*"))) {
+        continue;
+      }
+      String size = parts[2].replaceFirst("~.*$", "").trim().toLowerCase(Locale.ROOT);
+      long unit = 1;
+      if (!size.isEmpty() && "kmg".indexOf(size.charAt(size.length() - 1)) >= 0) {
+        unit = 1L << (10 * ("kmg".indexOf(size.charAt(size.length() - 1)) + 1));
+        size = size.substring(0, size.length() - 1);
+      }
+      try {
+        cap = Math.max(0, Long.parseLong(size)) * unit;
+      } catch (NumberFormatException e) {
+        cap = 0; // HotSpot refuses such a flag at start; nothing is capped if it gets here.
+      }
+    }
+    return cap;
   }
 
   /**

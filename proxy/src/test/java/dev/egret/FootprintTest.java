@@ -43,6 +43,43 @@ class FootprintTest {
   }
 
   @Test
+  void theImagesSizingFitsWithC2WhenEachCompilationIsCapped() {
+    // The image on Java 25: the same heap and direct limits, C2 on, -XX:CompileCommand=MemLimit
+    // at 8 MiB: 40 + 16 + (64 + 8) = 128.
+    Limits capped = new Limits(128 * MIB, "-XX:MaxRAM", 40 * MIB, 16 * MIB,
+        "-XX:MaxDirectMemorySize", true, 8 * MIB);
+    assertThat(capped.reserve()).isEqualTo(72 * MIB);
+    assertThat(Footprint.refusal(capped)).isEmpty();
+    Limits looser = new Limits(128 * MIB, "-XX:MaxRAM", 40 * MIB, 16 * MIB,
+        "-XX:MaxDirectMemorySize", true, 16 * MIB);
+    assertThat(Footprint.refusal(looser)).hasValueSatisfying(r -> assertThat(r)
+        .contains("+ 80 MiB the JVM needs for itself with C2 on, each compilation capped at 16 MiB")
+        .contains("= 136 MiB, above the 128 MiB -XX:MaxRAM"));
+    // The cap only matters with C2 on.
+    assertThat(new Limits(128 * MIB, "m", 40 * MIB, 16 * MIB, "d", false, 8 * MIB).reserve())
+        .isEqualTo(Footprint.RESERVE_C1);
+  }
+
+  @Test
+  void readsTheCompileMemoryCapOnlyWhenItCoversEveryMethod() {
+    assertThat(Footprint.compileMemLimit(List.of())).isZero();
+    assertThat(Footprint.compileMemLimit(List.of("-XX:CompileCommand=quiet",
+        "-XX:CompileCommand=MemLimit,*.*,8m"))).isEqualTo(8 * MIB);
+    assertThat(Footprint.compileMemLimit(List.of("-XX:CompileCommand=MemLimit,*::*,512k~crash")))
+        .isEqualTo(512 * 1024);
+    assertThat(Footprint.compileMemLimit(List.of("-XX:CompileCommand=MemLimit,*.*,8388608")))
+        .isEqualTo(8 * MIB);
+    // The last one wins, as in HotSpot.
+    assertThat(Footprint.compileMemLimit(List.of("-XX:CompileCommand=MemLimit,*.*,8m",
+        "-XX:CompileCommand=MemLimit,*.*,1g"))).isEqualTo(1024 * MIB);
+    // Some methods only: the others are not capped.
+    assertThat(Footprint.compileMemLimit(List.of(
+        "-XX:CompileCommand=MemLimit,dev.egret.*::*,8m"))).isZero();
+    assertThat(Footprint.compileMemLimit(List.of("-XX:CompileCommand=MemStat,*.*,print",
+        "-XX:CompileCommand=MemLimit,*.*,lots"))).isZero();
+  }
+
+  @Test
   void theBoundaryIsExact() {
     long limit = 128 * MIB;
     long heap = 40 * MIB;
