@@ -28,7 +28,8 @@ public final class HostName {
    *     valid host name or IP literal
    */
   public static String normalize(String host) {
-    return canonical(host) ? host : String.join(".", labels(host, false));
+    // Both checks are one pass without allocating; a canonical dotted quad is its own form.
+    return canonical(host) || isDottedQuad(host) ? host : String.join(".", labels(host, false));
   }
 
   /**

@@ -21,15 +21,30 @@ final class HopByHop {
       "upgrade", "proxy-authorization", "proxy-authenticate", "host", "content-length",
       "expect", "via");
 
+  /** HOP_LENGTHS[n]: some name in {@link #ALWAYS} is n characters long. */
+  private static final boolean[] HOP_LENGTHS = new boolean[20];
+
+  static {
+    for (String name : ALWAYS) {
+      HOP_LENGTHS[name.length()] = true;
+    }
+  }
+
   private HopByHop() {}
 
   /** The client's request headers onto the upstream request. */
   static void copy(List<RequestHead.Header> from, MultiMap to) {
-    List<Map.Entry<String, String>> entries = new ArrayList<>(from.size());
+    Set<String> named = Set.of();
     for (RequestHead.Header h : from) {
-      entries.add(Map.entry(h.name(), h.value()));
+      if (h.name().equalsIgnoreCase("connection")) {
+        named = withTokens(named, h.value());
+      }
     }
-    copy(entries, to::add);
+    for (RequestHead.Header h : from) {
+      if (!dropped(h.name(), named)) {
+        to.add(h.name(), h.value());
+      }
+    }
   }
 
   /** The upstream's response headers onto the client's response. */
@@ -45,30 +60,42 @@ final class HopByHop {
 
   private static void copy(Iterable<Map.Entry<String, String>> from,
       BiConsumer<String, String> to) {
-    Set<String> named = connectionTokens(from);
+    Set<String> named = Set.of();
     for (var e : from) {
-      String name = e.getKey().toLowerCase(Locale.ROOT);
-      if (!ALWAYS.contains(name) && !named.contains(name)) {
+      if (e.getKey().equalsIgnoreCase("connection")) {
+        named = withTokens(named, e.getValue());
+      }
+    }
+    for (var e : from) {
+      if (!dropped(e.getKey(), named)) {
         to.accept(e.getKey(), e.getValue());
       }
     }
   }
 
-  /** The lower-case tokens of every {@code Connection} header. */
-  private static Set<String> connectionTokens(Iterable<Map.Entry<String, String>> headers) {
-    Set<String> tokens = new HashSet<>();
-    for (var e : headers) {
-      if (!e.getKey().equalsIgnoreCase("connection")) {
-        continue;
-      }
-      for (String token : e.getValue().split(",")) {
-        String t = token.trim().toLowerCase(Locale.ROOT);
-        if (!t.isEmpty()) {
-          tokens.add(t);
-        }
+  /**
+   * Whether a header stops at this hop. Nearly every message has no {@code Connection} tokens
+   * and headers whose names are already lower case or not hop-by-hop, so the name is lower-cased
+   * (a copy) only when its length is one of the fixed set's.
+   */
+  private static boolean dropped(String name, Set<String> named) {
+    if (name.length() >= HOP_LENGTHS.length || !HOP_LENGTHS[name.length()]) {
+      return !named.isEmpty() && named.contains(name.toLowerCase(Locale.ROOT));
+    }
+    String lower = name.toLowerCase(Locale.ROOT);
+    return ALWAYS.contains(lower) || named.contains(lower);
+  }
+
+  /** {@code tokens} plus the lower-case tokens of one {@code Connection} header value. */
+  private static Set<String> withTokens(Set<String> tokens, String value) {
+    Set<String> all = new HashSet<>(tokens);
+    for (String token : value.split(",")) {
+      String t = token.trim().toLowerCase(Locale.ROOT);
+      if (!t.isEmpty()) {
+        all.add(t);
       }
     }
-    return tokens;
+    return all;
   }
 
   /** True if the request asks for {@code 100 Continue} before sending its body. */
