@@ -9,6 +9,7 @@ import io.micrometer.core.instrument.Timer;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.security.cert.X509Certificate;
 import java.time.Duration;
+import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
@@ -111,11 +112,38 @@ public final class Observability implements Telemetry, AutoCloseable {
   private static final Pattern CIPHER = Pattern.compile("(TLS|SSL)_[A-Z0-9_]{1,100}|unknown");
 
   /** The meters of one (destination, kind, outcome, error): the counter and the kind's timer. */
-  private record RequestKey(String destination, String kind, String outcome, String error) {}
+  // The keys below spell out equals and hashCode: a record's generated ones go through
+  // ObjectMethods' method handles, which the client compiler the image runs (C1) does not
+  // inline, and these run on every request (DirectMethodHandle.allocateInstance in the profile).
+  private record RequestKey(String destination, String kind, String outcome, String error) {
+    @Override
+    public boolean equals(Object o) {
+      return o instanceof RequestKey k && Objects.equals(destination, k.destination)
+          && Objects.equals(kind, k.kind) && Objects.equals(outcome, k.outcome)
+          && Objects.equals(error, k.error);
+    }
+
+    @Override
+    public int hashCode() {
+      return ((Objects.hashCode(destination) * 31 + Objects.hashCode(kind)) * 31
+          + Objects.hashCode(outcome)) * 31 + Objects.hashCode(error);
+    }
+  }
 
   private record RequestMeters(Counter count, Timer duration) {}
 
-  private record BytesKey(String destination, String direction) {}
+  private record BytesKey(String destination, String direction) {
+    @Override
+    public boolean equals(Object o) {
+      return o instanceof BytesKey k && Objects.equals(destination, k.destination)
+          && Objects.equals(direction, k.direction);
+    }
+
+    @Override
+    public int hashCode() {
+      return Objects.hashCode(destination) * 31 + Objects.hashCode(direction);
+    }
+  }
 
   private record HandshakeKey(String destination, String version, String cipher,
       HandshakeResult result) {}

@@ -86,14 +86,25 @@ final class HopByHop {
     return ALWAYS.contains(lower) || named.contains(lower);
   }
 
-  /** {@code tokens} plus the lower-case tokens of one {@code Connection} header value. */
+  /**
+   * {@code tokens} plus the lower-case tokens of one {@code Connection} header value, leaving
+   * out those the fixed set drops anyway: the usual {@code keep-alive} or {@code close} adds
+   * nothing and allocates nothing.
+   */
   private static Set<String> withTokens(Set<String> tokens, String value) {
-    Set<String> all = new HashSet<>(tokens);
-    for (String token : value.split(",")) {
-      String t = token.trim().toLowerCase(Locale.ROOT);
-      if (!t.isEmpty()) {
+    Set<String> all = tokens;
+    int start = 0;
+    while (start <= value.length()) {
+      int comma = value.indexOf(',', start);
+      int end = comma < 0 ? value.length() : comma;
+      String t = value.substring(start, end).trim().toLowerCase(Locale.ROOT);
+      if (!t.isEmpty() && !ALWAYS.contains(t) && !all.contains(t)) {
+        if (all == tokens) {
+          all = new HashSet<>(tokens);
+        }
         all.add(t);
       }
+      start = end + 1;
     }
     return all;
   }
