@@ -2,6 +2,7 @@ package dev.egret.tunnel;
 
 import dev.egret.exchange.Tracked;
 import dev.egret.failure.ErrorKind;
+import dev.egret.failure.FailureClassifier;
 import dev.egret.failure.ProxyFailure;
 import dev.egret.policy.HostName;
 import io.netty.buffer.ByteBuf;
@@ -518,7 +519,14 @@ final class TunnelRelay implements Tracked {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-      closeBoth(); // a reset or I/O error on either side ends the tunnel
+      // A reset or I/O error on either side ends the tunnel. The upstream's is the hop's
+      // failure (counted failed, with its error type, as on the upgrade path); a client that
+      // resets is a client going away, which many do at the end of every TLS session.
+      if (isClient) {
+        closeBoth();
+      } else {
+        cut(FailureClassifier.classify(cause, connectHost).failure());
+      }
     }
   }
 }

@@ -210,6 +210,40 @@ class TunnelRecordsTest {
   }
 
   @Test
+  void anUpstreamResetMidTunnelIsTheHopsFailure() throws Exception {
+    byte[] serverHello = record(22, 0x0303,
+        handshake(2, serverHelloBody(0x0303, new byte[32], 0xc02f)));
+    CompletableFuture<Void> server = CompletableFuture.runAsync(() -> {
+      try (Socket s = scripted.accept()) {
+        s.getInputStream().read(new byte[4096]); // the ClientHello
+        s.getOutputStream().write(serverHello);
+        s.getOutputStream().flush();
+        s.setSoLinger(true, 0); // close with RST, not FIN
+      } catch (IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+    });
+    try (ProxyConnect c = ProxyConnect.open(egret.proxyPort(),
+        authority(HOST, scripted.getLocalPort()))) {
+      assertThat(c.status()).isEqualTo(200);
+      c.socket().getOutputStream().write(hello(HOST));
+      c.socket().getOutputStream().flush();
+      try {
+        ProxyConnect.readUntilClosed(c.socket().getInputStream());
+      } catch (IOException reset) {
+        // Egret closes the client's side too
+      }
+    }
+    server.get(WAIT.toSeconds(), TimeUnit.SECONDS);
+    Hop hop = telemetry.awaitHop(h -> authority(HOST, scripted.getLocalPort()).equals(h.url)
+        && h.error != null && h.error != ErrorKind.TLS_PROTOCOL_ERROR, WAIT);
+    assertThat(hop.error).isEqualTo(ErrorKind.DESTINATION_UNAVAILABLE);
+    assertThat(hop.outcome()).isEqualTo("failed");
+    assertThat(hop.errorDetails).contains(HOST);
+    assertThat(hop.tlsVersion).isEqualTo("TLSv1.2"); // the ServerHello got through first
+  }
+
+  @Test
   void cutsAnEncryptedClientHelloUnlessTheRuleAllowsIt() throws Exception {
     byte[] ech = clientHelloRecord(serverName(HOST),
         extension(0xfe0d, bytes(0, 0, 1, 0, 1)));
