@@ -19,6 +19,7 @@ import io.vertx.micrometer.MetricsDomain;
 import io.vertx.micrometer.MicrometerMetricsOptions;
 import java.util.EnumSet;
 import java.util.Set;
+import java.util.logging.Logger;
 
 /**
  * The one Prometheus registry of a running Egret, with JVM and process meters bound, and the way
@@ -38,6 +39,24 @@ public final class Metrics implements AutoCloseable {
   static final Set<String> UNBOUNDED_VERTX_LABELS = Set.of(Label.REMOTE.toString(),
       Label.POOL_NAME.toString(), Label.HTTP_PATH.toString(), Label.HTTP_ROUTE.toString(),
       Label.EB_ADDRESS.toString());
+
+  /**
+   * Micrometer warns when a gauge is registered a second time (micrometer-metrics/micrometer
+   * #5617), and vertx-micrometer-metrics registers its pool gauges once per pool by design,
+   * sharing one LongAdder per meter id, so the values are right and the warning is noise at
+   * every start: vert-x3/vertx-micrometer-metrics#259, micrometer-metrics/micrometer#6931.
+   * Only that warning about a {@code vertx.} meter is dropped; any other gauge registered twice
+   * is still reported. Held here because the JDK keeps loggers, and their filters, only weakly.
+   */
+  static final Logger MICROMETER_REGISTRY_LOG = quietVertxGaugeReRegistration(
+      Logger.getLogger("io.micrometer.core.instrument.MeterRegistry"));
+
+  static Logger quietVertxGaugeReRegistration(Logger log) {
+    log.setFilter(r -> r.getMessage() == null
+        || !(r.getMessage().startsWith("This Gauge has been already registered")
+            && r.getMessage().contains("name='vertx.")));
+    return log;
+  }
 
   private final PrometheusMeterRegistry registry;
   private final JvmGcMetrics gc;
