@@ -35,6 +35,10 @@ class GaugeWarningTest {
     Logger log = Metrics.MICROMETER_REGISTRY_LOG;
     Recorder recorder = new Recorder();
     log.addHandler(recorder);
+    // Micrometer warns once per JVM and logs later repeats at debug level (FINE here): let
+    // those through too, so the test does not depend on which test registered a gauge first.
+    java.util.logging.Level level = log.getLevel();
+    log.setLevel(java.util.logging.Level.ALL);
     try (Metrics metrics = new Metrics()) {
       for (int i = 0; i < 2; i++) {
         Gauge.builder(name, new AtomicLong(i), AtomicLong::get).tag("pool_type", "worker")
@@ -42,6 +46,7 @@ class GaugeWarningTest {
       }
     } finally {
       log.removeHandler(recorder);
+      log.setLevel(level);
     }
     synchronized (recorder) {
       return List.copyOf(recorder.messages);
