@@ -883,6 +883,26 @@ def native_memory(jcmd, pid):
     return out
 
 
+def class_histogram(jcmd, pid):
+    """Live heap by class, {name: (instances, bytes)}, from jcmd GC.class_histogram (a full GC
+    first): what a live heap that grew is made of."""
+    r = subprocess.run([jcmd, str(pid), "GC.class_histogram"], capture_output=True, text=True,
+                       timeout=120)
+    out = {}
+    for m in re.finditer(r"^\s*\d+:\s+(\d+)\s+(\d+)\s+(\S+)", r.stdout, re.M):
+        out[m.group(3)] = (int(m.group(1)), int(m.group(2)))
+    return out
+
+
+def histogram_growth(start, end, most=8):
+    """The classes whose live bytes grew most between two histograms, as report text."""
+    grew = sorted(((end.get(c, (0, 0))[1] - start.get(c, (0, 0))[1], c) for c in set(start) | set(end)),
+                  reverse=True)
+    return ", ".join(f"{c} {start.get(c, (0, 0))[1] // 1024}→{end.get(c, (0, 0))[1] // 1024} "
+                     f"({start.get(c, (0, 0))[0]}→{end.get(c, (0, 0))[0]} instances)"
+                     for d, c in grew[:most] if d > 0) or "none"
+
+
 def smaps(pid):
     """Resident KiB by region, from /proc/PID/smaps: a file mapping by its path, [heap] and
     [stack] by name, an anonymous mapping by the 64 MiB-aligned block it starts in (glibc's
@@ -1073,6 +1093,7 @@ class Soak:
             "threads": int(st["Threads"]),
             "thread_names": dict(thread_names(jcmd, self.pid)),
             "native_kb": native_memory(jcmd, self.pid),
+            "classes": class_histogram(jcmd, self.pid),
             "smaps_kb": smaps(self.pid),
             "rss_kb": int(st["VmRSS"].split()[0]),
             "hwm_kb": int(st["VmHWM"].split()[0]),
@@ -1207,6 +1228,8 @@ def report(p, soak, traffic, start, end, wall):
     md.append(f"Java threads (jcmd Thread.print, digits as #): {sum(start['thread_names'].values())} at the start, "
               f"{sum(end['thread_names'].values())} at the end; changed: {', '.join(moved) or 'none'}.\n")
 
+    md.append(f"Live heap by class (jcmd GC.class_histogram), the classes that grew most, KiB: "
+              f"{histogram_growth(start.get('classes', {}), end.get('classes', {}))}.\n")
     md.append(f"Resident memory (/proc/PID/smaps), the regions that moved most, KiB: "
               f"{mapping_growth(start['smaps_kb'], end['smaps_kb'], start['heap_info'])}.\n")
     if start["native_kb"] and end["native_kb"]:
@@ -1270,7 +1293,7 @@ def report(p, soak, traffic, start, end, wall):
                "workers": p["workers"], "rate": p["rate"], "wall_s": wall,
                "failures": len(failures)})
     for snap in (start, end):
-        jl.append({"name": "snapshot", **{k: v for k, v in snap.items() if k not in ("requests", "smaps_kb")},
+        jl.append({"name": "snapshot", **{k: v for k, v in snap.items() if k not in ("requests", "smaps_kb", "classes")},
                    "requests": {"/".join(map(str, k)): v for k, v in snap["requests"].items()}})
     jl.append({"name": "setup", "jvm": p["jvm"], "java": p["java_version"], "cpus": os.cpu_count()})
 
