@@ -16,7 +16,11 @@ import io.vertx.core.http.HttpConnection;
 import io.vertx.core.http.HttpVersion;
 import io.vertx.core.http.PoolOptions;
 import io.vertx.core.http.RequestOptions;
+import io.vertx.core.http.impl.CleanableHttpClient;
 import io.vertx.core.http.impl.HttpClientConnectionInternal;
+import io.vertx.core.internal.CloseFuture;
+import io.vertx.core.internal.ContextInternal;
+import io.vertx.core.internal.VertxInternal;
 import io.vertx.core.net.ClientSSLOptions;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -43,12 +47,19 @@ public final class UpstreamClient {
    */
   private final Map<io.netty.channel.EventLoop, HttpClient> clients = new ConcurrentHashMap<>();
   private final java.util.function.Supplier<HttpClient> builder;
+  /**
+   * Where Vert.x registered each client's close hook (see {@link #release}), by client.
+   * Bounded by the number of event loops, like {@link #clients}.
+   */
+  private final Map<HttpClient, CloseFuture> owners = new ConcurrentHashMap<>();
+  private final Vertx vertx;
   private boolean closed; // guarded by this
   private final Map<HttpConnection, Long> freshConnections = new ConcurrentHashMap<>();
   private final EgretConfig.Timeouts timeouts;
   private final int perDestination;
 
   public UpstreamClient(Vertx vertx, EgretConfig config) {
+    this.vertx = vertx;
     EgretConfig.Timeouts t = config.timeouts();
     this.timeouts = t;
     this.perDestination = config.limits().maxConnectionsPerDestination();
@@ -109,7 +120,7 @@ public final class UpstreamClient {
         if (closed) {
           return Future.failedFuture(new IllegalStateException("Client is closed"));
         }
-        client = clients.computeIfAbsent(loop, l -> builder.get());
+        client = clients.computeIfAbsent(loop, l -> build());
       }
     }
     return client.request(options);
@@ -183,9 +194,41 @@ public final class UpstreamClient {
     return new Setup(-1, total);
   }
 
+  /** A client for the calling event loop, noting where Vert.x keeps its close hook. */
+  private HttpClient build() {
+    HttpClient client = builder.get();
+    // The same owner Vert.x's HttpClientBuilderInternal.resolveCloseFuture picks.
+    VertxInternal v = (VertxInternal) vertx;
+    ContextInternal ctx = v.getContext();
+    owners.put(client, ctx != null ? ctx.closeFuture() : v.closeFuture());
+    return client;
+  }
+
+  /**
+   * Workaround for eclipse-vertx/vert.x#6268 (Vert.x 5.0.7; fixed in 5.1.6 and, by #6277, later
+   * 5.0 releases): a client from httpClientBuilder() registers its inner HttpClientImpl as a close
+   * hook of its context and never removes it, so every closed client stays reachable for the life
+   * of the event loop. Each reload retires one client per loop, so without this the heap grew
+   * with every reload (the soak: 3 HttpClientOptions and a BoringSSL context's sessions more per
+   * reload). Once the client has closed, its hook is removed here.
+   */
+  private Future<Void> release(HttpClient client, Future<Void> closed) {
+    return closed.andThen(ar -> {
+      CloseFuture owner = owners.remove(client);
+      if (owner != null && client instanceof CleanableHttpClient cleanable) {
+        owner.remove(cleanable.delegate);
+      }
+    });
+  }
+
   public Future<Void> close() {
-    return Future.all(stop().stream().map(HttpClient::close)
+    return Future.all(stop().stream().map(c -> release(c, c.close()))
         .collect(java.util.stream.Collectors.toList())).mapEmpty();
+  }
+
+  /** The clients built so far, one per event loop that has asked for one (tests). */
+  java.util.Collection<HttpClient> built() {
+    return java.util.List.copyOf(clients.values());
   }
 
   private synchronized java.util.List<HttpClient> stop() {
@@ -199,7 +242,7 @@ public final class UpstreamClient {
    */
   public Future<Void> retire(java.time.Duration grace) {
     return Future.all(stop().stream()
-        .map(c -> c.shutdown(grace.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS))
+        .map(c -> release(c, c.shutdown(grace.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)))
         .collect(java.util.stream.Collectors.toList())).mapEmpty();
   }
 }
