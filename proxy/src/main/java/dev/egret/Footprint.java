@@ -67,11 +67,6 @@ final class Footprint {
    */
   record Limits(long limit, String limitSource, long maxHeap, long maxDirect, String directSource,
       boolean c2, long c2Cap) {
-    Limits(long limit, String limitSource, long maxHeap, long maxDirect, String directSource,
-        boolean c2) {
-      this(limit, limitSource, maxHeap, maxDirect, directSource, c2, 0);
-    }
-
     long reserve() {
       if (!c2) {
         return RESERVE_C1;

@@ -20,7 +20,7 @@ class FootprintTest {
 
   private static Limits limits(long limitMib, long heapMib, long directMib, boolean c2) {
     return new Limits(limitMib * MIB, "-XX:MaxRAM", heapMib * MIB, directMib * MIB,
-        "-XX:MaxDirectMemorySize", c2);
+        "-XX:MaxDirectMemorySize", c2, 0);
   }
 
   @Test
@@ -84,8 +84,9 @@ class FootprintTest {
     long limit = 128 * MIB;
     long heap = 40 * MIB;
     long direct = limit - heap - Footprint.RESERVE_C1;
-    assertThat(Footprint.refusal(new Limits(limit, "m", heap, direct, "d", false))).isEmpty();
-    assertThat(Footprint.refusal(new Limits(limit, "m", heap, direct + 1, "d", false))).isPresent();
+    assertThat(Footprint.refusal(new Limits(limit, "m", heap, direct, "d", false, 0))).isEmpty();
+    assertThat(Footprint.refusal(new Limits(limit, "m", heap, direct + 1, "d", false, 0)))
+        .isPresent();
   }
 
   @Test

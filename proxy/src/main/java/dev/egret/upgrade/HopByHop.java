@@ -9,6 +9,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.function.BiConsumer;
+import java.util.function.Function;
 
 /**
  * Copies end-to-end headers from one message to the next hop, dropping the hop-by-hop ones
@@ -22,7 +23,8 @@ final class HopByHop {
       "expect", "via");
 
   /** HOP_LENGTHS[n]: some name in {@link #ALWAYS} is n characters long. */
-  private static final boolean[] HOP_LENGTHS = new boolean[20];
+  private static final boolean[] HOP_LENGTHS =
+      new boolean[ALWAYS.stream().mapToInt(String::length).max().orElse(0) + 1];
 
   static {
     for (String name : ALWAYS) {
@@ -34,41 +36,32 @@ final class HopByHop {
 
   /** The client's request headers onto the upstream request. */
   static void copy(List<RequestHead.Header> from, MultiMap to) {
-    Set<String> named = Set.of();
-    for (RequestHead.Header h : from) {
-      if (h.name().equalsIgnoreCase("connection")) {
-        named = withTokens(named, h.value());
-      }
-    }
-    for (RequestHead.Header h : from) {
-      if (!dropped(h.name(), named)) {
-        to.add(h.name(), h.value());
-      }
-    }
+    copy(from, RequestHead.Header::name, RequestHead.Header::value, to::add);
   }
 
   /** The upstream's response headers onto the client's response. */
   static void copy(MultiMap from, io.netty.handler.codec.http.HttpHeaders to) {
-    copy(from, to::add);
+    copy(from, Map.Entry::getKey, Map.Entry::getValue, to::add);
   }
 
   /** An interim response's headers, as Netty decoded them, onto the client's copy. */
   static void copy(io.netty.handler.codec.http.HttpHeaders from,
       io.netty.handler.codec.http.HttpHeaders to) {
-    copy(from, to::add);
+    copy(from, Map.Entry::getKey, Map.Entry::getValue, to::add);
   }
 
-  private static void copy(Iterable<Map.Entry<String, String>> from,
-      BiConsumer<String, String> to) {
+  private static <H> void copy(Iterable<H> from, Function<H, String> name,
+      Function<H, String> value, BiConsumer<String, String> to) {
     Set<String> named = Set.of();
-    for (var e : from) {
-      if (e.getKey().equalsIgnoreCase("connection")) {
-        named = withTokens(named, e.getValue());
+    for (H h : from) {
+      if (name.apply(h).equalsIgnoreCase("connection")) {
+        named = withTokens(named, value.apply(h));
       }
     }
-    for (var e : from) {
-      if (!dropped(e.getKey(), named)) {
-        to.accept(e.getKey(), e.getValue());
+    for (H h : from) {
+      String n = name.apply(h);
+      if (!dropped(n, named)) {
+        to.accept(n, value.apply(h));
       }
     }
   }
