@@ -13,6 +13,7 @@ import dev.egret.listener.StrictHeadParser;
 import dev.egret.telemetry.Telemetry;
 import dev.egret.tunnel.Tunnel;
 import dev.egret.upgrade.Upgrade;
+import dev.egret.trace.Tracing;
 import dev.egret.upgrade.UpstreamClient;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
@@ -60,7 +61,8 @@ public final class EgretServer {
   public EgretServer(Vertx vertx, EgretConfig config, Telemetry telemetry) {
     this.vertx = vertx;
     this.telemetry = telemetry;
-    this.serving = new AtomicReference<>(new Serving(config, new UpstreamClient(vertx, config)));
+    this.serving = new AtomicReference<>(new Serving(config, new UpstreamClient(vertx, config),
+        Tracing.start(config.tracing(), telemetry)));
     byte[] id = new byte[4];
     new SecureRandom().nextBytes(id);
     this.viaToken = "egret-" + HexFormat.of().formatHex(id);
@@ -302,7 +304,11 @@ public final class EgretServer {
     if (restart != null) {
       notice("config reloaded, but " + restart + " change only on restart");
     }
-    Serving old = serving.getAndSet(new Serving(next, new UpstreamClient(vertx, next)));
+    Serving previous = serving.get();
+    // The SDK and its exporter thread are kept while the tracing settings stay the same.
+    boolean sameTracing = next.tracing().equals(current.tracing());
+    Tracing tracing = sameTracing ? previous.tracing() : Tracing.start(next.tracing(), telemetry);
+    Serving old = serving.getAndSet(new Serving(next, new UpstreamClient(vertx, next), tracing));
     telemetry.configLoaded(next.sha256());
     notice("config reloaded from " + next.file() + " (sha256 " + next.sha256() + ")");
     // A hop takes its Serving when it arrives and asks that Serving's client for a connection
@@ -311,8 +317,16 @@ public final class EgretServer {
     // shutdown only after timeouts.response, then lets requests in flight finish there.
     // TODO(reload): a Serving reference-counted per Exchange would retire it exactly; with the
     // timer an old client lives a bounded time (timeouts.response, then at most idle + response).
-    vertx.setTimer(Math.max(1, current.timeouts().response().toMillis()), id ->
-        old.upstream().retire(current.timeouts().idle().plus(current.timeouts().response())));
+    vertx.setTimer(Math.max(1, current.timeouts().response().toMillis()), id -> {
+      old.upstream().retire(current.timeouts().idle().plus(current.timeouts().response()));
+      if (!sameTracing) {
+        // Hops still in flight on the old config end their spans into a closed SDK: dropped.
+        vertx.executeBlocking(() -> {
+          old.tracing().close();
+          return null;
+        });
+      }
+    });
   }
 
   /**
@@ -381,6 +395,7 @@ public final class EgretServer {
     return Future.all(graceOver.future(), cut.future()).compose(v -> {
       long drainedMillis = (System.nanoTime() - start) / 1_000_000;
       return serving.get().upstream().close().otherwise((Void) null)
+          .compose(x -> closeTracing())
           .map(x -> new DrainReport(graceOver.future().result(), drainedMillis,
               cut.future().result()));
     });
@@ -392,6 +407,27 @@ public final class EgretServer {
     }
     Future<Void> l = listener == null ? Future.succeededFuture()
         : listener.stopAccepting().compose(v -> connections.cutAll()).mapEmpty();
-    return Future.join(l, serving.get().upstream().close()).mapEmpty();
+    return Future.join(l, serving.get().upstream().close()).compose(v -> closeTracing(),
+        e -> closeTracing()).mapEmpty();
+  }
+
+  /**
+   * Exports the spans queued so far, waiting at most {@code deadline}; true when all went. Blocks:
+   * for the Lambda extension's thread between events, never an event loop.
+   */
+  public boolean flushTraces(java.time.Duration deadline) {
+    return serving.get().tracing().flush(deadline);
+  }
+
+  /** Exports the spans still queued (bounded by the exporter's timeout), off the event loop. */
+  private Future<Void> closeTracing() {
+    Tracing tracing = serving.get().tracing();
+    if (!tracing.on()) {
+      return Future.succeededFuture();
+    }
+    return vertx.<Void>executeBlocking(() -> {
+      tracing.close();
+      return null;
+    }).otherwise((Void) null);
   }
 }

@@ -1,10 +1,12 @@
 package dev.egret;
 
 import dev.egret.config.EgretConfig;
+import dev.egret.trace.Tracing;
 import dev.egret.upgrade.UpstreamClient;
 
 /**
- * What the proxy serves from right now: a compiled config and the upstream client built for it.
+ * What the proxy serves from right now: a compiled config, and the upstream client and tracing
+ * built for it.
  * Swapped whole by a reload; each hop reads it once when it starts and keeps that snapshot.
  */
-public record Serving(EgretConfig config, UpstreamClient upstream) {}
+public record Serving(EgretConfig config, UpstreamClient upstream, Tracing tracing) {}

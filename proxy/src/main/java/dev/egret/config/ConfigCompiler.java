@@ -35,7 +35,7 @@ import javax.net.ssl.X509KeyManager;
  */
 public final class ConfigCompiler {
   private static final Set<String> TOP = keys("version", "listen", "mode", "plaintext", "tls",
-      "addresses", "timeouts", "shutdown", "allow", "limits", "deny");
+      "addresses", "timeouts", "shutdown", "allow", "limits", "deny", "tracing");
   private static final Set<String> RULE = keys("host", "ports", "methods", "paths", "pins",
       "plaintext", "trust", "clientCert", "allowAddresses", "upgradePort", "ech", "headers",
       "tunnel");
@@ -188,6 +188,8 @@ public final class ConfigCompiler {
       EgretConfig.Limits limits = limits(sub(top, "limits",
           keys("maxConnections", "maxConnectionsPerDestination", "maxHeaderBytes")));
       EgretConfig.Shutdown shutdown = shutdown(sub(top, "shutdown", keys("grace", "deadline")));
+      EgretConfig.Tracing tracing = tracing(sub(top, "tracing",
+          keys("exporter", "endpoint", "sampleRatio", "propagate", "xray")));
 
       List<HostPattern> deny = new ArrayList<>();
       List<YamlNode> denyItems = top.list("deny");
@@ -220,7 +222,7 @@ public final class ConfigCompiler {
         }
       }
       return new EgretConfig(file, sha, listen, new Allowlist(deny, rules, mode), addresses,
-          baseline, defaultTls, timeouts, limits, shutdown, List.copyOf(inputs));
+          baseline, defaultTls, timeouts, limits, shutdown, tracing, List.copyOf(inputs));
     }
 
     private Fields sub(Fields parent, String key, Set<String> known) {
@@ -336,6 +338,37 @@ public final class ConfigCompiler {
         requestHead = f.duration("requestHead", requestHead);
       }
       return new EgretConfig.Timeouts(connect, handshake, response, idle, requestHead);
+    }
+
+    private EgretConfig.Tracing tracing(Fields f) {
+      if (f == null) {
+        return EgretConfig.Tracing.OFF;
+      }
+      EgretConfig.Exporter exporter = EgretConfig.Exporter.valueOf(
+          f.choice("exporter", List.of("none", "otlp"), "none").toUpperCase(Locale.ROOT));
+      java.net.URI endpoint = EgretConfig.Tracing.DEFAULT_ENDPOINT;
+      YamlNode e = f.get("endpoint");
+      String text = e == null ? null : f.string(e, "tracing.endpoint");
+      if (text != null) {
+        try {
+          java.net.URI u = new java.net.URI(text);
+          String scheme = u.getScheme() == null ? "" : u.getScheme().toLowerCase(Locale.ROOT);
+          if (!scheme.equals("http") && !scheme.equals("https") || u.getHost() == null
+              || u.getRawUserInfo() != null || u.getRawQuery() != null) {
+            throw new java.net.URISyntaxException(text, "not an http:// or https:// URL with a "
+                + "host and no user name or query");
+          }
+          endpoint = u;
+        } catch (java.net.URISyntaxException x) {
+          errors.add(e, "tracing.endpoint: " + x.getReason() + "; write the collector's "
+              + "OTLP/HTTP traces URL, such as http://127.0.0.1:4318/v1/traces");
+        }
+      }
+      double ratio = f.number("sampleRatio", 0.0, 1.0, 0.0);
+      EgretConfig.Propagation propagate = EgretConfig.Propagation.valueOf(f.choice("propagate",
+          List.of("passthrough", "propagate", "restart"), "passthrough").toUpperCase(Locale.ROOT));
+      boolean xray = f.bool("xray", false);
+      return new EgretConfig.Tracing(exporter, endpoint, ratio, propagate, xray);
     }
 
     private EgretConfig.Shutdown shutdown(Fields f) {

@@ -28,6 +28,7 @@ public record EgretConfig(
     Timeouts timeouts,
     Limits limits,
     Shutdown shutdown,
+    Tracing tracing,
     java.util.List<ConfigFiles.Input> inputs) {
 
   /** The files the config names (PEM files, keys, {@code ${file:}} values), in reading order. */
@@ -91,4 +92,37 @@ public record EgretConfig(
 
   /** {@code limits:}. */
   public record Limits(int maxConnections, int maxConnectionsPerDestination, int maxHeaderBytes) {}
+
+  /**
+   * {@code tracing:}: spans per hop, exported over OTLP/HTTP. {@link #OFF} unless the file says
+   * {@code exporter: otlp}.
+   *
+   * @param endpoint the collector's OTLP/HTTP traces URL
+   * @param sampleRatio the share of hops with no sampled parent that are traced, 0 to 1
+   * @param xray also read and write {@code X-Amzn-Trace-Id}
+   */
+  public record Tracing(Exporter exporter, java.net.URI endpoint, double sampleRatio,
+      Propagation propagate, boolean xray) {
+    public static final java.net.URI DEFAULT_ENDPOINT =
+        java.net.URI.create("http://127.0.0.1:4318/v1/traces");
+    public static final Tracing OFF =
+        new Tracing(Exporter.NONE, DEFAULT_ENDPOINT, 0.0, Propagation.PASSTHROUGH, false);
+
+    public boolean on() {
+      return exporter != Exporter.NONE;
+    }
+  }
+
+  /** Where spans go: nowhere (no SDK is even loaded), or an OTLP/HTTP collector. */
+  public enum Exporter { NONE, OTLP }
+
+  /** What the third party sees of the trace (see docs/tracing.md). */
+  public enum Propagation {
+    /** The client's trace headers, unchanged. */
+    PASSTHROUGH,
+    /** The client's trace, with Egret's upstream span as the parent. */
+    PROPAGATE,
+    /** A new trace id, linked from Egret's span: no internal trace id leaves. */
+    RESTART
+  }
 }

@@ -165,6 +165,40 @@ final class Fields {
     return null;
   }
 
+  Boolean bool(String key, Boolean fallback) {
+    YamlNode n = get(key);
+    if (n == null) {
+      return fallback;
+    }
+    if (n instanceof YamlNode.Scalar s && s.type() == YamlNode.ScalarType.BOOLEAN) {
+      return Boolean.parseBoolean(s.text().toLowerCase(Locale.ROOT));
+    }
+    errors.add(n, path(key) + " must be true or false, not " + n.describe());
+    return fallback;
+  }
+
+  /** A number from {@code min} to {@code max}, both included ({@code 0}, {@code 0.25}, {@code 1}). */
+  Double number(String key, double min, double max, Double fallback) {
+    YamlNode n = get(key);
+    if (n == null) {
+      return fallback;
+    }
+    if (n instanceof YamlNode.Scalar s && (s.type() == YamlNode.ScalarType.FLOAT
+        || s.type() == YamlNode.ScalarType.INTEGER)) {
+      try {
+        double v = Double.parseDouble(s.text());
+        if (v >= min && v <= max) {
+          return v;
+        }
+      } catch (NumberFormatException e) {
+        // falls through to the range message
+      }
+    }
+    errors.add(n, path(key) + " must be a number from " + min + " to " + max + ", not "
+        + n.describe());
+    return fallback;
+  }
+
   Duration duration(String key, Duration fallback) {
     YamlNode n = get(key);
     if (n == null) {

@@ -8,6 +8,7 @@ import dev.egret.policy.Decision;
 import dev.egret.policy.Kind;
 import dev.egret.telemetry.Hop;
 import dev.egret.tls.TlsProfile;
+import dev.egret.trace.HopTrace;
 import java.net.InetSocketAddress;
 import java.util.Objects;
 
@@ -58,6 +59,8 @@ public final class Exchange {
   private long bytesUpstream;
   private long bytesDownstream;
   private Hop finished;
+  /** The hop's spans; null unless tracing is on. */
+  private HopTrace trace;
 
   private Exchange(Serving serving, String client, Origin origin) {
     this.serving = Objects.requireNonNull(serving, "serving");
@@ -80,7 +83,15 @@ public final class Exchange {
   public Exchange request(RequestHead head, RequestTarget target) {
     this.head = head;
     this.target = target;
+    if (serving.tracing().on()) {
+      this.trace = serving.tracing().hop(head.method(), name -> head.header(name).orElse(null));
+    }
     return this;
+  }
+
+  /** The hop's trace, or null when tracing is off. */
+  public HopTrace trace() {
+    return trace;
   }
 
   /** The allowlist's decision; the TLS profile follows from its rule, chosen here only. */
@@ -212,6 +223,9 @@ public final class Exchange {
     hop.bytesDownstream = bytesDownstream;
     hop.finish();
     finished = hop;
+    if (trace != null) {
+      trace.end(hop, target == null ? null : target.target(), upstream);
+    }
     return hop;
   }
 

@@ -105,6 +105,14 @@ public final class Observability implements Telemetry, AutoCloseable {
    * (stdout blocked); not in the SPEC's table, exported beside it so a loss is visible.
    */
   static final String ACCESS_LOG_DROPPED = "egret.access.log.dropped";
+  /**
+   * egret_trace_spans_dropped_total{reason}: spans not exported, by a fixed reason: queue_full
+   * (the exporter fell behind), export_failed (the collector refused or did not answer in time),
+   * rate_limited (more clients' sampled flags a second than Egret honours).
+   */
+  static final String TRACE_SPANS_DROPPED = "egret.trace.spans.dropped";
+  private static final Set<String> TRACE_DROP_REASONS =
+      Set.of("queue_full", "export_failed", "rate_limited");
 
   private static final Set<String> TLS_VERSIONS =
       Set.of("TLSv1.3", "TLSv1.2", "TLSv1.1", "TLSv1", "SSLv3", "unknown");
@@ -272,6 +280,15 @@ public final class Observability implements Telemetry, AutoCloseable {
     // Kinds are the fixed "upgrade", "tls" and "tunnel"; counted once, at the end of a drain.
     Counter.builder(SHUTDOWN_CUT).tag("kind", kind)
         .description("Requests and tunnels still in flight at shutdown.deadline, closed")
+        .register(registry).increment(count);
+  }
+
+  @Override
+  public void traceSpansDropped(String reason, long count) {
+    // Called from the exporter's thread and the sampler; the reasons are a fixed set.
+    Counter.builder(TRACE_SPANS_DROPPED)
+        .tag("reason", TRACE_DROP_REASONS.contains(reason) ? reason : "other")
+        .description("Trace spans not exported: queue_full, export_failed or rate_limited")
         .register(registry).increment(count);
   }
 

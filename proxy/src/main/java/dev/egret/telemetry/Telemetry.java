@@ -58,6 +58,12 @@ public interface Telemetry {
   /** A reload was refused; the last good config keeps serving. */
   default void configReloadFailed(String reason) {}
 
+  /**
+   * Trace spans were not exported ({@code reason}: queue_full, export_failed, rate_limited).
+   * Called from the exporter's thread as well as event loops.
+   */
+  default void traceSpansDropped(String reason, long count) {}
+
   /** Hops of this kind were still in flight at {@code shutdown.deadline} and were cut. */
   default void shutdownCut(String kind, int count) {}
 

@@ -70,6 +70,9 @@ public final class Upgrade {
         .setFollowRedirects(false)
         .setConnectTimeout(upstream.poolWaitMillis());
     long start = System.currentTimeMillis();
+    if (ex.trace() != null) {
+      ex.trace().upstreamStarted();
+    }
     Promise<Void> done = Promise.promise();
     upstream.request(options).onComplete(ar -> {
       if (ar.failed()) {
@@ -129,6 +132,9 @@ public final class Upgrade {
     // The rule's injected headers win over the client's, on every path Egret writes itself:
     // absolute-form http:// and https://, plain HTTP inside a tunnel, transparent http.
     ex.decision().headers().apply(up.headers());
+    if (ex.trace() != null) {
+      ex.trace().upstreamHeaders(up.headers()::set, up.headers()::remove);
+    }
     up.putHeader("Via", HopByHop.via(head.headers(), via));
     RequestHead.Framing framing = head.framing();
     boolean hasBody = framing.type() == RequestHead.Framing.Type.CHUNKED
