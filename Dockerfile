@@ -41,7 +41,7 @@ RUN sh deploy/healthcheck/build.sh /egret-probe
 # ---- runtime -------------------------------------------------------------------------------
 # glibc, not Alpine's musl: Netty's native epoll transport and BoringSSL (netty-tcnative) are
 # built against glibc and do not load on musl, and Egret would fall back to Java NIO and the
-# JDK's SSLEngine, which cost more CPU per request (README "Performance").
+# JDK's SSLEngine, which cost more CPU per request (docs/performance.md).
 FROM eclipse-temurin:17.0.15_6-jre-noble AS runtime
 
 # A fixed numeric user and group, so Kubernetes' runAsNonRoot can verify it without a passwd
@@ -91,7 +91,7 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
 
 # The one place the server's command line lives (CI runs this exact argv against the built jar;
 # bench/run.sh reads these flags too). Sized for a sidecar inside a 128 MiB container limit,
-# measured with bench/run.sh (README "Performance"); Egret refuses to start when heap + direct
+# measured with bench/run.sh (docs/performance.md); Egret refuses to start when heap + direct
 # memory + the JVM's own reserve cannot fit the limit (dev.egret.Footprint):
 #   SharedArchiveFile=/app/egret.jsa, Xshare:auto  the class-data archive trained above;
 #   Min/MaxRAMPercentage=30  heap = 30% of the limit at every size (40 MiB at 128 MiB). Both are

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A/B of two Egret variants on the upgrade path, alternating, in one run: how the figures behind
-# a change were measured (README "Performance"). Loopback only; about 2 minutes.
+# a change were measured (docs/performance.md). Loopback only; about 2 minutes.
 #
 #   bench/ab.sh                                              # the jar against itself (noise)
 #   AB_B_OPTS=-Degret.tls.engine=jdk bench/ab.sh             # BoringSSL (A) vs the JDK's SSLEngine

@@ -5,8 +5,8 @@
 #
 # Loopback only (127.0.0.1, ports the kernel picks). Installs wrk, nginx and squid from Debian
 # when they are missing. Uses proxy/target/egret.jar (builds it when absent), so it measures
-# whatever the branch builds; it depends only on the jar, the SPEC's config format and the admin
-# port, never on Egret's internals.
+# whatever the branch builds; it depends only on the jar, the config format (docs/config.md) and
+# the admin port, never on Egret's internals.
 #
 #   nginx  HTTPS upstream (keep-alive; /100b and /1m bodies) and the same files over plain HTTP
 #   squid  plain forward proxy (no cache) in front of nginx's plain port: the incumbent

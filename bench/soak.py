@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Egret's soak and fault test (issue 9 item 4): the driver behind bench/soak.sh.
+"""Egret's soak and fault test (docs/performance.md): the driver behind bench/soak.sh.
 
 Python 3 standard library only. Three sub-commands, all started by bench/soak.sh:
 
@@ -480,7 +480,7 @@ class Worker(threading.Thread):
 
     @staticmethod
     def expect_refusal(resp, status, error):
-        """A refusal per the SPEC: the status, Proxy-Status naming egret and the error type,
+        """A refusal as Egret writes it: the status, Proxy-Status naming egret and the error type,
         and the JSON body with the same error."""
         try:
             doc = json.loads(resp.body.decode()) if resp.body else {}
@@ -1324,7 +1324,7 @@ def drive_main(p):
     ok = False
     try:
         # The warm-up reloads faster: Vert.x starts a thread of its internal blocking pool for
-        # each reload until the pool's 20 are there (README "Soak"), and the baseline is meant
+        # each reload until the pool's 4 are there (docs/performance.md), and the baseline is meant
         # to be the steady state, not that ramp.
         if soak.run_phase(traffic, gate, "warmup", p["warmup"], p["warmup_reload_every"]):
             start = soak.snapshot(gate, "start")

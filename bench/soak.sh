@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Egret's soak and fault test (issue 9 item 4): one command, bounded, run by hand (not part of
+# Egret's soak and fault test (docs/performance.md): one command, bounded, run by hand (not part of
 # `mvn verify` or .ci/run).
 #
 #   bench/soak.sh                # about 12 minutes: 60 s warm-up, 600 s measured, 2 snapshots
@@ -25,7 +25,7 @@
 # 10 % above its start (FDs + 5, threads + 2).
 #
 # The warm-up rewrites the config every 2.5 s: Vert.x starts one more thread of its internal
-# blocking pool per reload until the pool's 20 are there, and the baseline should be the steady
+# blocking pool per reload until the pool's 4 are there (Run.start sizes it), and the baseline should be the steady
 # state, not that ramp. A warm-up much under 60 s leaves part of the ramp in the measured phase,
 # and the thread figure then fails.
 #

@@ -1,5 +1,5 @@
 {{/*
-Egret as named templates, for your own chart (README: "Egret beside your own workload").
+Egret as named templates, for your own chart (deploy/README.md: "Egret beside your own workload").
 
 Every template takes a dict: "root" is your chart's top context (.), "values" your Egret
 settings (usually .Values.egret); anything left out takes the defaults of "egret.defaults".
@@ -124,7 +124,7 @@ listen:
   transparent:
     {{- toYaml . | nindent 4 }}
 {{- end }}
-{{- /* SPEC order, so the rendered file reads like the documented one. */}}
+{{- /* The order of config/egret.yaml, so the rendered file reads like the documented one. */}}
 {{- range $key := list "mode" "plaintext" "tls" "addresses" "timeouts" "limits" "allow" "deny" }}
 {{- if hasKey $s.config $key }}
 {{ dict $key (get $s.config $key) | toYaml | trimSuffix "\n" }}
