@@ -81,6 +81,35 @@ noProxy:
 lowerCaseProxyEnv: true
 config:
   allow: []
+# The egret chart's `tracing` values: an OpenTelemetry collector beside Egret and the config's
+# tracing: section (docs/tracing.md, "Deploying the collector"). Off: neither is rendered.
+tracing:
+  enabled: false
+  sampleRatio: 0.01
+  propagate: passthrough
+  xray: true
+  collector:
+    image:
+      repository: public.ecr.aws/aws-observability/aws-otel-collector
+      tag: v0.49.0
+      pullPolicy: IfNotPresent
+    region: ""
+    indexedAttributes: [egret.destination, egret.kind, egret.outcome]
+    env: []
+    resources:
+      requests:
+        cpu: 20m
+        memory: 64Mi
+      limits:
+        memory: 256Mi
+    securityContext:
+      runAsNonRoot: true
+      allowPrivilegeEscalation: false
+      readOnlyRootFilesystem: true
+      capabilities:
+        drop: [ALL]
+      seccompProfile:
+        type: RuntimeDefault
 {{- end }}
 
 {{/* The settings with the defaults filled in, as YAML (fromYaml it). Lists replace, maps merge. */}}
@@ -130,11 +159,20 @@ listen:
 {{ dict $key (get $s.config $key) | toYaml | trimSuffix "\n" }}
 {{- end }}
 {{- end }}
+{{- with include "egret.tracing.configSection" . }}
+{{ . }}
+{{- end }}
 {{- end }}
 
 {{/* For a pod annotation: a new allowlist rolls the pods. */}}
 {{- define "egret.checksum" -}}
+{{- $s := include "egret.settings" . | fromYaml }}
+{{- if $s.tracing.enabled }}
+{{- /* The collector reads its config only at start: a new one must roll the pods too. */}}
+{{- print (include "egret.configFile" .) (include "egret.tracing.collectorConfig" .) | sha256sum }}
+{{- else }}
 {{- include "egret.configFile" . | sha256sum }}
+{{- end }}
 {{- end }}
 
 {{/* The ConfigMap holding egret.yaml (a whole object). */}}
@@ -254,6 +292,9 @@ relative path), /tmp is an emptyDir, then extraVolumes.
 - name: egret-tmp
   emptyDir:
     sizeLimit: {{ $s.tmpSizeLimit }}
+{{- with include "egret.tracing.volumes" . }}
+{{ . }}
+{{- end }}
 {{- with $s.extraVolumes }}
 {{ toYaml . }}
 {{- end }}

@@ -57,6 +57,8 @@ plus the allowlist (config), the app's NO_PROXY and the ConfigMap's name. As YAM
 {{- $_ = set $v "configMapName" (include "egret.fullname" .) }}
 {{- /* egret.enforce: the library renders these as listen.transparent (templates/enforce.yaml). */}}
 {{- $_ = set $v "transparent" (include "egret.enforce.transparentListen" . | fromYamlArray) }}
+{{- /* tracing: the collector beside Egret and the config's tracing section (templates/tracing.yaml). */}}
+{{- $_ = set $v "tracing" .Values.tracing }}
 {{- toYaml $v }}
 {{- end }}
 
@@ -154,6 +156,9 @@ spec:
     {{- with include "egret.enforce.initContainers" . | trim }}
     {{- . | nindent 4 }}
     {{- end }}
+    {{- with include "egret.tracing.collector" $egret | trim }}
+    {{- . | nindent 4 }}
+    {{- end }}
     {{- include "egret.container" $egret | nindent 4 }}
   containers:
     {{- include "egret.appContainer" . | nindent 4 }}
@@ -163,6 +168,9 @@ spec:
     {{- . | nindent 4 }}
   {{- end }}
   containers:
+    {{- with include "egret.tracing.collector" $egret | trim }}
+    {{- . | nindent 4 }}
+    {{- end }}
     {{- include "egret.container" $egret | nindent 4 }}
     {{- include "egret.appContainer" . | nindent 4 }}
   {{- end }}

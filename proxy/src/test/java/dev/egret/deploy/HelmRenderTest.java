@@ -30,7 +30,9 @@ class HelmRenderTest {
   private static final String PROPERTY = "egret.helm.rendered";
   private static final String ENV = "EGRET_HELM_RENDERED";
   private static final List<String> REQUIRED_SCENARIOS =
-      List.of("default", "legacy-sidecar", "monitoring-enabled", "custom-allowlist", "job", "app");
+      List.of("default", "legacy-sidecar", "monitoring-enabled", "custom-allowlist", "job", "app", "tracing");
+  /** The OpenTelemetry collector's container name (tracing.enabled; helm/egret-sidecar/templates/_tracing.tpl). */
+  private static final String COLLECTOR = "otel-collector";
 
   private static final String HOW_TO_RENDER =
       "run .ci/deploy-checks.sh, which renders helm/egret with helm template and passes -D"
@@ -343,6 +345,92 @@ class HelmRenderTest {
     assertThat(Rendered.of("default").kinds()).doesNotContain("ServiceMonitor", "PrometheusRule");
   }
 
+  /** tracing.enabled, and only it, adds the collector, its config and Egret's tracing section. */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("scenarios")
+  void theCollectorRunsBesideEgretExactlyWhenEgretsConfigTraces(String scenario) {
+    Rendered r = Rendered.of(scenario);
+    boolean traces = r.config().has("tracing");
+    JsonNode pod = r.podSpec();
+    assertThat(r.collector().isMissingNode()).as("collector in %s", scenario).isEqualTo(!traces);
+    assertThat(named(pod.path("volumes"), "name", "egret-otel-config").isMissingNode()).as(scenario).isEqualTo(!traces);
+    assertThat(r.all("ConfigMap").stream().anyMatch(cm -> cm.path("data").has("collector.yaml"))).as(scenario).isEqualTo(traces);
+    assertThat(scenario.equals("tracing")).as("only the tracing scenario traces").isEqualTo(traces);
+  }
+
+  @Test
+  void tracingStartsTheCollectorBeforeEgretAndStopsItAfter() {
+    JsonNode pod = Rendered.of("tracing").podSpec();
+    List<String> init = new ArrayList<>();
+    pod.path("initContainers").forEach(c -> init.add(c.path("name").asText()));
+    // Native sidecars start in order and stop in reverse: the collector is up before Egret's
+    // first span and still up when Egret flushes its last ones on SIGTERM.
+    assertThat(init).containsExactly(COLLECTOR, "egret");
+    JsonNode collector = Rendered.of("tracing").collector();
+    assertThat(collector.path("restartPolicy").asText()).isEqualTo("Always");
+    assertThat(collector.path("image").asText())
+        .startsWith("public.ecr.aws/aws-observability/aws-otel-collector:v")
+        .doesNotEndWith(":latest");
+    // The image's own health check, which asks the health_check extension on loopback.
+    assertThat(strings(collector.path("livenessProbe").path("exec").path("command"))).containsExactly("/healthcheck");
+    assertThat(collector.path("readinessProbe").isMissingNode()).as("the pod is ready without tracing").isTrue();
+    assertThat(collector.path("ports").isMissingNode()).as("nothing outside the pod reaches it").isTrue();
+  }
+
+  @Test
+  void tracingPointsEgretAtTheCollectorsReceiverAndTheCollectorAtXRay() throws Exception {
+    Rendered r = Rendered.of("tracing");
+    JsonNode tracing = r.config().path("tracing");
+    assertThat(tracing.path("exporter").asText()).isEqualTo("otlp");
+    java.net.URI endpoint = java.net.URI.create(tracing.path("endpoint").asText());
+    // Egret itself accepts the section: the scenario's values, compiled.
+    Path file = Files.createTempFile("egret-tracing", ".yaml");
+    try {
+      Files.writeString(file, r.configMap().path("data").path("egret.yaml").asText());
+      dev.egret.config.EgretConfig.Tracing compiled = dev.egret.config.ConfigCompiler.load(file).tracing();
+      assertThat(compiled.on()).isTrue();
+      assertThat(compiled.endpoint()).isEqualTo(endpoint);
+      assertThat(compiled.sampleRatio()).isEqualTo(0.05);
+      assertThat(compiled.propagate()).isEqualTo(dev.egret.config.EgretConfig.Propagation.PROPAGATE);
+      assertThat(compiled.xray()).isTrue();
+    } finally {
+      Files.deleteIfExists(file);
+    }
+
+    JsonNode collector = r.collectorConfig();
+    JsonNode otlp = collector.path("receivers").path("otlp").path("protocols").path("http");
+    assertThat(otlp.path("endpoint").asText()).isEqualTo(endpoint.getHost() + ":" + endpoint.getPort());
+    assertThat(endpoint.getHost()).as("the pod's loopback").isEqualTo("127.0.0.1");
+    assertThat(endpoint.getPath()).isEqualTo("/v1/traces");
+    assertThat(collector.path("exporters").path("awsxray").path("region").asText()).isEqualTo("eu-west-1");
+    assertThat(collector.path("extensions").path("health_check").path("endpoint").asText()).isEqualTo("127.0.0.1:13133");
+    // Every component a pipeline names is configured (the collector refuses to start otherwise).
+    JsonNode service = collector.path("service");
+    for (String ext : strings(service.path("extensions"))) {
+      assertThat(collector.path("extensions").has(ext)).as("extension %s", ext).isTrue();
+    }
+    JsonNode traces = service.path("pipelines").path("traces");
+    for (String kind : List.of("receivers", "processors", "exporters")) {
+      assertThat(traces.path(kind)).as(kind).isNotEmpty();
+      for (String name : strings(traces.path(kind))) {
+        assertThat(collector.path(kind).has(name)).as("%s %s", kind, name).isTrue();
+      }
+    }
+    assertThat(strings(traces.path("exporters"))).containsExactly("awsxray");
+    // The ECS collector (deploy/ecs/task-definition-tracing.json) runs the very same config.
+    JsonNode ecs = named(DeployFiles.json(DeployFiles.file("deploy/ecs/task-definition-tracing.json"))
+        .path("containerDefinitions"), "name", COLLECTOR);
+    JsonNode ecsConfig = DeployFiles.yaml(named(ecs.path("environment"), "name", "AOT_CONFIG_CONTENT").path("value").asText());
+    assertThat(ecsConfig).isEqualTo(collector);
+  }
+
+  @Test
+  void tracingRollsThePodsAndLeavesTheOtherScenariosAlone() {
+    assertThat(Rendered.of("tracing").checksum()).isNotEqualTo(Rendered.of("default").checksum());
+    assertThat(Rendered.of("tracing").config().path("allow"))
+        .as("the same allowlist as the default").isEqualTo(Rendered.of("default").config().path("allow"));
+  }
+
   @Test
   void jobScenarioCompletesBecauseEgretIsANativeSidecar() {
     Rendered r = Rendered.of("job");
@@ -404,11 +492,11 @@ class HelmRenderTest {
       return workload().path("spec").path("template").path("metadata").path("annotations").path("checksum/config").asText();
     }
 
-    /** The app: the pod's one container that is not Egret. */
+    /** The app: the pod's one container that is neither Egret nor the collector. */
     JsonNode app() {
       List<JsonNode> apps = new ArrayList<>();
       podSpec().path("containers").forEach(c -> {
-        if (!c.path("name").asText().equals("egret")) {
+        if (!c.path("name").asText().equals("egret") && !c.path("name").asText().equals(COLLECTOR)) {
           apps.add(c);
         }
       });
@@ -424,6 +512,28 @@ class HelmRenderTest {
       }
       assertThat(egret.isMissingNode()).as("egret container in %s", scenario).isFalse();
       return egret;
+    }
+
+    /** The OpenTelemetry collector's container, or a missing node when tracing is off. */
+    JsonNode collector() {
+      JsonNode pod = podSpec();
+      JsonNode c = named(pod.path("initContainers"), "name", COLLECTOR);
+      return c.isMissingNode() ? named(pod.path("containers"), "name", COLLECTOR) : c;
+    }
+
+    /** The collector's config: the file its --config names, from the volume mounted there. */
+    JsonNode collectorConfig() {
+      JsonNode c = collector();
+      String arg = strings(c.path("args")).stream().filter(a -> a.startsWith("--config=")).findFirst()
+          .orElseThrow(() -> new AssertionError("the collector has no --config"));
+      String path = arg.substring("--config=".length());
+      int slash = path.lastIndexOf('/');
+      JsonNode mount = named(c.path("volumeMounts"), "mountPath", path.substring(0, slash));
+      assertThat(mount.path("readOnly").asBoolean()).isTrue();
+      String cm = named(podSpec().path("volumes"), "name", mount.path("name").asText()).path("configMap").path("name").asText();
+      JsonNode configMap = all("ConfigMap").stream().filter(d -> d.path("metadata").path("name").asText().equals(cm))
+          .findFirst().orElseThrow(() -> new AssertionError("no ConfigMap " + cm + " in " + scenario));
+      return DeployFiles.yaml(configMap.path("data").path(path.substring(slash + 1)).asText());
     }
 
     /** Egret's own ConfigMap (the one the pod mounts), not the dashboard's. */

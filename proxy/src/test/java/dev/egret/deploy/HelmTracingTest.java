@@ -1,0 +1,141 @@
+package dev.egret.deploy;
+
+import static dev.egret.deploy.DeployFiles.named;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.MappingIterator;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code tracing.enabled} in the chart beside the other pod shapes: with egret.enforce's init
+ * containers, as an ordinary container on clusters without native sidecars, and the
+ * combinations refused. (HelmRenderTest checks the ci/tracing-values.yaml scenario itself.)
+ * Renders with the helm binary that .ci/deploy-checks.sh installs under .tools/ (skipped,
+ * saying so, without it).
+ */
+class HelmTracingTest {
+  @TempDir static Path dir;
+  private static Path helm;
+
+  private static final String REGION = "tracing.collector.region=eu-west-1";
+
+  @BeforeAll
+  static void findHelm() throws IOException {
+    Path tools = DeployFiles.repoRoot().resolve(".tools");
+    if (Files.isDirectory(tools)) {
+      try (Stream<Path> s = Files.list(tools)) {
+        helm = s.map(p -> p.resolve("helm")).filter(Files::isExecutable).findFirst().orElse(null);
+      }
+    }
+    if (helm == null) {
+      System.err.println("HelmTracingTest SKIPPED: no helm under .tools/; run .ci/deploy-checks.sh");
+    }
+    Assumptions.assumeTrue(helm != null, "no helm under .tools/: .ci/deploy-checks.sh installs it");
+  }
+
+  /** helm's exit code, stdout (the manifests) and stderr (a failure's message, warnings). */
+  record Rendered(int code, String out, String err) {
+    String text() {
+      return out + err;
+    }
+
+    JsonNode pod() throws IOException {
+      try (MappingIterator<JsonNode> it = DeployFiles.YAML.readerFor(JsonNode.class).readValues(out)) {
+        while (it.hasNext()) {
+          JsonNode n = it.next();
+          if (n != null && n.path("kind").asText().equals("Deployment")) {
+            return n.path("spec").path("template").path("spec");
+          }
+        }
+      }
+      throw new AssertionError("no Deployment in\n" + text());
+    }
+  }
+
+  private static Rendered template(String kubeVersion, String... sets) throws Exception {
+    List<String> cmd = new ArrayList<>(List.of(helm.toString(), "template", "t",
+        DeployFiles.file("helm/egret").toString(), "--kube-version", kubeVersion));
+    for (String s : sets) {
+      cmd.add("--set");
+      cmd.add(s);
+    }
+    Path err = Files.createTempFile(dir, "helm", ".err");
+    Process p = new ProcessBuilder(cmd).redirectError(err.toFile()).start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+    return new Rendered(p.exitValue(), out, Files.readString(err));
+  }
+
+  private static List<String> names(JsonNode containers) {
+    List<String> n = new ArrayList<>();
+    containers.forEach(c -> n.add(c.path("name").asText()));
+    return n;
+  }
+
+  @Test
+  void withEnforceTheCollectorRunsAsEgretsUidAfterTheRulesAndBeforeEgret() throws Exception {
+    Rendered r = template("1.31.0", "tracing.enabled=true", REGION, "egret.enforce=true",
+        "app.securityContext.runAsUser=10002");
+    assertThat(r.code()).as(r.text()).isZero();
+    JsonNode pod = r.pod();
+    assertThat(names(pod.path("initContainers")))
+        .containsExactly("egret-rules", "egret-iptables", "egret-ip6tables", "otel-collector", "egret");
+    // The rules exempt Egret's uid only; the collector inherits the pod's, which is Egret's.
+    JsonNode collector = named(pod.path("initContainers"), "name", "otel-collector");
+    assertThat(collector.path("securityContext").has("runAsUser")).isFalse();
+    assertThat(pod.path("securityContext").path("runAsUser").asInt()).isEqualTo(10001);
+    assertThat(r.out()).contains("--uid 10001");
+  }
+
+  @Test
+  void onOlderClustersTheCollectorIsAnOrdinaryContainerBeforeEgret() throws Exception {
+    Rendered r = template("1.27.0", "tracing.enabled=true", REGION, "egret.nativeSidecar=false");
+    assertThat(r.code()).as(r.text()).isZero();
+    JsonNode pod = r.pod();
+    assertThat(pod.has("initContainers")).isFalse();
+    assertThat(names(pod.path("containers"))).containsExactly("otel-collector", "egret", "app");
+    assertThat(named(pod.path("containers"), "name", "otel-collector").has("restartPolicy")).isFalse();
+  }
+
+  @Test
+  void withoutTracingNothingOfItIsRendered() throws Exception {
+    Rendered r = template("1.31.0", REGION);
+    assertThat(r.code()).as(r.text()).isZero();
+    assertThat(r.out()).doesNotContain("otel").doesNotContain("tracing:").doesNotContain("aws-otel-collector");
+  }
+
+  @Test
+  void refusesTracingWithoutARegion() throws Exception {
+    Rendered r = template("1.31.0", "tracing.enabled=true");
+    assertThat(r.code()).isNotZero();
+    assertThat(r.text()).contains("tracing.enabled=true needs tracing.collector.region");
+  }
+
+  @Test
+  void refusesACollectorUidThatEnforceWouldRedirectIntoEgret() throws Exception {
+    Rendered r = template("1.31.0", "tracing.enabled=true", REGION, "egret.enforce=true",
+        "app.securityContext.runAsUser=10002", "tracing.collector.securityContext.runAsUser=4317");
+    assertThat(r.code()).isNotZero();
+    assertThat(r.text()).contains("tracing.enabled=true with egret.enforce=true needs the collector to run as"
+        + " Egret's uid (10001)");
+  }
+
+  @Test
+  void refusesAnUnknownTracingKey() throws Exception {
+    Rendered r = template("1.31.0", "tracing.sampleRatoi=0.5");
+    assertThat(r.code()).isNotZero();
+    assertThat(r.text()).contains("sampleRatoi");
+  }
+}
