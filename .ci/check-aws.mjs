@@ -3,13 +3,17 @@
 //   1. every deploy/stepfunctions/*.asl.json with asl-validator (the States Language schema);
 //   2. each Task state's Parameters against the AWS SDK model of the API it calls (ECS RunTask,
 //      Lambda Invoke, SNS Publish): member names, nesting, types, required members;
-//   3. deploy/ecs/task-definition.json against ECS RegisterTaskDefinition's input shape;
+//   3. deploy/ecs/task-definition.json and task-definition-tracing.json against ECS
+//      RegisterTaskDefinition's input shape;
 //   4. every IAM policy file (deploy/stepfunctions/*policy.json, deploy/ecs/iam/*.json): grammar,
 //      and each "service:Action" names an operation of that service's SDK model;
 //   5. deploy/ecs/cloudformation.yaml against the CloudFormation resource specification
 //      (@aws-cdk/cfnspec): resource types, property names and types, required properties, Ref and
-//      GetAtt targets; then, resolved with cloudformation-parameters.example.json, its task
-//      definition, state machine and policies must equal the JSON files above.
+//      GetAtt targets, Conditions and both branches of every Fn::If; then, resolved with
+//      cloudformation-parameters.example.json, its task definition, state machine and policies
+//      must equal the JSON files above, and resolved again with Tracing=enabled, its task
+//      definition must equal task-definition-tracing.json and the task role's X-Ray policy
+//      iam/task-role-xray-policy.json (a policy that exists only then).
 //
 //   node .ci/check-aws.mjs        (from the repository root; tools in .tools/npm)
 import fs from "node:fs";
@@ -129,16 +133,17 @@ for (const f of machines) {
 
 // ---- 3: the ECS task definition --------------------------------------------------------------
 const ecs = api("ecs-2014-11-13");
-const before = failures;
-checkShape(ecs, ecs.operations.RegisterTaskDefinition.input, readJson("deploy/ecs/task-definition.json"),
-  "deploy/ecs/task-definition.json", "api");
-if (failures === before) console.log("deploy/ecs/task-definition.json: matches ECS RegisterTaskDefinition's input shape");
+for (const file of ["deploy/ecs/task-definition.json", "deploy/ecs/task-definition-tracing.json"]) {
+  const before = failures;
+  checkShape(ecs, ecs.operations.RegisterTaskDefinition.input, readJson(file), file, "api");
+  if (failures === before) console.log(`${file}: matches ECS RegisterTaskDefinition's input shape`);
+}
 
 // ---- 4: IAM policies ----------------------------------------------------------------------------
 const SERVICE_MODELS = { ecs: "ecs-2014-11-13", events: "eventbridge-2015-10-07", sns: "sns-2010-03-31",
   ssm: "ssm-2014-11-06", secretsmanager: "secretsmanager-2017-10-17", logs: "logs-2014-03-28",
   ecr: "ecr-2015-09-21", states: "states-2016-11-23", lambda: "lambda-2015-03-31", sts: "sts-2011-06-15",
-  iam: "iam-2010-05-08" };
+  iam: "iam-2010-05-08", xray: "xray-2016-04-12" };
 // Permissions that are not API operations of their service.
 const PERMISSION_ONLY = new Set(["iam:PassRole"]);
 function checkPolicy(doc, where, trust) {
@@ -185,12 +190,20 @@ const template = YAML.parse(fs.readFileSync(CFN, "utf8"), { customTags: [...shor
 const PSEUDO = new Set(["AWS::AccountId", "AWS::Region", "AWS::Partition", "AWS::StackName", "AWS::StackId", "AWS::URLSuffix", "AWS::NoValue"]);
 const resources = template.Resources ?? {};
 const parameters = template.Parameters ?? {};
+const conditions = template.Conditions ?? {};
+const NO_VALUE = Symbol("AWS::NoValue");
+const isNoValue = (v) => v && typeof v === "object" && v.Ref === "AWS::NoValue" && Object.keys(v).length === 1;
 const isIntrinsic = (v) => v && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length === 1
   && (Object.keys(v)[0] === "Ref" || Object.keys(v)[0].startsWith("Fn::"));
 function checkRefs(v, where) {
   if (Array.isArray(v)) return v.forEach((x, i) => checkRefs(x, `${where}[${i}]`));
   if (!v || typeof v !== "object") return;
   if ("Ref" in v && !(v.Ref in resources) && !(v.Ref in parameters) && !PSEUDO.has(v.Ref)) fail(`${where}: Ref ${v.Ref} names nothing`);
+  if ("Fn::If" in v) {
+    const args = v["Fn::If"];
+    if (!Array.isArray(args) || args.length !== 3) fail(`${where}: Fn::If takes [condition, then, else]`);
+    else if (!(args[0] in conditions)) fail(`${where}: Fn::If names condition ${args[0]}, which Conditions does not define`);
+  }
   if ("Fn::GetAtt" in v) {
     const [r, attr] = v["Fn::GetAtt"];
     const type = resources[r]?.Type;
@@ -208,6 +221,12 @@ function checkRefs(v, where) {
 }
 // Validates against the specification and returns the API-style (camelCase) equivalent.
 function checkCfn(resourceType, prop, value, where) {
+  // Both branches of an Fn::If must be valid where it stands (AWS::NoValue removes the key).
+  if (value && typeof value === "object" && "Fn::If" in value && Object.keys(value).length === 1) {
+    const [cond, yes, no] = value["Fn::If"];
+    const branch = (b, w) => (isNoValue(b) ? b : checkCfn(resourceType, prop, b, w));
+    return { "Fn::If": [cond, branch(yes, `${where}(${cond})`), branch(no, `${where}(not ${cond})`)] };
+  }
   if (isIntrinsic(value)) return value;
   const primitive = (p, v, w) => {
     if (isIntrinsic(v) || p === "Json") return v;
@@ -225,7 +244,15 @@ function checkCfn(resourceType, prop, value, where) {
   if (prop.PrimitiveType) return primitive(prop.PrimitiveType, value, where);
   if (prop.Type === "List") {
     if (!Array.isArray(value)) { fail(`${where}: expected a list`); return value; }
-    return value.map((v, i) => (prop.PrimitiveItemType ? primitive(prop.PrimitiveItemType, v, `${where}[${i}]`) : typed(prop.ItemType, v, `${where}[${i}]`)));
+    return value.map((v, i) => {
+      if (v && typeof v === "object" && "Fn::If" in v && Object.keys(v).length === 1) {
+        // A list item chosen by a condition: each branch is an item (or AWS::NoValue, none).
+        const [cond, yes, no] = v["Fn::If"];
+        const item = (b, w) => (isNoValue(b) ? b : prop.PrimitiveItemType ? primitive(prop.PrimitiveItemType, b, w) : typed(prop.ItemType, b, w));
+        return { "Fn::If": [cond, item(yes, `${where}[${i}](${cond})`), item(no, `${where}[${i}](not ${cond})`)] };
+      }
+      return prop.PrimitiveItemType ? primitive(prop.PrimitiveItemType, v, `${where}[${i}]`) : typed(prop.ItemType, v, `${where}[${i}]`);
+    });
   }
   if (prop.Type === "Map") {
     if (!value || typeof value !== "object" || Array.isArray(value)) { fail(`${where}: expected a map`); return value; }
@@ -250,6 +277,7 @@ for (const [name, r] of Object.entries(resources)) {
   if (!type) { fail(`${CFN}: ${name}: unknown resource type ${r.Type}`); continue; }
   for (const k of Object.keys(r)) if (!["Type", "Properties", "DependsOn", "Condition", "DeletionPolicy", "UpdateReplacePolicy", "Metadata"].includes(k)) fail(`${CFN}: ${name}: unknown key ${k}`);
   for (const d of [r.DependsOn ?? []].flat()) if (!(d in resources)) fail(`${CFN}: ${name}: DependsOn ${d} names no resource`);
+  if (r.Condition !== undefined && !(r.Condition in conditions)) fail(`${CFN}: ${name}: Condition ${r.Condition} is not defined in Conditions`);
   apiStyle[name] = checkProperties(r.Type, type.Properties, r.Properties ?? {}, `${CFN}: ${name}`);
 }
 checkRefs(template, CFN);
@@ -262,24 +290,42 @@ const attrs = {
   "Cluster.Arn": `arn:aws:ecs:${example["AWS::Region"]}:${example["AWS::AccountId"]}:cluster/workflows`,
   FailureTopic: `arn:aws:sns:${example["AWS::Region"]}:${example["AWS::AccountId"]}:crm-sync-failures`,
 };
+// The parameter values of the resolution under way: the example's, or the example's with
+// Tracing=enabled (then the task definition is task-definition-tracing.json).
+let given = example;
 const value = (name) => {
-  if (name in example) return example[name];
+  if (name in given) return given[name];
   if (name in attrs) return attrs[name];
   if (parameters[name]?.Default !== undefined) return parameters[name].Default;
   throw new Error(`no example value for ${name}`);
 };
+function condition(name) {
+  if (!(name in conditions)) throw new Error(`no condition ${name}`);
+  const test = (c) => {
+    const [fn, arg] = Object.entries(c)[0];
+    if (fn === "Condition") return condition(arg);
+    if (fn === "Fn::Equals") return isDeepStrictEqual(resolve(arg[0]), resolve(arg[1]));
+    if (fn === "Fn::Not") return !test(arg[0]);
+    if (fn === "Fn::And") return arg.every(test);
+    if (fn === "Fn::Or") return arg.some(test);
+    throw new Error(`cannot evaluate ${fn} in condition ${name}`);
+  };
+  return test(conditions[name]);
+}
 function resolve(v) {
-  if (Array.isArray(v)) return v.map(resolve);
+  if (Array.isArray(v)) return v.map(resolve).filter((x) => x !== NO_VALUE);
   if (!v || typeof v !== "object") return v;
   if (isIntrinsic(v)) {
     const [fn, arg] = Object.entries(v)[0];
+    if (fn === "Ref" && arg === "AWS::NoValue") return NO_VALUE;
+    if (fn === "Fn::If") return resolve(condition(arg[0]) ? arg[1] : arg[2]);
     if (fn === "Ref") return value(arg);
     if (fn === "Fn::GetAtt") return value(arg.join("."));
     if (fn === "Fn::Sub") return String(arg).replace(/\$\{([^}]+)\}/g, (_, n) => value(n));
     if (fn === "Fn::Join") return resolve(arg[1]).join(arg[0]);
     throw new Error(`cannot resolve ${fn}`);
   }
-  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, resolve(x)]));
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, resolve(x)]).filter(([, x]) => x !== NO_VALUE));
 }
 function sameAs(what, got, file) {
   const want = readJson(file);
@@ -297,7 +343,23 @@ try {
   for (const [name, r] of Object.entries(resources)) {
     for (const p of r.Properties?.Policies ?? []) checkPolicy(resolve(p.PolicyDocument), `${CFN}: ${name}.${p.PolicyName}`, false);
     if (r.Properties?.AssumeRolePolicyDocument) checkPolicy(resolve(r.Properties.AssumeRolePolicyDocument), `${CFN}: ${name} trust`, true);
+    if (r.Type === "AWS::IAM::Policy") checkPolicy(resolve(r.Properties.PolicyDocument), `${CFN}: ${name}`, false);
   }
+  // Tracing: off in the example (the default), the X-Ray policy is not created; on, the task
+  // definition gains the collector and the task role the policy.
+  const xray = Object.entries(resources).filter(([, r]) => r.Type === "AWS::IAM::Policy"
+    && JSON.stringify(r.Properties?.PolicyDocument ?? {}).includes("xray:PutTraceSegments"));
+  if (xray.length !== 1) fail(`${CFN}: expected one AWS::IAM::Policy granting xray:PutTraceSegments, found ${xray.length}`);
+  else if (!xray[0][1].Condition || condition(xray[0][1].Condition)) fail(`${CFN}: ${xray[0][0]} must exist only with Tracing=enabled`);
+  else console.log(`${CFN}: ${xray[0][0]} is not created with the example's parameters (Tracing ${value("Tracing")})`);
+  given = { ...example, Tracing: "enabled" };
+  if (!xray.length || !condition(xray[0][1].Condition)) fail(`${CFN}: Tracing=enabled does not create the X-Ray policy`);
+  sameAs("the TaskDefinition with Tracing=enabled", resolve(apiStyle.TaskDefinition), "deploy/ecs/task-definition-tracing.json");
+  if (xray.length) {
+    sameAs(`${xray[0][0]}'s policy with Tracing=enabled`, resolve(xray[0][1].Properties.PolicyDocument), "deploy/ecs/iam/task-role-xray-policy.json");
+    if (!isDeepStrictEqual(xray[0][1].Properties.Roles, [{ Ref: "TaskRole" }])) fail(`${CFN}: ${xray[0][0]} is not attached to TaskRole alone`);
+  }
+  given = example;
 } catch (e) {
   fail(`${CFN}: ${e.message}`);
 }
