@@ -43,7 +43,8 @@ class AlertRulesTest {
             "EgretConfigReloadFailed",
             "EgretDown",
             "EgretTargetMissing",
-            "EgretClientConnectionsAtLimit");
+            "EgretClientConnectionsAtLimit",
+            "EgretTraceSpansDropped");
   }
 
   @Test

@@ -3,6 +3,8 @@ package dev.egret.deploy;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import java.net.URLDecoder;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -20,6 +22,7 @@ class DashboardTest {
 
   private static final Path DASHBOARD = MetricNames.repoFile("deploy/grafana/egret.json");
   private static final String DATASOURCE_REF = "${datasource}";
+  private static final String XRAY = "grafana-x-ray-datasource";
 
   private final JsonNode dashboard = MetricNames.read(DASHBOARD);
 
@@ -34,6 +37,61 @@ class DashboardTest {
     JsonNode datasource = variable("datasource");
     assertThat(datasource.path("type").asText()).isEqualTo("datasource");
     assertThat(datasource.path("query").asText()).isEqualTo("prometheus");
+  }
+
+  /** Egret's spans go to X-Ray (docs/tracing.md); the links open the one chosen here. */
+  @Test
+  void choosesItsTraceSourceThroughAVariable() {
+    JsonNode traces = variable("traces");
+    assertThat(traces.path("type").asText()).isEqualTo("datasource");
+    assertThat(traces.path("query").asText()).isEqualTo(XRAY);
+  }
+
+  /**
+   * Each latency panel (and the failures panel) links a clicked series to its destination's
+   * traces: Explore on the Traces variable's X-Ray, filtered on the annotation the collector
+   * makes of the span attribute egret.destination, over the dashboard's time range.
+   */
+  @Test
+  void latencyPanelsLinkEachDestinationToItsTracesInExplore() throws Exception {
+    List<String> linked = new ArrayList<>();
+    for (JsonNode panel : queryPanels()) {
+      String title = panel.path("title").asText();
+      boolean latency = panel.path("targets").toString().contains("_duration_seconds_bucket");
+      JsonNode links = panel.path("fieldConfig").path("defaults").path("links");
+      if (!latency && links.isEmpty()) {
+        continue;
+      }
+      assertThat(links).as("trace links of %s", title).hasSize(1);
+      linked.add(title);
+      // Every series of the panel carries the destination label the link fills in.
+      for (JsonNode target : panel.path("targets")) {
+        assertThat(target.path("expr").asText()).as(title).containsPattern("sum by \\(destination\\b");
+      }
+      String url = links.get(0).path("url").asText();
+      assertThat(url).as(title).startsWith("/explore?schemaVersion=1&panes=");
+      String panes = URLDecoder.decode(url.substring(url.indexOf("panes=") + 6), StandardCharsets.UTF_8);
+      JsonNode pane = DeployFiles.JSON.readTree(panes).elements().next();
+      assertThat(pane.path("datasource").asText()).as(title).isEqualTo("${traces}");
+      JsonNode query = pane.path("queries").get(0);
+      assertThat(query.path("datasource").path("type").asText()).as(title).isEqualTo(XRAY);
+      assertThat(query.path("datasource").path("uid").asText()).as(title).isEqualTo("${traces}");
+      assertThat(query.path("queryType").asText()).as(title).isEqualTo("getTraceSummaries");
+      assertThat(query.path("query").asText()).as(title)
+          .startsWith("annotation.egret_destination = \"${__field.labels.destination:percentencode}\"");
+      assertThat(pane.path("range").path("from").asText()).isEqualTo("${__from}");
+      assertThat(pane.path("range").path("to").asText()).isEqualTo("${__to}");
+    }
+    assertThat(linked).as("panels linking to traces").hasSizeGreaterThanOrEqualTo(3);
+  }
+
+  @Test
+  void showsDroppedTraceSpansByReason() {
+    JsonNode panel = queryPanels().stream()
+        .filter(p -> p.path("targets").toString().contains("egret_trace_spans_dropped_total"))
+        .findFirst()
+        .orElseThrow(() -> new AssertionError("no panel of egret_trace_spans_dropped_total"));
+    assertThat(panel.path("targets").get(0).path("expr").asText()).startsWith("sum by (reason) (rate(");
   }
 
   @Test
@@ -151,11 +209,13 @@ class DashboardTest {
       Map.entry("egret_client_connections_limit", Set.of()),
       Map.entry("egret_client_connections_refused_total", Set.of()),
       Map.entry("egret_shutdown_cut_total", Set.of("kind")),
-      Map.entry("egret_access_log_dropped_total", Set.of()));
+      Map.entry("egret_access_log_dropped_total", Set.of()),
+      Map.entry("egret_trace_spans_dropped_total", Set.of("reason")));
   private static final Map<String, Set<String>> VALUES = Map.of(
       "kind", Set.of("upgrade", "tunnel", "tls"),
       "outcome", Set.of("allowed", "denied", "reported", "failed"),
-      "direction", Set.of("upstream", "downstream"));
+      "direction", Set.of("upstream", "downstream"),
+      "reason", Set.of("queue_full", "export_failed", "rate_limited"));
   private static final Set<String> RESULTS_HANDSHAKE = Set.of("ok", "certificate_error", "protocol_error", "pin_mismatch");
   private static final Set<String> RESULTS_RELOAD = Set.of("success", "failure");
 

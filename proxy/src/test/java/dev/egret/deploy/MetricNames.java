@@ -42,7 +42,9 @@ public final class MetricNames {
           "egret_config_info",
           "egret_client_connections",
           "egret_client_connections_limit",
-          "egret_config_last_reload_success_timestamp_seconds");
+          "egret_config_last_reload_success_timestamp_seconds",
+          // Tracing (docs/tracing.md): spans not exported, by reason.
+          "egret_trace_spans_dropped_total");
 
   private static final Pattern NAME = Pattern.compile("egret_[a-z_]+");
   private static final Pattern HISTOGRAM_SAMPLE = Pattern.compile("_(bucket|sum|count)$");
