@@ -173,6 +173,10 @@ refuses "the proxy and admin on one port" "must differ" --set egret.ports.admin=
 refuses "an unknown app key" "Additional property" --set app.envFrm=x
 refuses "a second /tmp for the app" "already mounts" --set 'app.volumeMounts[0].name=x' \
   --set 'app.volumeMounts[0].mountPath=/tmp'
+refuses "tracing without an X-Ray region" "needs tracing.collector.region" --set tracing.enabled=true
+refuses "a collector uid that egret.enforce would redirect into Egret" "needs the collector to run as Egret's uid" \
+  --set tracing.enabled=true --set tracing.collector.region=eu-west-1 --set egret.enforce=true \
+  --set app.securityContext.runAsUser=10002 --set tracing.collector.securityContext.runAsUser=4317
 
 # ---- 3b. Egret beside a team's own workload: the library chart and the Kustomize component --
 SIDECAR=$OUT/sidecar
@@ -202,6 +206,8 @@ echo "built $(stat -c %s "$PROBE") bytes: $(file -b "$PROBE" 2>/dev/null || echo
 
 step "Java deploy tests"
 deploy_tests='HelmRenderTest,DockerfileTest,EcsTaskDefinitionTest,StateMachineTest,EgretProbeTest,SidecarTemplatesTest,DashboardTest,AlertRulesTest'
+# Tracing: the chart's other pod shapes and refusals (helm from .tools), ECS, library defaults.
+deploy_tests+=',HelmTracingTest,EcsTracingTaskDefinitionTest,SidecarDefaultsTest'
 mvn -B -q -pl proxy test -Dtest="$deploy_tests" -Dsurefire.failIfNoSpecifiedTests=false \
   -Degret.helm.rendered="$RENDERED" -Degret.probe="$PROBE" -Degret.sidecar.rendered="$SIDECAR"
 report=proxy/target/surefire-reports/TEST-dev.egret.deploy.HelmRenderTest.xml
@@ -337,6 +343,7 @@ check_config() { # check_config FILE LABEL
   fi
 }
 check_config deploy/ecs/egret.yaml deploy/ecs/egret.yaml
+check_config deploy/ecs/egret-tracing.yaml deploy/ecs/egret-tracing.yaml
 # The rendered chart's config file of every scenario, with the files its pod mounts: every PEM
 # file the config names must come from a volume the egret container mounts.
 node .ci/check-rendered-configs.mjs "$RENDERED" "$OUT" "${java_oneshot[@]}" \
