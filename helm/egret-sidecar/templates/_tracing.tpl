@@ -36,6 +36,7 @@ xray:PutTelemetryRecords, e.g. through IRSA or EKS Pod Identity.
 tracing:
   exporter: otlp
   endpoint: {{ printf "http://%s/v1/traces" (include "egret.tracing.receiver" .) | quote }}
+  {{- /* A number, or the string `--set` passes ("0.25"): either is a YAML number here. */}}
   sampleRatio: {{ $t.sampleRatio }}
   propagate: {{ $t.propagate }}
   xray: {{ $t.xray }}

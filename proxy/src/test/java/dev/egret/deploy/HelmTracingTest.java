@@ -65,12 +65,17 @@ class HelmTracingTest {
   }
 
   private static Rendered template(String kubeVersion, String... sets) throws Exception {
-    List<String> cmd = new ArrayList<>(List.of(helm.toString(), "template", "t",
-        DeployFiles.file("helm/egret").toString(), "--kube-version", kubeVersion));
+    List<String> args = new ArrayList<>(List.of("--kube-version", kubeVersion));
     for (String s : sets) {
-      cmd.add("--set");
-      cmd.add(s);
+      args.add("--set");
+      args.add(s);
     }
+    return helm(args);
+  }
+
+  private static Rendered helm(List<String> args) throws Exception {
+    List<String> cmd = new ArrayList<>(List.of(helm.toString(), "template", "t", DeployFiles.file("helm/egret").toString()));
+    cmd.addAll(args);
     Path err = Files.createTempFile(dir, "helm", ".err");
     Process p = new ProcessBuilder(cmd).redirectError(err.toFile()).start();
     String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
@@ -114,6 +119,33 @@ class HelmTracingTest {
     Rendered r = template("1.31.0", REGION);
     assertThat(r.code()).as(r.text()).isZero();
     assertThat(r.out()).doesNotContain("otel").doesNotContain("tracing:").doesNotContain("aws-otel-collector");
+  }
+
+  /**
+   * A values file gives a number (Go prints a small one as 1e-05); `--set` gives the string
+   * "0.25", which the schema accepts. Either must reach Egret as the number meant.
+   */
+  @Test
+  void passesTheSampleRatioToEgretAsTheNumberMeant() throws Exception {
+    for (List<String> ratio : List.of(List.of("--set-json", "tracing.sampleRatio=0.00001"),
+        List.of("--set", "tracing.sampleRatio=0.25"), List.of("--set-json", "tracing.sampleRatio=1"))) {
+      List<String> args = new ArrayList<>(List.of("--kube-version", "1.31.0", "--set", "tracing.enabled=true", "--set", REGION));
+      args.addAll(ratio);
+      Rendered r = helm(args);
+      assertThat(r.code()).as(r.text()).isZero();
+      String yaml = null;
+      try (MappingIterator<JsonNode> it = DeployFiles.YAML.readerFor(JsonNode.class).readValues(r.out())) {
+        while (it.hasNext()) {
+          JsonNode n = it.next();
+          if (n != null && n.path("data").has("egret.yaml")) {
+            yaml = n.path("data").path("egret.yaml").asText();
+          }
+        }
+      }
+      Path file = Files.writeString(dir.resolve("egret.yaml"), yaml);
+      double expected = Double.parseDouble(ratio.get(1).substring(ratio.get(1).indexOf('=') + 1));
+      assertThat(dev.egret.config.ConfigCompiler.load(file).tracing().sampleRatio()).as("%s", ratio).isEqualTo(expected);
+    }
   }
 
   @Test
