@@ -3,7 +3,6 @@ package dev.egret.propose;
 import com.google.common.net.InternetDomainName;
 import dev.egret.policy.HostName;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -55,24 +54,23 @@ final class Grouping {
       byPort.computeIfAbsent(rules.get(i).port(), k -> new ArrayList<>()).add(i);
     }
     for (List<Integer> port : byPort.values()) {
-      int[] at = port.stream().mapToInt(Integer::intValue).toArray();
-      String[] hosts = Arrays.stream(at).mapToObj(i -> rules.get(i).host()).toArray(String[]::new);
-      String[] parents = new String[at.length];
-      int start = 0;
-      while (start < at.length) {
-        String domain = registrableParentOf(hosts[start]);
-        int end = start + 1;
-        while (end < at.length && domain != null && under(hosts[end], domain)) {
-          end++;
-        }
+      // By registrable domain, not by name: under amazonaws.com lie the public suffix
+      // s3.amazonaws.com and its buckets, each a registrable domain of its own.
+      Map<String, List<Integer>> byDomain = new LinkedHashMap<>();
+      for (int i : port) {
+        String domain = registrableParentOf(rules.get(i).host());
         if (domain != null) {
-          new Fold(hosts, parents, minHosts).under(domain, start, end);
+          byDomain.computeIfAbsent(domain, k -> new ArrayList<>()).add(i);
         }
-        start = end;
       }
-      for (int j = 0; j < at.length; j++) {
-        into[at[j]] = parents[j];
-      }
+      byDomain.forEach((domain, members) -> {
+        String[] hosts = members.stream().map(i -> rules.get(i).host()).toArray(String[]::new);
+        String[] parents = new String[hosts.length];
+        new Fold(hosts, parents, minHosts).under(domain, 0, hosts.length);
+        for (int j = 0; j < hosts.length; j++) {
+          into[members.get(j)] = parents[j];
+        }
+      });
     }
     List<Proposed> out = new ArrayList<>();
     Map<String, Proposed> folded = new LinkedHashMap<>();
@@ -98,7 +96,10 @@ final class Grouping {
         && host.charAt(host.length() - parent.length() - 1) == '.';
   }
 
-  /** One run of hosts under one registrable domain, sorted by labels. */
+  /**
+   * The hosts of one registrable domain, sorted by labels. No parent between them and the domain
+   * is a public suffix: that suffix would have made a deeper registrable domain of theirs.
+   */
   private record Fold(String[] hosts, String[] parents, int minHosts) {
     /**
      * Folds what can be folded in {@code [from, to)}, every host strictly under {@code parent};

@@ -162,6 +162,12 @@ class ProposeTest {
         .containsExactlyInAnyOrder("a.b.github.io", "c.d.github.io", "e.f.co.uk", "g.h.co.uk");
     assertThat(grouped(2, "a.b.github.io", "c.b.github.io", "x.y.example.co.uk", "z.example.co.uk"))
         .containsExactly("**.b.github.io", "**.example.co.uk");
+    // s3.amazonaws.com is a public suffix inside the registrable amazonaws.com: its buckets are
+    // registrable domains of their own, never folded with amazonaws.com's hosts or each other.
+    assertThat(grouped(2, "a.amazonaws.com", "x.s3.amazonaws.com", "y.s3.amazonaws.com"))
+        .containsExactly("a.amazonaws.com", "x.s3.amazonaws.com", "y.s3.amazonaws.com");
+    assertThat(grouped(2, "a.amazonaws.com", "x.s3.amazonaws.com", "b.amazonaws.com"))
+        .containsExactly("**.amazonaws.com", "x.s3.amazonaws.com");
   }
 
   @Test
