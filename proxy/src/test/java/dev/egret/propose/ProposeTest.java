@@ -187,6 +187,22 @@ class ProposeTest {
   }
 
   @Test
+  void tallyKeepsItsFirstKeysAndCountsTheRestAsOtherPerRuleAndInAll() {
+    Tally.Budget budget = new Tally.Budget(3);
+    Tally a = new Tally(2);
+    Tally b = new Tally(2);
+    a.add("/v1", 5, budget);
+    a.add("/v2", 1, budget);
+    a.add("/v3", 2, budget); // over this tally's cap
+    a.add("/v1", 1, budget); // a kept key still counts
+    b.add("/x", 1, budget);  // the budget's last key
+    b.add("/y", 4, budget);  // over the budget shared by every tally
+    assertThat(a.top(8)).isEqualTo("/v1 6, other 2, /v2 1");
+    assertThat(b.top(8)).isEqualTo("other 4, /x 1");
+    assertThat(a.top(1)).isEqualTo("/v1 6, +2 more");
+  }
+
+  @Test
   void refusesBadArguments() {
     assertThatThrownBy(() -> propose("", "--group", "1")).isInstanceOf(Propose.UsageError.class)
         .hasMessageContaining("2 or more");
