@@ -40,7 +40,12 @@ public final class Egret {
                                                     and the address guard's verdict for each address the
                                                     host resolves to (unless --no-resolve)
              egret propose [--config FILE] [--group N] [LOG...]
-                                                    print a proposed allowlist from access-log lines
+                                                    print a proposed allowlist from access-log lines;
+                                                    --group N folds N or more hosts into **.PARENT, the
+                                                    deepest parent holding them, never a public suffix.
+                                                    Counts at most 100000 destinations and prints at
+                                                    most 4 MiB: past either, it prints what fits, marks
+                                                    it "# INCOMPLETE:" and exits 1
              egret ready [--admin HOST:PORT]        exit 0 if the admin port's /readyz answers 200
              egret iptables --config FILE [--uid UID] [--ipv6] [--allow-endpoint IP:PORT]...
                                                     print iptables-restore input that redirects this

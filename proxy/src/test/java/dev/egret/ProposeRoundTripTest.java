@@ -137,7 +137,7 @@ class ProposeRoundTripTest {
     assertThat(proposal).contains("  # egret propose: no hop in the log matched this rule\n"
         + "  - host: unused.partner.example\n");
     assertThat(proposal.indexOf("proposed by egret propose")).isLessThan(proposal.indexOf("deny:"));
-    assertThat(proposal).contains("- host: \"**.example.com\"").contains("folds 3 hosts, most hops: ")
+    assertThat(proposal).contains("- host: \"**.crm.example.com\"").contains("folds 3 hosts, most hops: ")
         .contains("- host: \"a.github.io\"").contains("- host: \"b.github.io\"")
         .doesNotContain("**.github.io")
         .contains("not proposed (1 hop): " + PASTE);

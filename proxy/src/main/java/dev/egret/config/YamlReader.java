@@ -16,7 +16,20 @@ import java.util.Map;
  * (Jackson's tree model drops locations, which every config error needs).
  */
 final class YamlReader {
-  private static final YAMLFactory FACTORY = new YAMLFactory();
+  /**
+   * SnakeYAML stops at 3 Mi code points by default ({@code LoaderOptions.codePointLimit}), below
+   * the 4 MiB a config file may have: a file between the two was read and then refused as a
+   * YAML syntax error. In UTF-8 a code point takes at least one byte, so the byte cap bounds the
+   * code points, and the limit here only has to let the whole file through.
+   */
+  private static final YAMLFactory FACTORY = YAMLFactory.builder()
+      .loaderOptions(loaderOptions()).build();
+
+  private static org.yaml.snakeyaml.LoaderOptions loaderOptions() {
+    org.yaml.snakeyaml.LoaderOptions o = new org.yaml.snakeyaml.LoaderOptions();
+    o.setCodePointLimit(ConfigFiles.MAX_CONFIG_BYTES);
+    return o;
+  }
 
   private YamlReader() {}
 

@@ -133,12 +133,17 @@ public final class Extension {
     }
     String id;
     try {
-      id = registration.await(10, TimeUnit.SECONDS);
+      // The call fails by itself after REGISTER_WITHIN; the second of slack only covers a clock.
+      id = registration.await(ExtensionsApi.REGISTER_WITHIN.toMillis() + 1000, TimeUnit.MILLISECONDS);
     } catch (Exception e) {
       err.println("egret: lambda: cannot register with the Extensions API at " + api.host()
-          + ": " + e.getMessage());
+          + ": " + e.getMessage() + "; exiting 1");
       if (running != null) {
-        running.drain(Duration.ZERO).toCompletableFuture().join();
+        try {
+          running.drain(Duration.ZERO).toCompletableFuture().get(2, TimeUnit.SECONDS);
+        } catch (Exception drain) {
+          err.println("egret: lambda: the drain did not finish in time: " + drain);
+        }
         running.close();
       }
       vertx.close();
@@ -172,7 +177,8 @@ public final class Extension {
 
   private int failInit(String id, String type, int code, List<String> lines) {
     try {
-      api.initError(id, type, lines).await(5, TimeUnit.SECONDS);
+      api.initError(id, type, lines).await(ExtensionsApi.REPORT_WITHIN.toMillis() + 1000,
+          TimeUnit.MILLISECONDS);
     } catch (Exception e) {
       err.println("egret: lambda: init/error was not accepted: " + e.getMessage());
     }
@@ -186,8 +192,16 @@ public final class Extension {
         // Lambda's own agent went away or broke the protocol: stop, say why, and let Lambda
         // restart the environment.
         err.println("egret: lambda: event/next failed: " + ar.cause().getMessage());
+        // exit/error has a deadline of its own: whatever it does, the exit follows.
         api.exitError(id, "Extension.EventLoopFailed", List.of(String.valueOf(ar.cause().getMessage())))
-            .onComplete(x -> stop(System.currentTimeMillis() + 1000, 1));
+            .onComplete(x -> {
+              if (x.failed()) {
+                err.println("egret: lambda: exit/error was not accepted: " + x.cause().getMessage());
+              }
+              err.println("egret: lambda: draining and exiting 1, for Lambda to start a new "
+                  + "environment");
+              stop(System.currentTimeMillis() + 1000, 1);
+            });
       } else if (ar.result().isShutdown()) {
         err.println("egret: lambda: SHUTDOWN (" + ar.result().shutdownReason() + "), draining");
         stop(ar.result().deadlineMs(), 0);

@@ -4,22 +4,28 @@ import dev.egret.config.ConfigCompiler;
 import dev.egret.config.ConfigException;
 import dev.egret.config.EgretConfig;
 import dev.egret.policy.Decision;
+import dev.egret.policy.HostName;
 import dev.egret.policy.Reason;
 import dev.egret.policy.Rule;
 import dev.egret.policy.Verdict;
+import java.io.BufferedWriter;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InputStreamReader;
+import java.io.OutputStreamWriter;
 import java.io.PrintStream;
 import java.io.Reader;
+import java.io.UncheckedIOException;
+import java.io.Writer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.Deque;
+import java.util.HashMap;
 import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -42,9 +48,21 @@ import java.util.zip.GZIPInputStream;
  * with a comment, and rules are proposed only for hops FILE would deny. A hop that no rule added
  * after FILE's could admit (FILE's deny list, a rule of FILE that blocks plaintext, a tunnel to a
  * rule with injected headers) is listed as a comment saying what to change instead.
+ *
+ * <p>Bounded: at most {@link #MAX_DESTINATIONS} destinations (host and port) are counted, each
+ * with a capped tally of what was seen ({@link Seen}), and the proposal is at most the 4 MiB a
+ * config file may have. When it cannot hold every destination seen, what fits is written (in
+ * name order; it still passes {@code egret check}), an {@code # INCOMPLETE:} comment on the
+ * first line and at the end of the allow list says what was left out, stderr says the same, and
+ * the exit code is 1: a script that deploys the proposal must not take it for the whole log,
+ * since enforcing it would deny what was left out. {@code --group N} folds hosts so more fit.
  */
 public final class Propose {
-  /** Bounds the memory a log of endless distinct host names can take. */
+  /**
+   * Bounds the memory a log of endless distinct host names can take: a few hundred bytes per
+   * destination, plus the keys of what they saw ({@link Seen#MAX_KEYS_IN_ALL}). A proposal of
+   * this many rules would not fit in a config file; with {@code --group} many fold into one.
+   */
   static final int MAX_DESTINATIONS = 100_000;
   static final String USAGE_LINE = "egret propose [--config FILE] [--group N] [LOG...]";
 
@@ -61,6 +79,7 @@ public final class Propose {
    * Runs the command with the arguments after {@code propose}.
    *
    * @return the exit code: 0, or 1 when the log could not be read or the proposal is incomplete
+   *     (what fits is still printed)
    * @throws UsageError for bad arguments
    * @throws ConfigException when {@code --config FILE} does not load
    */
@@ -111,37 +130,65 @@ public final class Propose {
     if (group > 0) {
       rules = Grouping.fold(rules, group);
     }
-    String summary = "read " + reader.lines + " lines from " + String.join(", ", logs) + ": "
+    List<String> names = logs.stream().map(l -> Comments.safe(l, 200)).toList();
+    String summary = "read " + reader.lines + " lines from " + String.join(", ", names) + ": "
         + reader.hops + " hops, " + reader.skipped + " lines skipped (not Egret's access log), "
         + reader.withoutDestination + " hops without a destination (malformed requests, loops)";
     ProposalWriter writer = new ProposalWriter(summary, rules, collector.notes, collector.leftOut);
-    String yaml;
+    ProposalWriter.Plan plan;
     try {
-      yaml = config == null ? writer.standalone() : writer.merged(config, collector.used);
+      plan = config == null ? writer.standalone() : writer.merged(config, collector.used);
     } catch (ProposalWriter.CannotMerge e) {
       err.println("egret propose: " + e.getMessage());
       return 1;
     }
+    // A proposal that does not pass check is never printed as if it did. The check reads the
+    // text as `egret check` would, at most MAX_BYTES of it; what is printed is written again.
     Path checkAs = configFile != null ? configFile : Path.of("proposed.yaml");
     try {
-      ConfigCompiler.compile(checkAs, yaml.getBytes(StandardCharsets.UTF_8));
+      ByteArrayOutputStream text = new ByteArrayOutputStream(1 << 16);
+      try (Writer w = new OutputStreamWriter(text, StandardCharsets.UTF_8)) {
+        writer.write(plan, w);
+      }
+      if (text.size() > ProposalWriter.MAX_BYTES) {
+        throw new IllegalStateException("the proposal is " + text.size() + " bytes, over the "
+            + ProposalWriter.MAX_BYTES + " it was planned to fit");
+      }
+      ConfigCompiler.compile(checkAs, text.toByteArray());
     } catch (ConfigException e) {
-      // A proposal that does not pass check is never printed as if it did.
       err.println("egret propose: the proposal does not compile, which is a bug in propose:");
       e.errors().forEach(x -> err.println("  " + x));
       return 1;
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
     }
-    out.print(yaml);
-    err.println("egret propose: " + summary + "; proposed " + rules.size() + " rules"
-        + (config == null ? "" : ", " + collector.unusedCount() + " of FILE's rules saw no traffic")
-        + (collector.notes.isEmpty() ? "" : "; " + collector.notes.size()
-            + " kinds of hops need a change to FILE instead (see the comments)"));
-    if (collector.leftOut > 0) {
-      err.println("egret propose: " + collector.leftOut + " hops to more than "
-          + MAX_DESTINATIONS + " destinations were left out; the proposal does not cover them");
+    Writer w = new BufferedWriter(new OutputStreamWriter(out, StandardCharsets.UTF_8), 1 << 16);
+    try {
+      writer.write(plan, w);
+      w.flush();
+    } catch (IOException e) {
+      err.println("egret propose: cannot write the proposal: " + e.getMessage());
       return 1;
     }
-    return 0;
+    if (out.checkError()) {
+      err.println("egret propose: cannot write the proposal to stdout");
+      return 1;
+    }
+    err.println("egret propose: " + summary + "; proposed " + plan.fitted() + " rules"
+        + (config == null ? "" : ", " + collector.unusedCount() + " of FILE's rules saw no traffic")
+        + (collector.notes.isEmpty() ? "" : "; " + collector.notes.entries()
+            + " kinds of hops need a change to FILE instead (see the comments)"));
+    if (plan.leftRules() > 0) {
+      err.println("egret propose: INCOMPLETE: " + plan.leftRules() + " proposed rules (for "
+          + plan.leftHosts() + " hosts, " + plan.leftHops() + " hops) did not fit in the "
+          + (ProposalWriter.MAX_BYTES >> 20) + " MiB a config file may have; fold hosts with "
+          + "--group N, or propose from a part of the log at a time");
+    }
+    if (plan.uncounted() > 0) {
+      err.println("egret propose: INCOMPLETE: " + plan.uncounted() + " hops to destinations past "
+          + "the first " + MAX_DESTINATIONS + " were not counted; the proposal does not cover them");
+    }
+    return plan.complete() ? 0 : 1;
   }
 
   private static Reader open(String log, InputStream stdin) throws IOException {
@@ -156,12 +203,15 @@ public final class Propose {
   /** Sorts sightings into destinations to propose, FILE's used rules, and notes. */
   private static final class Collector {
     private final EgretConfig config;
-    private final Map<String, Proposed> destinations = new LinkedHashMap<>();
+    /** At most MAX_DESTINATIONS entries; the host strings are the sightings' own. */
+    private final Map<Destination, Seen> destinations = new HashMap<>();
     /** Lines of FILE's rules that admitted a hop. */
     final Set<Integer> used = new HashSet<>();
     /** Hops a rule appended after FILE's cannot admit, by what to change instead. */
-    final Map<String, Long> notes = new LinkedHashMap<>();
+    final Tally notes = new Tally(64);
+    /** Hops to destinations past MAX_DESTINATIONS. */
     long leftOut;
+    private final Tally.Budget keys = new Tally.Budget(Seen.MAX_KEYS_IN_ALL);
 
     Collector(EgretConfig config) {
       this.config = config;
@@ -177,25 +227,25 @@ public final class Propose {
         }
         String note = note(d);
         if (note != null) {
-          Seen.count(notes, note);
+          notes.add(note, 1);
           return;
         }
         // "no allow rule names h" says nothing the rule below does not; a near miss does.
         deniedBecause = d.reason() == Reason.NO_MATCHING_RULE ? null : Comments.safe(d.details(), 160);
       }
-      String key = s.target().host() + " " + s.upstreamPort();
-      Proposed p = destinations.get(key);
-      if (p == null) {
+      Destination key = new Destination(s.target().host(), s.upstreamPort());
+      Seen seen = destinations.get(key);
+      if (seen == null) {
         if (destinations.size() >= MAX_DESTINATIONS) {
           leftOut++;
           return;
         }
-        p = new Proposed(s.target().host(), s.upstreamPort(), new Seen());
-        destinations.put(key, p);
+        seen = new Seen();
+        destinations.put(key, seen);
       }
-      p.seen().add(s);
+      seen.add(s, keys);
       if (deniedBecause != null) {
-        Seen.count(p.seen().deniedBecause, deniedBecause);
+        seen.denied(deniedBecause, keys);
       }
     }
 
@@ -215,10 +265,12 @@ public final class Propose {
       return null;
     }
 
+    /** The destinations as rules, in {@link #BY_LABELS} order, then by port. */
     List<Proposed> proposals() {
-      List<Proposed> out = new ArrayList<>(destinations.values());
-      out.sort(Comparator.comparing((Proposed p) -> reversedLabels(p.host()))
-          .thenComparingInt(Proposed::port));
+      List<Proposed> out = new ArrayList<>(destinations.size());
+      destinations.forEach((d, seen) -> out.add(new Proposed(d.host(), d.port(), seen)));
+      destinations.clear();
+      out.sort(Comparator.comparing(Proposed::host, BY_LABELS).thenComparingInt(Proposed::port));
       return out;
     }
 
@@ -227,16 +279,43 @@ public final class Propose {
     }
   }
 
-  /** {@code api.example.com} sorts as {@code com.example.api}, so a domain's hosts sit together. */
-  static String reversedLabels(String host) {
-    if (host.indexOf(':') >= 0 || host.chars().allMatch(c -> c == '.' || Character.isDigit(c))) {
-      return "~" + host; // IP literals after names
+  private record Destination(String host, int port) {}
+
+  /**
+   * Host names by their labels from the right ({@code api.example.com} as {@code com, example,
+   * api}), so the hosts under any parent sit together; IP literals after the names. Labels are
+   * compared one by one: as text, {@code x-y.example.com} would sort between {@code x.example.com}
+   * and {@code a.x.example.com}.
+   */
+  static final Comparator<String> BY_LABELS = Propose::compareByLabels;
+
+  static int compareByLabels(String a, String b) {
+    boolean ipA = HostName.isIpLiteral(a);
+    boolean ipB = HostName.isIpLiteral(b);
+    if (ipA || ipB) {
+      return ipA && ipB ? a.compareTo(b) : ipA ? 1 : -1;
     }
-    String[] labels = host.split("\\.");
-    StringBuilder b = new StringBuilder();
-    for (int i = labels.length - 1; i >= 0; i--) {
-      b.append(labels[i]).append(i > 0 ? "." : "");
+    int endA = a.length();
+    int endB = b.length();
+    while (true) {
+      int startA = a.lastIndexOf('.', endA - 1) + 1;
+      int startB = b.lastIndexOf('.', endB - 1) + 1;
+      int lenA = endA - startA;
+      int lenB = endB - startB;
+      for (int i = 0; i < Math.min(lenA, lenB); i++) {
+        int c = Character.compare(a.charAt(startA + i), b.charAt(startB + i));
+        if (c != 0) {
+          return c;
+        }
+      }
+      if (lenA != lenB) {
+        return lenA - lenB;
+      }
+      if (startA == 0 || startB == 0) {
+        return startA == 0 && startB == 0 ? 0 : startA == 0 ? -1 : 1;
+      }
+      endA = startA - 1;
+      endB = startB - 1;
     }
-    return b.toString();
   }
 }

@@ -222,6 +222,22 @@ class ConfigCompilerTest {
   }
 
   @Test
+  void readsAConfigOfExactlyFourMebibytes() throws Exception {
+    // The YAML parser's own limit (3 Mi code points by default; comments do not count) once
+    // refused files the byte cap lets through, as a YAML syntax error where it stopped.
+    StringBuilder b = new StringBuilder("version: 1\nallow:\n");
+    String rule = "  - host: h%07d.example.com\n    paths: [\"/%s\"]\n";
+    int n = 0;
+    while (b.length() + rule.length() + 200 < ConfigFiles.MAX_CONFIG_BYTES) {
+      b.append(rule.formatted(n++, "p".repeat(150)));
+    }
+    b.append("#".repeat(ConfigFiles.MAX_CONFIG_BYTES - b.length() - 1)).append('\n');
+    Path f = write(b.toString());
+    assertThat(Files.size(f)).isEqualTo(ConfigFiles.MAX_CONFIG_BYTES);
+    assertThat(ConfigCompiler.load(f).allowlist().rules()).hasSize(n);
+  }
+
+  @Test
   void refusesAConfigOverFourMebibytesWithoutReadingIt() throws Exception {
     Path f = write("version: 1\nallow:\n  - host: a.example\n"
         + "#".repeat(ConfigFiles.MAX_CONFIG_BYTES) + "\n");

@@ -38,6 +38,25 @@ class EcsEnforceTaskDefinitionTest {
   }
 
   @Test
+  void egretHealthCheckIsTheImagesStaticProbeNotASecondJvm() {
+    // A `java -jar egret.jar ready` check costs about 0.4 CPU-seconds and 50 MB every interval,
+    // inside the sidecar's own limit; the probe does the same GET in about a millisecond.
+    JsonNode hc = container("egret").path("healthCheck");
+    List<String> command = new ArrayList<>();
+    hc.path("command").forEach(n -> command.add(n.asText()));
+    assertThat(command).isNotEmpty();
+    assertThat(command.get(0)).isEqualTo("CMD");
+    assertThat(command.subList(1, command.size())).isEqualTo(DockerfileFacts.read().healthcheck());
+    assertThat(hc.path("interval").asInt()).isBetween(5, 300);
+    assertThat(hc.path("timeout").asInt()).isBetween(2, hc.path("interval").asInt());
+    assertThat(hc.path("retries").asInt()).isBetween(1, 10);
+    for (JsonNode c : task.path("containerDefinitions")) {
+      assertThat(c.path("healthCheck").path("command").toString()).as(c.path("name").asText())
+          .doesNotContain("java").doesNotContain("egret.jar");
+    }
+  }
+
+  @Test
   void isAnAwsvpcTaskOnEc2() {
     // awsvpc: one network namespace for the whole task, so the rules hold for every container.
     assertThat(task.path("networkMode").asText()).isEqualTo("awsvpc");

@@ -1,5 +1,6 @@
 package dev.egret.lambda;
 
+import io.vertx.core.Handler;
 import io.vertx.core.MultiMap;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServer;
@@ -7,9 +8,11 @@ import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.json.JsonObject;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -36,6 +39,7 @@ final class FakeExtensionsApi implements AutoCloseable {
   final CompletableFuture<Call> initError = new CompletableFuture<>();
   final CompletableFuture<Call> exitError = new CompletableFuture<>();
   private final BlockingQueue<HttpServerRequest> waiting = new LinkedBlockingQueue<>();
+  private final Map<String, Handler<HttpServerRequest>> misbehaviour = new ConcurrentHashMap<>();
   private final Vertx vertx;
   private final HttpServer server;
 
@@ -49,6 +53,16 @@ final class FakeExtensionsApi implements AutoCloseable {
     return new FakeExtensionsApi(Vertx.vertx());
   }
 
+  /**
+   * From now on answers {@code path} (after {@code /2020-01-01/extension}, e.g. {@code
+   * /event/next}) with {@code answer} instead; the call is still recorded and still completes its
+   * future ({@link #exitError}, ...). An answer that never ends the response is an API that hangs.
+   */
+  FakeExtensionsApi misbehave(String path, Handler<HttpServerRequest> answer) {
+    misbehaviour.put("/2020-01-01/extension" + path, answer);
+    return this;
+  }
+
   /** {@code host:port}, as Lambda sets {@code AWS_LAMBDA_RUNTIME_API}. */
   String address() {
     return "127.0.0.1:" + server.actualPort();
@@ -60,6 +74,18 @@ final class FakeExtensionsApi implements AutoCloseable {
       Call call = new Call(request.method().name(), request.path(),
           MultiMap.caseInsensitiveMultiMap().addAll(request.headers()), body.toString(), at);
       calls.add(call);
+      Handler<HttpServerRequest> misbehave = misbehaviour.get(request.path());
+      if (misbehave != null) {
+        misbehave.handle(request);
+        switch (request.path()) {
+          case "/2020-01-01/extension/register" -> registered.complete(call);
+          case "/2020-01-01/extension/event/next" -> firstNext.complete(call);
+          case "/2020-01-01/extension/init/error" -> initError.complete(call);
+          case "/2020-01-01/extension/exit/error" -> exitError.complete(call);
+          default -> { }
+        }
+        return;
+      }
       switch (request.path()) {
         case "/2020-01-01/extension/register" -> {
           request.response().putHeader("Lambda-Extension-Identifier", identifier)

@@ -184,6 +184,31 @@ class LayerExtensionTest {
     }
   }
 
+  @Test
+  void exitsNonZeroSoonAfterEventNextFailsEvenWhenExitErrorHangs() throws Exception {
+    try (FakeExtensionsApi api = FakeExtensionsApi.start()
+        .misbehave("/event/next", req -> req.response().setStatusCode(500).end())
+        .misbehave("/exit/error", req -> { })) {
+      Path config = Files.writeString(dir.resolve("egret.yaml"), """
+          version: 1
+          listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
+          allow:
+            - host: api.example.com
+          """);
+      try (Layer.Child egret = extension(api, config)) {
+        FakeExtensionsApi.Call next = api.firstNext.get(30, TimeUnit.SECONDS);
+        api.exitError.get(10, TimeUnit.SECONDS);
+        // exit/error's 2 s deadline, the drain's second, and a loaded machine's slack.
+        assertThat(egret.process.waitFor(15, TimeUnit.SECONDS)).as("exited; stderr %s", egret.stderr)
+            .isTrue();
+        System.out.printf("layer: exited %d ms after event/next answered 500%n",
+            TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - next.atNanos()));
+        assertThat(egret.process.exitValue()).isEqualTo(1);
+        assertThat(egret.stderr).anySatisfy(l -> assertThat(l).contains("exit/error was not answered within 2 s"));
+      }
+    }
+  }
+
   private static String exchange(int port, String request) throws IOException {
     try (Socket s = new Socket(InetAddress.getLoopbackAddress(), port)) {
       s.setSoTimeout(10_000);

@@ -130,6 +130,46 @@ class ProposeTest {
     }
   }
 
+  private List<String> grouped(int n, String... hosts) throws Exception {
+    StringBuilder log = new StringBuilder();
+    for (String h : hosts) {
+      log.append(line("CONNECT", h + ":443", "tunnel"));
+    }
+    Result r = propose(log.toString(), "--group", String.valueOf(n));
+    assertThat(r.code()).as(r.err()).isZero();
+    return compiled(r.out()).allowlist().rules().stream().map(rule -> rule.host().pattern()).toList();
+  }
+
+  @Test
+  void groupsUnderTheDeepestParentThatHoldsNHosts() throws Exception {
+    // Least privilege: api.example.com's hosts, not everything under example.com.
+    assertThat(grouped(3, "x.api.example.com", "y.api.example.com", "z.api.example.com",
+        "www.example.com")).containsExactly("**.api.example.com", "www.example.com");
+    // The common parent of hosts at different depths.
+    assertThat(grouped(3, "a.eu.api.example.com", "b.us.api.example.com", "c.api.example.com"))
+        .containsExactly("**.api.example.com");
+    // Hosts left over once a deeper parent folded its own are not swept into the domain's rule.
+    assertThat(grouped(3, "a.x.example.com", "b.x.example.com", "c.x.example.com",
+        "d.y.example.com", "e.y.example.com")).containsExactly("**.x.example.com",
+        "d.y.example.com", "e.y.example.com");
+    assertThat(grouped(2, "a.x.example.com", "b.x.example.com", "d.y.example.com",
+        "e.y.example.com")).containsExactly("**.x.example.com", "**.y.example.com");
+    // "x-y" sorts between "x" and "x.a" as text; the fold goes by labels.
+    assertThat(grouped(2, "a.x.example.com", "x-y.example.com", "b.x.example.com"))
+        .containsExactly("**.x.example.com", "x-y.example.com");
+    // Under a public suffix each registrable domain folds on its own, never the suffix.
+    assertThat(grouped(2, "a.b.github.io", "c.d.github.io", "e.f.co.uk", "g.h.co.uk"))
+        .containsExactlyInAnyOrder("a.b.github.io", "c.d.github.io", "e.f.co.uk", "g.h.co.uk");
+    assertThat(grouped(2, "a.b.github.io", "c.b.github.io", "x.y.example.co.uk", "z.example.co.uk"))
+        .containsExactly("**.b.github.io", "**.example.co.uk");
+    // s3.amazonaws.com is a public suffix inside the registrable amazonaws.com: its buckets are
+    // registrable domains of their own, never folded with amazonaws.com's hosts or each other.
+    assertThat(grouped(2, "a.amazonaws.com", "x.s3.amazonaws.com", "y.s3.amazonaws.com"))
+        .containsExactly("a.amazonaws.com", "x.s3.amazonaws.com", "y.s3.amazonaws.com");
+    assertThat(grouped(2, "a.amazonaws.com", "x.s3.amazonaws.com", "b.amazonaws.com"))
+        .containsExactly("**.amazonaws.com", "x.s3.amazonaws.com");
+  }
+
   @Test
   void groupsOnlyFromNHostsAndPerPort() throws Exception {
     String log = line("CONNECT", "a.example.com:443", "tunnel") + line("CONNECT", "b.example.com:443", "tunnel")
@@ -144,6 +184,22 @@ class ProposeTest {
         .ruleName()).isEqualTo("example.com");
     assertThat(two.allowlist().decide(RequestTarget.parse("CONNECT", "d.example.com:8443").target())
         .verdict()).isEqualTo(Verdict.DENY);
+  }
+
+  @Test
+  void tallyKeepsItsFirstKeysAndCountsTheRestAsOtherPerRuleAndInAll() {
+    Tally.Budget budget = new Tally.Budget(3);
+    Tally a = new Tally(2);
+    Tally b = new Tally(2);
+    a.add("/v1", 5, budget);
+    a.add("/v2", 1, budget);
+    a.add("/v3", 2, budget); // over this tally's cap
+    a.add("/v1", 1, budget); // a kept key still counts
+    b.add("/x", 1, budget);  // the budget's last key
+    b.add("/y", 4, budget);  // over the budget shared by every tally
+    assertThat(a.top(8)).isEqualTo("/v1 6, other 2, /v2 1");
+    assertThat(b.top(8)).isEqualTo("other 4, /x 1");
+    assertThat(a.top(1)).isEqualTo("/v1 6, +2 more");
   }
 
   @Test
