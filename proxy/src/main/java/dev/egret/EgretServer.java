@@ -411,6 +411,11 @@ public final class EgretServer {
         e -> closeTracing()).mapEmpty();
   }
 
+  /** Lambda: the current invocation's trace header, for hops with no parent of their own. */
+  public void invocation(String xrayTraceHeader) {
+    serving.get().tracing().invocation(xrayTraceHeader);
+  }
+
   /**
    * Exports the spans queued so far, waiting at most {@code deadline}; true when all went. Blocks:
    * for the Lambda extension's thread between events, never an event loop.

@@ -58,7 +58,11 @@ public final class Run {
    */
   public static Running start(Path configPath, PrintStream err)
       throws ConfigException, StartFailure {
-    EgretConfig config = ConfigCompiler.load(configPath);
+    return start(ConfigCompiler.load(configPath), err);
+  }
+
+  /** Starts serving a config already compiled (the Lambda extension reads it before it registers). */
+  public static Running start(EgretConfig config, PrintStream err) throws StartFailure {
     Metrics metrics = new Metrics();
     // Netty's native epoll transport where it loads (Linux x86_64 and aarch64), else NIO.
     // One event loop per CPU, as nginx's worker_processes auto (Vert.x's default is two), and
@@ -108,6 +112,16 @@ public final class Run {
       @Override
       public MeterRegistry registry() {
         return metrics.registry();
+      }
+
+      @Override
+      public void invocation(String xrayTraceHeader) {
+        server.invocation(xrayTraceHeader);
+      }
+
+      @Override
+      public boolean flushTraces(Duration deadline) {
+        return server.flushTraces(deadline);
       }
 
       @Override

@@ -31,6 +31,17 @@ public interface Running {
    */
   CompletionStage<Void> drain(Duration deadline);
 
+  /**
+   * Lambda: the current invocation's {@code X-Amzn-Trace-Id}, the parent of hops that bring no
+   * trace header of their own (null: none). Does nothing while tracing is off.
+   */
+  default void invocation(String xrayTraceHeader) {}
+
+  /** Exports the spans queued so far within {@code deadline}; true when all went. Blocks. */
+  default boolean flushTraces(Duration deadline) {
+    return true;
+  }
+
   /** Releases what is left (admin port, access log, Vert.x, meters); blocks, bounded; after drain. */
   void close();
 }

@@ -2,8 +2,10 @@ package dev.egret.lambda;
 
 import dev.egret.Run;
 import dev.egret.Running;
+import dev.egret.config.ConfigCompiler;
 import dev.egret.config.ConfigError;
 import dev.egret.config.ConfigException;
+import dev.egret.config.EgretConfig;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
@@ -40,6 +42,8 @@ import java.util.concurrent.TimeUnit;
 public final class Extension {
   /** Time kept back from {@code deadlineMs} for the last metrics and the access log's flush. */
   static final Duration CLOSE_RESERVE = Duration.ofMillis(300);
+  /** How long an INVOKE may wait for the spans of earlier invocations to be exported. */
+  static final Duration INVOKE_FLUSH_WITHIN = Duration.ofMillis(500);
   /** CloudWatch's standard resolution: one EMF line per series per minute at most. */
   static final Duration DEFAULT_METRICS_INTERVAL = Duration.ofSeconds(60);
 
@@ -49,6 +53,8 @@ public final class Extension {
   private final PrintStream err;
   private final Duration metricsInterval;
   private Running running;
+  /** The config traces: registered for INVOKE events too. */
+  private boolean tracing;
   private EmfMetrics emf;
   private long emfTimer = -1;
 
@@ -116,17 +122,25 @@ public final class Extension {
   }
 
   private int start(String name, String config) {
-    // Registration goes out first and completes while the config loads and the ports bind on
-    // this thread: the two overlap, and the cold start is the longer of them, not their sum.
-    // The first event/next still waits for both.
-    Future<String> registration = api.register(name);
+    // The config is compiled first: whether Egret registers for INVOKE events (tracing needs
+    // each invocation's trace header) depends on it. Registration then goes out and completes
+    // while the ports bind on this thread, so the cold start is the longer of the two, not their
+    // sum. The first event/next still waits for both.
     ConfigException badConfig = null;
-    Run.StartFailure failedStart = null;
+    EgretConfig compiled = null;
     if (config != null && !config.isBlank()) {
       try {
-        running = Run.start(Path.of(config), err);
+        compiled = ConfigCompiler.load(Path.of(config));
       } catch (ConfigException e) {
         badConfig = e;
+      }
+    }
+    tracing = compiled != null && compiled.tracing().on();
+    Future<String> registration = api.register(name, tracing);
+    Run.StartFailure failedStart = null;
+    if (compiled != null) {
+      try {
+        running = Run.start(compiled, err);
       } catch (Run.StartFailure e) {
         failedStart = e;
       }
@@ -205,10 +219,23 @@ public final class Extension {
       } else if (ar.result().isShutdown()) {
         err.println("egret: lambda: SHUTDOWN (" + ar.result().shutdownReason() + "), draining");
         stop(ar.result().deadlineMs(), 0);
+      } else if (tracing) {
+        invoked(id, ar.result());
       } else {
         next(id);
       }
     });
+  }
+
+  /**
+   * An INVOKE (registered for only while tracing is on): its trace header parents the hops that
+   * bring none, and the spans of the invocations before it are exported now, while the
+   * environment is thawed, bounded so that the extension never holds the invocation up for long.
+   */
+  private void invoked(String id, Event event) {
+    running.invocation(event.traceHeader());
+    vertx.executeBlocking(() -> running.flushTraces(INVOKE_FLUSH_WITHIN), false)
+        .onComplete(ar -> next(id));
   }
 
   /** Drains, writes the last metrics, exits with {@code code}; all before {@code deadlineMs}. */

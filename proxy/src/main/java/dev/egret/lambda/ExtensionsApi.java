@@ -22,7 +22,7 @@ import java.util.concurrent.TimeoutException;
  *
  * <pre>{@code
  * ExtensionsApi api = new ExtensionsApi(vertx, System.getenv("AWS_LAMBDA_RUNTIME_API"));
- * api.register("egret").compose(id -> api.next(id)).onSuccess(event -> ...);
+ * api.register("egret", false).compose(id -> api.next(id)).onSuccess(event -> ...);
  * }</pre>
  *
  * <p>Every call has a deadline ({@link #REGISTER_WITHIN}, {@link #REPORT_WITHIN}, and {@link
@@ -96,10 +96,15 @@ final class ExtensionsApi implements AutoCloseable {
     return host;
   }
 
-  /** Registers for {@code SHUTDOWN}; completes with the extension identifier. */
-  Future<String> register(String name) {
+  /**
+   * Registers for {@code SHUTDOWN}, and for {@code INVOKE} too when {@code invokes} (tracing
+   * needs each invocation's trace header); completes with the extension identifier.
+   */
+  Future<String> register(String name, boolean invokes) {
+    JsonArray events = invokes ? new JsonArray().add("INVOKE").add("SHUTDOWN")
+        : new JsonArray().add("SHUTDOWN");
     return call(HttpMethod.POST, "/register", NAME_HEADER, name, null,
-        new JsonObject().put("events", new JsonArray().add("SHUTDOWN")), REGISTER_WITHIN)
+        new JsonObject().put("events", events), REGISTER_WITHIN)
         .compose(r -> {
           String id = r.headers.get(ID_HEADER);
           if (id == null || id.isBlank()) {

@@ -38,7 +38,8 @@ final class FakeExtensionsApi implements AutoCloseable {
   final CompletableFuture<Call> firstNext = new CompletableFuture<>();
   final CompletableFuture<Call> initError = new CompletableFuture<>();
   final CompletableFuture<Call> exitError = new CompletableFuture<>();
-  private final BlockingQueue<HttpServerRequest> waiting = new LinkedBlockingQueue<>();
+  private final java.util.concurrent.BlockingDeque<HttpServerRequest> waiting =
+      new java.util.concurrent.LinkedBlockingDeque<>();
   private final Map<String, Handler<HttpServerRequest>> misbehaviour = new ConcurrentHashMap<>();
   private final Vertx vertx;
   private final HttpServer server;
@@ -109,6 +110,19 @@ final class FakeExtensionsApi implements AutoCloseable {
         default -> request.response().setStatusCode(404).end();
       }
     });
+  }
+
+  /**
+   * Waits up to {@code within} until the extension asks for its next event, without answering:
+   * it has handled the one before.
+   */
+  void awaitNextCall(Duration within) throws InterruptedException {
+    HttpServerRequest next = waiting.poll(within.toMillis(), TimeUnit.MILLISECONDS);
+    if (next == null) {
+      throw new AssertionError("the extension asked for no next event within " + within
+          + "; calls: " + calls);
+    }
+    waiting.putFirst(next);
   }
 
   /** Answers the oldest pending {@code event/next} (waiting up to {@code within} for one). */

@@ -22,8 +22,8 @@ import java.util.concurrent.TimeUnit;
  * An OpenTelemetry collector stand-in: an OTLP/HTTP protobuf endpoint on 127.0.0.1 that decodes
  * every export into spans, and can refuse (503) or hang to play a collector that is down.
  */
-final class OtlpReceiver implements AutoCloseable {
-  enum Behaviour { ACCEPT, REFUSE, HANG }
+public final class OtlpReceiver implements AutoCloseable {
+  public enum Behaviour { ACCEPT, REFUSE, HANG }
 
   private final HttpServer server;
   private final List<Span> spans = new CopyOnWriteArrayList<>();
@@ -32,7 +32,7 @@ final class OtlpReceiver implements AutoCloseable {
   private volatile Behaviour behaviour = Behaviour.ACCEPT;
   private volatile int requests;
 
-  OtlpReceiver() throws IOException {
+  public OtlpReceiver() throws IOException {
     server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 16);
     server.setExecutor(Executors.newCachedThreadPool(r -> {
       Thread t = new Thread(r, "otlp-receiver");
@@ -79,7 +79,7 @@ final class OtlpReceiver implements AutoCloseable {
     server.start();
   }
 
-  String endpoint() {
+  public String endpoint() {
     return "http://127.0.0.1:" + server.getAddress().getPort() + "/v1/traces";
   }
 
@@ -92,7 +92,7 @@ final class OtlpReceiver implements AutoCloseable {
   }
 
   /** Waits until at least {@code count} spans arrived; returns all received so far. */
-  List<Span> awaitSpans(int count, Duration deadline) throws InterruptedException {
+  public List<Span> awaitSpans(int count, Duration deadline) throws InterruptedException {
     long end = System.nanoTime() + deadline.toNanos();
     synchronized (this) {
       long left;
