@@ -320,7 +320,14 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
         data.release();
         return;
       }
-      ctx.writeAndFlush(new DefaultHttpContent(data));
+      ctx.write(new DefaultHttpContent(data));
+    }
+
+    @Override
+    public void flush() {
+      if (!closed) {
+        ctx.flush();
+      }
     }
 
     @Override

@@ -210,6 +210,14 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter {
   }
 
   @Override
+  public void channelReadComplete(ChannelHandlerContext ctx) {
+    UpstreamClient.Lease u = user;
+    if (u != null) {
+      u.readComplete();
+    }
+  }
+
+  @Override
   public void channelWritabilityChanged(ChannelHandlerContext ctx) {
     UpstreamClient.Lease u = user;
     if (u != null) {
