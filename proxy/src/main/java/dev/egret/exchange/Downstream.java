@@ -12,7 +12,7 @@ import java.util.function.Consumer;
  * <pre>{@code
  * down.body(data -> upstream.write(data), () -> upstream.end());   // buffered bytes come first
  * if (!upstreamWritable) down.pauseBody();                          // later: down.resumeBody()
- * down.head(response); down.data(bytes); down.flush(); down.end();  // the answer
+ * down.head(response); down.data(bytes); down.end();                // the answer
  * }</pre>
  */
 public interface Downstream {
@@ -44,14 +44,8 @@ public interface Downstream {
   /** True when the connection closes once this response ends. */
   boolean closesAfter();
 
-  /**
-   * Queues response body data (the connection releases it). It is sent at the next {@link
-   * #flush()} or {@link #end()}: a producer flushes once per batch it read, not once per buffer.
-   */
+  /** Writes response body data; the connection releases it. */
   void data(ByteBuf data);
-
-  /** Sends what {@link #head} and {@link #data} queued. */
-  void flush();
 
   /** Ends the response; the hop is then complete. */
   void end();

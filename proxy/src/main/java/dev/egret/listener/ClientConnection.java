@@ -320,14 +320,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
         data.release();
         return;
       }
-      ctx.write(new DefaultHttpContent(data));
-    }
-
-    @Override
-    public void flush() {
-      if (!closed) {
-        ctx.flush();
-      }
+      ctx.writeAndFlush(new DefaultHttpContent(data));
     }
 
     @Override

@@ -348,17 +348,8 @@ final class UpstreamCall extends UpstreamClient.Lease {
     if (content instanceof LastHttpContent) {
       complete();
     } else if (!down.writable()) {
-      down.flush();
       conn.channel().config().setAutoRead(false);
       down.whenWritable(resumeRead);
-    }
-  }
-
-  /** The upstream read batch is over: what it relayed goes to the client in one write. */
-  @Override
-  void readComplete() {
-    if (!finished && answered && pendingHead == null) {
-      down.flush();
     }
   }
 
@@ -392,9 +383,6 @@ final class UpstreamCall extends UpstreamClient.Lease {
     }
     finished = true;
     ex.bytes(sent, received);
-    if (answered && pendingHead == null) {
-      down.flush(); // what was relayed goes out before the client connection closes
-    }
     UpstreamConnection c = conn;
     conn = null;
     if (c != null) {

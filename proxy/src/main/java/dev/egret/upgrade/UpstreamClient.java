@@ -94,9 +94,6 @@ public final class UpstreamClient {
     /** The connection in use read a message; the lessee owns it. */
     abstract void read(Object msg);
 
-    /** The connection in use finished a read batch. */
-    void readComplete() {}
-
     /** The connection in use can take more writes again. */
     abstract void writable();
 

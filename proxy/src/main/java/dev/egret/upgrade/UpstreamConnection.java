@@ -210,14 +210,6 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter {
   }
 
   @Override
-  public void channelReadComplete(ChannelHandlerContext ctx) {
-    UpstreamClient.Lease u = user;
-    if (u != null) {
-      u.readComplete();
-    }
-  }
-
-  @Override
   public void channelWritabilityChanged(ChannelHandlerContext ctx) {
     UpstreamClient.Lease u = user;
     if (u != null) {
