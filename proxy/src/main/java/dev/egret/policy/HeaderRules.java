@@ -18,7 +18,7 @@ import java.util.Objects;
  *
  * <p>Immutable; the values were resolved ({@code ${env:NAME}}, {@code ${file:PATH}}) when the
  * config was compiled, and a reload compiles new ones. The values are secrets: they leave this
- * object only through {@link #apply}. {@link #toString()}, {@link #describe()} and every message
+ * object only through {@link #apply} and {@link #addTo}. {@link #toString()}, {@link #describe()} and every message
  * built from this class name the headers and where their values came from, never the values.
  */
 public final class HeaderRules {
@@ -126,6 +126,32 @@ public final class HeaderRules {
     }
     for (SetHeader h : set) {
       upstreamHeaders.set(h.name, h.value);
+    }
+  }
+
+  /**
+   * True when the rule removes or sets {@code name} (case-insensitively): a writer that streams
+   * the client's headers straight onto the wire leaves such a header out, then calls {@link
+   * #addTo}. The same result as {@link #apply}, without a header map in between.
+   */
+  public boolean replaces(String name) {
+    for (int i = 0; i < set.size(); i++) {
+      if (set.get(i).name.equalsIgnoreCase(name)) {
+        return true;
+      }
+    }
+    for (int i = 0; i < remove.size(); i++) {
+      if (remove.get(i).equalsIgnoreCase(name)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Hands each header the rule sets, name and value, to {@code out}, in config order. */
+  public void addTo(java.util.function.BiConsumer<String, String> out) {
+    for (int i = 0; i < set.size(); i++) {
+      out.accept(set.get(i).name, set.get(i).value);
     }
   }
 

@@ -1,9 +1,7 @@
 package dev.egret.tls;
 
 import io.netty.handler.ssl.OpenSsl;
-import io.vertx.core.net.JdkSSLEngineOptions;
-import io.vertx.core.net.OpenSSLEngineOptions;
-import io.vertx.core.net.SSLEngineOptions;
+import io.netty.handler.ssl.SslProvider;
 import java.util.Locale;
 
 /**
@@ -68,8 +66,12 @@ public enum TlsEngine {
     }
   }
 
-  /** The options to give Vert.x's client. */
-  public SSLEngineOptions options() {
-    return this == OPENSSL ? new OpenSSLEngineOptions() : new JdkSSLEngineOptions();
+  /**
+   * The Netty provider upstream TLS contexts are built with. {@code OPENSSL} rather than
+   * {@code OPENSSL_REFCNT}: a context retired by a reload is freed when it is no longer reachable,
+   * so no code path has to remember to release it.
+   */
+  public SslProvider provider() {
+    return this == OPENSSL ? SslProvider.OPENSSL : SslProvider.JDK;
   }
 }

@@ -2,7 +2,6 @@ package dev.egret.trace;
 
 import dev.egret.telemetry.Hop;
 import java.util.function.BiConsumer;
-import java.util.function.Consumer;
 
 /**
  * The trace of one hop: its SERVER span, and on the upgrade path the CLIENT span of the upstream
@@ -15,11 +14,18 @@ public interface HopTrace {
   void upstreamStarted();
 
   /**
-   * Rewrites the trace headers of the request Egret writes upstream, after the client's headers
-   * were copied: {@code passthrough} leaves them; {@code propagate} sends the CLIENT span as the
-   * parent; {@code restart} sends a new trace. {@code tracestate} survives only passthrough.
+   * True when the request Egret writes upstream must not carry the client's header {@code name}
+   * as it came, because the trace replaces or removes it: never under {@code passthrough};
+   * {@code traceparent}, {@code tracestate} (and with {@code xray}, {@code X-Amzn-Trace-Id})
+   * under {@code propagate}; those three under {@code restart}. Case-insensitive.
    */
-  void upstreamHeaders(BiConsumer<String, String> set, Consumer<String> remove);
+  boolean rewrites(String name);
+
+  /**
+   * Writes the trace headers of the upstream request: under {@code propagate} the CLIENT span
+   * as the parent, under {@code restart} a new trace; nothing under {@code passthrough}.
+   */
+  void addHeaders(BiConsumer<String, String> add);
 
   /** The hop ended: its attributes from the finished {@code hop}, then both spans end. */
   void end(Hop hop, dev.egret.policy.Target target, java.net.InetSocketAddress upstream);

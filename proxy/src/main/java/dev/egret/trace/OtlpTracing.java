@@ -36,7 +36,6 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BiConsumer;
-import java.util.function.Consumer;
 import java.util.function.Function;
 
 /**
@@ -181,30 +180,37 @@ final class OtlpTracing implements Tracing {
     }
 
     @Override
-    public void upstreamHeaders(BiConsumer<String, String> set, Consumer<String> remove) {
-      switch (settings.propagate()) {
-        case PASSTHROUGH -> { }
-        case PROPAGATE -> {
-          SpanContext sent = (client != null ? client : server).getSpanContext();
-          set.accept(TraceHeaders.TRACEPARENT, TraceHeaders.traceparent(sent));
-          remove.accept(TraceHeaders.TRACESTATE);
-          if (settings.xray()) {
-            set.accept(TraceHeaders.XRAY, TraceHeaders.xray(sent));
-          }
-        }
+    public boolean rewrites(String name) {
+      return switch (settings.propagate()) {
+        case PASSTHROUGH -> false;
+        case PROPAGATE -> name.equalsIgnoreCase(TraceHeaders.TRACEPARENT)
+            || name.equalsIgnoreCase(TraceHeaders.TRACESTATE)
+            || settings.xray() && name.equalsIgnoreCase(TraceHeaders.XRAY);
+        // Internal trace ids never leave: an X-Ray header goes only as the new trace, if at all.
+        case RESTART -> name.equalsIgnoreCase(TraceHeaders.TRACEPARENT)
+            || name.equalsIgnoreCase(TraceHeaders.TRACESTATE)
+            || name.equalsIgnoreCase(TraceHeaders.XRAY);
+      };
+    }
+
+    @Override
+    public void addHeaders(BiConsumer<String, String> add) {
+      SpanContext sent = switch (settings.propagate()) {
+        case PASSTHROUGH -> null;
+        case PROPAGATE -> (client != null ? client : server).getSpanContext();
         case RESTART -> {
           if (restarted == null) {
             upstreamStarted();
           }
-          set.accept(TraceHeaders.TRACEPARENT, TraceHeaders.traceparent(restarted));
-          remove.accept(TraceHeaders.TRACESTATE);
-          // Internal trace ids never leave: an X-Ray header goes only as the new trace.
-          if (settings.xray()) {
-            set.accept(TraceHeaders.XRAY, TraceHeaders.xray(restarted));
-          } else {
-            remove.accept(TraceHeaders.XRAY);
-          }
+          yield restarted;
         }
+      };
+      if (sent == null) {
+        return;
+      }
+      add.accept(TraceHeaders.TRACEPARENT, TraceHeaders.traceparent(sent));
+      if (settings.xray()) {
+        add.accept(TraceHeaders.XRAY, TraceHeaders.xray(sent));
       }
     }
 

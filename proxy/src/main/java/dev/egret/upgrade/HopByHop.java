@@ -1,7 +1,6 @@
 package dev.egret.upgrade;
 
 import dev.egret.listener.RequestHead;
-import io.vertx.core.MultiMap;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -34,16 +33,6 @@ final class HopByHop {
 
   private HopByHop() {}
 
-  /** The client's request headers onto the upstream request. */
-  static void copy(List<RequestHead.Header> from, MultiMap to) {
-    copy(from, RequestHead.Header::name, RequestHead.Header::value, to::add);
-  }
-
-  /** The upstream's response headers onto the client's response. */
-  static void copy(MultiMap from, io.netty.handler.codec.http.HttpHeaders to) {
-    copy(from, Map.Entry::getKey, Map.Entry::getValue, to::add);
-  }
-
   /** An interim response's headers, as Netty decoded them, onto the client's copy. */
   static void copy(io.netty.handler.codec.http.HttpHeaders from,
       io.netty.handler.codec.http.HttpHeaders to) {
@@ -71,7 +60,7 @@ final class HopByHop {
    * and headers whose names are already lower case or not hop-by-hop, so the name is lower-cased
    * (a copy) only when its length is one of the fixed set's.
    */
-  private static boolean dropped(String name, Set<String> named) {
+  static boolean dropped(String name, Set<String> named) {
     if (name.length() >= HOP_LENGTHS.length || !HOP_LENGTHS[name.length()]) {
       return !named.isEmpty() && named.contains(name.toLowerCase(Locale.ROOT));
     }
@@ -102,6 +91,42 @@ final class HopByHop {
     return all;
   }
 
+  /** The header names the client's {@code Connection} headers make hop-by-hop (usually none). */
+  static Set<String> connectionTokens(List<RequestHead.Header> headers) {
+    Set<String> named = Set.of();
+    for (int i = 0; i < headers.size(); i++) {
+      RequestHead.Header h = headers.get(i);
+      if (h.name().equalsIgnoreCase("connection")) {
+        named = withTokens(named, h.value());
+      }
+    }
+    return named;
+  }
+
+  /**
+   * Removes the hop-by-hop headers from a response Netty decoded, in place (the response is
+   * then relayed as it is, without a copy). {@code Content-Length} stays: the caller decides the
+   * framing from it.
+   */
+  static void strip(io.netty.handler.codec.http.HttpHeaders headers) {
+    Set<String> named = Set.of();
+    for (String v : headers.getAll(io.netty.handler.codec.http.HttpHeaderNames.CONNECTION)) {
+      named = withTokens(named, v);
+    }
+    for (io.netty.util.AsciiString name : STRIPPED) {
+      headers.remove(name);
+    }
+    for (String name : named) {
+      headers.remove(name);
+    }
+  }
+
+  /** {@link #ALWAYS} but {@code content-length}, as Netty's pre-hashed names. */
+  private static final io.netty.util.AsciiString[] STRIPPED = ALWAYS.stream()
+      .filter(n -> !n.equals("content-length"))
+      .map(io.netty.util.AsciiString::cached)
+      .toArray(io.netty.util.AsciiString[]::new);
+
   /** True if the request asks for {@code 100 Continue} before sending its body. */
   static boolean expectsContinue(List<RequestHead.Header> headers) {
     for (RequestHead.Header h : headers) {
@@ -123,8 +148,9 @@ final class HopByHop {
     return received.isEmpty() ? ours : String.join(", ", received) + ", " + ours;
   }
 
-  static String via(MultiMap from, String ours) {
-    String received = String.join(", ", from.getAll("via"));
-    return received.isEmpty() ? ours : received + ", " + ours;
+  /** The {@code Via} value to send on with a response: the upstream's entries, then Egret's. */
+  static String via(io.netty.handler.codec.http.HttpHeaders from, String ours) {
+    List<String> received = from.getAll(io.netty.handler.codec.http.HttpHeaderNames.VIA);
+    return received.isEmpty() ? ours : String.join(", ", received) + ", " + ours;
   }
 }

@@ -2,139 +2,136 @@ package dev.egret.upgrade;
 
 import dev.egret.config.EgretConfig;
 import dev.egret.failure.FailureClassifier;
-import dev.egret.tls.TlsEngine;
 import dev.egret.tls.TlsProfile;
+import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
-import io.netty.channel.ChannelHandlerContext;
-import io.netty.channel.epoll.EpollSocketChannel;
+import io.netty.channel.ChannelFactory;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoop;
+import io.netty.resolver.NoopAddressResolverGroup;
+import io.netty.util.concurrent.ScheduledFuture;
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
-import io.vertx.core.http.HttpClient;
-import io.vertx.core.http.HttpClientRequest;
-import io.vertx.core.http.HttpClientOptions;
-import io.vertx.core.http.HttpConnection;
-import io.vertx.core.http.HttpVersion;
-import io.vertx.core.http.PoolOptions;
-import io.vertx.core.http.RequestOptions;
-import io.vertx.core.http.impl.CleanableHttpClient;
-import io.vertx.core.http.impl.HttpClientConnectionInternal;
-import io.vertx.core.internal.CloseFuture;
-import io.vertx.core.internal.ContextInternal;
+import io.vertx.core.http.ConnectionPoolTooBusyException;
 import io.vertx.core.internal.VertxInternal;
-import io.vertx.core.net.ClientSSLOptions;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
-import javax.net.ssl.SSLSession;
+import java.util.concurrent.TimeoutException;
 
 /**
- * The pooled keep-alive HTTP/1.1 client Egret originates upstream TLS with (a Vert.x client per
- * event loop, below). One per loaded
- * config (timeouts and limits come from it); TLS settings travel on each request from the
- * rule's {@link dev.egret.tls.TlsProfile}, so Vert.x keeps a pool per (address, host, profile).
+ * The pooled keep-alive HTTP/1.1 client Egret originates upstream TLS with, written on Netty's
+ * pipeline: each event loop has its own pools, and a request uses a connection of the loop its
+ * client connection runs on, so a hop never crosses threads. A pool is kept per (host, checked
+ * address, port, TLS profile): one rule's trust and pins never serve another's requests, and a
+ * host name's connections are never handed to another name that shares its address.
  *
- * <p>It also notes when each new connection became usable, so the first request on it can report
- * how long TCP connect and the TLS handshake took; requests on a reused connection report none.
+ * <p>One per loaded config: the timeouts and limits come from it, and a reload retires the old
+ * one ({@link #retire}). Bounds: per pool at most {@code limits.maxConnectionsPerDestination}
+ * connections and four times as many requests waiting for one; an idle connection closes after
+ * {@code timeouts.idle}, and a pool with no connection and no waiter is dropped, so a host reached
+ * once holds nothing after that. Every timer of the steady state is one periodic tick per loop
+ * (idle eviction, the response timeout, the wait for a free connection), running only while the
+ * loop has connections; connect and handshake time out by Netty's own per-dial timers.
+ *
+ * <p>The address is the one the address guard checked; nothing here resolves a name again.
  */
 public final class UpstreamClient {
-  /** How often Vert.x closes pooled connections past their keep-alive timeout. */
-  static final int POOL_CLEANER_PERIOD_MS = 1000;
-  /**
-   * One Vert.x client per event loop, made when a loop first asks. Vert.x's pool hands a pooled
-   * connection to a request from any loop and then relays every event between the two threads;
-   * a client per loop keeps each request and its upstream connection on the one thread (the
-   * loop that dialled it). Bounded by the number of event loops.
-   */
-  private final Map<io.netty.channel.EventLoop, HttpClient> clients = new ConcurrentHashMap<>();
-  private final java.util.function.Supplier<HttpClient> builder;
-  /**
-   * Where Vert.x registered each client's close hook (see {@link #release}), by client.
-   * Bounded by the number of event loops, like {@link #clients}.
-   */
-  private final Map<HttpClient, CloseFuture> owners = new ConcurrentHashMap<>();
-  private final Vertx vertx;
-  private boolean closed; // guarded by this
-  private final Map<HttpConnection, Long> freshConnections = new ConcurrentHashMap<>();
+  private final VertxInternal vertx;
   private final EgretConfig.Timeouts timeouts;
   private final int perDestination;
+  private final int maxHeaderSize;
+  final long idleNanos;
+  final long responseNanos;
+  private final long waitNanos;
+  private final long tickMillis;
+  private final ChannelFactory<? extends Channel> channels;
+  /** One entry per event loop that has asked; bounded by the number of loops. */
+  private final Map<EventLoop, Loop> loops = new ConcurrentHashMap<>();
+  private volatile boolean closed;
+  private volatile boolean retired;
 
   public UpstreamClient(Vertx vertx, EgretConfig config) {
-    this.vertx = vertx;
-    EgretConfig.Timeouts t = config.timeouts();
-    this.timeouts = t;
+    this.vertx = (VertxInternal) vertx;
+    this.timeouts = config.timeouts();
     this.perDestination = config.limits().maxConnectionsPerDestination();
-    HttpClientOptions options = new HttpClientOptions()
-        .setProtocolVersion(HttpVersion.HTTP_1_1)
-        .setKeepAlive(true)
-        .setKeepAliveTimeout((int) Math.max(1, t.idle().toSeconds()))
-        .setIdleTimeout((int) Math.max(1, t.idle().toMillis()))
-        .setIdleTimeoutUnit(TimeUnit.MILLISECONDS)
-        .setConnectTimeout((int) t.connect().toMillis())
-        .setDecompressionSupported(false)
-        .setMaxHeaderSize(Math.max(8192, config.limits().maxHeaderBytes() * 4))
-        .setMaxInitialLineLength(8192)
-        .setTcpNoDelay(true)
-        .setSslEngineOptions(TlsEngine.current().options());
-    // Pools are per (address, host, TLS profile), so a wildcard rule opens one per host it
-    // reaches. An idle connection closes after the keep-alive timeout (timeouts.idle, above),
-    // which the pool cleaner checks every second; a pool with no connection left is dropped with
-    // its endpoint, so a host reached once holds nothing after timeouts.idle.
-    PoolOptions pool = new PoolOptions()
-        .setHttp1MaxSize(config.limits().maxConnectionsPerDestination())
-        .setMaxWaitQueueSize(waitQueue())
-        .setCleanerPeriod(POOL_CLEANER_PERIOD_MS);
-    this.builder = () -> vertx.httpClientBuilder()
-        .with(options)
-        .with(pool)
-        .withConnectHandler(conn -> {
-          // Runs on the connection's event loop before any request uses it (Vert.x emits it
-          // before the connection joins its pool).
-          ChannelHandlerContext handler = channelOf(conn);
-          handler.pipeline().addBefore(handler.name(), InterimResponses.NAME,
-              new InterimResponses());
-          freshConnections.put(conn, System.currentTimeMillis());
-          conn.closeHandler(v -> freshConnections.remove(conn));
-          // Failures reach the request that is using the connection (and its hop); without a
-          // handler Vert.x would also log each one as SEVERE, e.g. a TLS 1.3 client-certificate
-          // refusal that arrives after the handshake.
-          conn.exceptionHandler(e -> { });
-        })
-        .build();
+    this.maxHeaderSize = Math.max(8192, config.limits().maxHeaderBytes() * 4);
+    this.idleNanos = Math.max(1, timeouts.idle().toNanos());
+    this.responseNanos = Math.max(1, timeouts.response().toNanos());
+    this.waitNanos = TimeUnit.MILLISECONDS.toNanos(poolWaitMillis());
+    // Fine enough that a timeout fires within a quarter of its length (and within 250 ms).
+    long shortest = Math.min(timeouts.idle().toMillis(), timeouts.response().toMillis());
+    this.tickMillis = Math.max(10, Math.min(250, shortest / 4));
+    this.channels = this.vertx.transport().channelFactory(false);
   }
+
+  /** What a request or a test gets from the pool: a connection, or why there is none. */
+  abstract static class Lease {
+    /** When it started to wait for a connection (tick time), while it waits. */
+    long waitingSince;
+
+    /**
+     * A connection is the lessee's until it gives it back ({@link UpstreamConnection#release})
+     * or closes it. {@code setup} is non-null on a connection no request has used before.
+     */
+    abstract void connected(UpstreamConnection c, Setup setup);
+
+    /** No connection could be had; {@link UpstreamClient#acquireFailure} explains it. */
+    abstract void acquireFailed(Throwable cause);
+
+    /** The connection in use closed (the cause, or null for a plain close). */
+    abstract void closed(Throwable cause);
+
+    /** The connection in use read a message; the lessee owns it. */
+    abstract void read(Object msg);
+
+    /** The connection in use can take more writes again. */
+    abstract void writable();
+
+    /** The loop's tick, while the connection is in use: the response timeout's check. */
+    abstract void tick(long now);
+  }
+
+  /** Timings of a connection's setup, reported once, by the first request that uses it. */
+  record Setup(long connectNanos, long handshakeNanos) {}
+
+  /** Where a pool's connections go. */
+  record Key(String host, InetSocketAddress address, TlsProfile tls) {}
 
   /**
-   * Asks the calling event loop's client for a request (a request is always made on a loop).
-   * Once this client is retired or closed, fails as Vert.x's closed pool does.
+   * Asks for a connection to {@code key} on the calling event loop; the answer comes to {@code
+   * lease}, at once or later on the same loop. {@code fresh} skips idle connections (a retry
+   * after a pooled connection turned out closed).
    */
-  Future<HttpClientRequest> request(RequestOptions options) {
-    io.vertx.core.internal.ContextInternal ctx =
-        (io.vertx.core.internal.ContextInternal) io.vertx.core.Vertx.currentContext();
-    io.netty.channel.EventLoop loop = ctx == null ? null : ctx.nettyEventLoop();
-    if (loop == null) {
-      return Future.failedFuture(new IllegalStateException(
-          "upstream requests are made on an event loop"));
+  void acquire(EventLoop loop, Key key, Lease lease, boolean fresh) {
+    if (closed) {
+      lease.acquireFailed(new IllegalStateException("Client is closed"));
+      return;
     }
-    HttpClient client = clients.get(loop);
-    if (client == null) {
-      synchronized (this) { // once per loop; against retire(), so no client is made after it
-        if (closed) {
-          return Future.failedFuture(new IllegalStateException("Client is closed"));
-        }
-        client = clients.computeIfAbsent(loop, l -> build());
-      }
+    Loop l = loops.get(loop);
+    if (l == null) {
+      l = loops.computeIfAbsent(loop, Loop::new);
     }
-    return client.request(options);
+    l.pool(key).acquire(lease, fresh);
   }
 
-  /**
-   * The Netty context of Vert.x's handler on an upstream connection: Vert.x 5.0.7 offers no
-   * public way to add a handler to a client connection's pipeline, so this goes through its
-   * {@code HttpClientConnectionInternal}; {@link InterimResponses} says why one is needed.
-   */
-  static ChannelHandlerContext channelOf(HttpConnection conn) {
-    return ((HttpClientConnectionInternal) conn).channelHandlerContext();
+  /** {@code lease} no longer wants the connection it waits for (its client went away). */
+  void forget(EventLoop loop, Key key, Lease lease) {
+    Loop l = loops.get(loop);
+    Pool p = l == null ? null : l.pools.get(key);
+    if (p != null) {
+      p.forget(lease);
+    }
   }
-
 
   /**
    * How long a request may wait for a connection: a new one takes at most the connect plus the
@@ -158,91 +155,269 @@ public final class UpstreamClient {
     return perDestination * 4;
   }
 
-  /** Timings of a connection's setup, claimed once by the first request that uses it. */
-  record Setup(long connectNanos, long handshakeNanos) {}
-
-  /**
-   * If {@code conn} is new since {@code startEpochMillis}, returns its setup timings (and forgets
-   * it); null for a reused connection. Where the TCP connect ended is read two ways:
-   * <ul>
-   *   <li>the JDK's TLS session is created, in milliseconds, when the handshake begins, right
-   *       after the TCP connect;
-   *   <li>BoringSSL's session time has whole seconds only, so there the connect is the kernel's
-   *       round-trip time for the socket ({@code TCP_INFO}, epoll only): a TCP connect is one
-   *       round trip.
-   * </ul>
-   * When neither is known (a resumed JDK session, or NIO with BoringSSL) only the total is
-   * reported, as handshake time, with the connect unknown (-1). Nanoseconds.
-   */
-  Setup claim(HttpConnection conn, long startEpochMillis) {
-    Long established = freshConnections.remove(conn);
-    if (established == null) {
-      return null;
-    }
-    long ms = 1_000_000L;
-    long total = Math.max(0, established - startEpochMillis) * ms;
-    SSLSession session = conn.sslSession();
-    long created = session == null ? -1 : session.getCreationTime();
-    if (created >= startEpochMillis && created <= established) {
-      return new Setup((created - startEpochMillis) * ms, (established - created) * ms);
-    }
-    Channel channel = channelOf(conn).channel();
-    if (channel instanceof EpollSocketChannel epoll && epoll.isActive()) {
-      long connect = Math.min(total, epoll.tcpInfo().rtt() * 1000L); // microseconds
-      return new Setup(connect, total - connect);
-    }
-    return new Setup(-1, total);
-  }
-
-  /** A client for the calling event loop, noting where Vert.x keeps its close hook. */
-  private HttpClient build() {
-    HttpClient client = builder.get();
-    // The same owner Vert.x's HttpClientBuilderInternal.resolveCloseFuture picks.
-    VertxInternal v = (VertxInternal) vertx;
-    ContextInternal ctx = v.getContext();
-    owners.put(client, ctx != null ? ctx.closeFuture() : v.closeFuture());
-    return client;
+  int maxHeaderSize() {
+    return maxHeaderSize;
   }
 
   /**
-   * Workaround for eclipse-vertx/vert.x#6268 (Vert.x 5.0.7; fixed in 5.1.6 and, by #6277, later
-   * 5.0 releases): a client from httpClientBuilder() registers its inner HttpClientImpl as a close
-   * hook of its context and never removes it, so every closed client stays reachable for the life
-   * of the event loop. Each reload retires one client per loop, so without this the heap grew
-   * with every reload (the soak: 3 HttpClientOptions and a BoringSSL context's sessions more per
-   * reload). Once the client has closed, its hook is removed here.
+   * Closes every connection now and refuses further requests; the future completes when all
+   * connections have closed.
    */
-  private Future<Void> release(HttpClient client, Future<Void> closed) {
-    return closed.andThen(ar -> {
-      CloseFuture owner = owners.remove(client);
-      if (owner != null && client instanceof CleanableHttpClient cleanable) {
-        owner.remove(cleanable.delegate);
-      }
-    });
-  }
-
   public Future<Void> close() {
-    return Future.all(stop().stream().map(c -> release(c, c.close()))
-        .collect(java.util.stream.Collectors.toList())).mapEmpty();
-  }
-
-  /** The clients built so far, one per event loop that has asked for one (tests). */
-  java.util.Collection<HttpClient> built() {
-    return java.util.List.copyOf(clients.values());
-  }
-
-  private synchronized java.util.List<HttpClient> stop() {
     closed = true;
-    return java.util.List.copyOf(clients.values());
+    return Future.all(each(l -> l.shutDown(0))).mapEmpty();
   }
 
   /**
-   * Retires this client after a reload: no new requests come to it, and each pooled connection
-   * closes once its requests in flight have finished, or when {@code grace} runs out.
+   * Retires this client after a reload: idle connections close now, each connection in use closes
+   * when its request ends, and whatever is left closes when {@code grace} runs out. A hop that
+   * still arrives (it took its config snapshot before the reload) is served on a connection of its
+   * own, closed after it. The future completes once the connections open now have closed.
    */
-  public Future<Void> retire(java.time.Duration grace) {
-    return Future.all(stop().stream()
-        .map(c -> release(c, c.shutdown(grace.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)))
-        .collect(java.util.stream.Collectors.toList())).mapEmpty();
+  public Future<Void> retire(Duration grace) {
+    retired = true;
+    return Future.all(each(l -> l.shutDown(Math.max(1, grace.toMillis())))).mapEmpty();
+  }
+
+  private List<Future<Void>> each(java.util.function.Function<Loop, Future<Void>> f) {
+    List<Future<Void>> all = new ArrayList<>();
+    for (Loop l : loops.values()) {
+      all.add(f.apply(l));
+    }
+    return all;
+  }
+
+  /** The per-loop state built so far (tests: each must be unreachable once retired). */
+  java.util.Collection<Object> built() {
+    return List.copyOf(loops.values());
+  }
+
+  /** The pools of one event loop. Confined to that loop. */
+  final class Loop {
+    final EventLoop loop;
+    private final Map<Key, Pool> pools = new HashMap<>();
+    private final Bootstrap bootstrap;
+    private ScheduledFuture<?> tick;
+    /** The tick's clock: recent enough for idle and inactivity checks, read without a call. */
+    long now = System.nanoTime();
+    private int open;
+    private Promise<Void> drained;
+
+    Loop(EventLoop loop) {
+      this.loop = loop;
+      this.bootstrap = new Bootstrap()
+          .group(loop)
+          .channelFactory(channels)
+          // The address is the guard's; a resolver here could only resolve it again.
+          .resolver(NoopAddressResolverGroup.INSTANCE)
+          .option(ChannelOption.TCP_NODELAY, true)
+          .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) timeouts.connect().toMillis());
+    }
+
+    Pool pool(Key key) {
+      Pool p = pools.get(key);
+      if (p == null) {
+        p = new Pool(this, key);
+        pools.put(key, p);
+      }
+      return p;
+    }
+
+    boolean retired() {
+      return retired || closed;
+    }
+
+    void opened() {
+      open++;
+      if (tick == null) {
+        now = System.nanoTime();
+        tick = loop.scheduleAtFixedRate(this::tick, tickMillis, tickMillis,
+            TimeUnit.MILLISECONDS);
+      }
+    }
+
+    void closedOne() {
+      open--;
+      if (open == 0 && drained != null) {
+        drained.tryComplete();
+      }
+    }
+
+    private void tick() {
+      now = System.nanoTime();
+      for (Iterator<Pool> it = pools.values().iterator(); it.hasNext(); ) {
+        Pool p = it.next();
+        p.tick(now);
+        if (p.empty()) {
+          it.remove();
+        }
+      }
+      if (pools.isEmpty() && tick != null) {
+        tick.cancel(false);
+        tick = null;
+      }
+    }
+
+    /** On any thread: closes idle connections now and the rest after {@code graceMillis}. */
+    Future<Void> shutDown(long graceMillis) {
+      Promise<Void> p = Promise.promise();
+      loop.execute(() -> {
+        drained = p;
+        for (Pool pool : List.copyOf(pools.values())) {
+          pool.closeIdle();
+          pool.failWaiters();
+        }
+        if (graceMillis == 0) {
+          closeAll();
+        } else {
+          loop.schedule(this::closeAll, graceMillis, TimeUnit.MILLISECONDS);
+        }
+        if (open == 0) {
+          p.tryComplete();
+        }
+      });
+      return p.future();
+    }
+
+    private void closeAll() {
+      for (Pool pool : pools.values()) {
+        for (UpstreamConnection c : List.copyOf(pool.all)) {
+          c.channel().close();
+        }
+      }
+    }
+  }
+
+  /** The connections to one {@link Key} on one loop, and the requests waiting for one. */
+  final class Pool {
+    final Loop loop;
+    final Key key;
+    /** What the Host header says: the name (bracketed if IPv6) and a port other than 443. */
+    final String hostHeader;
+    /** Idle connections, the most recently used first (the others idle out). */
+    private final ArrayDeque<UpstreamConnection> idle = new ArrayDeque<>();
+    /** Every connection, dialling, idle or in use. */
+    final List<UpstreamConnection> all = new ArrayList<>();
+    private final ArrayDeque<Lease> waiters = new ArrayDeque<>();
+
+    Pool(Loop loop, Key key) {
+      this.loop = loop;
+      this.key = key;
+      String h = key.host().indexOf(':') >= 0 ? "[" + key.host() + "]" : key.host();
+      int port = key.address().getPort();
+      this.hostHeader = port == 443 ? h : h + ":" + port;
+    }
+
+    void acquire(Lease lease, boolean fresh) {
+      if (!fresh) {
+        UpstreamConnection c;
+        while ((c = idle.pollFirst()) != null) {
+          if (c.reusable()) {
+            c.lease(lease);
+            lease.connected(c, c.claimSetup());
+            return;
+          }
+          c.channel().close();
+        }
+      }
+      if (all.size() < perDestination) {
+        dial(lease);
+      } else if (waiters.size() < waitQueue()) {
+        lease.waitingSince = loop.now;
+        waiters.add(lease);
+      } else {
+        lease.acquireFailed(new ConnectionPoolTooBusyException("all " + perDestination
+            + " connections are busy and " + waiters.size() + " requests wait"));
+      }
+    }
+
+    /** A lessee that no longer wants a connection (its client went away). */
+    void forget(Lease lease) {
+      waiters.remove(lease);
+    }
+
+    private void dial(Lease lease) {
+      UpstreamConnection c = new UpstreamConnection(this, lease, maxHeaderSize);
+      all.add(c);
+      loop.opened();
+      Bootstrap b = loop.bootstrap.clone().handler(new ChannelInitializer<Channel>() {
+        @Override
+        protected void initChannel(Channel ch) {
+          c.init(ch, key.tls().newHandler(ch.alloc(), key.host(), key.address().getPort()));
+        }
+      });
+      b.connect(key.address()).addListener(f -> {
+        if (!f.isSuccess()) {
+          c.dialFailed(f.cause());
+        }
+      });
+    }
+
+    /** A dialled connection finished its handshake: to its dialler, a waiter, or idle. */
+    void ready(UpstreamConnection c, Lease dialler) {
+      if (dialler != null) {
+        c.lease(dialler);
+        dialler.connected(c, c.claimSetup());
+      } else {
+        release(c, true);
+      }
+    }
+
+    /** A connection is free again: the next waiter takes it, else it idles (if it may). */
+    void release(UpstreamConnection c, boolean reuse) {
+      if (!reuse || !c.reusable() || loop.retired()) {
+        c.channel().close();
+        return;
+      }
+      Lease next = waiters.pollFirst();
+      if (next != null) {
+        c.lease(next);
+        next.connected(c, c.claimSetup());
+        return;
+      }
+      c.idle(System.nanoTime());
+      idle.addFirst(c);
+    }
+
+    /** A connection closed (or never came up): it leaves the pool; a waiter may dial. */
+    void closed(UpstreamConnection c) {
+      if (all.remove(c)) {
+        idle.remove(c);
+        loop.closedOne();
+      }
+      if (!waiters.isEmpty() && all.size() < perDestination && !closed) {
+        dial(waiters.pollFirst());
+      }
+    }
+
+    void tick(long now) {
+      for (int i = all.size() - 1; i >= 0 && i < all.size(); i--) {
+        all.get(i).tick(now, idleNanos);
+      }
+      while (!waiters.isEmpty() && now - waiters.peekFirst().waitingSince > waitNanos) {
+        waiters.pollFirst().acquireFailed(new TimeoutException("no free connection in time"));
+      }
+    }
+
+    boolean empty() {
+      return all.isEmpty() && waiters.isEmpty();
+    }
+
+    void closeIdle() {
+      UpstreamConnection c;
+      while ((c = idle.pollFirst()) != null) {
+        c.channel().close();
+      }
+    }
+
+    void failWaiters() {
+      // Waiters on a retired pool are still served: they dial as connections close.
+      if (closed) {
+        Lease l;
+        while ((l = waiters.pollFirst()) != null) {
+          l.acquireFailed(new IllegalStateException("Client is closed"));
+        }
+      }
+    }
   }
 }

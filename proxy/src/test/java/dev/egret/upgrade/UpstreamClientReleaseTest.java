@@ -6,9 +6,8 @@ import dev.egret.config.ConfigCompiler;
 import dev.egret.config.EgretConfig;
 import io.vertx.core.Context;
 import io.vertx.core.Vertx;
-import io.vertx.core.http.HttpClient;
-import io.vertx.core.http.RequestOptions;
-import io.vertx.core.http.impl.CleanableHttpClient;
+import io.vertx.core.internal.ContextInternal;
+import java.net.InetSocketAddress;
 import java.lang.ref.WeakReference;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -24,10 +23,10 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * A retired or closed upstream client is released: every reload retires one per event loop,
- * and Vert.x 5.0.7 keeps each closed client's inner HttpClientImpl as a close hook of its context
- * (eclipse-vertx/vert.x#6268), so without {@code UpstreamClient.release} the heap grew with every
- * reload. Real sockets: each client dials a loopback port that accepts and says nothing.
+ * A retired or closed upstream client is released: every reload retires one, with its pools on
+ * each event loop, so anything the loops kept of it (a tick, a channel, a close hook) would grow
+ * the heap with every reload. Real sockets: each client dials a loopback port that accepts and
+ * says nothing.
  */
 class UpstreamClientReleaseTest {
   private Vertx vertx;
@@ -54,16 +53,38 @@ class UpstreamClientReleaseTest {
         """.getBytes(StandardCharsets.UTF_8));
   }
 
-  /** The inner client of each per-loop client {@code upstream} builds on a request. */
-  private List<WeakReference<Object>> useOnALoop(UpstreamClient upstream) throws Exception {
+  /** The per-loop pools {@code upstream} builds when a request asks for a connection. */
+  private List<WeakReference<Object>> useOnALoop(UpstreamClient upstream, EgretConfig config)
+      throws Exception {
     Context loop = vertx.getOrCreateContext();
     CompletableFuture<List<WeakReference<Object>>> inner = new CompletableFuture<>();
     loop.runOnContext(v -> {
-      upstream.request(new RequestOptions().setHost("127.0.0.1").setPort(silent.getLocalPort())
-          .setTimeout(100));
+      upstream.acquire(((ContextInternal) loop).nettyEventLoop(), new UpstreamClient.Key(
+          "127.0.0.1", new InetSocketAddress(silent.getInetAddress(), silent.getLocalPort()),
+          config.defaultTls()), new UpstreamClient.Lease() {
+            @Override
+            void connected(UpstreamConnection c, UpstreamClient.Setup setup) {
+              c.release(true);
+            }
+
+            @Override
+            void acquireFailed(Throwable cause) {}
+
+            @Override
+            void closed(Throwable cause) {}
+
+            @Override
+            void read(Object msg) {}
+
+            @Override
+            void writable() {}
+
+            @Override
+            void tick(long now) {}
+          }, false);
       List<WeakReference<Object>> refs = new ArrayList<>();
-      for (HttpClient c : upstream.built()) {
-        refs.add(new WeakReference<>(((CleanableHttpClient) c).delegate));
+      for (Object c : upstream.built()) {
+        refs.add(new WeakReference<>(c));
       }
       inner.complete(refs);
     });
@@ -85,24 +106,26 @@ class UpstreamClientReleaseTest {
 
   @Test
   void aRetiredClientIsReleased() throws Exception {
-    UpstreamClient upstream = new UpstreamClient(vertx, config());
-    List<WeakReference<Object>> inner = useOnALoop(upstream);
+    EgretConfig config = config();
+    UpstreamClient upstream = new UpstreamClient(vertx, config);
+    List<WeakReference<Object>> inner = useOnALoop(upstream, config);
     assertThat(inner).hasSize(1);
     upstream.retire(Duration.ofMillis(50)).toCompletionStage().toCompletableFuture()
         .get(10, TimeUnit.SECONDS);
     upstream = null;
     assertThat(collected(inner, Duration.ofSeconds(10)))
-        .as("the retired client's HttpClientImpl is no longer reachable").isTrue();
+        .as("the retired client's per-loop pools are no longer reachable").isTrue();
   }
 
   @Test
   void aClosedClientIsReleased() throws Exception {
-    UpstreamClient upstream = new UpstreamClient(vertx, config());
-    List<WeakReference<Object>> inner = useOnALoop(upstream);
+    EgretConfig config = config();
+    UpstreamClient upstream = new UpstreamClient(vertx, config);
+    List<WeakReference<Object>> inner = useOnALoop(upstream, config);
     assertThat(inner).hasSize(1);
     upstream.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
     upstream = null;
     assertThat(collected(inner, Duration.ofSeconds(10)))
-        .as("the closed client's HttpClientImpl is no longer reachable").isTrue();
+        .as("the closed client's per-loop pools are no longer reachable").isTrue();
   }
 }

@@ -1,0 +1,464 @@
+package dev.egret.upgrade;
+
+import dev.egret.exchange.Downstream;
+import dev.egret.exchange.Exchange;
+import dev.egret.failure.ErrorKind;
+import dev.egret.failure.FailureClassifier;
+import dev.egret.failure.ProxyFailure;
+import dev.egret.listener.RequestHead;
+import dev.egret.telemetry.HandshakeResult;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.handler.codec.DecoderException;
+import io.netty.handler.codec.DecoderResult;
+import io.netty.handler.codec.http.DefaultFullHttpResponse;
+import io.netty.handler.codec.http.HttpContent;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaderValues;
+import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.handler.codec.http.HttpObject;
+import io.netty.handler.codec.http.HttpResponse;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.HttpUtil;
+import io.netty.handler.codec.http.HttpVersion;
+import io.netty.handler.codec.http.LastHttpContent;
+import io.netty.util.ReferenceCountUtil;
+import io.vertx.core.Promise;
+import java.io.IOException;
+import java.nio.channels.ClosedChannelException;
+import java.time.Duration;
+import javax.net.ssl.SSLException;
+
+/**
+ * One request re-originated upstream, from asking the pool for a connection to the last byte of
+ * the answer: writes the request head ({@link RequestWriter}) and streams the client's body with
+ * back-pressure, relays interim responses, then the final head and body, again with
+ * back-pressure, and gives the connection back when both messages are complete. Every failure
+ * ends in {@link #fail} (once); the client connection turns it into the client's answer.
+ *
+ * <p>Confined to the client connection's event loop, which is the upstream connection's too.
+ */
+final class UpstreamCall extends UpstreamClient.Lease {
+  private static final ByteBuf CRLF =
+      Unpooled.unreleasableBuffer(Unpooled.directBuffer(2).writeBytes(new byte[] {'\r', '\n'}));
+  private static final ByteBuf LAST_CHUNK = Unpooled.unreleasableBuffer(
+      Unpooled.directBuffer(5).writeBytes(new byte[] {'0', '\r', '\n', '\r', '\n'}));
+
+  private final Upgrade upgrade;
+  private final UpstreamClient client;
+  private final io.netty.channel.EventLoop loop;
+  private final UpstreamClient.Key key;
+  private final Exchange ex;
+  private final Downstream down;
+  private final RequestHead head;
+  private final String host;
+  private final boolean isHead;
+  private final boolean chunked;
+  private final boolean hasBody;
+  private final Promise<Void> done = Promise.promise();
+  private final long startMillis = System.currentTimeMillis();
+  private final Runnable resumeRead = this::resumeRead;
+
+  private UpstreamConnection conn;
+  private boolean bodyStarted;
+  private boolean bodyPaused;
+  private boolean unflushed;
+  private boolean requestEnded;
+  private long requestEndNanos;
+  private boolean retried;
+  private boolean reused;
+  /** The final response's head arrived (the response clock stopped). */
+  private boolean answered;
+  /** The final head, kept until its first body bytes prove its framing sound. */
+  private HttpResponse pendingHead;
+  /** Netty ends each interim response with an empty last content; it is not the answer's. */
+  private boolean skipEnd;
+  private int interims;
+  private boolean keepAlive;
+  private long sent;
+  private long received;
+  private boolean finished;
+
+  UpstreamCall(Upgrade upgrade, Exchange ex, Downstream down, io.netty.channel.EventLoop loop) {
+    this.upgrade = upgrade;
+    this.client = ex.serving().upstream();
+    this.loop = loop;
+    this.ex = ex;
+    this.down = down;
+    this.head = ex.head();
+    this.host = ex.host();
+    this.key = new UpstreamClient.Key(host, ex.upstream(), ex.tls());
+    this.isHead = head.method().equals("HEAD");
+    RequestHead.Framing framing = head.framing();
+    this.chunked = framing.type() == RequestHead.Framing.Type.CHUNKED;
+    this.hasBody = chunked || framing.contentLength() > 0;
+  }
+
+  io.vertx.core.Future<Void> start() {
+    down.onClientGone(this::clientGone);
+    if (ex.trace() != null) {
+      ex.trace().upstreamStarted();
+    }
+    client.acquire(loop, key, this, false);
+    return done.future();
+  }
+
+  // --- the connection ---
+
+  @Override
+  void connected(UpstreamConnection c, UpstreamClient.Setup setup) {
+    if (finished) {
+      c.unclaim(setup);
+      c.release(true);
+      return;
+    }
+    conn = c;
+    reused = setup == null;
+    ex.tlsSession(c.tlsVersion(), c.tlsCipher());
+    if (setup != null) {
+      noteSetup(c, setup);
+    }
+    c.decoder().head(isHead);
+    Channel ch = c.channel();
+    ch.write(RequestWriter.head(ch.alloc(), head, ex.target().pathAndQuery(),
+        c.pool().hostHeader, ex.decision().headers(), ex.trace(), upgrade.via()), ch.voidPromise());
+    unflushed = true;
+    if (bodyStarted) {
+      ch.flush(); // a retry: the body had not started, so it goes to this connection
+      unflushed = false;
+      return;
+    }
+    if (HopByHop.expectsContinue(head.headers())) {
+      // The upstream never sees Expect (hop-by-hop here); the client may send its body now.
+      ch.flush();
+      unflushed = false;
+      down.interim(new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.CONTINUE));
+    }
+    bodyStarted = true;
+    // Not a bulk copy: a body that breaks off must close the upstream connection rather than
+    // end the request, or a chunked request would reach the upstream as a whole, shorter body.
+    // The client connection calls clientGone for that, and nothing ends the request then.
+    down.body(this::bodyData, this::bodyEnd);
+    if (unflushed && conn != null) {
+      conn.channel().flush(); // the head, with whatever of the body was already here
+      unflushed = false;
+    }
+  }
+
+  private void noteSetup(UpstreamConnection c, UpstreamClient.Setup setup) {
+    String destination = ex.decision().destination();
+    if (setup.connectNanos() >= 0) {
+      ex.timings().connect(setup.connectNanos());
+      upgrade.telemetry().upstreamConnected(destination, Duration.ofNanos(setup.connectNanos()));
+    }
+    ex.timings().handshake(setup.handshakeNanos());
+    upgrade.telemetry().upstreamHandshake(destination, host, c.tlsVersion(), c.tlsCipher(),
+        HandshakeResult.OK, Duration.ofNanos(setup.handshakeNanos()), c.leaf());
+  }
+
+  @Override
+  void acquireFailed(Throwable cause) {
+    if (finished) {
+      return;
+    }
+    FailureClassifier.Classification failed = client.acquireFailure(cause, host);
+    if (failed.handshake() != null) {
+      upgrade.telemetry().upstreamHandshake(ex.decision().destination(), host, "unknown",
+          "unknown", failed.handshake(),
+          Duration.ofMillis(System.currentTimeMillis() - startMillis), null);
+    }
+    fail(failed.failure());
+  }
+
+  // --- the request body ---
+
+  private void bodyData(ByteBuf data) {
+    UpstreamConnection c = conn;
+    if (finished || c == null) {
+      data.release();
+      return;
+    }
+    int n = data.readableBytes();
+    sent += n;
+    Channel ch = c.channel();
+    if (chunked) {
+      ch.write(RequestWriter.chunkHeader(ch.alloc(), n), ch.voidPromise());
+      ch.write(data, ch.voidPromise());
+      ch.write(CRLF.duplicate(), ch.voidPromise());
+    } else {
+      ch.write(data, ch.voidPromise());
+    }
+    ch.flush();
+    unflushed = false;
+    c.touch();
+    if (!ch.isWritable() && !bodyPaused) {
+      bodyPaused = true;
+      down.pauseBody();
+    }
+  }
+
+  private void bodyEnd() {
+    UpstreamConnection c = conn;
+    if (finished || c == null) {
+      return;
+    }
+    Channel ch = c.channel();
+    if (chunked) {
+      ch.writeAndFlush(LAST_CHUNK.duplicate(), ch.voidPromise());
+      unflushed = false;
+    } else if (unflushed) {
+      ch.flush();
+      unflushed = false;
+    }
+    requestEnded = true;
+    requestEndNanos = System.nanoTime(); // the response clock starts, unless it answered already
+  }
+
+  @Override
+  void writable() {
+    if (bodyPaused && conn != null && conn.channel().isWritable()) {
+      bodyPaused = false;
+      down.resumeBody();
+    }
+  }
+
+  // --- the response ---
+
+  @Override
+  void read(Object msg) {
+    if (finished || !(msg instanceof HttpObject obj)) {
+      ReferenceCountUtil.release(msg);
+      return;
+    }
+    DecoderResult result = obj.decoderResult();
+    if (result.isFailure()) {
+      ReferenceCountUtil.release(msg);
+      invalid(result.cause());
+      return;
+    }
+    if (msg instanceof HttpResponse response && !responseHead(response)) {
+      ReferenceCountUtil.release(msg);
+      return;
+    }
+    if (msg instanceof HttpContent content) {
+      content(content);
+    }
+  }
+
+  /** The upstream's response could not be parsed (or was framed two ways). */
+  private void invalid(Throwable cause) {
+    Throwable c = cause instanceof DecoderException ? cause
+        : new DecoderException(cause.getMessage(), cause);
+    if (answered && pendingHead == null) {
+      fail(new ProxyFailure(ErrorKind.UPSTREAM_PROTOCOL_ERROR, "the response from upstream "
+          + host + " broke off after " + received + " bytes: its framing is invalid ("
+          + cause.getMessage() + ")", c));
+      return;
+    }
+    fail(FailureClassifier.classify(c, host).failure());
+  }
+
+  /** False when the head ends the hop (it failed) or is not relayed now (an interim). */
+  private boolean responseHead(HttpResponse r) {
+    int status = r.status().code();
+    if (status < 200) {
+      skipEnd = true;
+      interim(r, status);
+      return false;
+    }
+    HttpHeaders h = r.headers();
+    if (h.contains(HttpHeaderNames.TRANSFER_ENCODING) && h.contains(HttpHeaderNames.CONTENT_LENGTH)) {
+      // The decoder refuses this for HTTP/1.1 bodies; here for HEAD and HTTP/1.0 answers too.
+      invalid(new IllegalArgumentException("the response has both Content-Length and "
+          + "Transfer-Encoding, so its length is ambiguous"));
+      return false;
+    }
+    answered = true;
+    ex.timings().firstByte(System.nanoTime() - ex.startNanos());
+    boolean noBody = isHead || status == 204 || status == 304;
+    String length = h.get(HttpHeaderNames.CONTENT_LENGTH);
+    keepAlive = HttpUtil.isKeepAlive(r)
+        && (noBody || length != null || HttpUtil.isTransferEncodingChunked(r));
+    String via = HopByHop.via(h, upgrade.via());
+    HopByHop.strip(h);
+    h.set(HttpHeaderNames.VIA, via);
+    // An HTTP/1.0 client cannot read chunked framing: a body of unknown length is ended by
+    // closing the connection, as the upstream did.
+    boolean closeDelimited = length == null && !noBody && down.http10();
+    if (length == null && !noBody && !closeDelimited) {
+      h.set(HttpHeaderNames.TRANSFER_ENCODING, HttpHeaderValues.CHUNKED);
+    }
+    if (closeDelimited) {
+      h.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+    }
+    r.setProtocolVersion(HttpVersion.HTTP_1_1);
+    pendingHead = r;
+    return true;
+  }
+
+  /** {@code MAX_INTERIM}: Go's net/http stops at 5; a long WebDAV call may send many 102s. */
+  private void interim(HttpResponse r, int status) {
+    if (isHead && status != 101) {
+      fail(new ProxyFailure(ErrorKind.UPSTREAM_PROTOCOL_ERROR, host + " answered a HEAD request "
+          + "with an interim " + status + " response; Egret refuses that rather than trust the "
+          + "framing of what follows (HTTP clients disagree on it)"));
+      return;
+    }
+    if (status == 101) {
+      fail(new ProxyFailure(ErrorKind.UPSTREAM_PROTOCOL_ERROR, host + " answered 101 Switching "
+          + "Protocols; Egret does not relay protocol switches (it never forwards Upgrade, which "
+          + "is hop-by-hop)"));
+      return;
+    }
+    if (++interims > Upgrade.MAX_INTERIM) {
+      fail(new ProxyFailure(ErrorKind.UPSTREAM_PROTOCOL_ERROR, host + " sent more than "
+          + Upgrade.MAX_INTERIM + " interim responses before a final one"));
+      return;
+    }
+    if (status == 100) {
+      return; // Egret answered the client's Expect itself; the upstream never saw one
+    }
+    // RFC 9110 section 15.2: no 1xx goes to an HTTP/1.0 client, which cannot read one.
+    if (!down.http10()) {
+      HopByHop.strip(r.headers());
+      r.setProtocolVersion(HttpVersion.HTTP_1_1);
+      down.interim(new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, r.status(),
+          Unpooled.EMPTY_BUFFER, r.headers(), io.netty.handler.codec.http.EmptyHttpHeaders.INSTANCE));
+    }
+  }
+
+  private void content(HttpContent content) {
+    if (skipEnd) {
+      if (content instanceof LastHttpContent) {
+        skipEnd = false;
+      }
+      content.release();
+      return;
+    }
+    if (pendingHead != null) {
+      down.head(pendingHead);
+      pendingHead = null;
+    }
+    ByteBuf data = content.content();
+    int n = data.readableBytes();
+    if (n > 0) {
+      received += n;
+      down.data(data); // the client connection releases it
+    } else {
+      data.release();
+    }
+    if (content instanceof LastHttpContent) {
+      complete();
+    } else if (!down.writable()) {
+      conn.channel().config().setAutoRead(false);
+      down.whenWritable(resumeRead);
+    }
+  }
+
+  private void resumeRead() {
+    UpstreamConnection c = conn;
+    if (c != null && !finished) {
+      c.channel().config().setAutoRead(true);
+    }
+  }
+
+  // --- the end ---
+
+  /** The response is complete: the connection goes back to the pool (if it can be reused). */
+  private void complete() {
+    finished = true;
+    ex.bytes(sent, received);
+    down.end();
+    UpstreamConnection c = conn;
+    conn = null;
+    if (c != null) {
+      // A request whose body had not all been sent leaves the connection out of step.
+      c.release(keepAlive && requestEnded);
+    }
+    done.tryComplete();
+  }
+
+  /** Ends the hop with {@code f}; the upstream connection, if any, closes. */
+  private void fail(ProxyFailure f) {
+    if (finished) {
+      return;
+    }
+    finished = true;
+    ex.bytes(sent, received);
+    UpstreamConnection c = conn;
+    conn = null;
+    if (c != null) {
+      c.abandon();
+    } else {
+      client.forget(loop, key, this);
+    }
+    done.tryFail(f);
+  }
+
+  @Override
+  void closed(Throwable cause) {
+    conn = null;
+    if (finished) {
+      return;
+    }
+    if (mayRetry(cause)) {
+      // A kept-alive connection the upstream closed while it idled (the close crossed this
+      // request): nothing of the answer came and the request is safe to send again.
+      retried = true;
+      client.acquire(loop, key, this, true);
+      return;
+    }
+    if (answered) {
+      fail(new ProxyFailure(ErrorKind.RESPONSE_INCOMPLETE, "the response from upstream broke off "
+          + "after " + received + " bytes: " + (cause == null ? "the connection closed" : cause),
+          cause));
+      return;
+    }
+    fail(FailureClassifier.classify(cause == null ? new ClosedChannelException() : cause, host)
+        .failure());
+  }
+
+  /**
+   * Once, on a reused connection that closed before any of the answer (an interim included)
+   * arrived, for a request without a body whose method is idempotent (RFC 9110 section 9.2.2), so
+   * the upstream running it twice is harmless; not after a TLS failure, which a retry would not
+   * cure.
+   */
+  private boolean mayRetry(Throwable cause) {
+    return reused && !retried && !answered && interims == 0 && !hasBody
+        && (cause == null || (cause instanceof IOException && !(cause instanceof SSLException)))
+        && idempotent(head.method());
+  }
+
+  private static boolean idempotent(String method) {
+    return switch (method) {
+      case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE" -> true;
+      default -> false;
+    };
+  }
+
+  /** The response timeout, checked on the loop's tick while the connection is in use. */
+  @Override
+  void tick(long now) {
+    if (requestEnded && !answered && now - requestEndNanos > client.responseNanos) {
+      fail(new ProxyFailure(ErrorKind.RESPONSE_TIMEOUT, host + " sent no response headers within "
+          + Duration.ofNanos(client.responseNanos).toMillis()
+          + " ms of the request's end (timeouts.response)"));
+    }
+  }
+
+  private void clientGone() {
+    if (finished) {
+      return;
+    }
+    if (answered) {
+      fail(new ProxyFailure(ErrorKind.RESPONSE_INCOMPLETE, "the client went away after "
+          + received + " bytes of the response; the upstream request was reset"));
+    } else {
+      fail(new ProxyFailure(ErrorKind.CLIENT_ABORTED, "the client's request body broke off after "
+          + sent + " bytes (the client connection closed or its framing broke); the upstream "
+          + "request was reset, not ended"));
+    }
+  }
+}
