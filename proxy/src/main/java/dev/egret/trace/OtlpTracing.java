@@ -99,7 +99,9 @@ final class OtlpTracing implements Tracing {
         .setMaxQueueSize(QUEUE * 2)
         .setMaxExportBatchSize(BATCH)
         .setScheduleDelay(SCHEDULE)
-        .setExporterTimeout(EXPORT_TIMEOUT)
+        // Longer than the exporter's own timeout, so that a batch that timed out is counted
+        // (Counting's callback runs as its result fails) before the processor stops waiting.
+        .setExporterTimeout(EXPORT_TIMEOUT.plusSeconds(5))
         .setMeterProvider(MeterProvider::noop)
         .build();
     this.provider = SdkTracerProvider.builder()
@@ -146,7 +148,7 @@ final class OtlpTracing implements Tracing {
     if (!closed.compareAndSet(false, true)) {
       return;
     }
-    provider.shutdown().join(EXPORT_TIMEOUT.toMillis() * 2, TimeUnit.MILLISECONDS);
+    provider.shutdown().join(EXPORT_TIMEOUT.toMillis() * 3, TimeUnit.MILLISECONDS);
   }
 
   private final class Trace implements HopTrace {
