@@ -216,7 +216,7 @@ node -e '
   console.log(`HelmRenderTest: ${tests} tests, ${skipped} skipped, ${failures + errors} failed`);
   if (!(tests > 0) || skipped !== 0 || failures + errors !== 0) process.exit(1);
 ' "$report" || die "HelmRenderTest did not check the rendered chart"
-for t in EgretProbeTest SidecarTemplatesTest; do
+for t in EgretProbeTest SidecarTemplatesTest JvmProfilesTest; do
   grep -q 'skipped="0"' "proxy/target/surefire-reports/TEST-dev.egret.deploy.$t.xml" \
     || die "$t skipped tests: what it checks was not checked"
 done

@@ -191,6 +191,51 @@ class JvmProfilesTest {
     }
   }
 
+  /**
+   * Every Egret container the chart and the Kustomize component render (when .ci/deploy-checks.sh
+   * passes the rendered folders, as it does) names a profile the image has, with a memory limit
+   * at least the one that profile is sized for.
+   */
+  @Test
+  void everyRenderedEgretContainerNamesAProfileWithTheMemoryItIsSizedFor() throws IOException {
+    List<Path> rendered = new ArrayList<>();
+    for (String property : List.of("egret.helm.rendered", "egret.sidecar.rendered")) {
+      String dir = System.getProperty(property);
+      if (dir != null && !dir.isBlank()) {
+        try (Stream<Path> files = Files.list(Path.of(dir))) {
+          files.filter(f -> f.toString().endsWith(".yaml")).forEach(rendered::add);
+        }
+      }
+    }
+    org.junit.jupiter.api.Assumptions.assumeFalse(rendered.isEmpty(),
+        "no rendered manifests (-Degret.helm.rendered, -Degret.sidecar.rendered: .ci/deploy-checks.sh)");
+    int containers = 0;
+    for (Path file : rendered) {
+      for (JsonNode doc : DeployFiles.yamlDocuments(file)) {
+        List<JsonNode> found = new ArrayList<>();
+        doc.findParents("containers").forEach(spec -> {
+          spec.path("containers").forEach(found::add);
+          spec.path("initContainers").forEach(found::add);
+        });
+        for (JsonNode c : found) {
+          if (!c.path("name").asText().equals("egret")) {
+            continue;
+          }
+          containers++;
+          String profile = DeployFiles.named(c.path("env"), "name", "EGRET_JVM_PROFILE").path("value").asText(null);
+          assertThat(profile).as("%s: the egret container's EGRET_JVM_PROFILE", file).isIn(PROFILES);
+          String limit = c.path("resources").path("limits").path("memory").asText("");
+          Matcher m = Pattern.compile("(\\d+)(Mi|Gi)").matcher(limit);
+          assertThat(m.matches()).as("%s: the egret container's memory limit '%s'", file, limit).isTrue();
+          long limitMib = Long.parseLong(m.group(1)) * (m.group(2).equals("Gi") ? 1024 : 1);
+          assertThat(limitMib).as("%s: memory limit of the %s profile", file, profile)
+              .isGreaterThanOrEqualTo(mib(memoryLimit(profile)));
+        }
+      }
+    }
+    assertThat(containers).as("egret containers in %s", rendered).isPositive();
+  }
+
   @Test
   void theLambdaLayerAndTheClassDataTrainingsReadTheSidecarProfile() {
     String extension = String.join("\n", lines(DeployFiles.file("proxy/src/main/lambda/extensions/egret")));
