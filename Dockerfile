@@ -8,7 +8,8 @@
 # showing the old one, so hot reload would never see an edit.
 #
 # Three stages: Maven builds the shaded jar, a Debian stage builds the static health-check probe,
-# and only those two files go onto a small, pinned JRE.
+# and only those two files, the launcher and its two JVM profiles (deploy/jvm) go onto a small,
+# pinned JRE.
 # The base images are pinned to exact versions (never :latest); pin them by digest as well
 # when you mirror them into your own registry.
 
@@ -23,9 +24,9 @@ WORKDIR /src
 # here, not a download at package time. CI runs these two commands the same way.
 COPY pom.xml ./
 COPY proxy/pom.xml proxy/
-RUN mvn -B -q -pl proxy -am package -DskipTests -Degret.layer.skip=true
+RUN mvn -B -q -pl proxy -am package -DskipTests -Degret.layer.skip=true -Degret.cds.skip=true
 COPY proxy/src proxy/src
-RUN mvn -B -q -o package -DskipTests -Degret.layer.skip=true
+RUN mvn -B -q -o package -DskipTests -Degret.layer.skip=true -Degret.cds.skip=true
 
 # ---- health-check probe --------------------------------------------------------------------
 # A static HTTP probe (about 40 KB, musl) so the HEALTHCHECK needs neither a shell nor a second
@@ -53,18 +54,21 @@ RUN groupadd --system --gid 10001 egret \
  && chown 10001:10001 /etc/egret
 
 # Owned by root and not writable by the user: the process cannot change its own code.
+# /app holds the jar, the launcher (/app/egret, the ENTRYPOINT) and the two JVM profiles beside
+# it (sidecar.flags, gateway.flags: java @argument-files, the only place the JVM's flags are
+# written; see deploy/jvm).
 COPY --from=build --chown=0:0 /src/proxy/target/egret.jar /app/egret.jar
+COPY --chown=0:0 deploy/jvm/ /app/
 COPY --from=probe --chown=0:0 /egret-probe /usr/local/bin/egret-probe
 
 # Class-data sharing: a training run of Egret's real start-up (dev.egret.lambda.Training, the
-# build's training for the Lambda layer too: Run.start as `egret run` goes through it, against an
-# Extensions API it fakes on loopback, two refused requests through the proxy, then its drain)
-# records the classes a start loads in /app/egret.jsa, and the ENTRYPOINT maps them instead of
-# loading them. Same JVM flags as the ENTRYPOINT (DockerfileTest holds them equal) and the same
-# class path (/app/egret.jar). Measured with the jar on this 2-core machine: ready in 0.66-0.92 s
-# instead of 1.21-1.50 s (0.8-1.0 CPU s instead of 1.4-1.65). -Xshare:auto: a JVM that cannot
-# map the archive still starts, only slower.
-RUN java -XX:ArchiveClassesAtExit=/app/egret.jsa -XX:MinRAMPercentage=30 -XX:MaxRAMPercentage=30 -XX:InitialRAMPercentage=10 -XX:MaxDirectMemorySize=16m -XX:MaxMetaspaceSize=64m -XX:ReservedCodeCacheSize=32m -Xss512k -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:+ExitOnOutOfMemoryError -XX:-UsePerfData -Dfile.encoding=UTF-8 \
+# build's training for the Lambda layer and for target/egret.jsa too: Run.start as `egret run`
+# goes through it, against an Extensions API it fakes on loopback, two refused requests through
+# the proxy, then its drain) records the classes a start loads in /app/egret.jsa, and the
+# launcher maps them instead of loading them. The sidecar profile's flags and the launcher's
+# class path (/app/egret.jar); the gateway profile maps the same archive. -Xshare:auto in the
+# launcher: a JVM that cannot map the archive still starts, only slower.
+RUN java -XX:ArchiveClassesAtExit=/app/egret.jsa @/app/sidecar.flags \
       -cp /app/egret.jar dev.egret.lambda.Training >/dev/null \
  && chmod 0444 /app/egret.jsa \
  && rm -rf /tmp/egret-training* /tmp/libnetty*
@@ -72,6 +76,9 @@ RUN java -XX:ArchiveClassesAtExit=/app/egret.jsa -XX:MinRAMPercentage=30 -XX:Max
 # The allowlist is mounted here (ConfigMap, ECS volume, or docker -v). No config is baked in:
 # an image that silently allowed a built-in list would be the wrong default for a firewall.
 ENV EGRET_CONFIG=/etc/egret/egret.yaml
+# The JVM profile (deploy/jvm): sidecar (small: C1 only, sized for a 128 MiB limit) or gateway
+# (cheap per request: C2, sized for 512 MiB). The launcher refuses anything else.
+ENV EGRET_JVM_PROFILE=sidecar
 # Declared volumes give /tmp (JVM scratch) and /etc/egret a writable home under
 # `docker run --read-only`, and on ECS Fargate a bind mount at these paths inherits the
 # image's ownership (10001 for /etc/egret), so the non-root config writer can fill it.
@@ -89,23 +96,10 @@ EXPOSE 3128 9901
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
   CMD ["/usr/local/bin/egret-probe", "127.0.0.1:9901", "/readyz"]
 
-# The one place the server's command line lives (CI runs this exact argv against the built jar;
-# bench/run.sh reads these flags too). Sized for a sidecar inside a 128 MiB container limit,
-# measured with bench/run.sh (docs/performance.md); Egret refuses to start when heap + direct
-# memory + the JVM's own reserve cannot fit the limit (dev.egret.Footprint):
-#   SharedArchiveFile=/app/egret.jsa, Xshare:auto  the class-data archive trained above;
-#   Min/MaxRAMPercentage=30  heap = 30% of the limit at every size (40 MiB at 128 MiB). Both are
-#                         needed: below ~250 MiB HotSpot uses MinRAMPercentage (default 50%)
-#                         and ignores MaxRAMPercentage;
-#   MaxDirectMemorySize=16m  Netty's buffers; 6 MiB in use at peak under the benchmark load;
-#   MaxMetaspaceSize=64m, ReservedCodeCacheSize=32m, Xss512k  bound what the JVM keeps for itself
-#                         (used: 25, 12 and ~5 MiB);
-#   TieredStopAtLevel=1   client compiler only: 35-45 MiB less peak RSS than with C2 (which
-#                         did not fit 128 MiB), ready and warm in seconds, and on 1-2 shared
-#                         CPUs the warm rate was higher than with C2 in the same run;
-#   UseSerialGC           the right collector for a 40 MiB heap on 1-2 CPUs;
-#   ExitOnOutOfMemoryError  die and be restarted rather than limp on;
-#   -UsePerfData          no hsperfdata file, so nothing is written outside /tmp at all;
-#   file.encoding=UTF-8   the access log is UTF-8 whatever the container locale is.
-ENTRYPOINT ["java", "-XX:SharedArchiveFile=/app/egret.jsa", "-Xshare:auto", "-XX:MinRAMPercentage=30", "-XX:MaxRAMPercentage=30", "-XX:InitialRAMPercentage=10", "-XX:MaxDirectMemorySize=16m", "-XX:MaxMetaspaceSize=64m", "-XX:ReservedCodeCacheSize=32m", "-Xss512k", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-XX:+ExitOnOutOfMemoryError", "-XX:-UsePerfData", "-Dfile.encoding=UTF-8", "-jar", "/app/egret.jar"]
+# The launcher (deploy/jvm/egret) execs java with the profile's flags, the class-data archive and
+# the jar, so the JVM is PID 1 and gets the orchestrator's SIGTERM. CI runs this exact
+# ENTRYPOINT + CMD against the built jar (.ci/deploy-checks.sh, proxy/target laid out as /app),
+# for both profiles. Egret refuses to start when heap + direct memory + the JVM's own reserve
+# cannot fit the memory limit (dev.egret.Footprint).
+ENTRYPOINT ["/app/egret"]
 CMD ["run"]

@@ -13,9 +13,12 @@
 #   4. builds the health-check probe and runs the Java deploy tests: the rendered manifests
 #      (HelmRenderTest, SidecarTemplatesTest), the Dockerfile, the probe, the ECS task
 #      definition, the Step Functions state machine, the dashboard and alert rules;
-#   5. when proxy/target/egret.jar exists: runs the Dockerfile's exact ENTRYPOINT + CMD against
-#      it, outside a container, and its exact HEALTHCHECK command (the probe), and `egret check`s
-#      the config files the deploy files ship, each rendered one with the files its pod mounts;
+#   5. runs both JVM profiles' flags (deploy/jvm/*.flags) on the image's Java; when `mvn package`
+#      has laid proxy/target out as the image's /app (jar, launcher, profiles, class-data
+#      archive): runs the Dockerfile's exact ENTRYPOINT + CMD there, outside a container, once per
+#      profile at the memory limit it is sized for, and its exact HEALTHCHECK command (the
+#      probe), and `egret check`s the config files the deploy files ship, each rendered one with
+#      the files its pod mounts;
 #   6. with --docker-build-stage (CI does): the Dockerfile's two Maven commands against an empty
 #      local repository, the second offline, so a dependency layer that misses artifacts fails.
 #
@@ -205,7 +208,7 @@ sh deploy/healthcheck/build.sh "$PROBE"
 echo "built $(stat -c %s "$PROBE") bytes: $(file -b "$PROBE" 2>/dev/null || echo static binary)"
 
 step "Java deploy tests"
-deploy_tests='HelmRenderTest,DockerfileTest,EcsTaskDefinitionTest,StateMachineTest,EgretProbeTest,SidecarTemplatesTest,DashboardTest,AlertRulesTest'
+deploy_tests='HelmRenderTest,DockerfileTest,JvmProfilesTest,EcsTaskDefinitionTest,StateMachineTest,EgretProbeTest,SidecarTemplatesTest,DashboardTest,AlertRulesTest'
 # Tracing: the chart's other pod shapes and refusals (helm from .tools), ECS, library defaults.
 deploy_tests+=',HelmTracingTest,EcsTracingTaskDefinitionTest,SidecarDefaultsTest'
 mvn -B -q -pl proxy test -Dtest="$deploy_tests" -Dsurefire.failIfNoSpecifiedTests=false \
@@ -219,7 +222,7 @@ node -e '
   console.log(`HelmRenderTest: ${tests} tests, ${skipped} skipped, ${failures + errors} failed`);
   if (!(tests > 0) || skipped !== 0 || failures + errors !== 0) process.exit(1);
 ' "$report" || die "HelmRenderTest did not check the rendered chart"
-for t in EgretProbeTest SidecarTemplatesTest; do
+for t in EgretProbeTest SidecarTemplatesTest JvmProfilesTest; do
   grep -q 'skipped="0"' "proxy/target/surefire-reports/TEST-dev.egret.deploy.$t.xml" \
     || die "$t skipped tests: what it checks was not checked"
 done
@@ -230,8 +233,12 @@ done
 
 # ---- 5. the image's command lines, outside a container ---------------------------------------
 JAR=$ROOT/proxy/target/egret.jar
+# `mvn package` lays proxy/target out as the image's /app: egret.jar, the launcher (egret), the
+# two JVM profiles and the class-data archive egret.jsa (trained as the Dockerfile's training
+# RUN does). So the image's exact ENTRYPOINT runs here with /app mapped to proxy/target.
+APP=$ROOT/proxy/target
 # Read the runtime stage's exec-form ENTRYPOINT, CMD and HEALTHCHECK from the Dockerfile,
-# so what runs here is exactly what the image runs, with the jar path mapped to the build.
+# so what runs here is exactly what the image runs, with /app mapped to the build.
 dockerfile_argv() { # dockerfile_argv ENTRYPOINT|CMD|HEALTHCHECK -> one argument per line
   node -e '
     const fs = require("fs");
@@ -243,23 +250,21 @@ dockerfile_argv() { # dockerfile_argv ENTRYPOINT|CMD|HEALTHCHECK -> one argument
     let rest = found[0].replace(/^\S+\s+/, "");
     if (process.argv[1] === "HEALTHCHECK") rest = rest.slice(rest.indexOf("CMD ") + 4);
     const argv = JSON.parse(rest);
-    if (argv[0] === "java") argv[0] = process.argv[3];
-    for (const arg of argv) console.log(arg.replace("/app/egret.jar", process.argv[2]).replace("/app/egret.jsa", process.argv[4]));
-  ' "$1" "$JAR" "$IMAGE_JAVA" "$OUT/egret.jsa"
+    for (const arg of argv) console.log(arg.startsWith("/app/") ? process.argv[2] + arg.slice(4) : arg);
+  ' "$1" "$APP"
 }
-step "JVM flags of ENTRYPOINT"
-# Even without a jar: the JVM refuses a misspelt or removed -XX flag, so run the flags with
-# -version in place of -jar. (The HEALTHCHECK is the static probe, no JVM.)
-for which in ENTRYPOINT; do
-  mapfile -t argv < <(dockerfile_argv "$which")
-  ((${#argv[@]})) || die "cannot read an exec-form $which from the Dockerfile"
-  flags=()
-  for arg in "${argv[@]}"; do
-    [[ $arg == -jar ]] && break
-    flags+=("$arg")
-  done
-  "${flags[@]}" -version >"$OUT/flags.log" 2>&1 || { cat "$OUT/flags.log" >&2; die "$which JVM flags: ${flags[*]}"; }
-  echo "$which: ${flags[*]}: accepted by $(head -1 "$OUT/flags.log")"
+# The profiles' "# memory limit: SIZE" line: the container limit each is sized for.
+profile_limit() { sed -n 's/^# memory limit: *\([0-9]*[kmg]\).*/\1/p' "deploy/jvm/$1.flags"; }
+PROFILES=(sidecar gateway)
+step "JVM flags of both profiles (deploy/jvm/*.flags) on the image's Java"
+# Even without a jar: the JVM refuses a misspelt or removed -XX flag, so run each profile's
+# argument file with -version.
+for profile in "${PROFILES[@]}"; do
+  limit=$(profile_limit "$profile")
+  [[ -n $limit ]] || die "deploy/jvm/$profile.flags has no '# memory limit: SIZE' line"
+  "$IMAGE_JAVA" "@deploy/jvm/$profile.flags" "-XX:MaxRAM=$limit" -version >"$OUT/flags.log" 2>&1 \
+    || { cat "$OUT/flags.log" >&2; die "deploy/jvm/$profile.flags"; }
+  echo "$profile (sized for $limit): $(grep -vc '^\s*\(#\|$\)' "deploy/jvm/$profile.flags") flags accepted by $(head -1 "$OUT/flags.log")"
 done
 
 # ---- 6. the Dockerfile's build stage, without Docker ----------------------------------------
@@ -297,40 +302,27 @@ docker_build_stage_check() {
 }
 
 step "entrypoint command line against the built jar"
-if [[ ! -f $JAR ]]; then
-  echo "SKIPPED: $JAR does not exist (build it with mvn -B package -DskipTests); the"
-  echo "Dockerfile's ENTRYPOINT, CMD and HEALTHCHECK were not run"
+if [[ ! -f $JAR || ! -x $APP/egret || ! -f $APP/egret.jsa ]]; then
+  echo "SKIPPED: $JAR, its launcher or its class-data archive does not exist (build them with"
+  echo "mvn -B package -DskipTests); the Dockerfile's ENTRYPOINT, CMD and HEALTHCHECK were not run"
   docker_build_stage_check
   echo "deploy-checks: OK (without the entrypoint run)"
   exit 0
 fi
 
 mapfile -t entrypoint < <(dockerfile_argv ENTRYPOINT)
-# The class-data archive, trained as the Dockerfile's training RUN does (DockerfileTest holds its
-# flags equal to the ENTRYPOINT's), on the image's Java.
-train=()
-for arg in "${entrypoint[@]:1}"; do
-  [[ $arg == -jar ]] && break
-  [[ $arg == -XX:SharedArchiveFile=* || $arg == -Xshare:* ]] || train+=("$arg")
-done
-rm -f "$OUT/egret.jsa"
-"$IMAGE_JAVA" -XX:ArchiveClassesAtExit="$OUT/egret.jsa" "${train[@]}" -cp "$JAR" dev.egret.lambda.Training \
-  >"$OUT/training.log" 2>&1 || { tail -20 "$OUT/training.log" >&2; die "the class-data archive's training run failed"; }
-echo "class-data archive trained: $(du -h "$OUT/egret.jsa" | cut -f1) ($("$IMAGE_JAVA" -version 2>&1 | head -1))"
-# Two flags beside the image's argv, just before -jar so that they win: -Xshare:on makes the JVM
-# refuse to start unless the archive maps (the image's -Xshare:auto would start without it,
-# silently slower), and -XX:MaxRAM=128m is the container limit the image is sized for, so
-# Egret's own footprint check (dev.egret.Footprint) runs against it.
-for i in "${!entrypoint[@]}"; do [[ ${entrypoint[$i]} == -jar ]] && jar_at=$i && break; done
-entrypoint=("${entrypoint[@]:0:$jar_at}" -Xshare:on -XX:MaxRAM=128m "${entrypoint[@]:$jar_at}")
 mapfile -t cmd < <(dockerfile_argv CMD)
 mapfile -t healthcheck < <(dockerfile_argv HEALTHCHECK)
 ((${#entrypoint[@]} && ${#cmd[@]} && ${#healthcheck[@]})) || die "cannot read ENTRYPOINT, CMD and HEALTHCHECK"
+[[ ${entrypoint[*]} == "$APP/egret" ]] || die "ENTRYPOINT is not the launcher /app/egret: ${entrypoint[*]}"
 config_env=$(sed -n 's/^ENV .*EGRET_CONFIG=\([^ ]*\).*/\1/p' Dockerfile | tail -1)
 [[ $config_env == /etc/egret/egret.yaml ]] || die "Dockerfile's EGRET_CONFIG is '$config_env'"
+default_profile=$(sed -n 's/^ENV .*EGRET_JVM_PROFILE=\([^ ]*\).*/\1/p' Dockerfile | tail -1)
+[[ $default_profile == sidecar ]] || die "Dockerfile's EGRET_JVM_PROFILE is '$default_profile', expected sidecar"
+echo "class-data archive: $(du -h "$APP/egret.jsa" | cut -f1), trained by mvn package"
 
-# The one-shot JVM that validates configs: the flags of the ECS egret-config container.
-java_oneshot=(java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xmx48m -XX:-UsePerfData -jar "$JAR")
+# The one-shot commands (egret check, iptables) run through the same launcher in the image.
+java_oneshot=(env EGRET_JAVA="$IMAGE_JAVA" "$APP/egret")
 # The HEALTHCHECK runs the image's probe; here, the one built above, aimed at this run's port.
 [[ ${healthcheck[0]} == /usr/local/bin/egret-probe ]] || die "HEALTHCHECK is not the probe: ${healthcheck[*]}"
 healthcheck[0]=$PROBE
@@ -352,57 +344,6 @@ node .ci/check-rendered-configs.mjs "$SIDECAR" "$OUT/sidecar-configs" "${java_on
   || die "the team chart's or the Kustomize example's config does not pass egret check"
 
 free_port() { node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })'; }
-proxy_port=$(free_port)
-admin_port=$(free_port)
-[[ $proxy_port != "$admin_port" ]] || admin_port=$(free_port)
-run_dir=$OUT/entrypoint
-rm -rf "$run_dir"
-mkdir -p "$run_dir/cwd"
-# In a container the admin port binds 0.0.0.0; here, loopback only.
-cat >"$run_dir/egret.yaml" <<EOF
-version: 1
-listen:
-  proxy: 127.0.0.1:$proxy_port
-  admin: 127.0.0.1:$admin_port
-allow:
-  - host: api.example-crm.com
-EOF
-
-printf 'running: EGRET_CONFIG=%s' "$run_dir/egret.yaml"
-printf ' %q' "${entrypoint[@]}" "${cmd[@]}"
-printf '\n'
-(cd "$run_dir/cwd" && exec env EGRET_CONFIG="$run_dir/egret.yaml" "${entrypoint[@]}" "${cmd[@]}") \
-  >"$run_dir/egret.log" 2>&1 &
-egret_pid=$!
-cleanup() { kill "$egret_pid" 2>/dev/null || true; }
-trap cleanup EXIT
-
-ready=0
-for _ in $(seq 1 60); do
-  if ! kill -0 "$egret_pid" 2>/dev/null; then
-    cat "$run_dir/egret.log" >&2
-    die "the entrypoint exited before it was ready"
-  fi
-  if "${healthcheck[@]/#127.0.0.1:9901/127.0.0.1:$admin_port}" >"$run_dir/ready.log" 2>&1; then
-    ready=1
-    break
-  fi
-  sleep 0.5
-done
-((ready)) || { cat "$run_dir/egret.log" "$run_dir/ready.log" >&2; die "HEALTHCHECK command never returned 0"; }
-echo "HEALTHCHECK command (egret-probe) returned 0"
-# egret ready stays a working command (SPEC command line), though no longer the health check.
-# Its own request timeout is short, and a second JVM on a busy CI machine can miss it: up to
-# five tries.
-ready_ok=""
-for _ in 1 2 3 4 5; do
-  if "${java_oneshot[@]}" ready --admin "127.0.0.1:$admin_port" >"$run_dir/ready.log" 2>&1; then
-    ready_ok=1
-    break
-  fi
-done
-[[ -n $ready_ok ]] || { cat "$run_dir/ready.log" >&2; die "egret ready did not return 0 on a ready Egret (5 tries)"; }
-echo "egret ready returned 0"
 
 http_check() { # http_check DESCRIPTION EXPECTED_STATUS BODY_PATTERN node-request-options-json
   node -e '
@@ -421,33 +362,105 @@ http_check() { # http_check DESCRIPTION EXPECTED_STATUS BODY_PATTERN node-reques
     req.end();
   ' "$@"
 }
-http_check "GET /healthz" 200 "" "{\"host\":\"127.0.0.1\",\"port\":$admin_port,\"path\":\"/healthz\"}" \
-  || die "/healthz"
-http_check "GET /metrics" 200 "egret_" "{\"host\":\"127.0.0.1\",\"port\":$admin_port,\"path\":\"/metrics\"}" \
-  || die "/metrics"
-# A host the allowlist does not name is refused before any DNS lookup or connection.
-http_check "proxy GET http://not-allowed.example/" 403 "http_request_denied" \
-  "{\"host\":\"127.0.0.1\",\"port\":$proxy_port,\"path\":\"http://not-allowed.example/\",\"headers\":{\"Host\":\"not-allowed.example\"}}" \
-  || die "the proxy did not refuse a host outside the allowlist"
 
-# Orchestrators stop the sidecar with SIGTERM when the app is done; ECS and Step Functions look
-# at every container's exit code, so a clean drain must exit 0 (not 143).
-kill -TERM "$egret_pid"
-status=0
-for _ in $(seq 1 60); do
-  kill -0 "$egret_pid" 2>/dev/null || break
-  sleep 0.5
+# run_entrypoint PROFILE: the image's exact ENTRYPOINT + CMD with EGRET_JVM_PROFILE=PROFILE, on the
+# image's Java, with two flags after the profile's (EGRET_JAVA_OPTS, which the launcher places
+# last, so they win): -Xshare:on makes the JVM refuse to start unless the archive maps (the
+# launcher's -Xshare:auto would start without it, silently slower), and -XX:MaxRAM=LIMIT is the
+# container limit the profile is sized for, so Egret's own footprint check (dev.egret.Footprint)
+# runs against it. Then the HEALTHCHECK command, /healthz, /metrics, a refused request, SIGTERM.
+run_entrypoint() {
+  local profile=$1 limit proxy_port admin_port run_dir egret_pid ready ready_ok status leftovers
+  limit=$(profile_limit "$profile")
+  step "entrypoint + CMD, EGRET_JVM_PROFILE=$profile, -XX:MaxRAM=$limit"
+  proxy_port=$(free_port)
+  admin_port=$(free_port)
+  [[ $proxy_port != "$admin_port" ]] || admin_port=$(free_port)
+  run_dir=$OUT/entrypoint-$profile
+  rm -rf "$run_dir"
+  mkdir -p "$run_dir/cwd"
+  # In a container the admin port binds 0.0.0.0; here, loopback only.
+  cat >"$run_dir/egret.yaml" <<EOF
+version: 1
+listen:
+  proxy: 127.0.0.1:$proxy_port
+  admin: 127.0.0.1:$admin_port
+allow:
+  - host: api.example-crm.com
+EOF
+  local env=(EGRET_CONFIG="$run_dir/egret.yaml" EGRET_JVM_PROFILE="$profile" EGRET_JAVA="$IMAGE_JAVA"
+    EGRET_JAVA_OPTS="-Xshare:on -XX:MaxRAM=$limit")
+  printf 'running:'
+  printf ' %q' "${env[@]}" "${entrypoint[@]}" "${cmd[@]}"
+  printf '\n'
+  (cd "$run_dir/cwd" && exec env "${env[@]}" "${entrypoint[@]}" "${cmd[@]}") >"$run_dir/egret.log" 2>&1 &
+  egret_pid=$!
+  # shellcheck disable=SC2064
+  trap "kill $egret_pid 2>/dev/null || true" EXIT
+
+  ready=0
+  for _ in $(seq 1 60); do
+    if ! kill -0 "$egret_pid" 2>/dev/null; then
+      cat "$run_dir/egret.log" >&2
+      die "the entrypoint ($profile) exited before it was ready"
+    fi
+    if "${healthcheck[@]/#127.0.0.1:9901/127.0.0.1:$admin_port}" >"$run_dir/ready.log" 2>&1; then
+      ready=1
+      break
+    fi
+    sleep 0.5
+  done
+  ((ready)) || { cat "$run_dir/egret.log" "$run_dir/ready.log" >&2; die "HEALTHCHECK command never returned 0 ($profile)"; }
+  echo "HEALTHCHECK command (egret-probe) returned 0"
+  # egret ready stays a working command, though no longer the health check. Its own request
+  # timeout is short, and a second JVM on a busy CI machine can miss it: up to five tries.
+  ready_ok=""
+  for _ in 1 2 3 4 5; do
+    if "${java_oneshot[@]}" ready --admin "127.0.0.1:$admin_port" >"$run_dir/ready.log" 2>&1; then
+      ready_ok=1
+      break
+    fi
+  done
+  [[ -n $ready_ok ]] || { cat "$run_dir/ready.log" >&2; die "egret ready did not return 0 on a ready Egret (5 tries)"; }
+  echo "egret ready returned 0"
+  http_check "GET /healthz" 200 "" "{\"host\":\"127.0.0.1\",\"port\":$admin_port,\"path\":\"/healthz\"}" \
+    || die "/healthz"
+  http_check "GET /metrics" 200 "egret_" "{\"host\":\"127.0.0.1\",\"port\":$admin_port,\"path\":\"/metrics\"}" \
+    || die "/metrics"
+  # A host the allowlist does not name is refused before any DNS lookup or connection.
+  http_check "proxy GET http://not-allowed.example/" 403 "http_request_denied" \
+    "{\"host\":\"127.0.0.1\",\"port\":$proxy_port,\"path\":\"http://not-allowed.example/\",\"headers\":{\"Host\":\"not-allowed.example\"}}" \
+    || die "the proxy did not refuse a host outside the allowlist"
+
+  # Orchestrators stop the sidecar with SIGTERM when the app is done; ECS and Step Functions
+  # look at every container's exit code, so a clean drain must exit 0 (not 143).
+  kill -TERM "$egret_pid"
+  status=0
+  for _ in $(seq 1 60); do
+    kill -0 "$egret_pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  if kill -0 "$egret_pid" 2>/dev/null; then
+    kill -KILL "$egret_pid"
+    die "the entrypoint ($profile) did not stop within 30 s of SIGTERM"
+  fi
+  wait "$egret_pid" || status=$?
+  trap - EXIT
+  [[ $status == 0 ]] || { tail -20 "$run_dir/egret.log" >&2; die "exit status $status after SIGTERM, expected 0 (a sidecar that drained cleanly)"; }
+  echo "stopped on SIGTERM with exit status 0"
+  leftovers=$(find "$run_dir/cwd" -mindepth 1 | head -5)
+  [[ -z $leftovers ]] || die "the entrypoint wrote into its working directory (read-only in the image): $leftovers"
+  echo "wrote nothing into its working directory"
+}
+for profile in "${PROFILES[@]}"; do
+  run_entrypoint "$profile"
 done
-if kill -0 "$egret_pid" 2>/dev/null; then
-  kill -KILL "$egret_pid"
-  die "the entrypoint did not stop within 30 s of SIGTERM"
+
+# The launcher refuses a profile it does not have, naming the two it has.
+if EGRET_JVM_PROFILE=server "${entrypoint[@]}" run >"$OUT/bad-profile.log" 2>&1; then
+  die "the launcher started with EGRET_JVM_PROFILE=server"
 fi
-wait "$egret_pid" || status=$?
-trap - EXIT
-[[ $status == 0 ]] || { tail -20 "$run_dir/egret.log" >&2; die "exit status $status after SIGTERM, expected 0 (a sidecar that drained cleanly)"; }
-echo "stopped on SIGTERM with exit status 0"
-leftovers=$(find "$run_dir/cwd" -mindepth 1 | head -5)
-[[ -z $leftovers ]] || die "the entrypoint wrote into its working directory (read-only in the image): $leftovers"
-echo "wrote nothing into its working directory"
+grep -q "must be sidecar or gateway" "$OUT/bad-profile.log" || die "the launcher's refusal: $(cat "$OUT/bad-profile.log")"
+echo "launcher refused EGRET_JVM_PROFILE=server: $(cat "$OUT/bad-profile.log")"
 docker_build_stage_check
 echo "deploy-checks: OK"

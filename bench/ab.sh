@@ -6,7 +6,7 @@
 #   AB_B_OPTS=-Degret.tls.engine=jdk bench/ab.sh             # BoringSSL (A) vs the JDK's SSLEngine
 #   AB_A_JAR=/tmp/before.jar AB_B_JAR=proxy/target/egret.jar bench/ab.sh   # two builds
 #
-# Both Egrets run at once with the Dockerfile's ENTRYPOINT flags plus -XX:MaxRAM=128m, behind
+# Both Egrets run at once with the sidecar JVM profile's flags plus -XX:MaxRAM=128m, behind
 # one nginx HTTPS upstream (100 B body, keep-alive); wrk (2 threads, 50 connections, the
 # absolute-form requests of bench/wrk-report.lua) warms each for two runs, then measures A and B
 # in turn AB_ROUNDS times, so the machine's load falls on both alike. Per run it prints req/s,
@@ -18,8 +18,10 @@
 # one's VM.native_memory summary at the end, kept with the logs), AB_MODE=connect (CONNECT tunnels
 # instead: AB_MIB 1 MiB transfers per set, curl keep-alive, direct / A / B in turn; MiB/s and
 # Egret's CPU seconds per GiB), AB_A_JAVA, AB_B_JAVA (the java launcher of each: the image's Java
-# by default, or another JDK's bin/java to compare runtimes), AB_A_DOCKERFILE, AB_B_DOCKERFILE
-# (another Dockerfile's ENTRYPOINT flags and runtime Java for A or B). Every process is stopped on exit.
+# by default, or another JDK's bin/java to compare runtimes), AB_A_FLAGS, AB_B_FLAGS (another JVM
+# profile file for A or B, e.g. deploy/jvm/gateway.flags, with its memory limit as -XX:MaxRAM),
+# AB_A_DOCKERFILE, AB_B_DOCKERFILE (another Dockerfile's runtime Java for A or B). Every process
+# is stopped on exit.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -72,14 +74,16 @@ EOF
 nginx -c "$W/nginx/nginx.conf" -p "$W/nginx" -g 'daemon off;' 2>"$W/nginx/stderr" &
 pids+=($!)
 
-# The image's JVM flags, as bench/run.sh reads them: the runtime stage's ENTRYPOINT before -jar,
-# without its AOT cache or CDS archive (warm runs do not need them; bench/run.sh trains one).
-# AB_A_DOCKERFILE / AB_B_DOCKERFILE: another Dockerfile's flags and Java for A or B (an older
-# commit's, say: git show HEAD~1:Dockerfile >/tmp/old.Dockerfile).
-declare -A FLAGS JAVA_OF
+# The JVM profile's flags (deploy/jvm/sidecar.flags), without a CDS archive (warm runs do not
+# need one; bench/run.sh maps the build's). AB_A_FLAGS / AB_B_FLAGS: another profile file for A
+# or B (deploy/jvm/gateway.flags, or an older commit's: git show HEAD~1:deploy/jvm/sidecar.flags
+# >/tmp/old.flags); its "# memory limit" line gives -XX:MaxRAM. AB_A_DOCKERFILE /
+# AB_B_DOCKERFILE: another Dockerfile's runtime Java for A or B.
+declare -A FLAGS JAVA_OF MAXRAM_OF
 for v in A B; do
-  df_var=AB_${v}_DOCKERFILE
-  FLAGS[$v]=$(image_flags "${!df_var:-$ROOT/Dockerfile}" | grep -v -e '^-XX:AOTCache=' -e '^-XX:SharedArchiveFile=' -e '^-Xshare:')
+  df_var=AB_${v}_DOCKERFILE flags_var=AB_${v}_FLAGS
+  FLAGS[$v]=$(profile_flags "${!flags_var:-$ROOT/deploy/jvm/sidecar.flags}")
+  MAXRAM_OF[$v]=$(profile_limit "${!flags_var:-$ROOT/deploy/jvm/sidecar.flags}")
   JAVA_OF[$v]=$(image_java "${!df_var:-$ROOT/Dockerfile}")
 done
 
@@ -106,7 +110,7 @@ EOF
   if [[ -n ${AB_JFR:-} ]]; then jfr=("-XX:StartFlightRecording=filename=$W/$v.jfr,settings=profile"); fi
   if [[ -n ${AB_NMT:-} ]]; then jfr+=("-XX:NativeMemoryTracking=summary"); fi
   mapfile -t image_flags_v <<<"${FLAGS[$v]}"
-  env "${envs[@]}" "${!java_var:-${JAVA_OF[$v]}}" "${image_flags_v[@]}" -XX:MaxRAM=128m "${extra[@]}" "${jfr[@]}" \
+  env "${envs[@]}" "${!java_var:-${JAVA_OF[$v]}}" "${image_flags_v[@]}" "-XX:MaxRAM=${MAXRAM_OF[$v]}" "${extra[@]}" "${jfr[@]}" \
     -jar "${!jar_var}" run --config "$W/$v.yaml" >"$W/$v.access.log" 2>"$W/$v.stderr" &
   PID[$v]=$!
   pids+=($!)

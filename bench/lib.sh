@@ -1,6 +1,6 @@
 # Shared by bench/run.sh, bench/ab.sh and bench/soak.sh (sourced, not run): free ports, the
-# run's throwaway certificates, and the image's JVM and its flags, so the three never drift
-# apart (.ci/deploy-checks.sh takes the image's JVM from here too).
+# run's throwaway certificates, the image's JVM and the JVM profiles' flags (deploy/jvm), so the
+# three never drift apart (.ci/deploy-checks.sh takes the image's JVM from here too).
 
 # stop_all TENTHS PID...: SIGTERM to every PID, then up to TENTHS tenths of a second for each to
 # exit before SIGKILL; reaps them. PIDs must be children of the calling shell.
@@ -55,21 +55,19 @@ make_leaf() {
     -sha256 -days 2 -extfile "$dir/$name.ext" -out "$dir/$name.pem" 2>/dev/null
 }
 
-# image_flags DOCKERFILE: the JVM flags of the runtime stage's exec-form ENTRYPOINT (everything
-# before -jar), one per line.
-image_flags() {
-  python3 - "$1" <<'PY'
-import json, re, sys
-text = re.sub(r"\\\r?\n", " ", open(sys.argv[1]).read())
-lines = [l.strip() for l in text.splitlines() if l.strip() and not l.strip().startswith("#")]
-last_from = max(i for i, l in enumerate(lines) if re.match(r"FROM\s", l, re.I))
-entry = [l for l in lines[last_from:] if re.match(r"ENTRYPOINT\s", l, re.I)]
-if len(entry) != 1:
-    sys.exit(f"expected one ENTRYPOINT in the runtime stage, got {len(entry)}")
-argv = json.loads(entry[0].split(None, 1)[1])
-for arg in argv[1:argv.index("-jar")]:
-    print(arg)
-PY
+# profile_flags FILE: the JVM flags of a profile (deploy/jvm/sidecar.flags or gateway.flags, a java
+# @argument-file), one per line, as the JVM reads them: from # to the end of a line is dropped.
+profile_flags() {
+  sed -e 's/#.*//' -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' "$1" | grep -v '^$'
+}
+
+# profile_limit FILE: the container memory limit the profile is sized for, from its
+# "# memory limit: SIZE" line (128m, 512m): what -XX:MaxRAM stands in for outside a container.
+profile_limit() {
+  local limit
+  limit=$(sed -n 's/^# memory limit: *\([0-9]*[kmgKMG]\).*/\1/p' "$1" | head -1)
+  [[ -n $limit ]] || { echo "profile_limit: $1 has no '# memory limit: SIZE' line" >&2; return 1; }
+  echo "$limit"
 }
 
 # image_java DOCKERFILE: the java launcher of the JDK the runtime stage runs (its FROM names

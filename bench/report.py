@@ -52,7 +52,17 @@ def main(raw_path, table_path, lines_path):
             checks.append(f"{name}: no request completed")
         if r["errors"] or r["non_2xx"]:
             checks.append(f"{name}: {r['errors']} socket errors/timeouts, {r['non_2xx']} non-2xx answers")
-    for name, via in (("egret_seen_by_nginx", "Egret"), ("squid_seen_by_nginx", "Squid")):
+    for name in ("nginx_proxy", "haproxy"):
+        r = wrk(raw, name)
+        if r["requests"] == 0:
+            checks.append(f"{name}: no request completed")
+        if r["errors"] or r["non_2xx"]:
+            checks.append(f"{name}: {r['errors']} socket errors/timeouts, {r['non_2xx']} non-2xx answers")
+        logged = raw[f"{name}_logged"][0]
+        if logged["lines"] < logged["requests"]:
+            checks.append(f"{name} wrote {logged['lines']} access-log lines for {logged['requests']} requests")
+    for name, via in (("egret_seen_by_nginx", "Egret"), ("squid_seen_by_nginx", "Squid"),
+                      ("nginx_proxy_seen_by_nginx", "nginx-proxy"), ("haproxy_seen_by_nginx", "HAProxy")):
         s = raw[name][0]
         if s["logged"] < s["requests"]:
             checks.append(f"nginx logged {s['logged']} requests via {via}, wrk completed {s['requests']}")
@@ -77,6 +87,12 @@ def main(raw_path, table_path, lines_path):
     cold_cpu = raw["egret_cold_cpu"][0]
     cold_cpu_per_10k = div(cold_cpu["cpu_s"] * 10000, cold_cpu["requests"])
     med = statistics.median
+    # The memory limit Egret ran under: its -XX:MaxRAM (the profile's sizing), 128 MiB if none.
+    limit_mib = 128.0
+    for arg in setup["jvm"]:
+        if arg.startswith("-XX:MaxRAM="):
+            v = arg.split("=", 1)[1].lower()
+            limit_mib = float(v[:-1]) * {"k": 1 / 1024, "m": 1, "g": 1024}[v[-1]] if v[-1] in "kmg" else float(v) / 2**20
 
     def rng(xs, fmt="{:.2f}"):
         return fmt.format(min(xs)) + "–" + fmt.format(max(xs))
@@ -122,7 +138,7 @@ def main(raw_path, table_path, lines_path):
         {
             "figure": "peak_rss", "unit": "MiB", "egret": hwm, "baseline": {"squid": squid_hwm},
             "ratio": {"squid": hwm / squid_hwm if squid_hwm else None},
-            "target": "<= 128 MiB", "met": hwm <= 128,
+            "target": f"<= {limit_mib:.0f} MiB", "met": hwm <= limit_mib,
         },
         {
             "figure": "ready", "unit": "ms", "egret": ready, "cpu_s": ready_cpu, "baseline": {},
@@ -131,10 +147,49 @@ def main(raw_path, table_path, lines_path):
         },
     ]
 
+    t = f"{setup['threads']} threads / {setup['connections']} connections, {setup['duration_s']} s"
+    # The peers on Egret's upgrade job, every figure also as a ratio to nginx-proxy's, same run.
+    def mib_of(kb):
+        return kb / 1024 if kb else None
+    peers = {}
+    for key, label, cpu_name, hwm_kb in (
+            ("nginx_proxy", "nginx (proxy_pass https, upstream keepalive)", "nginx_proxy_cpu", mem.get("nginx_proxy_hwm_kb")),
+            ("haproxy", "HAProxy (ssl verify required, http-reuse always)", "haproxy_cpu", mem.get("haproxy_hwm_kb")),
+            ("egret", f"Egret ({setup.get('profile', 'sidecar')} profile)", "egret_cpu", mem["egret_hwm_kb"]),
+            ("squid", "Squid (plain HTTP both sides: a lighter job)", None, mem["squid_hwm_kb"]),
+            ("direct", "direct HTTPS to the upstream (no proxy)", None, None)):
+        r = wrk(raw, key)
+        c = raw[cpu_name][0] if cpu_name else None
+        peers[key] = {"label": label, "rps": r["rps"], "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
+                      "cpu_ms_per_req": div(c["cpu_s"] * 1000, c["requests"]) if c else None,
+                      "peak_rss_mib": mib_of(hwm_kb)}
+    base = peers["nginx_proxy"]
+    for key, p in peers.items():
+        p["ratio_to_nginx"] = {k: div(p[k], base[k]) if p[k] is not None and base[k] else None
+                               for k in ("rps", "p50_ms", "p99_ms", "cpu_ms_per_req", "peak_rss_mib")}
+        figures.append({"figure": "peer_upgrade", "peer": key, **p, "target": None, "met": None})
+
+    def cell(p, k, spec, unit=""):
+        if p[k] is None:
+            return "—"
+        r = p["ratio_to_nginx"][k]
+        return f"{format(p[k], spec)}{unit} ({fmt(r, '.2f')}×)"
+
+    peer_rows = [
+        f"\nThe upgrade job, absolute-form http:// in, TLS 1.3 out (verified), pooled keep-alive, one access-log "
+        f"line per request; wrk {t} each, warm. Every figure with its ratio to nginx's, same run "
+        f"(CPU: the proxy's own user+system ticks from /proc/PID/stat, workers included, over the measured run):\n",
+        "| proxy | req/s | p50 | p99 | CPU per request | peak RSS |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ] + [
+        f"| {p['label']} | {cell(p, 'rps', ',.0f')} | {cell(p, 'p50_ms', '.2f', ' ms')} | {cell(p, 'p99_ms', '.2f', ' ms')} "
+        f"| {cell(p, 'cpu_ms_per_req', '.3f', ' ms')} | {cell(p, 'peak_rss_mib', '.0f', ' MiB')} |"
+        for p in peers.values()
+    ]
+
     def mark(f):
         return "" if f["met"] is None else (" ✅" if f["met"] else " ❌")
 
-    t = f"{setup['threads']} threads / {setup['connections']} connections, {setup['duration_s']} s"
     rows = [
         ("| figure | baseline(s), same run | Egret | ratio | target |"),
         ("| --- | --- | --- | --- | --- |"),
@@ -154,9 +209,9 @@ def main(raw_path, table_path, lines_path):
         f"| warm {fmt(cpu_per_10k, '.2f')} CPU s "
         f"| cold {fmt(div(cold_cpu_per_10k, cpu_per_10k) if cold_cpu_per_10k else None, '.1f')}× warm | — |",
         f"| peak RSS (VmHWM) after all of the above | Squid {squid_hwm:.0f} MiB | {hwm:.0f} MiB | {hwm / squid_hwm:.1f}× Squid "
-        f"| ≤ 128 MiB{mark(figures[6])} |",
+        f"| ≤ {limit_mib:.0f} MiB{mark(figures[6])} |",
         f"| process start to /readyz 200 | — | {ready} ms ({ready_cpu:.2f} CPU s) | — | ≤ 1000 ms{mark(figures[7])} |",
-    ]
+    ] + peer_rows
     jvm = " ".join(setup["jvm"])
     table = "\n".join(rows) + (
         f"\n\nMachine: {setup['cpus']} CPUs ({setup['cpu_model']}), client, servers and proxies on the same CPUs; "

@@ -31,7 +31,7 @@
 #
 # Loopback only (127.0.0.1 and 127.0.0.3, ports the kernel picks); certificates made with openssl
 # per run; Egret is a copy of proxy/target/egret.jar (built when absent) with the Dockerfile's
-# ENTRYPOINT JVM flags plus -XX:MaxRAM=128m. Python 3 standard library only (bench/soak.py).
+# sidecar JVM profile (deploy/jvm/sidecar.flags) plus -XX:MaxRAM=128m. Python 3 standard library only (bench/soak.py).
 #
 # Knobs (environment): SOAK_DURATION (s measured, 600), SOAK_WARMUP (s, 60), SOAK_WORKERS
 # (threads, 8), SOAK_RATE (operations/s aimed at across the workers, 80; slow readers make the
@@ -103,9 +103,9 @@ make_ca "$W/pki" rogue "egret soak rogue"
 make_leaf "$W/pki" good ca IP:127.0.0.1,DNS:localhost
 make_leaf "$W/pki" bad rogue IP:127.0.0.3
 
-# ---- the image's JVM flags, read from the runtime stage's exec-form ENTRYPOINT ---------------
-mapfile -t IMAGE_FLAGS < <(image_flags "$ROOT/Dockerfile")
-((${#IMAGE_FLAGS[@]})) || die "cannot read the JVM flags of the Dockerfile's ENTRYPOINT"
+# ---- the image's JVM flags: the sidecar profile (deploy/jvm/sidecar.flags) ---------------------
+mapfile -t IMAGE_FLAGS < <(profile_flags "$ROOT/deploy/jvm/sidecar.flags")
+((${#IMAGE_FLAGS[@]})) || die "cannot read the JVM flags of deploy/jvm/sidecar.flags"
 # shellcheck disable=SC2206
 EXTRA=(${SOAK_JVM_EXTRA:-})
 JVM=("$JAVA" "${IMAGE_FLAGS[@]}" "-XX:MaxRAM=$MAXRAM" "${EXTRA[@]}")

@@ -33,6 +33,7 @@ holdApplicationUntilReady: true
 ports:
   proxy: 3128
   admin: 9901
+jvmProfile: sidecar
 env: []
 resources:
   requests:
@@ -203,6 +204,9 @@ The command is the image's ENTRYPOINT; only `run` is passed.
 {{- if eq (int $s.ports.proxy) (int $s.ports.admin) }}
 {{- fail "egret.ports.proxy and egret.ports.admin must differ" }}
 {{- end -}}
+{{- if not (has $s.jvmProfile (list "sidecar" "gateway")) }}
+{{- fail (printf "egret.jvmProfile is %q; it must be sidecar or gateway" (toString $s.jvmProfile)) }}
+{{- end -}}
 - name: egret
   image: {{ include "egret.imageRef" . }}
   imagePullPolicy: {{ $s.image.pullPolicy }}
@@ -213,6 +217,9 @@ The command is the image's ENTRYPOINT; only `run` is passed.
   env:
     - name: EGRET_CONFIG
       value: /etc/egret/egret.yaml
+    # The JVM profile of the image's launcher: its flags are the image's /app/<profile>.flags.
+    - name: EGRET_JVM_PROFILE
+      value: {{ $s.jvmProfile | quote }}
     {{- with $s.env }}
     {{- toYaml . | nindent 4 }}
     {{- end }}

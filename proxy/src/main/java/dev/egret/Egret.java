@@ -25,36 +25,69 @@ import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.Arrays;
 import java.util.Deque;
+import java.util.List;
 import java.util.Locale;
+import java.util.stream.Collectors;
 
 /**
  * The command line: {@code egret run|check|explain|propose|ready|iptables}. Exit codes: 0 success, 2 bad config or
  * arguments (with a message naming the problem), 1 anything else.
  */
 public final class Egret {
-  static final String USAGE = """
-      usage: egret [run] [--config FILE]            serve (config: $EGRET_CONFIG, else config/egret.yaml)
-             egret check FILE                       validate a config; exit 2 listing every error
-             egret explain --config FILE [--method M] [--no-resolve] URL
-                                                    print the decision for http://h/p, https://h/p or h:port,
-                                                    and the address guard's verdict for each address the
-                                                    host resolves to (unless --no-resolve)
-             egret propose [--config FILE] [--group N] [LOG...]
-                                                    print a proposed allowlist from access-log lines;
-                                                    --group N folds N or more hosts into **.PARENT, the
-                                                    deepest parent holding them, never a public suffix.
-                                                    Counts at most 100000 destinations and prints at
-                                                    most 4 MiB: past either, it prints what fits, marks
-                                                    it "# INCOMPLETE:" and exits 1
-             egret ready [--admin HOST:PORT]        exit 0 if the admin port's /readyz answers 200
-             egret iptables --config FILE [--uid UID] [--ipv6] [--allow-endpoint IP:PORT]...
-                                                    print iptables-restore input that redirects this
-                                                    namespace's TCP to the transparent listeners and
-                                                    rejects the rest (uid default 10001)
-             egret lambda [--config FILE] [--name N]
-                                                    run as a Lambda external extension (the default
-                                                    when AWS_LAMBDA_RUNTIME_API is set)
-      """;
+  /** One command of the command line and its usage lines, as {@code egret --help} lists it. */
+  private record Command(String name, String usage) {}
+
+  /** Every command, in the order {@code egret --help} lists them; continuation lines line up. */
+  private static final List<Command> COMMANDS = List.of(
+      new Command("run", """
+          egret [run] [--config FILE]            serve (config: $EGRET_CONFIG, else config/egret.yaml)
+          """),
+      new Command("check", """
+          egret check FILE                       validate a config; exit 2 listing every error
+          """),
+      new Command("explain", """
+          egret explain --config FILE [--method M] [--no-resolve] URL
+                                                 print the decision for http://h/p, https://h/p or h:port,
+                                                 and the address guard's verdict for each address the
+                                                 host resolves to (unless --no-resolve)
+          """),
+      new Command("propose", """
+          egret propose [--config FILE] [--group N] [LOG...]
+                                                 print a proposed allowlist from access-log lines
+          """),
+      new Command("ready", """
+          egret ready [--admin HOST:PORT]        exit 0 if the admin port's /readyz answers 200
+          """),
+      new Command("iptables", """
+          egret iptables --config FILE [--uid UID] [--ipv6] [--allow-endpoint IP:PORT]...
+                                                 print iptables-restore input that redirects this
+                                                 namespace's TCP to the transparent listeners and
+                                                 rejects the rest (uid default 10001)
+          """),
+      new Command("lambda", """
+          egret lambda [--config FILE] [--name N]
+                                                 run as a Lambda external extension (the default
+                                                 when AWS_LAMBDA_RUNTIME_API is set)
+          """));
+
+  static final String USAGE = "usage: " + COMMANDS.stream().map(c -> indent(c.usage()))
+      .collect(Collectors.joining("       "));
+
+  /** Lines after a command's first start under its first, past "usage: ". */
+  private static String indent(String usage) {
+    return usage.replace("\n ", "\n" + " ".repeat(7) + " ").stripTrailing() + "\n";
+  }
+
+  /** {@code egret CMD --help}, {@code -h} or {@code egret help CMD}: that command's usage alone. */
+  private static int help(String command, PrintStream out, PrintStream err) {
+    for (Command c : COMMANDS) {
+      if (c.name().equals(command)) {
+        out.print("usage: " + indent(c.usage()));
+        return 0;
+      }
+    }
+    return usage(err, "unknown command '" + command + "'");
+  }
 
   private Egret() {}
 
@@ -72,6 +105,11 @@ public final class Egret {
     // Under Lambda the launcher is started with no arguments; AWS_LAMBDA_RUNTIME_API says where.
     String command = a.isEmpty() || runFlags
         ? (System.getenv("AWS_LAMBDA_RUNTIME_API") == null ? "run" : "lambda") : a.pop();
+    // Help before anything else: `egret run --help` must not load a config or start serving.
+    boolean known = COMMANDS.stream().anyMatch(c -> c.name().equals(command));
+    if (known && (a.contains("--help") || a.contains("-h"))) {
+      return help(command, out, err);
+    }
     try {
       return switch (command) {
         case "run" -> Run.serve(configPath(a, err), err);
@@ -88,8 +126,11 @@ public final class Egret {
         }
         case "lambda" -> dev.egret.lambda.Extension.main(a, out, err);
         case "help", "--help", "-h" -> {
-          out.print(USAGE);
-          yield 0;
+          if (a.isEmpty()) {
+            out.print(USAGE);
+            yield 0;
+          }
+          yield help(a.pop(), out, err);
         }
         default -> usage(err, "unknown command '" + command + "'");
       };

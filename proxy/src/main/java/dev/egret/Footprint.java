@@ -12,7 +12,8 @@ import java.util.Optional;
 /**
  * Refuses to start a JVM whose memory limits cannot fit the memory it was given.
  *
- * <p>A sidecar runs under a hard container limit (128 MiB in the image's sizing). If the
+ * <p>A sidecar runs under a hard container limit (128 MiB in the sizing of the image's sidecar
+ * JVM profile, deploy/jvm/sidecar.flags; 512 MiB for the gateway profile). If the
  * largest heap plus the largest direct-buffer pool plus what the JVM needs for itself exceeds
  * that limit, the process does not fail at start: it is OOM-killed later, under load, by the
  * kernel, with no Java-level message and every tunnel cut. So the arithmetic is done once,
@@ -87,7 +88,8 @@ final class Footprint {
         "memory limits do not fit: max heap %d MiB + max direct memory %d MiB (%s) + %d MiB the"
             + " JVM needs for itself %s = %d MiB, above the %d MiB %s. Lower -Xmx or"
             + " -XX:MinRAMPercentage/-XX:MaxRAMPercentage, or -XX:MaxDirectMemorySize (the image's"
-            + " flags fit a 128 MiB limit), or give the container more memory",
+            + " JVM profiles fit a 128 MiB limit, sidecar, and a 512 MiB one, gateway), or give the"
+            + " container more memory",
         mib(l.maxHeap()), mib(l.maxDirect()), l.directSource(), mib(l.reserve()),
         !l.c2() ? "(metaspace, code cache, threads)"
             : l.c2Cap() > 0 ? "with C2 on, each compilation capped at " + mib(l.c2Cap())

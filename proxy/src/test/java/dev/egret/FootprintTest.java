@@ -154,6 +154,38 @@ class FootprintTest {
         "-Xmx32m", "-XX:MaxDirectMemorySize=16m").out()).contains("with C2 on");
   }
 
+  /**
+   * The image's two JVM profiles (deploy/jvm/*.flags, passed as the java @argument-file the
+   * launcher passes) each fit the memory limit they are sized for ("# memory limit: SIZE"), and
+   * neither fits half of it: the sizing is the check's, not luck.
+   */
+  @Test
+  void bothJvmProfilesFitTheLimitTheyAreSizedForAndNotHalfOfIt() throws Exception {
+    Path jvm = repoRoot().resolve("deploy/jvm");
+    for (String profile : List.of("sidecar", "gateway")) {
+      Path flags = jvm.resolve(profile + ".flags");
+      java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?m)^# memory limit: *(\\d+)m\\b")
+          .matcher(Files.readString(flags));
+      assertThat(m.find()).as("%s: a '# memory limit: SIZEm' line", flags).isTrue();
+      long limitMib = Long.parseLong(m.group(1));
+      Probe fits = probe("@" + flags, "-XX:MaxRAM=" + limitMib + "m");
+      assertThat(fits.code()).as("%s at %d MiB: %s", profile, limitMib, fits.out()).isZero();
+      Probe half = probe("@" + flags, "-XX:MaxRAM=" + limitMib / 2 + "m");
+      assertThat(half.code()).as("%s at %d MiB: %s", profile, limitMib / 2, half.out()).isEqualTo(1);
+      assertThat(half.out()).contains("memory limits do not fit")
+          .contains(profile.equals("sidecar") ? "the JVM needs for itself (metaspace" : "with C2 on");
+    }
+  }
+
+  private static Path repoRoot() {
+    for (Path p = Path.of("").toAbsolutePath(); p != null; p = p.getParent()) {
+      if (Files.isDirectory(p.resolve("deploy/jvm")) && Files.isRegularFile(p.resolve("proxy/pom.xml"))) {
+        return p;
+      }
+    }
+    throw new IllegalStateException("no checkout root with deploy/jvm above " + Path.of("").toAbsolutePath());
+  }
+
   @Test
   void egretRunRefusesBeforeReadingTheConfigOrBindingAnything() throws Exception {
     // The config file does not exist: the memory check comes first, so the error is about memory.

@@ -88,44 +88,48 @@ class DockerfileTest {
     assertThat(run.group()).contains(":/etc/egret:ro").doesNotContain("egret.yaml:/etc/egret/egret.yaml");
   }
 
+  /**
+   * The image runs the launcher, which picks a JVM profile by EGRET_JVM_PROFILE (sidecar unless
+   * set) and holds no JVM flag of its own but where the archive and the jar are: the flags are
+   * the profile files' (JvmProfilesTest checks them and that nothing else copies one).
+   */
   @Test
-  void boundsHeapAndDirectMemoryForASidecar() {
-    List<String> ep = docker.entrypoint();
-    assertThat(ep.get(0)).isEqualTo("java");
-    assertThat(ep).anyMatch(f -> f.startsWith("-XX:MaxRAMPercentage=") || f.startsWith("-Xmx"));
-    assertThat(ep).anyMatch(f -> f.startsWith("-XX:MaxDirectMemorySize="));
-    assertThat(ep).contains("-XX:+UseSerialGC", "-XX:+ExitOnOutOfMemoryError");
-    assertThat(ep.subList(ep.size() - 2, ep.size())).containsExactly("-jar", "/app/egret.jar");
+  void runsTheLauncherWithTheSidecarProfileByDefault() throws java.io.IOException {
+    assertThat(docker.entrypoint()).containsExactly("/app/egret");
     assertThat(docker.cmd()).containsExactly("run");
+    assertThat(docker.env("EGRET_JVM_PROFILE")).isEqualTo("sidecar");
+    assertThat(docker.runtimeStage().all("COPY")).contains("--chown=0:0 deploy/jvm/ /app/");
+    String launcher = java.nio.file.Files.readString(DeployFiles.file("deploy/jvm/egret"));
+    assertThat(launcher).contains("\"@$here/$profile.flags\"", "\"-XX:SharedArchiveFile=$here/egret.jsa\"",
+        "-jar \"$here/egret.jar\"", "profile=\"${EGRET_JVM_PROFILE:-sidecar}\"");
+    assertThat(java.nio.file.Files.isExecutable(DeployFiles.file("deploy/jvm/egret"))).isTrue();
+    // The image's build context lets deploy/jvm in.
+    assertThat(java.nio.file.Files.readAllLines(DeployFiles.file(".dockerignore"))).contains("!deploy/jvm/");
   }
 
   @Test
-  void shipsOnlyTheJarAndTheProbeOnAJreBase() {
+  void shipsOnlyTheJarTheLauncherAndTheProbeOnAJreBase() {
     DockerfileFacts runtime = docker.runtimeStage();
     assertThat(runtime.all("FROM").get(0)).contains("jre");
-    assertThat(runtime.all("COPY")).hasSize(2);
+    assertThat(runtime.all("COPY")).hasSize(3);
     assertThat(runtime.all("COPY").get(0)).contains("--from=build").endsWith("/app/egret.jar");
-    assertThat(runtime.all("COPY").get(1)).contains("--from=probe").endsWith(PROBE);
+    assertThat(runtime.all("COPY").get(1)).endsWith("deploy/jvm/ /app/");
+    assertThat(runtime.all("COPY").get(2)).contains("--from=probe").endsWith(PROBE);
   }
 
   /**
-   * The class-data archive is trained in the runtime stage with exactly the ENTRYPOINT's JVM
-   * flags and class path, or the JVM would refuse to map it (silently, under -Xshare:auto) and
-   * every start would pay the full class loading again.
+   * The class-data archive is trained in the runtime stage with the sidecar profile's flags and
+   * the launcher's class path (/app/egret.jar) into the file the launcher maps, or the JVM would
+   * refuse to map it (silently, under -Xshare:auto) and every start would pay the full class
+   * loading again.
    */
   @Test
-  void trainsTheClassDataArchiveWithTheEntrypointsFlags() {
-    List<String> ep = docker.entrypoint();
-    assertThat(ep.subList(1, 3))
-        .containsExactly("-XX:SharedArchiveFile=/app/egret.jsa", "-Xshare:auto");
-    List<String> flags = ep.subList(3, ep.indexOf("-jar"));
+  void trainsTheClassDataArchiveWithTheSidecarProfile() {
     String training = docker.runtimeStage().all("RUN").stream()
-        .filter(r -> r.contains("-XX:ArchiveClassesAtExit=/app/egret.jsa")).findFirst()
+        .filter(r -> r.contains("-XX:ArchiveClassesAtExit=")).findFirst()
         .orElseThrow();
-    List<String> words = List.of(training.split("\\s+"));
-    int start = words.indexOf("-XX:ArchiveClassesAtExit=/app/egret.jsa") + 1;
-    assertThat(words.subList(start, start + flags.size())).isEqualTo(flags);
-    assertThat(words.subList(start + flags.size(), start + flags.size() + 3))
-        .containsExactly("-cp", "/app/egret.jar", "dev.egret.lambda.Training");
+    assertThat(List.of(training.split("\\s+"))).containsSequence(
+        "java", "-XX:ArchiveClassesAtExit=/app/egret.jsa", "@/app/sidecar.flags",
+        "-cp", "/app/egret.jar", "dev.egret.lambda.Training");
   }
 }

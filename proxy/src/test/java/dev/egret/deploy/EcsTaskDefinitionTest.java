@@ -89,7 +89,8 @@ class EcsTaskDefinitionTest {
     JsonNode secret = named(configWriter.path("secrets"), "name", "EGRET_CONFIG_YAML");
     assertThat(secret.path("valueFrom").asText()).startsWith("arn:aws:ssm:");
     String script = String.join(" ", strings(configWriter.path("command")));
-    assertThat(script).contains("$EGRET_CONFIG_YAML", "> " + env(egret, "EGRET_CONFIG"), "egret.jar check");
+    assertThat(script).contains("$EGRET_CONFIG_YAML", "> " + env(egret, "EGRET_CONFIG"),
+        "exec /app/egret check " + env(egret, "EGRET_CONFIG"));
 
     JsonNode egretMount = named(egret.path("mountPoints"), "containerPath", "/etc/egret");
     JsonNode writerMount = named(configWriter.path("mountPoints"), "containerPath", "/etc/egret");

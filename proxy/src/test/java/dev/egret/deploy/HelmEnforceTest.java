@@ -102,7 +102,7 @@ class HelmEnforceTest {
 
     JsonNode rules = pod.path("initContainers").get(0);
     String script = rules.path("command").get(2).asText();
-    assertThat(script).contains("/app/egret.jar iptables --config /etc/egret/egret.yaml --uid 10001"
+    assertThat(script).contains("/app/egret iptables --config /etc/egret/egret.yaml --uid 10001"
         + " --allow-endpoint 169.254.170.23:80 >/egret-rules/rules.v4")
         .contains("--ipv6 >/egret-rules/rules.v6");
     assertThat(rules.path("securityContext").path("runAsUser").asInt()).isEqualTo(10001);
