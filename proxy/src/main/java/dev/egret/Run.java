@@ -77,7 +77,8 @@ public final class Run {
     Observability telemetry = new Observability(metrics.registry(), AccessLog.toStdout());
     EgretServer server = new EgretServer(vertx, config, telemetry);
     AdminServer admin = new AdminServer(vertx, config.listen().admin().host(),
-        config.listen().admin().port(), telemetry::scrape);
+        config.listen().admin().port(), telemetry::scrape,
+        () -> AdminServer.Limits.of(server.config()), telemetry);
     int adminPort;
     int port;
     try {
