@@ -5,6 +5,7 @@ import dev.egret.config.ConfigCompiler;
 import dev.egret.config.ConfigException;
 import dev.egret.config.EgretConfig;
 import dev.egret.telemetry.AccessLog;
+import dev.egret.telemetry.Fatal;
 import dev.egret.telemetry.Metrics;
 import dev.egret.telemetry.Observability;
 import dev.egret.tls.TlsEngine;
@@ -59,6 +60,8 @@ public final class Run {
   public static Running start(Path configPath, PrintStream err)
       throws ConfigException, StartFailure {
     EgretConfig config = ConfigCompiler.load(configPath);
+    Fatal.arm();
+    descriptorHeadroom(config, err);
     Metrics metrics = new Metrics();
     // Netty's native epoll transport where it loads (Linux x86_64 and aarch64), else NIO.
     // One event loop per CPU, as nginx's worker_processes auto (Vert.x's default is two), and
@@ -144,6 +147,23 @@ public final class Run {
         }
       }
     };
+  }
+
+  /**
+   * Warns when {@code ulimit -n} is below what the caps allow Egret to open: each client
+   * connection may hold an upstream one, and a flood that fills the table ends the process
+   * ({@link Fatal}).
+   */
+  private static void descriptorHeadroom(EgretConfig config, PrintStream err) {
+    long limit = Fatal.descriptorLimit();
+    long need = 2L * config.limits().maxConnections() + config.limits().maxAdminConnections() + 256;
+    if (limit > 0 && limit < need) {
+      err.println("egret: the descriptor limit (ulimit -n) is " + limit + ", below the " + need
+          + " that limits.maxConnections (" + config.limits().maxConnections() + ", with an"
+          + " upstream connection each), limits.maxAdminConnections ("
+          + config.limits().maxAdminConnections() + ") and the JVM's own files can take; when the"
+          + " table fills, Egret exits with code 1. Raise the limit or lower limits.maxConnections");
+    }
   }
 
   private static Duration min(Duration a, Duration b) {

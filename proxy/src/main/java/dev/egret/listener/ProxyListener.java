@@ -4,6 +4,7 @@ import dev.egret.exchange.Exchange;
 import dev.egret.failure.ErrorKind;
 import dev.egret.failure.FailureResponse;
 import dev.egret.failure.ProxyFailure;
+import dev.egret.telemetry.Fatal;
 import dev.egret.telemetry.Hop;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
@@ -115,6 +116,14 @@ public final class ProxyListener {
             }
             ctx.fireChannelRead(child);
           }
+
+          @Override
+          public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            // An accept failed. Netty pauses accepting for a second and tries again, which
+            // would go on for ever with a full descriptor table: that one ends the process.
+            Fatal.acceptFailed("the listener on " + host + ":" + port, cause);
+            ctx.fireExceptionCaught(cause);
+          }
         })
         .childHandler(init);
     // Resolved by the caller's thread before: listen addresses are literals or names from the
@@ -210,6 +219,7 @@ public final class ProxyListener {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+      Fatal.check(cause);
       ctx.close();
     }
   }
