@@ -88,6 +88,10 @@ public final class Run {
       adminPort = admin.start().await(30, TimeUnit.SECONDS);
       server.alsoOwn(new InetSocketAddress(config.listen().admin().host(), adminPort));
       port = server.start().await(30, TimeUnit.SECONDS);
+      // Before the ready line and /readyz: a SIGHUP sent as soon as Egret says it serves must
+      // find the handler, not the JVM's default, which ends the process.
+      server.watch(2000);
+      reloadOnHangup(server, err);
       admin.markReady();
       err.println("egret: proxy on " + config.listen().proxy().host() + ":" + port
           + ", admin on " + config.listen().admin().host() + ":" + adminPort
@@ -96,8 +100,6 @@ public final class Run {
       vertx.close();
       throw new StartFailure(String.valueOf(e.getMessage()), e);
     }
-    server.watch(2000);
-    reloadOnHangup(server, err);
     return new Running() {
       @Override
       public int proxyPort() {
