@@ -9,7 +9,6 @@ import dev.egret.exchange.Route;
 import dev.egret.listener.Connections;
 import dev.egret.listener.ProxyListener;
 import dev.egret.listener.Stages;
-import dev.egret.listener.StrictHeadParser;
 import dev.egret.telemetry.Telemetry;
 import dev.egret.tunnel.Tunnel;
 import dev.egret.upgrade.Upgrade;
@@ -66,7 +65,8 @@ public final class EgretServer {
     byte[] id = new byte[4];
     new SecureRandom().nextBytes(id);
     this.viaToken = "egret-" + HexFormat.of().formatHex(id);
-    this.connections = new Connections(telemetry, config.limits().maxConnections());
+    this.connections = new Connections(telemetry,
+        () -> serving.get().config().limits().maxConnections());
     Route route = new Route(new AddressGuard(vertx), viaToken, () -> ownAddresses);
     this.stages = new Stages(serving::get, route, new Upgrade(vertx, telemetry, "1.1 " + viaToken),
         new Tunnel(vertx, telemetry, route, connections::track), telemetry, connections);
@@ -76,11 +76,7 @@ public final class EgretServer {
   public Future<Integer> start() {
     EgretConfig config = serving.get().config();
     telemetry.configLoaded(config.sha256());
-    EgretConfig.Limits limits = config.limits();
-    StrictHeadParser parser = new StrictHeadParser(StrictHeadParser.DEFAULT_MAX_REQUEST_LINE_BYTES,
-        limits.maxHeaderBytes(), StrictHeadParser.DEFAULT_MAX_HEADER_COUNT);
-    listener = new ProxyListener(vertx, stages, parser, config.timeouts().requestHead(),
-        config.timeouts().idle());
+    listener = new ProxyListener(vertx, stages);
     // Resolved here, on the caller's thread: listen.proxy may be a name, and the callback below
     // runs on an event loop, where a DNS lookup must not block.
     InetSocketAddress proxyAddress =
@@ -300,9 +296,10 @@ public final class EgretServer {
    */
   private void swapIn(EgretConfig next) {
     EgretConfig current = serving.get().config();
-    String restart = restartOnly(current, next);
-    if (restart != null) {
-      notice("config reloaded, but " + restart + " change only on restart");
+    List<String> restart = restartOnly(current, next);
+    if (!restart.isEmpty()) {
+      notice("config reloaded, but these settings take effect only on restart: "
+          + String.join(", ", restart) + " (the listeners keep their addresses until then)");
     }
     Serving previous = serving.get();
     // The SDK and its exporter thread are kept while the tracing settings stay the same.
@@ -310,6 +307,7 @@ public final class EgretServer {
     Tracing tracing = sameTracing ? previous.tracing() : Tracing.start(next.tracing(), telemetry);
     Serving old = serving.getAndSet(new Serving(next, new UpstreamClient(vertx, next), tracing));
     telemetry.configLoaded(next.sha256());
+    telemetry.clientConnectionsLimit(next.limits().maxConnections());
     notice("config reloaded from " + next.file() + " (sha256 " + next.sha256() + ")");
     // A hop takes its Serving when it arrives and asks that Serving's client for a connection
     // only after DNS and the address guard; a client already shut down answers "Pool closed"
@@ -330,24 +328,25 @@ public final class EgretServer {
   }
 
   /**
-   * The settings a reload cannot apply, because the proxy listener and its connections were set
-   * up with them; null when none of them changed.
+   * The settings a reload cannot apply, by key; empty when none of them changed. Only where the
+   * listeners bind: a reload cannot move a bound socket. Everything else applies on reload: the
+   * policy, TLS, addresses and upstream timeouts to each hop that starts after it, the client
+   * connections' limits and timeouts ({@code limits.*}, {@code timeouts.idle}, {@code
+   * timeouts.requestHead}) to each connection accepted after it, {@code shutdown} to the next
+   * drain.
    */
-  private static String restartOnly(EgretConfig current, EgretConfig next) {
-    java.util.List<String> changed = new java.util.ArrayList<>();
-    if (!next.listen().equals(current.listen())) {
-      changed.add("listen");
+  static List<String> restartOnly(EgretConfig current, EgretConfig next) {
+    List<String> changed = new ArrayList<>();
+    if (!next.listen().proxy().equals(current.listen().proxy())) {
+      changed.add("listen.proxy");
     }
-    if (next.limits().maxConnections() != current.limits().maxConnections()) {
-      changed.add("limits.maxConnections");
+    if (!next.listen().admin().equals(current.listen().admin())) {
+      changed.add("listen.admin");
     }
-    if (next.limits().maxHeaderBytes() != current.limits().maxHeaderBytes()) {
-      changed.add("limits.maxHeaderBytes");
+    if (!next.listen().transparent().equals(current.listen().transparent())) {
+      changed.add("listen.transparent");
     }
-    if (!next.timeouts().idle().equals(current.timeouts().idle())) {
-      changed.add("timeouts.idle (for client connections)");
-    }
-    return changed.isEmpty() ? null : String.join(", ", changed);
+    return changed;
   }
 
   /** What a drain did, for its one log line. */

@@ -5,6 +5,7 @@ import dev.egret.config.ConfigCompiler;
 import dev.egret.config.ConfigException;
 import dev.egret.config.EgretConfig;
 import dev.egret.telemetry.AccessLog;
+import dev.egret.telemetry.Fatal;
 import dev.egret.telemetry.Metrics;
 import dev.egret.telemetry.Observability;
 import dev.egret.tls.TlsEngine;
@@ -63,6 +64,8 @@ public final class Run {
 
   /** Starts serving a config already compiled (the Lambda extension reads it before it registers). */
   public static Running start(EgretConfig config, PrintStream err) throws StartFailure {
+    Fatal.arm();
+    descriptorHeadroom(config, err);
     Metrics metrics = new Metrics();
     // Netty's native epoll transport where it loads (Linux x86_64 and aarch64), else NIO.
     // One event loop per CPU, as nginx's worker_processes auto (Vert.x's default is two), and
@@ -81,13 +84,18 @@ public final class Run {
     Observability telemetry = new Observability(metrics.registry(), AccessLog.toStdout());
     EgretServer server = new EgretServer(vertx, config, telemetry);
     AdminServer admin = new AdminServer(vertx, config.listen().admin().host(),
-        config.listen().admin().port(), telemetry::scrape);
+        config.listen().admin().port(), telemetry::scrape,
+        () -> AdminServer.Limits.of(server.config()), telemetry);
     int adminPort;
     int port;
     try {
       adminPort = admin.start().await(30, TimeUnit.SECONDS);
       server.alsoOwn(new InetSocketAddress(config.listen().admin().host(), adminPort));
       port = server.start().await(30, TimeUnit.SECONDS);
+      // Before the ready line and /readyz: a SIGHUP sent as soon as Egret says it serves must
+      // find the handler, not the JVM's default, which ends the process.
+      server.watch(2000);
+      reloadOnHangup(server, err);
       admin.markReady();
       err.println("egret: proxy on " + config.listen().proxy().host() + ":" + port
           + ", admin on " + config.listen().admin().host() + ":" + adminPort
@@ -96,8 +104,6 @@ public final class Run {
       vertx.close();
       throw new StartFailure(String.valueOf(e.getMessage()), e);
     }
-    server.watch(2000);
-    reloadOnHangup(server, err);
     return new Running() {
       @Override
       public int proxyPort() {
@@ -157,6 +163,23 @@ public final class Run {
         }
       }
     };
+  }
+
+  /**
+   * Warns when {@code ulimit -n} is below what the caps allow Egret to open: each client
+   * connection may hold an upstream one, and a flood that fills the table ends the process
+   * ({@link Fatal}).
+   */
+  private static void descriptorHeadroom(EgretConfig config, PrintStream err) {
+    long limit = Fatal.descriptorLimit();
+    long need = 2L * config.limits().maxConnections() + config.limits().maxAdminConnections() + 256;
+    if (limit > 0 && limit < need) {
+      err.println("egret: the descriptor limit (ulimit -n) is " + limit + ", below the " + need
+          + " that limits.maxConnections (" + config.limits().maxConnections() + ", with an"
+          + " upstream connection each), limits.maxAdminConnections ("
+          + config.limits().maxAdminConnections() + ") and the JVM's own files can take; when the"
+          + " table fills, Egret exits with code 1. Raise the limit or lower limits.maxConnections");
+    }
   }
 
   private static Duration min(Duration a, Duration b) {

@@ -186,7 +186,8 @@ public final class ConfigCompiler {
 
       AddressPolicy addresses = addresses(sub(top, "addresses", keys("deny", "allow")));
       EgretConfig.Limits limits = limits(sub(top, "limits",
-          keys("maxConnections", "maxConnectionsPerDestination", "maxHeaderBytes")));
+          keys("maxConnections", "maxConnectionsPerDestination", "maxHeaderBytes",
+              "maxAdminConnections")));
       EgretConfig.Shutdown shutdown = shutdown(sub(top, "shutdown", keys("grace", "deadline")));
       EgretConfig.Tracing tracing = tracing(sub(top, "tracing",
           keys("exporter", "endpoint", "sampleRatio", "propagate", "xray")));
@@ -390,12 +391,14 @@ public final class ConfigCompiler {
       int max = 4096;
       int perDest = 256;
       int header = 16384;
+      int admin = 64;
       if (f != null) {
         max = f.integer("maxConnections", 1, 1_000_000, max);
         perDest = f.integer("maxConnectionsPerDestination", 1, 1_000_000, perDest);
         header = f.integer("maxHeaderBytes", 1024, 1 << 20, header);
+        admin = f.integer("maxAdminConnections", 1, 65_536, admin);
       }
-      return new EgretConfig.Limits(max, perDest, header);
+      return new EgretConfig.Limits(max, perDest, header, admin);
     }
 
     private Rule rule(YamlNode node, String where, Plaintext defaultPlaintext,

@@ -90,8 +90,13 @@ public record EgretConfig(
   /** {@code shutdown:}: how long listeners keep accepting, and how long hops may finish. */
   public record Shutdown(Duration grace, Duration deadline) {}
 
-  /** {@code limits:}. */
-  public record Limits(int maxConnections, int maxConnectionsPerDestination, int maxHeaderBytes) {}
+  /**
+   * {@code limits:}. {@code maxConnections} caps the proxy and transparent listeners together;
+   * {@code maxAdminConnections} caps the admin listener apart from them, so scrapes and probes
+   * can never take the proxy's descriptors, nor the proxy's clients the probes' slots.
+   */
+  public record Limits(int maxConnections, int maxConnectionsPerDestination, int maxHeaderBytes,
+      int maxAdminConnections) {}
 
   /**
    * {@code tracing:}: spans per hop, exported over OTLP/HTTP. {@link #OFF} unless the file says

@@ -18,6 +18,7 @@ import io.netty.handler.codec.http.HttpContent;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.LastHttpContent;
+import dev.egret.telemetry.Fatal;
 import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.util.ReferenceCountUtil;
 import io.vertx.core.Future;
@@ -116,6 +117,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
 
   @Override
   public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+    Fatal.check(cause); // an OutOfMemoryError in a handler of this pipeline ends the process
     ctx.close(); // a reset or I/O error on the client socket; the hop records the abort
   }
 

@@ -9,30 +9,35 @@ import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.IntSupplier;
 
 /**
  * Every open client connection of every listener: the {@code limits.maxConnections} cap, the
  * {@code egret_client_connections} gauge, and the drain. A connection is counted from accept
  * until its channel closes, whatever it became (a tunnel included): the count is given back by
- * the channel's close future, which fires exactly once for every channel.
+ * the channel's close future, which fires exactly once for every channel. The cap is read at
+ * each accept from the config in force, so a reload applies it to the next connection; the ones
+ * already open above a lowered cap are not closed.
  */
 public final class Connections {
   private final ConcurrentHashMap<Channel, Tracked> open = new ConcurrentHashMap<>();
   private final AtomicInteger count = new AtomicInteger();
   private final Telemetry telemetry;
-  private final int limit;
+  private final IntSupplier limit;
   private volatile boolean draining;
   private final Promise<Void> allClosed = Promise.promise();
 
-  public Connections(Telemetry telemetry, int limit) {
+  /** @param limit {@code limits.maxConnections} of the config in force, read at each accept */
+  public Connections(Telemetry telemetry, IntSupplier limit) {
     this.telemetry = telemetry;
     this.limit = limit;
-    telemetry.clientConnectionsLimit(limit);
+    telemetry.clientConnectionsLimit(limit.getAsInt());
   }
 
   /**
    * Counts an accepted connection. False when it is over the cap (counted as a refusal): the
-   * caller answers 503 and closes it. Either way it is uncounted when it closes.
+   * caller refuses it at once (a 503, or a close where HTTP means nothing) and closes it. Either
+   * way it is uncounted when it closes.
    */
   boolean admit(Channel ch) {
     int n = count.incrementAndGet();
@@ -45,7 +50,7 @@ public final class Connections {
         allClosed.tryComplete();
       }
     });
-    if (n > limit) {
+    if (n > limit.getAsInt()) {
       telemetry.clientConnectionRefusedAtCap();
       return false;
     }
@@ -60,8 +65,9 @@ public final class Connections {
     }
   }
 
+  /** The cap in force now. */
   public int limit() {
-    return limit;
+    return limit.getAsInt();
   }
 
   public int count() {

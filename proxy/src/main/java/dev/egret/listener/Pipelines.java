@@ -1,12 +1,12 @@
 package dev.egret.listener;
 
+import dev.egret.config.EgretConfig;
 import dev.egret.exchange.Exchange;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelPipeline;
 import io.netty.handler.codec.http.HttpResponseEncoder;
 import io.netty.handler.timeout.IdleStateHandler;
 import io.vertx.core.internal.ContextInternal;
-import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -15,6 +15,11 @@ import java.util.concurrent.TimeUnit;
  * ClientConnection} that runs each request through the stages. The proxy port, plain HTTP
  * inside a tunnel and the transparent {@code http} listener differ only in how the decoder reads
  * the request-target.
+ *
+ * <p>The connection's limits ({@code timeouts.idle}, {@code timeouts.requestHead}, {@code
+ * limits.maxHeaderBytes}) are read here, when the connection becomes an HTTP connection, from
+ * the config in force: a reload applies them to every connection set up after it, and a
+ * connection keeps the ones it started with.
  */
 public final class Pipelines {
   static final String IDLE = "egret-idle";
@@ -23,24 +28,36 @@ public final class Pipelines {
   static final String HANDLER = "egret-connection";
 
   private final Stages stages;
-  private final StrictHeadParser parser;
-  private final Duration headTimeout;
-  private final Duration idle;
+  /**
+   * The parser for the header limit in force; built again only when a reload changed the limit.
+   * Any event loop may replace it; a stale read only builds one parser more.
+   */
+  private volatile StrictHeadParser parser;
 
-  Pipelines(Stages stages, StrictHeadParser parser, Duration headTimeout, Duration idle) {
+  Pipelines(Stages stages) {
     this.stages = stages;
-    this.parser = parser;
-    this.headTimeout = headTimeout;
-    this.idle = idle;
   }
 
   /** Makes {@code p} an HTTP connection reading targets as {@code form} says. */
   void http(ChannelPipeline p, ContextInternal context, StrictHeadParser.TargetForm form,
       Exchange.Origin origin) {
-    p.addLast(IDLE, new IdleStateHandler(0, 0, idle.toMillis(), TimeUnit.MILLISECONDS));
-    p.addLast(DECODER, new StrictRequestDecoder(parser, form, headTimeout));
+    EgretConfig config = stages.serving().get().config();
+    p.addLast(IDLE, new IdleStateHandler(0, 0, config.timeouts().idle().toMillis(),
+        TimeUnit.MILLISECONDS));
+    p.addLast(DECODER, new StrictRequestDecoder(parser(config.limits().maxHeaderBytes()), form,
+        config.timeouts().requestHead()));
     p.addLast(ENCODER, new HttpResponseEncoder());
     p.addLast(HANDLER, new ClientConnection(stages, this, context, origin));
+  }
+
+  private StrictHeadParser parser(int maxHeaderBytes) {
+    StrictHeadParser p = parser;
+    if (p == null || p.maxHeaderBytes() != maxHeaderBytes) {
+      p = new StrictHeadParser(StrictHeadParser.DEFAULT_MAX_REQUEST_LINE_BYTES, maxHeaderBytes,
+          StrictHeadParser.DEFAULT_MAX_HEADER_COUNT);
+      parser = p;
+    }
+    return p;
   }
 
   /**

@@ -4,16 +4,16 @@ import dev.egret.exchange.Exchange;
 import dev.egret.failure.ErrorKind;
 import dev.egret.failure.FailureResponse;
 import dev.egret.failure.ProxyFailure;
+import dev.egret.telemetry.Fatal;
 import dev.egret.telemetry.Hop;
 import io.netty.bootstrap.ServerBootstrap;
-import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
-import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
+import io.netty.channel.socket.DuplexChannel;
 import io.netty.util.ReferenceCountUtil;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
@@ -21,7 +21,6 @@ import io.vertx.core.Vertx;
 import io.vertx.core.internal.ContextInternal;
 import io.vertx.core.internal.VertxInternal;
 import java.net.InetSocketAddress;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -36,8 +35,9 @@ import java.util.concurrent.TimeUnit;
  * of a hop run on the thread of its client connection.
  *
  * <pre>{@code
- * ProxyListener l = new ProxyListener(vertx, stages, pipelines, transparentEntries);
+ * ProxyListener l = new ProxyListener(vertx, stages);
  * l.start("127.0.0.1", 3128).onSuccess(port -> ...);
+ * l.start(new ProxyListener.Transparent("127.0.0.1", 3129, 443, true));
  * }</pre>
  */
 public final class ProxyListener {
@@ -50,16 +50,17 @@ public final class ProxyListener {
   private final VertxInternal vertx;
   private final Stages stages;
   private final Pipelines pipelines;
-  private final Duration headTimeout;
   private final Map<EventLoop, ContextInternal> contexts = new ConcurrentHashMap<>();
   private final List<Channel> servers = new ArrayList<>();
 
-  public ProxyListener(Vertx vertx, Stages stages, StrictHeadParser parser,
-      Duration headTimeout, Duration idle) {
+  /**
+   * The per-connection settings (timeouts, header limit, the connection cap) are read from
+   * {@link Stages#serving()} at each accept, so a reload applies them to new connections.
+   */
+  public ProxyListener(Vertx vertx, Stages stages) {
     this.vertx = (VertxInternal) vertx;
     this.stages = stages;
-    this.headTimeout = headTimeout;
-    this.pipelines = new Pipelines(stages, parser, headTimeout, idle);
+    this.pipelines = new Pipelines(stages);
   }
 
   /** Binds the proxy port; completes with the bound port. */
@@ -67,7 +68,7 @@ public final class ProxyListener {
     return bind(host, port, new ChannelInitializer<>() {
       @Override
       protected void initChannel(Channel ch) {
-        if (admitted(ch)) {
+        if (admitted(ch, Exchange.Origin.PROXY, true)) {
           pipelines.http(ch.pipeline(), contextFor(ch.eventLoop()),
               StrictHeadParser.TargetForm.PROXY, Exchange.Origin.PROXY);
         }
@@ -80,7 +81,7 @@ public final class ProxyListener {
     return bind(t.host(), t.bindPort(), new ChannelInitializer<>() {
       @Override
       protected void initChannel(Channel ch) {
-        if (!admitted(ch)) {
+        if (!admitted(ch, Exchange.Origin.TRANSPARENT, !t.tls())) {
           return;
         }
         ContextInternal context = contextFor(ch.eventLoop());
@@ -114,6 +115,14 @@ public final class ProxyListener {
             }
             ctx.fireChannelRead(child);
           }
+
+          @Override
+          public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            // An accept failed. Netty pauses accepting for a second and tries again, which
+            // would go on for ever with a full descriptor table: that one ends the process.
+            Fatal.acceptFailed("the listener on " + host + ":" + port, cause);
+            ctx.fireExceptionCaught(cause);
+          }
         })
         .childHandler(init);
     // Resolved by the caller's thread before: listen addresses are literals or names from the
@@ -141,50 +150,77 @@ public final class ProxyListener {
       io.netty.util.AttributeKey.valueOf("egret.admitted");
 
   /**
-   * Whether the acceptor counted the connection under the cap; one over {@code
-   * limits.maxConnections} is answered 503 at its first bytes (so the client has sent its
-   * request and reads the answer) and closed.
+   * Whether the acceptor counted the connection under the cap. One over {@code
+   * limits.maxConnections} is refused now, at accept, without waiting for its first bytes: a
+   * client that sends nothing must not hold a descriptor. An HTTP listener answers the 503 at
+   * once (a client reads it when it sends its request) and closes; a TLS listener, whose client
+   * expects a ServerHello, is closed without an answer. Either way it was counted as a refusal.
    */
-  private boolean admitted(Channel ch) {
+  private boolean admitted(Channel ch, Exchange.Origin origin, boolean http) {
     if (Boolean.TRUE.equals(ch.attr(ADMITTED).get())) {
       return true;
     }
     ProxyFailure f = new ProxyFailure(ErrorKind.CONNECTION_LIMIT_REACHED, "Egret already serves "
         + stages.connections().limit() + " client connections (limits.maxConnections)");
-    ch.pipeline().addLast(new ChannelInboundHandlerAdapter() {
-      private boolean answered;
-
-      @Override
-      public void channelActive(ChannelHandlerContext ctx) {
-        ctx.executor().schedule(() -> answer(ctx), headTimeout.toMillis(), TimeUnit.MILLISECONDS);
-        ctx.fireChannelActive();
-      }
-
-      @Override
-      public void channelRead(ChannelHandlerContext ctx, Object msg) {
-        ReferenceCountUtil.release(msg);
-        answer(ctx);
-      }
-
-      private void answer(ChannelHandlerContext ctx) {
-        if (answered) {
-          return;
-        }
-        answered = true;
-        ctx.channel().config().setAutoRead(false);
-        ByteBuf raw = FailureResponse.raw(f, null, null);
-        ctx.writeAndFlush(raw).addListener(ChannelFutureListener.CLOSE);
-        Hop hop = new Hop();
-        hop.client = Exchange.address(ch.remoteAddress());
-        hop.url = "-";
-        hop.error = f.kind();
-        hop.errorDetails = f.details();
-        hop.status = f.status();
-        hop.finish();
-        stages.telemetry().hopFinished(hop);
-      }
-    });
+    if (http) {
+      ch.pipeline().addLast(new Refusal(f));
+    } else {
+      ch.close();
+    }
+    Hop hop = new Hop();
+    hop.client = Exchange.address(ch.remoteAddress());
+    hop.origin = origin == Exchange.Origin.PROXY ? null : "transparent";
+    hop.url = "-";
+    hop.error = f.kind();
+    hop.errorDetails = f.details();
+    hop.status = f.status();
+    hop.finish();
+    stages.telemetry().hopFinished(hop);
     return false;
+  }
+
+  /**
+   * How long a refused connection is kept after its 503 and FIN while the client has not closed:
+   * long enough for the request a client sends right after connecting to arrive and be dropped,
+   * so that the close is not a reset that discards the answer before the client reads it.
+   */
+  static final long REFUSAL_LINGER_MS = 1_000;
+
+  /**
+   * Answers a connection over the cap as soon as it is active: the 503, then a FIN. What the
+   * client sends meanwhile is read and dropped, never parsed, so that the close that follows its
+   * EOF (or at most {@link #REFUSAL_LINGER_MS} later) is a clean one.
+   */
+  private static final class Refusal extends ChannelInboundHandlerAdapter {
+    private final ProxyFailure failure;
+
+    Refusal(ProxyFailure failure) {
+      this.failure = failure;
+    }
+
+    @Override
+    public void channelActive(ChannelHandlerContext ctx) {
+      Channel ch = ctx.channel();
+      ctx.writeAndFlush(FailureResponse.raw(failure, null, null)).addListener(done -> {
+        if (done.isSuccess() && ch instanceof DuplexChannel duplex) {
+          duplex.shutdownOutput();
+          ctx.executor().schedule(() -> ch.close(), REFUSAL_LINGER_MS, TimeUnit.MILLISECONDS);
+        } else {
+          ch.close();
+        }
+      });
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+      ReferenceCountUtil.release(msg);
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+      Fatal.check(cause);
+      ctx.close();
+    }
   }
 
   /** Stops accepting on every listener; open connections stay. */

@@ -100,6 +100,8 @@ public final class Observability implements Telemetry, AutoCloseable {
    * a proxy refusing everyone shows a moving number, not only a gauge at its cap.
    */
   static final String CLIENT_CONNECTIONS_REFUSED = "egret.client.connections.refused";
+  /** egret_admin_connections: admin connections open now ({@code limits.maxAdminConnections}). */
+  static final String ADMIN_CONNECTIONS = "egret.admin.connections";
   /**
    * egret_access_log_dropped_total: access-log lines dropped because the writer fell behind
    * (stdout blocked); not in the SPEC's table, exported beside it so a loss is visible.
@@ -170,6 +172,7 @@ public final class Observability implements Telemetry, AutoCloseable {
   private final AtomicLong configLoadedAtMillis = new AtomicLong();
   private final AtomicLong clientConnections = new AtomicLong();
   private final AtomicLong clientConnectionsLimit = new AtomicLong(-1);
+  private final AtomicLong adminConnections = new AtomicLong();
   private final CertificateExpiry expiry;
   private final AccessLog accessLog;
   // The first configLoaded is the start-up load, not a reload.
@@ -208,6 +211,9 @@ public final class Observability implements Telemetry, AutoCloseable {
     Gauge.builder(CLIENT_CONNECTIONS, clientConnections, AtomicLong::get)
         .description("Client connections open now, on every listener (limits.maxConnections caps"
             + " them)")
+        .register(registry);
+    Gauge.builder(ADMIN_CONNECTIONS, adminConnections, AtomicLong::get)
+        .description("Admin connections open now (limits.maxAdminConnections caps them)")
         .register(registry);
     this.connectionsRefused = Counter.builder(CLIENT_CONNECTIONS_REFUSED)
         .description("Client connections refused with 503 because limits.maxConnections were open")
@@ -273,6 +279,16 @@ public final class Observability implements Telemetry, AutoCloseable {
   @Override
   public void clientConnectionClosed() {
     clientConnections.decrementAndGet();
+  }
+
+  @Override
+  public void adminConnectionOpened() {
+    adminConnections.incrementAndGet();
+  }
+
+  @Override
+  public void adminConnectionClosed() {
+    adminConnections.decrementAndGet();
   }
 
   @Override

@@ -49,8 +49,16 @@ public interface Telemetry {
   /** A client connection was answered 503 because {@code limits.maxConnections} were open. */
   default void clientConnectionRefusedAtCap() {}
 
-  /** The cap on client connections ({@code limits.maxConnections}), when a listener starts. */
+  /** The cap on client connections ({@code limits.maxConnections}), at start and each reload. */
   default void clientConnectionsLimit(int limit) {}
+
+  /**
+   * The admin listener admitted a connection under {@code limits.maxAdminConnections}; paired
+   * with {@link #adminConnectionClosed()}. One over the cap is closed at once and not counted.
+   */
+  default void adminConnectionOpened() {}
+
+  default void adminConnectionClosed() {}
 
   /** A config file was loaded (at start or by a reload). */
   default void configLoaded(String sha256) {}

@@ -97,7 +97,7 @@ class EgretRunAdminPortTest {
         "egret_tunnels_active 0.0",
         // JVM and Vert.x meters sit beside Egret's own.
         "jvm_memory_used_bytes",
-        "vertx_http_server_");
+        "vertx_pool_");
 
     Process ready = egret("ready", "--admin", "127.0.0.1:" + adminPort).start();
     assertThat(ready.waitFor(30, TimeUnit.SECONDS)).isTrue();

@@ -50,6 +50,7 @@ class ConfigCompilerTest {
     assertThat(c.limits().maxConnections()).isEqualTo(4096);
     assertThat(c.limits().maxConnectionsPerDestination()).isEqualTo(256);
     assertThat(c.limits().maxHeaderBytes()).isEqualTo(16384);
+    assertThat(c.limits().maxAdminConnections()).isEqualTo(64);
     assertThat(c.tlsBaseline().protocols()).containsExactlyInAnyOrder("TLSv1.2", "TLSv1.3");
     assertThat(c.allowlist().rules().get(0).ports()).containsExactly(443);
   }
@@ -86,7 +87,7 @@ class ConfigCompilerTest {
             clientCert: {cert: certs/%s, key: certs/%s}
           - host: crm.internal.example
             allowAddresses: [10.20.0.0/16]
-        limits: {maxConnections: 10, maxConnectionsPerDestination: 2, maxHeaderBytes: 8192}
+        limits: {maxConnections: 10, maxConnectionsPerDestination: 2, maxHeaderBytes: 8192, maxAdminConnections: 8}
         deny:
           - host: "*.pastebin.com"
         """.formatted(pin, caPem.getFileName(), mePem.cert().getFileName(), mePem.key().getFileName())));
@@ -99,6 +100,7 @@ class ConfigCompilerTest {
     assertThat(legacy.upgradePort()).isEqualTo(8443);
     assertThat(c.allowlist().rules().get(3).tls().pins()).containsExactly(pin);
     assertThat(c.allowlist().rules().get(5).allowAddresses()).hasSize(1);
+    assertThat(c.limits().maxAdminConnections()).isEqualTo(8);
   }
 
   @Test
@@ -164,6 +166,23 @@ class ConfigCompilerTest {
     assertThat(e).anySatisfy(s -> assertThat(s).startsWith("4:17:").contains("HOST:PORT"));
     assertThat(e).anySatisfy(s -> assertThat(s).startsWith("5:8:").contains("must be a list"));
     assertThat(e).anySatisfy(s -> assertThat(s).startsWith("6:26:").contains("from 1"));
+  }
+
+  @Test
+  void refusesAnAdminConnectionCapOutOfRangeWithItsPosition() throws Exception {
+    List<String> e = errors("""
+        version: 1
+        allow: [{host: a.example}]
+        limits: {maxConnections: 8, maxAdminConnections: 0}
+        """);
+    assertThat(e).singleElement().satisfies(s -> assertThat(s).startsWith("3:50:")
+        .contains("limits.maxAdminConnections").contains("from 1 to 65536"));
+    assertThat(errors("""
+        version: 1
+        allow: [{host: a.example}]
+        limits:
+          maxAdminConnections: lots
+        """)).singleElement().satisfies(s -> assertThat(s).startsWith("4:24:"));
   }
 
   @Test

@@ -57,8 +57,9 @@ public final class ObservedEgret implements AutoCloseable {
     this.log = new LogLines();
     this.telemetry = new Observability(metrics.registry(),
         new AccessLog(log, AccessLog.DEFAULT_CAPACITY));
-    this.admin = new AdminServer(vertx, "127.0.0.1", 0, telemetry::scrape);
     this.server = new EgretServer(vertx, config, telemetry);
+    this.admin = new AdminServer(vertx, "127.0.0.1", 0, telemetry::scrape,
+        () -> AdminServer.Limits.of(server.config()), telemetry);
   }
 
   /** Writes {@code yaml} to {@code dir/egret.yaml}, compiles it and starts everything. */

@@ -28,7 +28,7 @@ import java.util.regex.Pattern;
  * }
  * </pre>
  */
-final class EgretProcess implements AutoCloseable {
+public final class EgretProcess implements AutoCloseable {
   private static final Pattern READY =
       Pattern.compile("egret: proxy on [^:]+:(\\d+), admin on [^:]+:(\\d+)");
 
@@ -47,10 +47,25 @@ final class EgretProcess implements AutoCloseable {
    * Writes {@code yaml} to {@code dir/egret.yaml} and starts Egret on it with {@code jvmOptions};
    * returns once it printed its ports (or fails after 60 s, with what it printed).
    */
-  static EgretProcess start(Path dir, String yaml, String... jvmOptions) throws Exception {
+  public static EgretProcess start(Path dir, String yaml, String... jvmOptions) throws Exception {
+    return start(dir, yaml, List.of(), jvmOptions);
+  }
+
+  /**
+   * As {@link #start(Path, String, String...)}, with the descriptor table limited to {@code
+   * maxOpenFiles} ({@code ulimit -n}, soft and hard, so the JVM cannot raise it).
+   */
+  public static EgretProcess startWithOpenFileLimit(Path dir, String yaml, int maxOpenFiles,
+      String... jvmOptions) throws Exception {
+    return start(dir, yaml, List.of("sh", "-c", "ulimit -n " + maxOpenFiles + " && exec \"$@\"",
+        "sh"), jvmOptions);
+  }
+
+  private static EgretProcess start(Path dir, String yaml, List<String> launcher,
+      String... jvmOptions) throws Exception {
     Path config = dir.resolve("egret.yaml");
     Files.writeString(config, yaml);
-    List<String> command = new ArrayList<>();
+    List<String> command = new ArrayList<>(launcher);
     command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     command.addAll(List.of(jvmOptions));
     String security = System.getProperty("java.security.properties");
@@ -101,30 +116,30 @@ final class EgretProcess implements AutoCloseable {
     t.start();
   }
 
-  int proxyPort() {
+  public int proxyPort() {
     return ports.join()[0];
   }
 
-  int adminPort() {
+  public int adminPort() {
     return ports.join()[1];
   }
 
-  boolean alive() {
+  public boolean alive() {
     return process.isAlive();
   }
 
   /** Access-log lines (stdout) so far. */
-  List<String> accessLog() {
+  public List<String> accessLog() {
     return List.copyOf(stdout);
   }
 
   /** Messages (stderr) so far. */
-  List<String> messages() {
+  public List<String> messages() {
     return List.copyOf(stderr);
   }
 
   /** Waits for an access-log line that matches; fails with the log so far at the deadline. */
-  synchronized String awaitLogLine(Predicate<String> match, Duration timeout)
+  public synchronized String awaitLogLine(Predicate<String> match, Duration timeout)
       throws InterruptedException {
     long deadline = System.nanoTime() + timeout.toNanos();
     while (true) {
@@ -142,14 +157,14 @@ final class EgretProcess implements AutoCloseable {
   }
 
   /** Sends SIGTERM, as an orchestrator stops a task. */
-  void terminate() {
+  public void terminate() {
     // SIGTERM through the handle: Process.destroy() would also close this side's ends of the
     // child's pipes, losing what it prints while it drains.
     process.toHandle().destroy();
   }
 
   /** The exit code, once the process has ended within {@code timeout}. */
-  int awaitExit(Duration timeout) throws InterruptedException {
+  public int awaitExit(Duration timeout) throws InterruptedException {
     if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
       throw new AssertionError("egret still runs after " + timeout + "; it said: " + stderr);
     }
@@ -157,7 +172,7 @@ final class EgretProcess implements AutoCloseable {
   }
 
   /** Sends a signal ("HUP", "TERM") to the child, as an orchestrator or operator would. */
-  void signal(String name) throws Exception {
+  public void signal(String name) throws Exception {
     Process kill = new ProcessBuilder("kill", "-" + name, Long.toString(process.pid())).start();
     if (!kill.waitFor(10, TimeUnit.SECONDS) || kill.exitValue() != 0) {
       throw new AssertionError("kill -" + name + " " + process.pid() + " failed");
@@ -165,7 +180,7 @@ final class EgretProcess implements AutoCloseable {
   }
 
   /** Waits for a message (stderr) line that matches; fails with the messages at the deadline. */
-  synchronized String awaitMessage(Predicate<String> match, Duration timeout)
+  public synchronized String awaitMessage(Predicate<String> match, Duration timeout)
       throws InterruptedException {
     long deadline = System.nanoTime() + timeout.toNanos();
     while (true) {
