@@ -13,7 +13,8 @@
 # p99 and Egret's CPU seconds per 10k requests (/proc/PID/stat: the figure that moves least with
 # the neighbours' load), then each one's peak RSS (and of its anonymous part, sampled) and thread count, and direct HTTPS to nginx as
 # the limit. Knobs: AB_A_JAR, AB_B_JAR (proxy/target/egret.jar), AB_A_OPTS, AB_B_OPTS (JVM flags
-# after the image's), AB_A_ENV, AB_B_ENV (VAR=value for A's or B's environment), AB_SECS (8), AB_ROUNDS (4),
+# after the image's), AB_A_ENV, AB_B_ENV (VAR=value for A's or B's environment), AB_A_YAML, AB_B_YAML
+# (config appended to A's or B's; @OTLP@ is a local OTLP sink's URL), AB_SECS (8), AB_ROUNDS (4),
 # AB_JFR=1 (a JFR recording of each, kept with the logs), AB_NMT=1 (native memory tracking: each
 # one's VM.native_memory summary at the end, kept with the logs), AB_MODE=connect (CONNECT tunnels
 # instead: AB_MIB 1 MiB transfers per set, curl keep-alive, direct / A / B in turn; MiB/s and
@@ -87,6 +88,34 @@ for v in A B; do
   JAVA_OF[$v]=$(image_java "${!df_var:-$ROOT/Dockerfile}")
 done
 
+# AB_A_YAML / AB_B_YAML: more top-level config for A or B (e.g. a tracing: section). @OTLP@ in
+# it stands for the URL of a small OTLP/HTTP sink this script starts (it answers every export
+# 200 and counts the bytes), so that tracing can be measured without a collector.
+OTLP_URL=""
+if [[ ${AB_A_YAML:-}${AB_B_YAML:-} == *@OTLP@* ]]; then
+  otlp_port=$(free_port)
+  python3 - "$otlp_port" >"$W/otlp.log" 2>&1 <<'PY' &
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+received = 0
+class Sink(BaseHTTPRequestHandler):
+    def do_POST(self):
+        global received
+        n = int(self.headers.get("Content-Length", "0"))
+        received += len(self.rfile.read(n))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        print(f"received {received} bytes", flush=True)
+    def log_message(self, *args):
+        pass
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Sink).serve_forever()
+PY
+  pids+=($!)
+  OTLP_URL="http://127.0.0.1:$otlp_port/v1/traces"
+fi
+
 declare -A PORT PID
 for v in A B; do
   jar_var=JAR_$v opts_var=AB_${v}_OPTS java_var=AB_${v}_JAVA
@@ -101,6 +130,8 @@ allow:
   - host: 127.0.0.1
     ports: [$TLS_PORT]
 EOF
+  yaml_var=AB_${v}_YAML
+  if [[ -n ${!yaml_var:-} ]]; then printf '%s\n' "${!yaml_var//@OTLP@/$OTLP_URL}" >>"$W/$v.yaml"; fi
   # shellcheck disable=SC2206
   extra=(${!opts_var:-})
   envs=()

@@ -64,10 +64,13 @@ public record RequestHead(
 
   /** The first value of a header, compared case-insensitively by name. */
   public Optional<String> header(String name) {
-    String wanted = name.toLowerCase(Locale.ROOT);
-    return headers.stream()
-        .filter(h -> h.name().toLowerCase(Locale.ROOT).equals(wanted))
-        .map(Header::value)
-        .findFirst();
+    // A loop, not a stream with lower-cased copies: tracing looks up two headers per hop.
+    for (int i = 0; i < headers.size(); i++) {
+      Header h = headers.get(i);
+      if (h.name().equalsIgnoreCase(name)) {
+        return Optional.of(h.value());
+      }
+    }
+    return Optional.empty();
   }
 }

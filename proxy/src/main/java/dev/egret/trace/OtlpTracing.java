@@ -33,6 +33,7 @@ import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.Collection;
 import java.util.List;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BiConsumer;
@@ -107,7 +108,10 @@ final class OtlpTracing implements Tracing {
     this.provider = SdkTracerProvider.builder()
         .setResource(Resource.getDefault().merge(Resource.create(Attributes.of(
             AttributeKey.stringKey("service.name"), "egret"))))
-        .setSampler(Sampler.parentBasedBuilder(Sampler.traceIdRatioBased(settings.sampleRatio()))
+        // Under passthrough, hop() itself drops unsampled hops before any span exists (nothing
+        // is sent upstream for them), so a root that reaches the SDK was already chosen.
+        .setSampler(Sampler.parentBasedBuilder(passthrough()
+                ? Sampler.alwaysOn() : Sampler.traceIdRatioBased(settings.sampleRatio()))
             .setRemoteParentSampled(new RateLimited(telemetry))
             .build())
         .addSpanProcessor(new Bounded(batch))
@@ -124,6 +128,11 @@ final class OtlpTracing implements Tracing {
     if (parent == null) {
       parent = invocation;
     }
+    if (passthrough() && (parent != null ? !parent.isSampled()
+        : ThreadLocalRandom.current().nextDouble() >= settings.sampleRatio())) {
+      // Not traced, and passthrough sends the client's headers as they came: no span at all.
+      return null;
+    }
     var builder = tracer.spanBuilder(method == null ? "HTTP" : method).setSpanKind(SpanKind.SERVER);
     if (parent != null) {
       builder.setParent(Context.root().with(Span.wrap(parent)));
@@ -131,6 +140,10 @@ final class OtlpTracing implements Tracing {
       builder.setNoParent();
     }
     return new Trace(builder.startSpan(), method);
+  }
+
+  private boolean passthrough() {
+    return settings.propagate() == EgretConfig.Propagation.PASSTHROUGH;
   }
 
   @Override
