@@ -9,7 +9,13 @@ import com.code_intelligence.jazzer.junit.FuzzTest;
  * Any bytes, cut anywhere: {@link ClientHelloInspector} answers with a value (never an
  * exception), the same answer however TCP cut the stream, and a ClientHello it accepts holds only
  * what the tunnel's checks rely on. Regression inputs in {@code ClientHelloInspectorFuzzTestInputs/}
- * run in every {@code mvn test}; {@code JAZZER_FUZZ=1} fuzzes (see docs/fuzzing.md).
+ * run in every {@code mvn test}. To fuzz (one target per run):
+ *
+ * <pre>
+ * JAZZER_FUZZ=1 mvn -B -o -pl proxy test -Dtest=ClientHelloInspectorFuzzTest  *     -Djazzer.max_duration=10m -Dio.netty.leakDetection.level=paranoid
+ * </pre>
+ *
+ * <p>A finding is written beside the regression inputs; keep it there once it is fixed.
  */
 class ClientHelloInspectorFuzzTest {
 
