@@ -120,8 +120,11 @@ final class RecordChecker {
   private ByteBuf held;
   private long passed;
   private long scanned;
-  /** Nothing at or after this stream offset passes until the hello is judged; -1: none. */
-  private long pinnedAt;
+  /**
+   * Nothing at or after this stream offset passes until the hello is judged; -1: none. From the
+   * first byte (0) until the first hello passes.
+   */
+  private long pinnedAt = 0;
 
   private RecordChecker(boolean fromClient, HelloPolicy policy, ByteBufAllocator alloc,
       Shared shared) {
