@@ -32,7 +32,9 @@ public enum ErrorKind {
    */
   CLIENT_ABORTED(400, "http_request_error"),
   /** The upstream went away for another reason (reset, closed before answering). */
-  DESTINATION_UNAVAILABLE(502, "destination_unavailable");
+  DESTINATION_UNAVAILABLE(502, "destination_unavailable"),
+  /** Egret itself failed on the hop (a bug, an exhausted resource): never counted a success. */
+  PROXY_INTERNAL_ERROR(500, "proxy_internal_error");
 
   private final int status;
   private final String proxyStatusError;

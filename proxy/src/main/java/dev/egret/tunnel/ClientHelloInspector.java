@@ -32,6 +32,14 @@ public final class ClientHelloInspector {
   private static final int EARLY_DATA = 42;
   /** draft-ietf-tls-esni's encrypted_client_hello, as Chrome and Firefox send it. */
   private static final int ENCRYPTED_CLIENT_HELLO = 0xfe0d;
+  /**
+   * Every extension that hides the real destination behind the outer SNI: the final ECH code
+   * and the earlier drafts' (0xfe0a drafts 8 and 9, 0xfe0c drafts 10 to 12), still spoken by some
+   * clients and servers, and ESNI's encrypted_server_name (0xffce). An allow-list of one code would let
+   * a draft through, so all of them count as encrypted_client_hello.
+   */
+  private static final Set<Integer> HIDDEN_DESTINATION = Set.of(
+      ENCRYPTED_CLIENT_HELLO, 0xfe0a, 0xfe0c, 0xffce);
   private static final int HOST_NAME = 0;
   private static final int MAX_HOST = 253;
   private static final int MAX_LABEL = 63;
@@ -107,7 +115,7 @@ public final class ClientHelloInspector {
     in.skip(compression, "legacy_compression_methods");
     if (in.remaining() == 0) {
       // A TLS 1.2 client may send no extensions at all.
-      return new HelloInspection.ClientHello(null, legacyVersion, List.of(), false, false);
+      return new HelloInspection.ClientHello(null, legacyVersion, List.of(), -1, false);
     }
     HelloReader extensions = in.slice(in.u16("extensions length"), "extensions");
     in.expectEnd("the ClientHello");
@@ -115,6 +123,7 @@ public final class ClientHelloInspector {
     String sni = null;
     List<Integer> versions = List.of();
     Set<Integer> seen = new HashSet<>();
+    int encryptedHello = -1;
     while (extensions.remaining() > 0) {
       int type = extensions.u16("extension type");
       HelloReader data = extensions.slice(extensions.u16("extension length"),
@@ -123,14 +132,17 @@ public final class ClientHelloInspector {
         // RFC 8446 4.2: at most one of each; two server_names could fool a check on one.
         throw HelloRejection.malformed("duplicate %s extension", extensionName(type));
       }
+      if (HIDDEN_DESTINATION.contains(type) && encryptedHello < 0) {
+        encryptedHello = type;
+      }
       if (type == SERVER_NAME) {
         sni = serverName(data);
       } else if (type == SUPPORTED_VERSIONS) {
         versions = supportedVersions(data);
       }
     }
-    return new HelloInspection.ClientHello(sni, legacyVersion, versions,
-        seen.contains(ENCRYPTED_CLIENT_HELLO), seen.contains(EARLY_DATA));
+    return new HelloInspection.ClientHello(sni, legacyVersion, versions, encryptedHello,
+        seen.contains(EARLY_DATA));
   }
 
   // RFC 6066 section 3.
@@ -217,6 +229,8 @@ public final class ClientHelloInspector {
       case SUPPORTED_VERSIONS -> "supported_versions";
       case EARLY_DATA -> "early_data";
       case ENCRYPTED_CLIENT_HELLO -> "encrypted_client_hello";
+      case 0xfe0a, 0xfe0c -> String.format("encrypted_client_hello (draft code 0x%04x)", type);
+      case 0xffce -> "encrypted_server_name (ESNI, 0xffce)";
       default -> String.format("0x%04x", type);
     };
   }

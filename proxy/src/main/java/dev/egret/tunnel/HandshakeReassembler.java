@@ -75,8 +75,8 @@ final class HandshakeReassembler {
         continue;
       }
       int n = Math.min(recordLeft, end - i);
-      count(n);
       if (recordType == ALERT) {
+        count(n);
         System.arraycopy(chunk, i, alert, alertFill, n);
         alertFill += n;
         recordLeft -= n;
@@ -86,7 +86,11 @@ final class HandshakeReassembler {
         }
         continue;
       }
+      // Only the bytes the message used count: what follows it in its record is not the
+      // hello's size, so the verdict cannot depend on whether a read ends where the hello does.
+      // The body buffer never holds more than the claimed length, which is checked first.
       int used = takeHandshake(chunk, i, n);
+      count(used);
       recordLeft -= used;
       i += used;
       if (bodyLength >= 0 && bodyFill == bodyLength) {

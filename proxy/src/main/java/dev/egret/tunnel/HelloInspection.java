@@ -52,15 +52,21 @@ public sealed interface HelloInspection {
    * @param legacyVersion the ClientHello's legacy_version field, e.g. 0x0303
    * @param supportedVersions the supported_versions extension's list in the client's order,
    *     GREASE values included ({@link TlsVersions#isGrease}); empty when the extension is absent
-   * @param encryptedClientHello the hello carries {@code encrypted_client_hello} (0xfe0d): its
-   *     real server name is encrypted, and the SNI above is only the outer, public one
+   * @param encryptedHello the code of the extension that encrypts the real hello, or -1: 0xfe0d
+   *     ({@code encrypted_client_hello}), a draft's 0xfe0a or 0xfe0c, or ESNI's 0xffce. With one
+   *     of them the real server name is hidden, and the SNI above is only the outer, public one
    * @param earlyData the hello offers TLS 1.3 0-RTT data ({@code early_data}), which may follow
    *     it as application data records before the ServerHello
    */
   record ClientHello(String sni, int legacyVersion, List<Integer> supportedVersions,
-      boolean encryptedClientHello, boolean earlyData) implements OfClient {
+      int encryptedHello, boolean earlyData) implements OfClient {
     public ClientHello {
       supportedVersions = List.copyOf(supportedVersions);
+    }
+
+    /** The hello hides its real destination (ECH, one of its drafts, or ESNI). */
+    public boolean encryptedClientHello() {
+      return encryptedHello >= 0;
     }
 
     /** The highest version offered: the best non-GREASE supported_versions entry, else legacy. */

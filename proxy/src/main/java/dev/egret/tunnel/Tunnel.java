@@ -17,7 +17,7 @@ import dev.egret.telemetry.Hop;
 import dev.egret.telemetry.Telemetry;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.buffer.ByteBuf;
-import io.netty.buffer.CompositeByteBuf;
+import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
@@ -25,6 +25,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.ChannelPipeline;
+import io.netty.handler.codec.ByteToMessageDecoder;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
 import io.vertx.core.Future;
@@ -43,7 +44,9 @@ import java.util.function.Supplier;
  * the client connection's own event loop, and answered {@code 200 Connection Established} only
  * once the upstream is up; a transparent TLS listener reads the ClientHello first and takes the
  * destination from its SNI, then does what a CONNECT to that name gets. Then {@link
- * TunnelRelay} judges both hellos and checks every TLS record both ways for the tunnel's life.
+ * TunnelRelay} relays only what each direction's {@link RecordChecker} passed: both hellos
+ * judged before any byte of them goes on, every TLS record checked both ways for the tunnel's
+ * life.
  *
  * <p>A refusal inside the tunnel cannot be an HTTP answer any more (the 200 went out): both
  * sides are closed, and the hop is logged and counted with its reason.
@@ -139,10 +142,10 @@ public final class Tunnel {
     EgretConfig config = ex.serving().config();
     Decision d = ex.decision();
     Promise<Boolean> closed = Promise.promise();
-    TunnelRelay relay = new TunnelRelay(client, server, ex.host(),
-        config.tlsBaseline().minWireVersion(), d.rule() != null && d.rule().echAllowed(),
-        tlsAllowed, plainHttp, config.timeouts().idle().toMillis(),
-        config.timeouts().handshake().toMillis());
+    HelloPolicy policy = new HelloPolicy(ex.host(), config.tlsBaseline().minWireVersion(),
+        d.rule() != null && d.rule().echAllowed());
+    TunnelRelay relay = new TunnelRelay(client, server, policy, tlsAllowed, plainHttp,
+        config.timeouts().idle().toMillis(), config.timeouts().handshake().toMillis());
     track.accept(client, relay);
     telemetry.tunnelOpened();
     relay.onClose(r -> {
@@ -151,13 +154,14 @@ public final class Tunnel {
         closed.complete(false);
         return;
       }
-      ex.bytes(r.bytesUpstream(), r.bytesDownstream());
+      TunnelStats stats = r.stats();
+      ex.bytes(stats.bytesUpstream(), stats.bytesDownstream());
       ex.tlsSession(r.negotiatedVersion(), r.negotiatedCipher());
-      if (r.handshakeNanos() >= 0) {
-        ex.timings().handshake(r.handshakeNanos());
+      if (stats.handshakeNanos() >= 0) {
+        ex.timings().handshake(stats.handshakeNanos());
       }
-      if (r.firstServerByteNanos() >= 0) {
-        ex.timings().firstByte(r.firstServerByteNanos() - ex.startNanos());
+      if (stats.firstServerByteNanos() >= 0) {
+        ex.timings().firstByte(stats.firstServerByteNanos() - ex.startNanos());
       }
       reportHandshake(r, ex);
       if (r.failure() != null) {
@@ -183,7 +187,7 @@ public final class Tunnel {
     ProxyFailure failure = r.failure();
     boolean versionCut = failure != null && failure.kind() == ErrorKind.TLS_PROTOCOL_ERROR;
     String cipher = r.negotiatedCipher() == null ? "unknown" : r.negotiatedCipher();
-    java.time.Duration took = java.time.Duration.ofNanos(Math.max(0, r.handshakeNanos()));
+    java.time.Duration took = java.time.Duration.ofNanos(Math.max(0, r.stats().handshakeNanos()));
     telemetry.upstreamHandshake(ex.decision().destination(), ex.host(), version, cipher,
         versionCut ? HandshakeResult.PROTOCOL_ERROR : HandshakeResult.OK, took, null);
   }
@@ -204,7 +208,8 @@ public final class Tunnel {
     private final int port;
     private final Supplier<Serving> serving;
     private final ClientHelloInspector inspector = new ClientHelloInspector();
-    private CompositeByteBuf held;
+    /** The client's bytes so far, in one buffer (a hello may come in any number of reads). */
+    private ByteBuf held;
     private ScheduledFuture<?> timeout;
     private Exchange ex;
 
@@ -216,7 +221,7 @@ public final class Tunnel {
 
     @Override
     public void handlerAdded(ChannelHandlerContext ctx) {
-      held = ctx.alloc().compositeBuffer();
+      held = Unpooled.EMPTY_BUFFER;
       ex = Exchange.start(serving.get(), Exchange.address(ctx.channel().remoteAddress()),
           Exchange.Origin.TRANSPARENT);
       long ms = ex.serving().config().timeouts().handshake().toMillis();
@@ -231,8 +236,9 @@ public final class Tunnel {
         ReferenceCountUtil.release(msg);
         return;
       }
-      held.addComponent(true, buf);
-      HelloInspection.OfClient verdict = inspector.offer(io.netty.buffer.ByteBufUtil.getBytes(buf));
+      // Read the chunk before it is merged: the merge may free it.
+      HelloInspection.OfClient verdict = inspector.offer(ByteBufUtil.getBytes(buf));
+      held = ByteToMessageDecoder.MERGE_CUMULATOR.cumulate(ctx.alloc(), held, buf);
       if (verdict instanceof HelloInspection.Refused r) {
         refuse(ctx, new ProxyFailure(ErrorKind.TLS_PROTOCOL_ERROR, "the first bytes on the "
             + "transparent TLS listener for port " + port + " are not a TLS ClientHello: "
@@ -312,6 +318,11 @@ public final class Tunnel {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+      if (!(cause instanceof java.io.IOException)) {
+        // Egret failed, not the client: say so, rather than count it as the client leaving.
+        refuse(ctx, new ProxyFailure(ErrorKind.PROXY_INTERNAL_ERROR, "Egret failed reading the "
+            + "ClientHello on the transparent TLS listener for port " + port + ": " + cause, cause));
+      }
       ctx.close();
     }
   }

@@ -161,6 +161,27 @@ class ClientHelloInspectorTest {
         .isEqualTo("big.example.com");
   }
 
+  @Test
+  void judgesAHelloNearTheLimitAlikeWhateverFollowsItInTheSameRead() {
+    // The hello ends 66 bytes short of the 64 KiB limit; its last record carries 100 more bytes
+    // (another handshake message). Read in one piece or cut where the hello ends, it is the same
+    // hello: what follows it is not the hello's size.
+    byte[] message = handshake(CLIENT_HELLO, clientHelloBody(
+        serverName("big.example.com"), extension(21, new byte[65_375])));
+    byte[] stream = fragmented(HANDSHAKE, 0x0303,
+        concat(message, handshake(11, new byte[96])), 1 << 14);
+    int helloEnd = message.length + 5 * (1 + message.length / (1 << 14));
+    assertThat(helloEnd).isBetween(HandshakeReassembler.LIMIT - 100, HandshakeReassembler.LIMIT);
+
+    HelloInspection.OfClient whole = new ClientHelloInspector().offer(stream);
+    ClientHelloInspector cut = new ClientHelloInspector();
+    cut.offer(Arrays.copyOf(stream, helloEnd));
+    HelloInspection.OfClient pieces = cut.offer(Arrays.copyOfRange(stream, helloEnd, stream.length));
+
+    assertThat(pieces).isInstanceOf(HelloInspection.ClientHello.class);
+    assertThat(whole).isEqualTo(pieces);
+  }
+
   // ---- hostile input ----
 
   static Stream<Arguments> hostileInput() throws Exception {

@@ -30,6 +30,8 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The TLS record layer is checked for a tunnel's whole life, both ways (hardening issue,
@@ -274,6 +276,23 @@ class TunnelRecordsTest {
       }
     }
     assertThat(relayed).as("the upstream received the whole allowed ECH hello").isTrue();
+  }
+
+  @ParameterizedTest(name = "extension 0x{0}")
+  @ValueSource(strings = {"fe0a", "fe0c", "ffce"})
+  void cutsTheDraftEncryptedClientHelloAndEsniExtensionsLikeTheFinalOne(String type)
+      throws Exception {
+    byte[] draft = clientHelloRecord(serverName(HOST),
+        extension(Integer.parseInt(type, 16), bytes(0, 0, 1, 0, 1)));
+    int before = raw.closedCount();
+
+    tunnel(HOST, draft);
+
+    assertThat(raw.awaitClosed(before, WAIT)).as("bytes the upstream received").isZero();
+    Hop hop = telemetry.awaitHop(h -> authority(HOST, raw.port()).equals(h.url)
+        && h.error == ErrorKind.REQUEST_DENIED && h.errorDetails.contains("0x" + type), WAIT);
+    assertThat(hop.errorDetails).contains("ech: allow");
+    assertThat(hop.outcome()).isEqualTo("denied");
   }
 
   @Test
