@@ -357,7 +357,7 @@ public final class EgretServer {
   }
 
   /**
-   * Drains, as SIGTERM and Lambda's SHUTDOWN ask (SPEC "Shutdown"): idle kept-alive connections
+   * Drains, as SIGTERM and Lambda's SHUTDOWN ask (docs: "Shutdown"): idle kept-alive connections
    * close at once and every response from now says {@code Connection: close}; the listeners
    * keep accepting for {@code grace}, then stop; hops in flight run until {@code deadline}
    * (counted from now), when what is left is closed and counted. Completes when no client

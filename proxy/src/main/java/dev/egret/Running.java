@@ -25,7 +25,7 @@ public interface Running {
   MeterRegistry registry();
 
   /**
-   * Stops serving as the SPEC's "Shutdown" says, finishing within {@code deadline}: readiness
+   * Stops serving as docs/operations.md, "Drain and shutdown", says, finishing within {@code deadline}: readiness
    * goes to 503 at once, then the listeners stop and what is in flight ends. Completes when done;
    * never completes exceptionally. Call it once, from any thread.
    */

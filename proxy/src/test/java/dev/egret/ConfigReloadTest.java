@@ -39,7 +39,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Reload that happens once per change (SPEC "Config file", issue 9): the file and every file it
+ * Reload that happens once per change (docs/config.md, "How a reload applies"): the file and every file it
  * names are watched; a refused version is counted once while it stays; a ConfigMap's symlink
  * swap and a changed trust PEM are picked up; reloads under load lose no request. The watch
  * period is short (50 ms) so that the old behaviour (re-read and refuse every period) would

@@ -64,7 +64,7 @@ class EgretCommandTest {
 
   @Test
   void runIsTheDefaultSubCommand() throws Exception {
-    // SPEC: `egret [--config FILE]` with no sub-command serves; a bad config shows it took that
+    // Documented: `egret [--config FILE]` with no sub-command serves; a bad config shows it took that
     // path (the check is the one `run` does before binding anything).
     Result r = egret("--config", config("version: 1\nallow: nope\n").toString());
     assertThat(r.code()).isEqualTo(2);

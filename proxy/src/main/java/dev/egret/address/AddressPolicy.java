@@ -11,7 +11,7 @@ import java.util.List;
  * {@code [::ffff:169.254.169.254]} is the metadata service, as it is to the kernel.
  */
 public final class AddressPolicy {
-  /** The SPEC's built-in {@code default} set. */
+  /** The built-in {@code default} set. */
   public static final List<String> DEFAULT_DENY = List.of(
       "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
       "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15",

@@ -29,9 +29,9 @@ import java.util.concurrent.TimeUnit;
  * thread, never on an event loop.
  */
 public final class ConfigFiles {
-  /** The SPEC's cap for every file the config names. */
+  /** The documented cap for every file the config names. */
   public static final int MAX_FILE_BYTES = 1 << 20;
-  /** The SPEC's cap for the config file itself. */
+  /** The documented cap for the config file itself. */
   public static final int MAX_CONFIG_BYTES = 4 << 20;
 
   private ConfigFiles() {}

@@ -27,7 +27,7 @@ final class InjectedHeaders {
   /** RFC 9110 token: a field name. */
   private static final Pattern TOKEN = Pattern.compile("[!#$%&'*+.^_`|~0-9A-Za-z-]+");
   private static final Pattern ENV_NAME = Pattern.compile("[A-Za-z_][A-Za-z0-9_]*");
-  /** The SPEC's cap on any file the config names. */
+  /** The documented cap on any file the config names. */
   static final int MAX_FILE_BYTES = 1 << 20;
   /**
    * Headers Egret writes itself or drops as hop-by-hop: setting one would change framing or

@@ -2,7 +2,7 @@ package dev.egret.failure;
 
 /**
  * Every way a hop can be refused or fail, each with the HTTP status the client gets and the
- * RFC 9209 {@code Proxy-Status} error type. This enum is the SPEC's error table; {@link
+ * RFC 9209 {@code Proxy-Status} error type. This enum is the documented error table; {@link
  * FailureResponse} is the one place that turns it into bytes.
  */
 public enum ErrorKind {

@@ -32,7 +32,7 @@ import java.util.regex.Pattern;
 import javax.net.ssl.SSLException;
 
 /**
- * Sorts what the network throws into the SPEC's fixed set of error kinds, and a failed upstream
+ * Sorts what the network throws into the fixed set of error kinds, and a failed upstream
  * TLS handshake into its {@link HandshakeResult}, in one decision, so the client's status, the
  * {@code error} label, the handshake {@code result} label and the log line always agree. Usage:
  *

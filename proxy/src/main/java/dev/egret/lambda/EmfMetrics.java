@@ -23,7 +23,7 @@ import java.util.function.LongSupplier;
  * with {@code all = true} at {@code SHUTDOWN}) and write each line to stdout, where CloudWatch
  * Logs turns it into metrics.
  *
- * <p>Names are the Prometheus names of the SPEC ({@code egret_requests_total},
+ * <p>Names are the documented Prometheus names ({@code egret_requests_total},
  * {@code egret_bytes_total}, ...), in namespace {@value #NAMESPACE}. Every series with a
  * {@code destination} label has {@code destination} as its one dimension; its other labels
  * ({@code kind}, {@code outcome}, {@code error}, {@code direction}, ...) ride along as

@@ -8,7 +8,7 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * Reads one HTTP/1.1 request head strictly (RFC 9110/9112 and the SPEC's "Strict parsing"):
+ * Reads one HTTP/1.1 request head strictly (RFC 9110/9112 and docs/security.md, "Strict parsing"):
  * {@code new StrictHeadParser().parse(bytes, len)} returns a {@link RequestHead} or throws a
  * {@link ProxyFailure} of kind {@link ErrorKind#REQUEST_ERROR} whose status is 400, 414 (request
  * line too long), 431 (too many or too large headers), 501 (a transfer coding other than
@@ -20,7 +20,7 @@ import java.util.Locale;
  */
 public final class StrictHeadParser {
   public static final int DEFAULT_MAX_REQUEST_LINE_BYTES = 8192;
-  /** The SPEC's {@code limits.maxHeaderBytes} default. */
+  /** The documented {@code limits.maxHeaderBytes} default. */
   public static final int DEFAULT_MAX_HEADER_BYTES = 16384;
   public static final int DEFAULT_MAX_HEADER_COUNT = 100;
 
@@ -313,7 +313,7 @@ public final class StrictHeadParser {
   }
 
   /**
-   * RFC 9112 lets the absolute-form target win over Host; the SPEC is stricter and refuses a
+   * RFC 9112 lets the absolute-form target win over Host; Egret is stricter and refuses a
    * Host naming anything else, because a next hop might route on Host. Host is optional.
    */
   private static void checkHost(

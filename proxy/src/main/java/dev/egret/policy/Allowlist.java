@@ -57,7 +57,7 @@ public final class Allowlist {
    */
   public Decision decideConnect(Target tunnel) {
     Decision tls = decideEnforcing(tunnel);
-    // A rule with injected headers refuses a CONNECT outright, as the SPEC says, so its client
+    // A rule with injected headers refuses a CONNECT outright, as documented, so its client
     // is told to call http:// rather than get a tunnel that could carry either protocol.
     if (tls.verdict() == Verdict.DENY && tls.reason() != Reason.DENIED_BY_RULE
         && tls.reason() != Reason.TUNNEL_BYPASSES_HEADERS) {
@@ -149,7 +149,7 @@ public final class Allowlist {
   }
 
   /**
-   * The SPEC's upgrade mapping: {@code http://H:80} goes to 443, {@code http://H:P} to P, unless
+   * The documented upgrade mapping: {@code http://H:80} goes to 443, {@code http://H:P} to P, unless
    * the rule sets {@code upgradePort}. Tunnels and https:// keep their port.
    */
   static int upstreamPort(Target t, Integer upgradePort) {

@@ -9,7 +9,7 @@ package dev.egret.policy;
  * @param rule the allow rule that matched, or came closest (same host, other port or method);
  *     null when no rule names the host
  * @param target what was asked
- * @param upstreamPort the port Egret connects to (the SPEC's upgrade mapping applied)
+ * @param upstreamPort the port Egret connects to (the documented upgrade mapping applied)
  * @param details one sentence for the client and the log
  */
 public record Decision(

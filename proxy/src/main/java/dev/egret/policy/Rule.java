@@ -13,7 +13,7 @@ import java.util.Set;
  * @param methods upper-case methods allowed; empty means any
  * @param paths path patterns allowed; empty means any
  * @param plaintext this rule's plaintext policy (the top-level one when the rule sets none)
- * @param upgradePort the port an upgraded request goes to, or null for the SPEC's mapping
+ * @param upgradePort the port an upgraded request goes to, or null for the documented mapping
  * @param allowAddresses CIDRs this rule alone may reach although the address guard denies them
  * @param tls trust, pins and client certificate for upstream TLS to this rule's hosts
  * @param echAllowed {@code ech: allow}: tunnels may carry an encrypted ClientHello, whose real

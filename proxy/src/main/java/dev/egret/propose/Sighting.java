@@ -7,7 +7,7 @@ import dev.egret.policy.Target;
  *
  * @param target what the client asked for (kind, normalised host, port, method, path)
  * @param upstreamPort the port a rule must allow for it: the tunnel's or {@code https://} port,
- *     or the SPEC's upgrade mapping for {@code http://} (80 goes to 443)
+ *     or the documented upgrade mapping for {@code http://} (80 goes to 443)
  * @param error the log's Proxy-Status error type, or {@code none}
  */
 record Sighting(Target target, int upstreamPort, String error) {}

@@ -30,7 +30,7 @@ import java.util.regex.Pattern;
  *
  * <p>Micrometer names are dotted and the Prometheus registry renders them: a counter {@code
  * egret.requests} becomes {@code egret_requests_total}, a timer {@code egret.request.duration}
- * becomes the histogram {@code egret_request_duration_seconds}. The exported names are the SPEC's
+ * becomes the histogram {@code egret_request_duration_seconds}. The exported names are the documented ones (docs/operations.md)
  * contract and {@code ObservabilityTest} checks them on a real scrape.
  *
  * <p>Label values come only from fixed sets (kind, outcome, error, direction, result, TLS version,
@@ -96,7 +96,7 @@ public final class Observability implements Telemetry, AutoCloseable {
   static final String CLIENT_CONNECTIONS_LIMIT = "egret.client.connections.limit";
   /**
    * egret_client_connections_refused_total: connections answered 503 because {@code
-   * limits.maxConnections} were already open; not in the SPEC's table, exported beside it so that
+   * limits.maxConnections} were already open; not in the documented catalogue, exported beside it so that
    * a proxy refusing everyone shows a moving number, not only a gauge at its cap.
    */
   static final String CLIENT_CONNECTIONS_REFUSED = "egret.client.connections.refused";
@@ -104,7 +104,7 @@ public final class Observability implements Telemetry, AutoCloseable {
   static final String ADMIN_CONNECTIONS = "egret.admin.connections";
   /**
    * egret_access_log_dropped_total: access-log lines dropped because the writer fell behind
-   * (stdout blocked); not in the SPEC's table, exported beside it so a loss is visible.
+   * (stdout blocked); not in the documented catalogue, exported beside it so a loss is visible.
    */
   static final String ACCESS_LOG_DROPPED = "egret.access.log.dropped";
   /**

@@ -32,7 +32,7 @@ import javax.net.ssl.X509ExtendedTrustManager;
 /**
  * Verifies upstream certificates for one TLS profile. First the JDK's PKIX trust manager checks
  * the chain, validity and the host name (the engine carries the {@code HTTPS} endpoint
- * identification Vert.x sets). Then Egret holds the chain to the SPEC's baseline, which the JDK
+ * identification Vert.x sets). Then Egret holds the chain to the documented baseline, which the JDK
  * does not enforce for private CAs: no SHA-1 or MD5 signatures below the root, RSA and DSA keys of
  * at least 2048 bits, EC keys of at least 256. Last, the pins are checked over the verified chain,
  * root included. Every refusal is a {@link CertificateException}, which the failure classifier
@@ -206,7 +206,7 @@ public final class StrictTrustManager extends X509ExtendedTrustManager {
     return pkix.getAcceptedIssuers();
   }
 
-  /** A chain that verified but falls below the SPEC's signature or key-size baseline. */
+  /** A chain that verified but falls below the documented signature or key-size baseline. */
   public static final class WeakCertificateException extends CertificateException {
     WeakCertificateException(String message) {
       super(message);

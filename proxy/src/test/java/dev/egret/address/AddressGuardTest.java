@@ -18,7 +18,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * The address rules without a network: {@link AddressPolicy} with the SPEC's default set,
+ * The address rules without a network: {@link AddressPolicy} with the documented default set,
  * {@code addresses.allow} and a rule's {@code allowAddresses}, and {@link Cidr} parsing. Every
  * address here is only judged, never connected to.
  */

@@ -11,7 +11,7 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@code listen.transparent}: the SPEC's entries, and every way an entry can be wrong. */
+/** {@code listen.transparent}: the documented entries, and every way an entry can be wrong. */
 class TransparentListenConfigTest {
   @TempDir Path dir;
 

@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
-/** The container image's contract (SPEC "Deployment contract"), read from the Dockerfile. */
+/** The container image's contract (deploy/README.md), read from the Dockerfile. */
 class DockerfileTest {
   static final String PROBE = "/usr/local/bin/egret-probe";
   private final DockerfileFacts docker = DockerfileFacts.read();

@@ -18,7 +18,7 @@ import java.util.regex.Pattern;
 
 /**
  * Use {@code MetricNames.referencedBy(MetricNames.repoFile("deploy/grafana/egret.json"))} to get
- * the Egret metric names a deploy file queries, and compare them with {@link #SPEC} or with what
+ * the Egret metric names a deploy file queries, and compare them with {@link #DOCUMENTED} or with what
  * {@code /metrics} really exports (after {@link #family} on each sample name).
  *
  * <p>Names are compared as Prometheus exports them from Micrometer: counters carry {@code _total}
@@ -27,8 +27,8 @@ import java.util.regex.Pattern;
  */
 public final class MetricNames {
 
-  /** SPEC.md, "Metrics": every Egret metric, as Prometheus names it. */
-  public static final Set<String> SPEC =
+  /** docs/operations.md, "Metrics": every Egret metric, as Prometheus names it. */
+  public static final Set<String> DOCUMENTED =
       Set.of(
           "egret_requests_total",
           "egret_request_duration_seconds",

@@ -15,14 +15,14 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * What {@code egret iptables} prints, line by line: the SPEC's redirect and reject rules, in the
+ * What {@code egret iptables} prints, line by line: the documented redirect and reject rules, in the
  * order the kernel must see them. {@code IptablesCommandTest} feeds the same output to the real
  * iptables-restore, and {@code NamespaceEnforcementTest} applies it and sends packets.
  */
 class IptablesRulesTest {
   @TempDir Path dir;
 
-  static final List<Transparent> SPEC_ENTRIES = List.of(
+  static final List<Transparent> DOCUMENTED_ENTRIES = List.of(
       new Transparent(new HostPort("127.0.0.1", 3129), 443, Protocol.TLS),
       new Transparent(new HostPort("127.0.0.1", 3130), 80, Protocol.HTTP));
 
@@ -36,7 +36,7 @@ class IptablesRulesTest {
 
   @Test
   void redirectsEachEntrysPortFromOtherUsersAndRejectsTheRest() throws Exception {
-    String out = IptablesRules.render(SPEC_ENTRIES, 10001, List.of(ip("10.96.0.10")), List.of(),
+    String out = IptablesRules.render(DOCUMENTED_ENTRIES, 10001, List.of(ip("10.96.0.10")), List.of(),
         Family.IPV4, "egret.yaml");
     assertThat(rules(out)).containsExactly(
         "*nat",
@@ -66,7 +66,7 @@ class IptablesRulesTest {
 
   @Test
   void theUidIsTheOneGiven() throws Exception {
-    String out = IptablesRules.render(SPEC_ENTRIES, 4242, List.of(), List.of(), Family.IPV4, "x");
+    String out = IptablesRules.render(DOCUMENTED_ENTRIES, 4242, List.of(), List.of(), Family.IPV4, "x");
     assertThat(out).contains("-A EGRET_REDIRECT -m owner --uid-owner 4242 -j RETURN\n")
         .contains("-A EGRET_OUTPUT -m owner --uid-owner 4242 -j ACCEPT\n")
         .doesNotContain("10001 -j");
@@ -74,11 +74,11 @@ class IptablesRulesTest {
 
   @Test
   void loopbackResolversNeedNoRuleAndTheOtherFamilyIsSkipped() throws Exception {
-    String out = IptablesRules.render(SPEC_ENTRIES, 10001,
+    String out = IptablesRules.render(DOCUMENTED_ENTRIES, 10001,
         List.of(ip("127.0.0.53"), ip("fd00::53"), ip("192.0.2.53")), List.of(), Family.IPV4, "x");
     assertThat(out).contains("-d 192.0.2.53/32 -p udp --dport 53 -j ACCEPT")
         .doesNotContain("127.0.0.53").doesNotContain("fd00::53");
-    String v6 = IptablesRules.render(SPEC_ENTRIES, 10001,
+    String v6 = IptablesRules.render(DOCUMENTED_ENTRIES, 10001,
         List.of(ip("127.0.0.53"), ip("fd00::53")), List.of(), Family.IPV6, "x");
     assertThat(v6).contains("-A EGRET_OUTPUT -d fd00:0:0:0:0:0:0:53/128 -p udp --dport 53 -j ACCEPT")
         .contains("-A EGRET_OUTPUT -d fd00:0:0:0:0:0:0:53/128 -p tcp --dport 53 -j ACCEPT")
@@ -87,7 +87,7 @@ class IptablesRulesTest {
 
   @Test
   void anOptedInEndpointIsNeitherRedirectedNorRejected() throws Exception {
-    String out = IptablesRules.render(SPEC_ENTRIES, 10001, List.of(),
+    String out = IptablesRules.render(DOCUMENTED_ENTRIES, 10001, List.of(),
         List.of(new Endpoint(ip("169.254.170.2"), 80)), Family.IPV4, "x");
     List<String> r = rules(out);
     assertThat(r).contains("-A EGRET_REDIRECT -d 169.254.170.2/32 -p tcp --dport 80 -j RETURN",
@@ -101,13 +101,13 @@ class IptablesRulesTest {
 
   @Test
   void noEndpointIsOpenUnlessAskedFor() throws Exception {
-    String out = IptablesRules.render(SPEC_ENTRIES, 10001, List.of(), List.of(), Family.IPV4, "x");
+    String out = IptablesRules.render(DOCUMENTED_ENTRIES, 10001, List.of(), List.of(), Family.IPV4, "x");
     assertThat(out).doesNotContain("169.254");
   }
 
   @Test
   void ipv6WithIpv4OnlyListenersRefusesIpv6Egress() throws Exception {
-    String out = IptablesRules.render(SPEC_ENTRIES, 10001, List.of(), List.of(), Family.IPV6, "x");
+    String out = IptablesRules.render(DOCUMENTED_ENTRIES, 10001, List.of(), List.of(), Family.IPV6, "x");
     List<String> r = rules(out);
     assertThat(r).noneMatch(l -> l.contains("REDIRECT --to-ports"))
         .contains("-A EGRET_REDIRECT -d ::1/128 -j RETURN",

@@ -14,7 +14,7 @@ import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 
-/** The EMF lines: CloudWatch's {@code _aws} directive, SPEC names, deltas per interval. */
+/** The EMF lines: CloudWatch's {@code _aws} directive, the documented metric names, deltas per interval. */
 class EmfMetricsTest {
   private static final ObjectMapper JSON = new ObjectMapper();
   private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);

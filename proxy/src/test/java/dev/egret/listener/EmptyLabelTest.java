@@ -17,7 +17,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * A host with an empty label is malformed (SPEC "Config file"): 400 {@code http_request_error},
+ * A host with an empty label is malformed (docs: "Config file"): 400 {@code http_request_error},
  * never matched against a rule, never resolved. The attack it stops: two trailing dots, of which
  * only one is the root label, so {@code evil.partner.test..} missed the exact deny rule and was
  * judged (and resolved) as another name. Through a running Egret, absolute-form and CONNECT,

@@ -21,7 +21,7 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * The SPEC's "Strict parsing" list, through a real Egret: each malformed or ambiguous request is
+ * The strict-parsing list (docs/security.md), through a real Egret: each malformed or ambiguous request is
  * sent as raw bytes and must get its status with {@code Proxy-Status: egret;
  * error=http_request_error}, a closed connection, and nothing at the upstream. The upstream is a
  * {@link TlsTestServer} the allowlist admits, which records every request it reads; after each

@@ -17,7 +17,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * One normalisation for request hosts and config patterns (SPEC "Config file"): lower case, one
+ * One normalisation for request hosts and config patterns (docs: "Config file"): lower case, one
  * trailing dot, the IDNA separators U+3002, U+FF0E and U+FF61 read as dots, punycode; empty
  * labels and non-canonical IPv4 forms refused, on both sides alike.
  */

@@ -32,7 +32,7 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Issue 14, class 4: under an allowed wildcard rule, every distinct host name a client sends
+ * Under an allowed wildcard rule, every distinct host name a client sends
  * must not add series to /metrics or memory that stays. Thousands of distinct hosts, all
  * resolving to 127.0.0.1 through the in-memory hosts file, are upgraded through a real Egret to
  * one TLS server whose certificate covers {@code *.wide.partner.test}; then /metrics is compared

@@ -25,7 +25,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Upstream TLS end to end, held to the SPEC's browser baseline: a JDK client sends
+ * Upstream TLS end to end, held to the documented browser baseline: a JDK client sends
  * {@code http://NAME:PORT/} through a real Egret, which upgrades it to TLS on the same port
  * towards a {@link TlsTestServer} built for one case. A refusal must be a 502 with the right
  * {@code Proxy-Status} error and details that say why, and the upstream must have received no
@@ -408,7 +408,7 @@ class UpstreamTlsTest {
   }
 
   /**
-   * Asserts the SPEC's answer to a refused upstream, and that the upstream got nothing: its
+   * Asserts the documented answer to a refused upstream, and that the upstream got nothing: its
    * side of the handshake failed, so no request could follow.
    */
   private static JsonNode assertRefused(ProxyFixture through, TlsTestServer server, String host,

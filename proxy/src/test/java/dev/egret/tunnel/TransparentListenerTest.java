@@ -27,7 +27,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The transparent listeners (SPEC "Transparent listeners"), on loopback: a client that dials
+ * The transparent listeners (docs: "Transparent listeners"), on loopback: a client that dials
  * the listener directly, as an iptables redirect would deliver it, is held to what a CONNECT
  * (tls) or an absolute-form http:// request (http) gets. The redirect itself is tested in
  * network namespaces by the enforcement tests.

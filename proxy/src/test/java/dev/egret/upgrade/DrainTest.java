@@ -25,7 +25,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * SIGTERM drains (SPEC "Shutdown"): readiness turns 503 at once while the admin port stays up,
+ * SIGTERM drains (docs: "Shutdown"): readiness turns 503 at once while the admin port stays up,
  * the proxy keeps serving new connections for {@code shutdown.grace}, a request in flight
  * finishes, an idle kept-alive connection is closed, what is left at {@code shutdown.deadline}
  * is cut and counted, and the exit code is 0. Egret runs as a child process to get the signal.

@@ -39,7 +39,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Every way the upstream side of an upgraded request can fail, through a real Egret against
- * real sockets on 127.0.0.1, each checked for the SPEC's status, {@code Proxy-Status} error type
+ * real sockets on 127.0.0.1, each checked for the documented status, {@code Proxy-Status} error type
  * and JSON body, and for the hop Egret reports.
  */
 @Timeout(value = 2, unit = TimeUnit.MINUTES)
@@ -128,7 +128,7 @@ class FailureMappingTest {
         HttpResponse.BodyHandlers.ofString());
   }
 
-  /** Asserts the SPEC's refusal: status, Proxy-Status naming egret and the type, JSON body. */
+  /** Asserts the documented refusal: status, Proxy-Status naming egret and the type, JSON body. */
   private static void assertRefusal(HttpResponse<String> r, int status, String error, String host)
       throws Exception {
     assertThat(r.statusCode()).as(r.body()).isEqualTo(status);
@@ -333,7 +333,7 @@ class FailureMappingTest {
 
   @Test
   void answers503AtOnceOverMaxConnectionsPerDestinationAndRecovers() throws Exception {
-    // limits.maxConnectionsPerDestination caps the hops in flight per rule (SPEC "Limits"): of
+    // limits.maxConnectionsPerDestination caps the hops in flight per rule (docs: "Limits"): of
     // six concurrent requests that all hold their answer, one is in flight and five are refused
     // at once, never queued.
     try (ProxyFixture pooled = ProxyFixture.start(dir, config("""
