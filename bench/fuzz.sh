@@ -11,7 +11,8 @@
 # Plain `mvn test` runs every @FuzzTest in regression mode: once per file in
 # proxy/src/test/resources/<package path>/<Class>Inputs/<method>/, plus the empty input. This
 # script runs the one test in fuzzing mode instead (JAZZER_FUZZ=1), for SECONDS
-# (JAZZER_MAX_DURATION, which overrides the @FuzzTest's maxDuration). Jazzer keeps its growing
+# (JAZZER_MAX_DURATION, which overrides the @FuzzTest's maxDuration), with coverage from Egret's
+# classes and Netty's HTTP codec (the differential test's reference). Jazzer keeps its growing
 # corpus in proxy/.cifuzz-corpus/ (git-ignored; a later run starts from it) and writes a failing
 # input as crash-<sha1> into the Inputs folder above, where the next `mvn test` replays it; a
 # crash file that lands in proxy/ instead (Jazzer's fallback) is moved there. Commit the new
@@ -57,7 +58,7 @@ echo "fuzz.sh: fuzzing $class#$method for ${seconds}s; log in $log"
 rc=0
 JAZZER_FUZZ=1 JAZZER_MAX_DURATION="${seconds}s" \
   mvn -B -o -pl proxy test -Dtest="$class#$method" -Dsurefire.failIfNoSpecifiedTests=false \
-  -Djazzer.hooks=true \
+  -Djazzer.hooks=true -Djazzer.instrument='dev.egret.**,io.netty.handler.codec.http.**' \
   >"$log" 2>&1 || rc=$?
 
 # Jazzer's fallback place for a crash file is the module's folder.
