@@ -79,6 +79,12 @@ public final class Cidr {
       if (!s.matches("[0-9a-fA-F:.]+") || s.matches(".*[0-9a-fA-F]{5}.*")) {
         return null;
       }
+      // An IPv4 tail is held to the IPv4 rule: InetAddress reads ::ffff:010.0.0.1 as 10.0.0.1,
+      // a parser that takes 010 as octal as 8.0.0.1.
+      String tail = s.substring(s.lastIndexOf(':') + 1);
+      if (tail.indexOf('.') >= 0 && !dev.egret.policy.HostName.isDottedQuad(tail)) {
+        return null;
+      }
       try {
         // For a literal with ':' InetAddress parses without resolving. An IPv4-mapped literal
         // comes back as Inet4Address; keep the 16-byte form so the family is what was written.
