@@ -74,7 +74,15 @@ public final class Cidr {
   /** The bytes of a numeric IP literal, or null. Never touches DNS. */
   static byte[] literal(String s) {
     if (s.indexOf(':') >= 0) {
-      if (!s.matches("[0-9a-fA-F:.]+")) {
+      // A group has at most four hex digits (RFC 4291); InetAddress also reads "0fd00" as one,
+      // which other tools refuse, so such a literal is refused here too.
+      if (!s.matches("[0-9a-fA-F:.]+") || s.matches(".*[0-9a-fA-F]{5}.*")) {
+        return null;
+      }
+      // An IPv4 tail is held to the IPv4 rule: InetAddress reads ::ffff:010.0.0.1 as 10.0.0.1,
+      // a parser that takes 010 as octal as 8.0.0.1.
+      String tail = s.substring(s.lastIndexOf(':') + 1);
+      if (tail.indexOf('.') >= 0 && !dev.egret.policy.HostName.isDottedQuad(tail)) {
         return null;
       }
       try {

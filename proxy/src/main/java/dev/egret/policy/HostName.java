@@ -77,6 +77,11 @@ public final class HostName {
     String h = host;
     if (h.startsWith("[") && h.endsWith("]")) {
       h = h.substring(1, h.length() - 1);
+      if (h.indexOf(':') < 0) {
+        // "[a.example]" is no name: brackets hold an IPv6 literal and nothing else.
+        throw new IllegalArgumentException("'" + host + "' has brackets, which hold only an IPv6 "
+            + "literal ([2001:db8::1]); write a name or an IPv4 address without them");
+      }
     }
     if (h.indexOf(':') >= 0) {
       return new String[] {ipv6(h)};

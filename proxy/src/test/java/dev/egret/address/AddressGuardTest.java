@@ -238,7 +238,8 @@ class AddressGuardTest {
   @ParameterizedTest
   @ValueSource(strings = {"10.0.0.0", "10.0.0.1/8", "10.0.0.0/33", "10.0.0.0/-1", "10.0.0.0/",
       "10.0.0.0/+8", "010.0.0.0/8", "10.0.0/8", "0x0a.0.0.0/8", "10.0.0.0/08x", "::/129",
-      "fd00::1/8", "localhost/32", "[::1]/128", "10.0.0.0/8/8", "1.2.3.256/32"})
+      "fd00::1/8", "localhost/32", "[::1]/128", "10.0.0.0/8/8", "1.2.3.256/32", "01127::/16",
+      "0fd00::/8", "::ffff:010.0.0.0/104", "64:ff9b::01.2.3.4/128"})
   void refusesMalformedCidrs(String written) {
     assertThatThrownBy(() -> Cidr.parse(written)).isInstanceOf(IllegalArgumentException.class);
   }

@@ -50,6 +50,13 @@ class HostNameTest {
   }
 
   @ParameterizedTest(name = "{0}")
+  @ValueSource(strings = {"[Z]", "[a.example]", "[127.0.0.1]", "[xn--bcher-kva.example]"})
+  void refusesBracketsAroundAnythingButAnIpv6Literal(String host) {
+    assertThatThrownBy(() -> HostName.normalize(host))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("IPv6");
+  }
+
+  @ParameterizedTest(name = "{0}")
   @ValueSource(strings = {"2130706433", "0x7f.1", "0177.0.0.1", "127.1", "127.0.0.1.",
       "1.2.3.0x4", "256.0.0.1", "a.123"})
   void refusesNonCanonicalIpv4(String host) {
