@@ -21,6 +21,13 @@ final class BodyFraming {
   static final int MAX_LINE_BYTES = 4096;
   static final int MAX_TRAILER_BYTES = 16384;
   static final int MAX_TRAILER_COUNT = 100;
+  /**
+   * The largest chunk-size: 2^31-1, what a next hop that keeps the size in an int can hold. A
+   * larger one is refused, because such a hop reads it otherwise: Netty 4.2.9's HttpObjectDecoder
+   * refuses 80000000 but wraps 100000000 to 0, the last chunk, and reads the chunk's data as the
+   * next request.
+   */
+  static final long MAX_CHUNK_SIZE = Integer.MAX_VALUE;
 
   private enum State { LENGTH, SIZE_LINE, DATA, DATA_CR, DATA_LF, TRAILER_LINE, DONE }
 
@@ -150,10 +157,11 @@ final class BodyFraming {
     long size = 0;
     int i = 0;
     while (i < lineLen && hexValue(line[i]) >= 0) {
-      if (size > (Long.MAX_VALUE >>> 4)) {
-        throw Refusals.badRequest("chunk size overflows");
-      }
       size = (size << 4) | hexValue(line[i]);
+      if (size > MAX_CHUNK_SIZE) {
+        throw Refusals.badRequest("chunk size overflows " + MAX_CHUNK_SIZE
+            + " bytes; send a larger body as more chunks");
+      }
       i++;
     }
     if (i == 0) {

@@ -24,7 +24,9 @@ import java.util.Arrays;
  *
  * <p>Strings are escaped per RFC 8259: {@code "} and {@code \}, every control character below
  * U+0020 ({@code \n}, {@code \r}, {@code \t}, {@code \b}, {@code \f} by name, the rest as {@code
- * \}{@code u00XX}), and U+2028/U+2029, which JavaScript log viewers read as line ends. Non-ASCII
+ * \}{@code u00XX}), and U+2028/U+2029, which JavaScript log viewers read as line ends. DEL and the
+ * C1 controls (U+007F to U+009F) are escaped too, though JSON allows them raw: a terminal showing
+ * the log may act on them (U+009B is CSI). Non-ASCII
  * is encoded as UTF-8; a surrogate pair as one 4-byte sequence; a lone surrogate (a string that
  * is no valid UTF-16) as U+FFFD: it has no UTF-8 form, and the escape Jackson writes for it makes
  * strict parsers (Rust's serde_json, for one) refuse the whole line. So a hostile value can
@@ -212,7 +214,7 @@ final class JsonLine {
     int i = 0;
     while (i < n) {
       byte c = b[len + i];
-      if (c < 0x20 || c == '"' || c == '\\' || s.charAt(i) != (char) c) {
+      if (c < 0x20 || c == '"' || c == '\\' || c == 0x7f || s.charAt(i) != (char) c) {
         break; // a negative byte (>= 0x80) is < 0x20 too
       }
       i++;
@@ -231,7 +233,7 @@ final class JsonLine {
     for (int i = from; i < s.length(); i++) {
       char c = s.charAt(i);
       if (c < 0x80) {
-        if (c >= 0x20 && c != '"' && c != '\\') {
+        if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) {
           b[n++] = (byte) c;
           continue;
         }
@@ -246,6 +248,9 @@ final class JsonLine {
           case '\f' -> b[n++] = 'f';
           default -> n = unicodeEscape(b, n, c);
         }
+      } else if (c < 0xa0) {
+        b[n++] = '\\'; // a C1 control
+        n = unicodeEscape(b, n, c);
       } else if (c < 0x800) {
         b[n++] = (byte) (0xc0 | c >> 6);
         b[n++] = (byte) (0x80 | (c & 0x3f));

@@ -77,6 +77,11 @@ class BodyFramingTest {
         Arguments.of("0x prefix", "0x5\r\nhello\r\n0\r\n\r\n", "unexpected character"),
         Arguments.of("not hex", "g\r\nx\r\n0\r\n\r\n", "not a hexadecimal number"),
         Arguments.of("empty size line", "\r\nhello\r\n0\r\n\r\n", "not a hexadecimal number"),
+        // Past 2^31-1: a next hop that keeps the size in an int refuses it or, like Netty
+        // 4.2.9's decoder for 100000000, wraps it to 0 and ends the body there.
+        Arguments.of("size past 2^31-1", "80000000\r\n", "overflows"),
+        Arguments.of("size 2^32", "100000000\r\n\r\n", "overflows"),
+        Arguments.of("size past 2^31-1 after leading zeros", "0000080000000\r\n", "overflows"),
         Arguments.of("overflowing size", "8000000000000000\r\n", "overflows"),
         Arguments.of("far overflowing size", "fffffffffffffffffff\r\n", "overflows"),
         Arguments.of("bare LF after size", "5\nhello\r\n0\r\n\r\n", "bare LF"),
@@ -145,9 +150,9 @@ class BodyFramingTest {
   }
 
   @Test
-  void passesAHugeChunkWithoutBufferingIt() {
+  void passesTheLargestChunkWithoutBufferingIt() {
     BodyFraming framing = BodyFraming.of(RequestHead.Framing.CHUNKED);
-    ByteBuf size = bytes("7fffffffffffffff\r\n");
+    ByteBuf size = bytes("007fffffff\r\n");
     ByteBuf data = Unpooled.wrappedBuffer(new byte[1 << 16]);
 
     assertThat(framing.consume(size, 0, size.writerIndex())).isEqualTo(size.writerIndex());

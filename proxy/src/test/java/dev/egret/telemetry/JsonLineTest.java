@@ -59,6 +59,12 @@ class JsonLineTest {
   }
 
   @Test
+  void escapesDeleteAndC1ControlsThatATerminalMightActOn() {
+    assertThat(line("a\u007fb\u0080c\u009bd\u009fe\u00a0f"))
+        .isEqualTo("{\"v\":\"a\\u007fb\\u0080c\\u009bd\\u009fe\u00a0f\"}\n");
+  }
+
+  @Test
   void encodesNonAsciiAsUtf8() throws Exception {
     JsonLine line = new JsonLine();
     line.begin();
