@@ -115,6 +115,8 @@ public final class Observability implements Telemetry, AutoCloseable {
   static final String TRACE_SPANS_DROPPED = "egret.trace.spans.dropped";
   private static final Set<String> TRACE_DROP_REASONS =
       Set.of("queue_full", "export_failed", "rate_limited");
+  /** egret_trace_spans_dropped_total, one counter per reason. */
+  private final java.util.Map<String, Counter> traceDrops;
 
   private static final Set<String> TLS_VERSIONS =
       Set.of("TLSv1.3", "TLSv1.2", "TLSv1.1", "TLSv1", "SSLv3", "unknown");
@@ -224,6 +226,15 @@ public final class Observability implements Telemetry, AutoCloseable {
     FunctionCounter.builder(ACCESS_LOG_DROPPED, accessLog, AccessLog::dropped)
         .description("Access-log lines dropped because the writer could not keep up")
         .register(registry);
+    // Every reason exists from the start (0 while tracing is off), so the dashboard and the
+    // alert see a series and increase() sees the first drop.
+    java.util.Map<String, Counter> drops = new java.util.HashMap<>();
+    for (String reason : TRACE_DROP_REASONS) {
+      drops.put(reason, Counter.builder(TRACE_SPANS_DROPPED).tag("reason", reason)
+          .description("Trace spans not exported: queue_full, export_failed or rate_limited")
+          .register(registry));
+    }
+    this.traceDrops = java.util.Map.copyOf(drops);
   }
 
   public PrometheusMeterRegistry registry() {
@@ -302,10 +313,10 @@ public final class Observability implements Telemetry, AutoCloseable {
   @Override
   public void traceSpansDropped(String reason, long count) {
     // Called from the exporter's thread and the sampler; the reasons are a fixed set.
-    Counter.builder(TRACE_SPANS_DROPPED)
-        .tag("reason", TRACE_DROP_REASONS.contains(reason) ? reason : "other")
-        .description("Trace spans not exported: queue_full, export_failed or rate_limited")
-        .register(registry).increment(count);
+    Counter c = traceDrops.get(reason);
+    if (c != null) {
+      c.increment(count);
+    }
   }
 
   @Override
