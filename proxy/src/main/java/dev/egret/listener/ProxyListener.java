@@ -185,6 +185,15 @@ public final class ProxyListener {
    * so that the close is not a reset that discards the answer before the client reads it.
    */
   static final long REFUSAL_LINGER_MS = 1_000;
+  /**
+   * At most this many refused connections linger at once. The linger holds a descriptor, so a
+   * burst of refusals must not hold one each (a burst of 600 over-cap connections exhausted a
+   * 400-descriptor table): past the bound a refused connection is closed as soon as its 503 is
+   * written, which a client that already sent its request may see as a reset.
+   */
+  static final int MAX_LINGERING = 64;
+  private static final java.util.concurrent.atomic.AtomicInteger LINGERING =
+      new java.util.concurrent.atomic.AtomicInteger();
 
   /**
    * Answers a connection over the cap as soon as it is active: the 503, then a FIN. What the
@@ -202,10 +211,15 @@ public final class ProxyListener {
     public void channelActive(ChannelHandlerContext ctx) {
       Channel ch = ctx.channel();
       ctx.writeAndFlush(FailureResponse.raw(failure, null, null)).addListener(done -> {
-        if (done.isSuccess() && ch instanceof DuplexChannel duplex) {
+        if (done.isSuccess() && ch instanceof DuplexChannel duplex
+            && LINGERING.incrementAndGet() <= MAX_LINGERING) {
+          ch.closeFuture().addListener(c -> LINGERING.decrementAndGet());
           duplex.shutdownOutput();
           ctx.executor().schedule(() -> ch.close(), REFUSAL_LINGER_MS, TimeUnit.MILLISECONDS);
         } else {
+          if (done.isSuccess() && ch instanceof DuplexChannel) {
+            LINGERING.decrementAndGet(); // counted above, over the bound: not lingering
+          }
           ch.close();
         }
       });

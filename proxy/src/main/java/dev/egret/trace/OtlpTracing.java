@@ -133,7 +133,8 @@ final class OtlpTracing implements Tracing {
       // Not traced, and passthrough sends the client's headers as they came: no span at all.
       return null;
     }
-    var builder = tracer.spanBuilder(method == null ? "HTTP" : method).setSpanKind(SpanKind.SERVER);
+    method = method(method);
+    var builder = tracer.spanBuilder(method).setSpanKind(SpanKind.SERVER);
     if (parent != null) {
       builder.setParent(Context.root().with(Span.wrap(parent)));
     } else {
@@ -181,7 +182,7 @@ final class OtlpTracing implements Tracing {
       if (client != null) {
         return;
       }
-      var builder = tracer.spanBuilder(method == null ? "HTTP" : method)
+      var builder = tracer.spanBuilder(method)
           .setSpanKind(SpanKind.CLIENT)
           .setParent(Context.root().with(server));
       if (settings.propagate() == EgretConfig.Propagation.RESTART) {
@@ -232,7 +233,7 @@ final class OtlpTracing implements Tracing {
     @Override
     public void end(Hop hop, Target target, InetSocketAddress upstream) {
       if (server.isRecording()) {
-        server.setAttribute(METHOD, hop.method == null ? "_OTHER" : hop.method);
+        server.setAttribute(METHOD, method);
         if (target != null) {
           server.setAttribute(SERVER_ADDRESS, target.host());
           server.setAttribute(SERVER_PORT, (long) target.port());
@@ -244,7 +245,7 @@ final class OtlpTracing implements Tracing {
         }
       }
       if (client != null && client.isRecording()) {
-        client.setAttribute(METHOD, hop.method == null ? "_OTHER" : hop.method);
+        client.setAttribute(METHOD, method);
         if (target != null) {
           client.setAttribute(SERVER_ADDRESS, target.host());
         }
@@ -282,6 +283,17 @@ final class OtlpTracing implements Tracing {
         span.setStatus(StatusCode.ERROR);
       }
     }
+  }
+
+  private static final java.util.Set<String> METHODS = java.util.Set.of("GET", "HEAD", "POST",
+      "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH");
+
+  /**
+   * The span name and {@code http.request.method}: a known method, else {@code _OTHER} as
+   * OpenTelemetry's HTTP conventions say, so a client cannot write its own text into traces.
+   */
+  static String method(String method) {
+    return method != null && METHODS.contains(method) ? method : "_OTHER";
   }
 
   /** "TLSv1.3" as OpenTelemetry writes it: "1.3". */
