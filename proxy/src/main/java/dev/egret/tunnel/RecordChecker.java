@@ -98,6 +98,10 @@ final class RecordChecker {
   private boolean helloMessageSeen;
   /** The last ServerHello that passed (the server's direction), or null. */
   private HelloInspection.ServerHello serverHello;
+  /** The server's fatal alert that went through in place of its hello ({@link State#ENDED}). */
+  private HelloInspection.Alert endingAlert;
+  /** Bytes this direction has offered so far, passed or held. */
+  private long offered;
 
   // The record being read. A header can be cut by a read, so it is gathered here.
   private final byte[] header = new byte[HEADER];
@@ -164,6 +168,16 @@ final class RecordChecker {
     return serverHello;
   }
 
+  /** The server's fatal alert that ended the handshake before its hello, or null. */
+  HelloInspection.Alert endingAlert() {
+    return endingAlert;
+  }
+
+  /** Bytes this direction has sent so far, whether they passed or not. */
+  long offered() {
+    return offered;
+  }
+
   /** This direction's hello (and the one that answered a HelloRetryRequest) has passed. */
   boolean helloPassed() {
     return state == State.HANDSHAKE || state == State.ENCRYPTED;
@@ -181,6 +195,7 @@ final class RecordChecker {
       chunk.release();
       return null;
     }
+    offered += chunk.readableBytes();
     ByteBuf buf = held == null ? chunk : ByteToMessageDecoder.MERGE_CUMULATOR.cumulate(alloc, held,
         chunk);
     held = null;
@@ -483,6 +498,7 @@ final class RecordChecker {
       // The server refused the handshake itself: its alert goes on so the client sees why, and
       // nothing may follow it. The alert record is whole here: its two bytes were the last fed.
       pinnedAt = -1;
+      endingAlert = alert;
       state = State.ENDED;
       return;
     }

@@ -158,7 +158,7 @@ final class TunnelRelay implements Tracked {
       relay(passed, client, server);
     }
     if (fromServer.state() == RecordChecker.State.ENDED) {
-      endBoth(); // the server's fatal alert, passed on: nothing may follow it
+      endBoth(false); // the server's fatal alert, passed on: nothing may follow it
     }
   }
 
@@ -211,9 +211,12 @@ final class TunnelRelay implements Tracked {
    * the other side, which closes once those bytes have left (Netty flushes the queued writes
    * before the close that follows them), or when the idle timeout says the reader is gone.
    */
-  private void endBoth() {
+  private void endBoth(boolean clientEnded) {
     if (closed) {
       return;
+    }
+    if (failure == null) {
+      failure = unfinishedHandshake(clientEnded);
     }
     closed = true;
     cancelTimer();
@@ -223,6 +226,35 @@ final class TunnelRelay implements Tracked {
       flushThenClose(server);
     }
     onClose.accept(this);
+  }
+
+  /**
+   * Why a tunnel whose stream ended in the clear handshake failed, or null if it did not: the
+   * server refused the ClientHello with a fatal alert, the server closed before its ServerHello,
+   * or the client closed partway through its ClientHello. A client that closes having sent
+   * nothing, or after the handshake, ends its tunnel well.
+   */
+  private ProxyFailure unfinishedHandshake(boolean clientEnded) {
+    if (server == null) {
+      return null;
+    }
+    HelloInspection.Alert alert = fromServer.endingAlert();
+    if (alert != null && fromServer.serverHello() == null) {
+      return new ProxyFailure(ErrorKind.TLS_PROTOCOL_ERROR, policy.host()
+          + " answered the ClientHello with a fatal TLS alert (" + alert.descriptionName()
+          + ", description code " + alert.description() + ") before any ServerHello");
+    }
+    if (!clientEnded && fromClient.helloPassed()
+        && fromServer.state() == RecordChecker.State.AWAITING_HELLO) {
+      return new ProxyFailure(ErrorKind.DESTINATION_UNAVAILABLE, policy.host()
+          + " closed the connection after the ClientHello, before its ServerHello");
+    }
+    if (clientEnded && fromClient.state() == RecordChecker.State.AWAITING_HELLO
+        && fromClient.offered() > 0) {
+      return new ProxyFailure(ErrorKind.CLIENT_ABORTED,
+          "the client closed before its ClientHello was complete");
+    }
+    return null;
   }
 
   private void flushThenClose(Channel ch) {
@@ -324,7 +356,7 @@ final class TunnelRelay implements Tracked {
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
       if (!handedOver) {
-        endBoth();
+        endBoth(isClient);
       }
       ctx.fireChannelInactive();
     }

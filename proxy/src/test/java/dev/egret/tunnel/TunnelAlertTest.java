@@ -96,7 +96,9 @@ class TunnelAlertTest {
         byte[] got = exchange(egret, upstream.getLocalPort());
         assertThat(got).as("the client sees the server's own refusal").containsExactly(fatal);
         Hop hop = telemetry.awaitHop(h -> h.kind != null, Duration.ofSeconds(10));
-        assertThat(hop.error).isNull();
+        assertThat(hop.error).as("a handshake the server refused is not a tunnel that ended well")
+            .isEqualTo(ErrorKind.TLS_PROTOCOL_ERROR);
+        assertThat(hop.errorDetails).contains("handshake_failure");
         assertThat(hop.tlsVersion).isEqualTo("none");
       }
     }
