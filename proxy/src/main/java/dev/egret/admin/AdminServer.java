@@ -144,7 +144,10 @@ public final class AdminServer {
           @Override
           public void channelRead(ChannelHandlerContext ctx, Object msg) {
             if (msg instanceof Channel child && !admit(child)) {
-              // Not registered with any loop yet: closed right here, its descriptor with it.
+              // Not registered with any loop yet: closed right here, its descriptor with it. A
+              // channel with no loop has no pipeline to close through, so this is the call
+              // Netty's own ServerBootstrapAcceptor makes for a child it cannot register
+              // (forceClose); closing on a worker loop instead let a flood outrun the loops.
               child.unsafe().closeForcibly();
               return;
             }
