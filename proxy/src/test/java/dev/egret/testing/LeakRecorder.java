@@ -58,7 +58,7 @@ public final class LeakRecorder implements LauncherSessionListener {
     return installed;
   }
 
-  private static synchronized void record(String leak) {
+  static synchronized void record(String leak) {
     LEAKS.add(leak);
   }
 
