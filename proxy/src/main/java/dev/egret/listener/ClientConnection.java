@@ -67,7 +67,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
   public void handlerAdded(ChannelHandlerContext ctx) {
     this.ctx = ctx;
     this.decoder = ctx.pipeline().get(StrictRequestDecoder.class);
-    this.remote = Exchange.address(ctx.channel().remoteAddress());
+    this.remote = Exchange.address(ClientPeer.clientAddress(ctx.channel()));
     stages.connections().track(ctx.channel(), this);
   }
 

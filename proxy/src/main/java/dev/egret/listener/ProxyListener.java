@@ -168,7 +168,7 @@ public final class ProxyListener {
       ch.close();
     }
     Hop hop = new Hop();
-    hop.client = Exchange.address(ch.remoteAddress());
+    hop.client = Exchange.address(ClientPeer.clientAddress(ch));
     hop.origin = origin == Exchange.Origin.PROXY ? null : "transparent";
     hop.url = "-";
     hop.error = f.kind();

@@ -8,6 +8,7 @@ import dev.egret.exchange.Tracked;
 import dev.egret.failure.ErrorKind;
 import dev.egret.failure.FailureClassifier;
 import dev.egret.failure.ProxyFailure;
+import dev.egret.listener.ClientPeer;
 import dev.egret.listener.RequestTarget;
 import dev.egret.policy.Decision;
 import dev.egret.policy.Reason;
@@ -222,7 +223,7 @@ public final class Tunnel {
     @Override
     public void handlerAdded(ChannelHandlerContext ctx) {
       held = Unpooled.EMPTY_BUFFER;
-      ex = Exchange.start(serving.get(), Exchange.address(ctx.channel().remoteAddress()),
+      ex = Exchange.start(serving.get(), Exchange.address(ClientPeer.clientAddress(ctx.channel())),
           Exchange.Origin.TRANSPARENT);
       long ms = ex.serving().config().timeouts().handshake().toMillis();
       timeout = ctx.executor().schedule(() -> refuse(ctx, new ProxyFailure(
