@@ -118,6 +118,15 @@ public final class Observability implements Telemetry, AutoCloseable {
   /** egret_trace_spans_dropped_total, one counter per reason. */
   private final java.util.Map<String, Counter> traceDrops;
 
+  /**
+   * egret_identity_failures_total{source, reason}: gateway-mode refusals for identity, by source
+   * (certificate, token, address, proxy_protocol) and a fixed reason ({@link IdentityFailures}).
+   * Registered at the first refusal, so that a sidecar's scrape does not change.
+   */
+  static final String IDENTITY_FAILURES = "egret.identity.failures";
+  private final java.util.concurrent.ConcurrentHashMap<String, Counter> identityFailures =
+      new java.util.concurrent.ConcurrentHashMap<>();
+
   private static final Set<String> TLS_VERSIONS =
       Set.of("TLSv1.3", "TLSv1.2", "TLSv1.1", "TLSv1", "SSLv3", "unknown");
   /** IANA/JDK suite names; anything else (a bug upstream of us) must not mint new series. */
@@ -317,6 +326,17 @@ public final class Observability implements Telemetry, AutoCloseable {
     if (c != null) {
       c.increment(count);
     }
+  }
+
+  @Override
+  public void identityFailure(String source, String reason) {
+    if (!IdentityFailures.SOURCES.contains(source) || !IdentityFailures.REASONS.contains(reason)) {
+      throw new IllegalArgumentException("identity failure outside the fixed label sets: "
+          + source + "/" + reason);
+    }
+    identityFailures.computeIfAbsent(source + '/' + reason, k -> Counter.builder(IDENTITY_FAILURES)
+        .description("Connections and requests refused for their identity")
+        .tag("source", source).tag("reason", reason).register(registry)).increment();
   }
 
   @Override

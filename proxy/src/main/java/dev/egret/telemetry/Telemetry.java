@@ -72,6 +72,13 @@ public interface Telemetry {
    */
   default void traceSpansDropped(String reason, long count) {}
 
+  /**
+   * A connection or request was refused for its identity (gateway mode): {@code source} is
+   * certificate, token, address or proxy_protocol, {@code reason} one of {@link
+   * IdentityFailures#REASONS}.
+   */
+  default void identityFailure(String source, String reason) {}
+
   /** Hops of this kind were still in flight at {@code shutdown.deadline} and were cut. */
   default void shutdownCut(String kind, int count) {}
 
