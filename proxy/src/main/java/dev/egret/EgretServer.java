@@ -2,8 +2,7 @@ package dev.egret;
 
 import dev.egret.address.AddressGuard;
 import dev.egret.config.ConfigCompiler;
-import dev.egret.config.ConfigException;
-import dev.egret.config.ConfigWatch;
+import dev.egret.config.ConfigReloader;
 import dev.egret.config.EgretConfig;
 import dev.egret.exchange.Route;
 import dev.egret.listener.Connections;
@@ -27,13 +26,9 @@ import java.util.Map;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Set;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
-import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.SynchronousQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
@@ -56,6 +51,7 @@ public final class EgretServer {
   private ProxyListener listener;
   private volatile Set<InetSocketAddress> ownAddresses = Set.of();
   private long watchTimer = -1;
+  private final ConfigReloader reloader;
 
   public EgretServer(Vertx vertx, EgretConfig config, Telemetry telemetry) {
     this.vertx = vertx;
@@ -70,6 +66,7 @@ public final class EgretServer {
     Route route = new Route(new AddressGuard(vertx), viaToken, () -> ownAddresses);
     this.stages = new Stages(serving::get, route, new Upgrade(vertx, telemetry, "1.1 " + viaToken),
         new Tunnel(vertx, telemetry, route, connections::track), telemetry, connections);
+    this.reloader = reloader();
   }
 
   /** Binds the proxy port and the transparent listeners; completes with the proxy's port. */
@@ -153,10 +150,10 @@ public final class EgretServer {
   /** How long one attempt may read and compile before it is given up (a hung mount, a FIFO). */
   private static final long ATTEMPT_DEADLINE_MS = 10_000;
   /**
-   * The config thread: reads and compiles run here, never on an event loop nor on Vert.x's
+   * The config threads: reads and compiles run here, never on an event loop nor on Vert.x's
    * ordered worker, where one read stuck on a FIFO or a hung mount once held up every later
-   * reload. A stuck attempt keeps its thread and is given up at the deadline; the next gets
-   * another thread; at most 4 stuck ones, then attempts are refused until one returns.
+   * reload. A stuck attempt keeps its thread; at most 4 stuck ones, then attempts are refused
+   * until one returns.
    */
   private final ThreadPoolExecutor configThreads = new ThreadPoolExecutor(0, 4, 30,
       TimeUnit.SECONDS, new SynchronousQueue<>(), r -> {
@@ -164,130 +161,35 @@ public final class EgretServer {
         t.setDaemon(true);
         return t;
       });
-  private final Object reloadLock = new Object();
-  // Guarded by reloadLock: the attempt in flight (single flight), SIGHUPs waiting behind it,
-  // the files the watcher compares against (those of the last attempt that ended), and whether
-  // a stuck attempt was already counted.
-  private Object attemptInFlight;
-  private final List<Promise<Void>> forcedBehind = new ArrayList<>();
-  private ConfigWatch watched;
-  private boolean stuckCounted;
-  /** What the last refused version read (path, hash or problem per file); null after a load. */
-  private List<String> lastRefused;
 
-  private sealed interface Outcome {}
-  private record Unchanged() implements Outcome {}
-  private record Loaded(EgretConfig config) implements Outcome {}
-  private record Refused(ConfigException error, boolean settled) implements Outcome {}
+  private ConfigReloader reloader() {
+    return new ConfigReloader(() -> serving.get().config(), ConfigCompiler::load, configThreads,
+        (ms, task) -> {
+          long id = vertx.setTimer(ms, t -> task.run());
+          return () -> vertx.cancelTimer(id);
+        },
+        ATTEMPT_DEADLINE_MS,
+        new ConfigReloader.Events() {
+          @Override
+          public void loaded(EgretConfig next) {
+            swapIn(next);
+          }
+
+          @Override
+          public void refused(String why) {
+            notice("config reload refused, the last good config keeps serving:\n" + why);
+            telemetry.configReloadFailed(why);
+          }
+
+          @Override
+          public void notice(String line) {
+            EgretServer.this.notice(line);
+          }
+        });
+  }
 
   private Future<Void> reloadAttempt(boolean forced) {
-    Promise<Void> done = Promise.promise();
-    Object token = new Object();
-    ConfigWatch watch;
-    synchronized (reloadLock) {
-      if (attemptInFlight != null) {
-        if (forced) {
-          forcedBehind.add(done); // run once the one in flight ends, for the edit just made
-          return done.future();
-        }
-        return Future.succeededFuture(); // the attempt in flight is looking at the files already
-      }
-      attemptInFlight = token;
-      if (watched == null) {
-        watched = new ConfigWatch(serving.get().config().inputs());
-      }
-      watch = watched;
-    }
-    Path file = serving.get().config().file();
-    CompletableFuture<Outcome> attempt;
-    try {
-      attempt = CompletableFuture.supplyAsync(() -> {
-        if (!forced && !watch.changed()) {
-          return new Unchanged();
-        }
-        try {
-          return new Loaded(ConfigCompiler.load(file));
-        } catch (ConfigException e) {
-          // Files that moved while they were read were half-written: retried, not counted.
-          return new Refused(e, forced || new ConfigWatch(e.inputs()).settled());
-        }
-      }, configThreads);
-    } catch (RejectedExecutionException e) {
-      attempt = CompletableFuture.failedFuture(e);
-    }
-    attempt.orTimeout(ATTEMPT_DEADLINE_MS, TimeUnit.MILLISECONDS)
-        .whenComplete((outcome, error) -> attemptEnded(token, forced, outcome, error, done));
-    return done.future();
-  }
-
-  private void attemptEnded(Object token, boolean forced, Outcome outcome, Throwable error,
-      Promise<Void> done) {
-    List<Promise<Void>> behind;
-    boolean countStuck = false;
-    boolean countRefusal = false;
-    synchronized (reloadLock) {
-      if (attemptInFlight != token) {
-        return; // an attempt given up at its deadline came back late: its result is stale
-      }
-      attemptInFlight = null;
-      behind = new ArrayList<>(forcedBehind);
-      forcedBehind.clear();
-      if (error != null) {
-        countStuck = forced || !stuckCounted;
-        stuckCounted = true;
-        // The given-up thread may still be inside the old watch; the next attempt gets its own.
-        watched = watched.fresh();
-      } else {
-        stuckCounted = false;
-        if (outcome instanceof Loaded l) {
-          watched = new ConfigWatch(l.config().inputs());
-          lastRefused = null;
-        } else if (outcome instanceof Refused r && r.settled()) {
-          watched = new ConfigWatch(r.error().inputs());
-          // Counted once per version: a SIGHUP on the version already refused logs it again.
-          List<String> version = r.error().inputs().stream()
-              .map(i -> i.path() + " " + i.sha256() + " " + i.problem()).toList();
-          countRefusal = !version.equals(lastRefused);
-          lastRefused = version;
-        }
-      }
-    }
-    if (error != null) {
-      Throwable cause = error instanceof CompletionException c && c.getCause() != null
-          ? c.getCause() : error;
-      String why = cause instanceof TimeoutException
-          ? "reading " + serving.get().config().file() + " and the files it names took longer "
-              + "than " + ATTEMPT_DEADLINE_MS / 1000 + " s (a FIFO, or a hung mount?); given up"
-          : cause instanceof RejectedExecutionException
-              ? "earlier config reads are still stuck (a FIFO, or a hung mount?); restart Egret "
-                  + "once the files are back"
-              : "the reload failed: " + cause;
-      if (countStuck) {
-        refused(why);
-      }
-      done.fail(why);
-    } else if (outcome instanceof Loaded l) {
-      swapIn(l.config());
-      done.complete();
-    } else if (outcome instanceof Refused r) {
-      if (countRefusal) {
-        refused(r.error().getMessage());
-      } else if (r.settled()) {
-        notice("config reload refused again (counted once already), the last good config keeps "
-            + "serving:\n" + r.error().getMessage());
-      }
-      done.fail(r.error());
-    } else {
-      done.complete();
-    }
-    if (!behind.isEmpty()) {
-      reloadAttempt(true).onComplete(ar -> behind.forEach(p -> p.handle(ar)));
-    }
-  }
-
-  private void refused(String why) {
-    notice("config reload refused, the last good config keeps serving:\n" + why);
-    telemetry.configReloadFailed(why);
+    return Future.fromCompletionStage(reloader.attempt(forced));
   }
 
   /**
