@@ -1,5 +1,6 @@
 package dev.egret;
 
+import dev.egret.listener.RequestTargets;
 import dev.egret.address.AddressPolicy;
 import dev.egret.address.AddressVerdicts;
 import dev.egret.address.Cidr;
@@ -9,9 +10,9 @@ import dev.egret.config.ConfigException;
 import dev.egret.config.EgretConfig;
 import dev.egret.enforce.IptablesCommand;
 import dev.egret.failure.ProxyFailure;
-import dev.egret.listener.RequestTarget;
+import dev.egret.exchange.RequestTarget;
 import dev.egret.policy.Decision;
-import dev.egret.policy.HostName;
+import dev.egret.address.HostName;
 import dev.egret.policy.Kind;
 import dev.egret.policy.Rule;
 import java.io.PrintStream;
@@ -214,7 +215,7 @@ public final class Egret {
     boolean tunnel = !url.contains("://");
     RequestTarget rt;
     try {
-      rt = RequestTarget.parse(tunnel ? "CONNECT" : (method == null ? "GET" : method), url);
+      rt = RequestTargets.target(tunnel ? "CONNECT" : (method == null ? "GET" : method), url);
     } catch (ProxyFailure f) {
       throw new UsageException(f.details());
     }

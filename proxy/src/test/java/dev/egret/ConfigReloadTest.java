@@ -1,9 +1,10 @@
 package dev.egret;
 
+import dev.egret.listener.RequestTargets;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.egret.config.ConfigCompiler;
-import dev.egret.listener.RequestTarget;
+import dev.egret.exchange.RequestTarget;
 import dev.egret.policy.Verdict;
 import dev.egret.telemetry.AccessLog;
 import dev.egret.telemetry.Observability;
@@ -94,7 +95,7 @@ class ConfigReloadTest {
   }
 
   private static Verdict verdict(ProxyFixture egret, String url) {
-    return egret.server().config().allowlist().decide(RequestTarget.parse("GET", url).target())
+    return egret.server().config().allowlist().decide(RequestTargets.target("GET", url).target())
         .verdict();
   }
 

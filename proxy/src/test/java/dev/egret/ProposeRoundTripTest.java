@@ -1,5 +1,6 @@
 package dev.egret;
 
+import dev.egret.listener.RequestTargets;
 import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
 import static com.github.tomakehurst.wiremock.client.WireMock.any;
 import static com.github.tomakehurst.wiremock.client.WireMock.anyUrl;
@@ -11,7 +12,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.github.tomakehurst.wiremock.WireMockServer;
 import dev.egret.config.ConfigCompiler;
 import dev.egret.config.EgretConfig;
-import dev.egret.listener.RequestTarget;
+import dev.egret.exchange.RequestTarget;
 import dev.egret.policy.Allowlist;
 import dev.egret.policy.Verdict;
 import dev.egret.telemetry.ObservedEgret;
@@ -188,20 +189,20 @@ class ProposeRoundTripTest {
     for (String line : reportLog) {
       JsonNode hop = new ObjectMapper().readTree(line);
       String method = hop.get("method").asText();
-      assertThat(a.decide(RequestTarget.parse(method, hop.get("url").asText()).target()).verdict())
+      assertThat(a.decide(RequestTargets.target(method, hop.get("url").asText()).target()).verdict())
           .as(line).isEqualTo(Verdict.ALLOW);
     }
     int p = partner.httpsPort();
     for (String probe : List.of("c.github.io:" + p, "other.partner.example:" + p,
         "example.com:" + p, API + ":443", CRM.get(0) + ":443")) {
-      assertThat(a.decide(RequestTarget.parse("CONNECT", probe).target()).verdict()).as(probe)
+      assertThat(a.decide(RequestTargets.target("CONNECT", probe).target()).verdict()).as(probe)
           .isEqualTo(Verdict.DENY);
     }
     // Plain http:// only where it was seen: the top level blocks, those rules upgrade.
     assertThat(r.out()).contains("plaintext: block");
-    assertThat(a.decide(RequestTarget.parse("GET", "http://a.github.io:" + p + "/").target())
+    assertThat(a.decide(RequestTargets.target("GET", "http://a.github.io:" + p + "/").target())
         .verdict()).isEqualTo(Verdict.DENY);
-    assertThat(a.decide(RequestTarget.parse("GET", "http://" + NEVER + ":" + p + "/").target())
+    assertThat(a.decide(RequestTargets.target("GET", "http://" + NEVER + ":" + p + "/").target())
         .verdict()).isEqualTo(Verdict.ALLOW);
     Result bad = egret("propose", "--group", "many", log.toString());
     assertThat(bad.code()).isEqualTo(2);

@@ -1,9 +1,10 @@
 package dev.egret;
 
+import dev.egret.listener.RequestTargets;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.egret.config.ConfigCompiler;
-import dev.egret.listener.RequestTarget;
+import dev.egret.exchange.RequestTarget;
 import dev.egret.policy.Verdict;
 import dev.egret.telemetry.Telemetry;
 import java.nio.charset.StandardCharsets;
@@ -34,7 +35,7 @@ class ReloadTest {
 
   private static Verdict verdict(ProxyFixture egret, String url) {
     return egret.server().config().allowlist()
-        .decide(RequestTarget.parse("GET", url).target()).verdict();
+        .decide(RequestTargets.target("GET", url).target()).verdict();
   }
 
   private static final String HEAD = "version: 1\nlisten: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}\n";

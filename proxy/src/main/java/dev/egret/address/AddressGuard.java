@@ -2,7 +2,6 @@ package dev.egret.address;
 
 import dev.egret.failure.ErrorKind;
 import dev.egret.failure.ProxyFailure;
-import dev.egret.policy.HostName;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;

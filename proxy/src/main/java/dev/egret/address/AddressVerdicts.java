@@ -1,6 +1,5 @@
 package dev.egret.address;
 
-import dev.egret.policy.HostName;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.internal.VertxInternal;

@@ -82,7 +82,7 @@ public final class Cidr {
       // An IPv4 tail is held to the IPv4 rule: InetAddress reads ::ffff:010.0.0.1 as 10.0.0.1,
       // a parser that takes 010 as octal as 8.0.0.1.
       String tail = s.substring(s.lastIndexOf(':') + 1);
-      if (tail.indexOf('.') >= 0 && !dev.egret.policy.HostName.isDottedQuad(tail)) {
+      if (tail.indexOf('.') >= 0 && !dev.egret.address.HostName.isDottedQuad(tail)) {
         return null;
       }
       try {
@@ -94,7 +94,7 @@ public final class Cidr {
         return null;
       }
     }
-    if (!dev.egret.policy.HostName.isDottedQuad(s)) {
+    if (!dev.egret.address.HostName.isDottedQuad(s)) {
       return null;
     }
     String[] p = s.split("\\.");

@@ -4,7 +4,7 @@ import dev.egret.config.ConfigCompiler;
 import dev.egret.config.ConfigException;
 import dev.egret.config.EgretConfig;
 import dev.egret.enforce.IptablesRules.Endpoint;
-import dev.egret.policy.HostName;
+import dev.egret.address.HostName;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.net.InetAddress;

@@ -1,6 +1,6 @@
 package dev.egret.enforce;
 
-import dev.egret.policy.HostName;
+import dev.egret.address.HostName;
 import java.io.IOException;
 import java.net.Inet6Address;
 import java.net.InetAddress;

@@ -2,8 +2,6 @@ package dev.egret.exchange;
 
 import dev.egret.Serving;
 import dev.egret.failure.ProxyFailure;
-import dev.egret.listener.RequestHead;
-import dev.egret.listener.RequestTarget;
 import dev.egret.policy.Decision;
 import dev.egret.policy.Kind;
 import dev.egret.telemetry.Hop;

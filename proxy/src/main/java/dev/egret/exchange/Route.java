@@ -4,7 +4,6 @@ import dev.egret.address.AddressGuard;
 import dev.egret.config.EgretConfig;
 import dev.egret.failure.ErrorKind;
 import dev.egret.failure.ProxyFailure;
-import dev.egret.listener.RequestHead;
 import dev.egret.policy.Decision;
 import dev.egret.policy.Kind;
 import dev.egret.policy.Reason;

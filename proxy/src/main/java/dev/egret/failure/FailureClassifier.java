@@ -1,6 +1,5 @@
 package dev.egret.failure;
 
-import dev.egret.telemetry.HandshakeResult;
 import dev.egret.tls.Pins;
 import io.netty.channel.ConnectTimeoutException;
 import io.netty.handler.codec.DecoderException;

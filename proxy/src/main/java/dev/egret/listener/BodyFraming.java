@@ -1,5 +1,6 @@
 package dev.egret.listener;
 
+import dev.egret.exchange.RequestHead;
 import io.netty.buffer.ByteBuf;
 import java.util.Arrays;
 import java.util.Locale;

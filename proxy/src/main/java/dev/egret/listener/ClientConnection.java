@@ -1,5 +1,8 @@
 package dev.egret.listener;
 
+import dev.egret.exchange.ClientPeer;
+import dev.egret.exchange.RequestTarget;
+import dev.egret.exchange.RequestHead;
 import dev.egret.exchange.Downstream;
 import dev.egret.exchange.Exchange;
 import dev.egret.exchange.Tracked;

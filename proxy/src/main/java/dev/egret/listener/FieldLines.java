@@ -1,5 +1,6 @@
 package dev.egret.listener;
 
+import dev.egret.exchange.RequestHead;
 import java.nio.charset.StandardCharsets;
 
 /**

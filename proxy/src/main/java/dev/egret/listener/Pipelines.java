@@ -1,5 +1,6 @@
 package dev.egret.listener;
 
+import dev.egret.exchange.RequestHead;
 import dev.egret.config.EgretConfig;
 import dev.egret.exchange.Exchange;
 import io.netty.buffer.ByteBuf;

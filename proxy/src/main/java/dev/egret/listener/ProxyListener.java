@@ -1,5 +1,6 @@
 package dev.egret.listener;
 
+import dev.egret.exchange.ClientPeer;
 import dev.egret.exchange.Exchange;
 import dev.egret.failure.ErrorKind;
 import dev.egret.failure.FailureResponse;

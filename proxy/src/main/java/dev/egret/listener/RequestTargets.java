@@ -1,6 +1,8 @@
 package dev.egret.listener;
 
-import dev.egret.policy.HostName;
+import dev.egret.address.HostName;
+import dev.egret.exchange.RequestHead;
+import dev.egret.exchange.RequestTarget;
 import java.util.Locale;
 
 /**
@@ -10,11 +12,21 @@ import java.util.Locale;
  * hosts, dot segments, encoded slashes) is refused rather than repaired, so the allowlist
  * judges the same host and path the upstream will see.
  */
-final class RequestTargets {
+public final class RequestTargets {
   private static final String ORIGIN_FORM =
       "origin-form request on the proxy port; set HTTP_PROXY so the client sends absolute-form";
 
   private RequestTargets() {}
+
+  /**
+   * Splits an absolute-form {@code http(s)://} target or a CONNECT {@code host:port} under the
+   * rules above, so the proxy port and {@code egret explain} refuse exactly the same targets.
+   *
+   * @throws dev.egret.failure.ProxyFailure (REQUEST_ERROR) for a target the proxy port refuses
+   */
+  public static RequestTarget target(String method, String uri) {
+    return RequestTarget.of(method, uri, parse(method, uri));
+  }
 
   /** Host and port as written; port -1 when absent. */
   record HostPort(String host, int port) {}

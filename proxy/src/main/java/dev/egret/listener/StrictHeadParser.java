@@ -1,5 +1,7 @@
 package dev.egret.listener;
 
+import dev.egret.listener.RequestTargets;
+import dev.egret.exchange.RequestHead;
 import dev.egret.failure.ErrorKind;
 import dev.egret.failure.ProxyFailure;
 import java.nio.charset.StandardCharsets;

@@ -1,5 +1,6 @@
 package dev.egret.listener;
 
+import dev.egret.exchange.RequestHead;
 import dev.egret.failure.ErrorKind;
 import dev.egret.failure.ProxyFailure;
 import io.netty.buffer.ByteBuf;

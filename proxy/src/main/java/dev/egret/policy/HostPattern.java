@@ -1,5 +1,6 @@
 package dev.egret.policy;
 
+import dev.egret.address.HostName;
 import java.util.Arrays;
 
 /**

@@ -1,5 +1,6 @@
 package dev.egret.policy;
 
+import dev.egret.address.HostName;
 /**
  * What a client asked for, after strict parsing and host normalisation: the input of {@link
  * Allowlist#decide}. {@code method} and {@code path} are null for a tunnel, whose contents hide

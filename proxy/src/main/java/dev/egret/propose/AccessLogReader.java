@@ -1,10 +1,11 @@
 package dev.egret.propose;
 
+import dev.egret.listener.RequestTargets;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.egret.failure.ProxyFailure;
-import dev.egret.listener.RequestTarget;
+import dev.egret.exchange.RequestTarget;
 import dev.egret.policy.Kind;
 import dev.egret.policy.Target;
 import java.io.IOException;
@@ -97,7 +98,7 @@ final class AccessLogReader {
     String method = text(o, "method") ? o.get("method").asText() : "GET";
     Target t;
     try {
-      t = RequestTarget.parse(kind.equals(Kind.TUNNEL.label()) ? "CONNECT" : method, url).target();
+      t = RequestTargets.target(kind.equals(Kind.TUNNEL.label()) ? "CONNECT" : method, url).target();
     } catch (ProxyFailure | IllegalArgumentException e) {
       withoutDestination++;
       return null;

@@ -1,7 +1,7 @@
 package dev.egret.propose;
 
 import com.google.common.net.InternetDomainName;
-import dev.egret.policy.HostName;
+import dev.egret.address.HostName;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;

@@ -4,7 +4,7 @@ import dev.egret.config.ConfigCompiler;
 import dev.egret.config.ConfigException;
 import dev.egret.config.EgretConfig;
 import dev.egret.policy.Decision;
-import dev.egret.policy.HostName;
+import dev.egret.address.HostName;
 import dev.egret.policy.Reason;
 import dev.egret.policy.Rule;
 import dev.egret.policy.Verdict;

@@ -1,5 +1,6 @@
 package dev.egret.telemetry;
 
+import dev.egret.failure.HandshakeResult;
 import com.github.benmanes.caffeine.cache.Ticker;
 import dev.egret.policy.Kind;
 import io.micrometer.core.instrument.Counter;

@@ -1,5 +1,6 @@
 package dev.egret.telemetry;
 
+import dev.egret.failure.HandshakeResult;
 import java.security.cert.X509Certificate;
 import java.time.Duration;
 

@@ -2,7 +2,7 @@ package dev.egret.tunnel;
 
 import dev.egret.failure.ErrorKind;
 import dev.egret.failure.ProxyFailure;
-import dev.egret.policy.HostName;
+import dev.egret.address.HostName;
 
 /**
  * What a tunnel's hellos must say, from the rule that admitted it: the ClientHello must name the

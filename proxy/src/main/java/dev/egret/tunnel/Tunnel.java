@@ -8,12 +8,12 @@ import dev.egret.exchange.Tracked;
 import dev.egret.failure.ErrorKind;
 import dev.egret.failure.FailureClassifier;
 import dev.egret.failure.ProxyFailure;
-import dev.egret.listener.ClientPeer;
-import dev.egret.listener.RequestTarget;
+import dev.egret.exchange.ClientPeer;
+import dev.egret.exchange.RequestTarget;
 import dev.egret.policy.Decision;
 import dev.egret.policy.Reason;
 import dev.egret.policy.Target;
-import dev.egret.telemetry.HandshakeResult;
+import dev.egret.failure.HandshakeResult;
 import dev.egret.telemetry.Hop;
 import dev.egret.telemetry.Telemetry;
 import io.netty.bootstrap.Bootstrap;
@@ -252,7 +252,7 @@ public final class Tunnel {
         }
         String host;
         try {
-          host = dev.egret.policy.HostName.normalize(hello.sni());
+          host = dev.egret.address.HostName.normalize(hello.sni());
         } catch (IllegalArgumentException e) {
           refuse(ctx, new ProxyFailure(ErrorKind.REQUEST_ERROR,
               "the ClientHello's SNI '" + hello.sni() + "' is not a valid host name"));

@@ -1,6 +1,6 @@
 package dev.egret.upgrade;
 
-import dev.egret.listener.RequestHead;
+import dev.egret.exchange.RequestHead;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;

@@ -1,6 +1,6 @@
 package dev.egret.upgrade;
 
-import dev.egret.listener.RequestHead;
+import dev.egret.exchange.RequestHead;
 import dev.egret.policy.HeaderRules;
 import dev.egret.trace.HopTrace;
 import io.netty.buffer.ByteBuf;

@@ -2,7 +2,6 @@ package dev.egret.failure;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.egret.telemetry.HandshakeResult;
 import dev.egret.tls.Pins;
 import io.netty.channel.ConnectTimeoutException;
 import io.netty.handler.codec.DecoderException;

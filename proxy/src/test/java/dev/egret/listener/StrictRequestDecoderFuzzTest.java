@@ -1,5 +1,7 @@
 package dev.egret.listener;
 
+import dev.egret.exchange.RequestTarget;
+import dev.egret.exchange.RequestHead;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;

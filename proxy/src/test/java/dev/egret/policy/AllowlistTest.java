@@ -1,5 +1,6 @@
 package dev.egret.policy;
 
+import dev.egret.listener.RequestTargets;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -7,7 +8,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import dev.egret.config.ConfigCompiler;
 import dev.egret.config.EgretConfig;
-import dev.egret.listener.RequestTarget;
+import dev.egret.exchange.RequestTarget;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -38,7 +39,7 @@ class AllowlistTest {
 
   private static Decision decide(Allowlist allowlist, String url, String method) {
     boolean tunnel = !url.contains("://");
-    RequestTarget rt = RequestTarget.parse(tunnel ? "CONNECT" : method, url);
+    RequestTarget rt = RequestTargets.target(tunnel ? "CONNECT" : method, url);
     return allowlist.decide(rt.target());
   }
 
@@ -116,7 +117,7 @@ class AllowlistTest {
     assertThat(reported.verdict()).isEqualTo(Verdict.REPORT);
     assertThat(reported.headers().isEmpty()).isTrue();
     assertThat(decide(a, "crm.partner.example:443", null).verdict()).isEqualTo(Verdict.REPORT);
-    assertThat(a.decideEnforced(RequestTarget.parse("CONNECT", "crm.partner.example:443").target())
+    assertThat(a.decideEnforced(RequestTargets.target("CONNECT", "crm.partner.example:443").target())
         .reason()).isEqualTo(Reason.TUNNEL_BYPASSES_HEADERS);
   }
 }

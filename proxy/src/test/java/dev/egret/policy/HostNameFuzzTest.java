@@ -1,5 +1,6 @@
 package dev.egret.policy;
 
+import dev.egret.address.HostName;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;

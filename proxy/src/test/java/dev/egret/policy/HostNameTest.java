@@ -1,5 +1,7 @@
 package dev.egret.policy;
 
+import dev.egret.listener.RequestTargets;
+import dev.egret.address.HostName;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -7,7 +9,7 @@ import dev.egret.config.ConfigCompiler;
 import dev.egret.config.ConfigException;
 import dev.egret.failure.ErrorKind;
 import dev.egret.failure.ProxyFailure;
-import dev.egret.listener.RequestTarget;
+import dev.egret.exchange.RequestTarget;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -75,7 +77,7 @@ class HostNameTest {
   void theRequestTargetRefusesAnEmptyLabelBeforeAnyDecisionOrLookup(String host) {
     for (String[] target : new String[][] {{"GET", "http://" + host + "/"},
         {"GET", "https://" + host + ":8443/"}, {"CONNECT", host + ":443"}}) {
-      assertThatThrownBy(() -> RequestTarget.parse(target[0], target[1]))
+      assertThatThrownBy(() -> RequestTargets.target(target[0], target[1]))
           .as(target[0] + " " + target[1])
           .isInstanceOfSatisfying(ProxyFailure.class,
               f -> assertThat(f.kind()).isEqualTo(ErrorKind.REQUEST_ERROR))
@@ -129,11 +131,11 @@ class HostNameTest {
     Allowlist a = ConfigCompiler.load(file).allowlist();
     for (String url : new String[] {"https://www.evil.example/", "https://bad.example/",
         "https://a.b.worse.example/", "https://WWW.EVIL.EXAMPLE./"}) {
-      Decision d = a.decide(RequestTarget.parse("GET", url).target());
+      Decision d = a.decide(RequestTargets.target("GET", url).target());
       assertThat(d.verdict()).as(url).isEqualTo(Verdict.DENY);
       assertThat(d.reason()).as(url).isEqualTo(Reason.DENIED_BY_RULE);
     }
-    assertThat(a.decide(RequestTarget.parse("GET", "https://good.example/").target()).verdict())
+    assertThat(a.decide(RequestTargets.target("GET", "https://good.example/").target()).verdict())
         .isEqualTo(Verdict.ALLOW);
   }
 

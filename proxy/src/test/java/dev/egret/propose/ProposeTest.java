@@ -1,11 +1,12 @@
 package dev.egret.propose;
 
+import dev.egret.listener.RequestTargets;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.egret.config.ConfigCompiler;
 import dev.egret.config.EgretConfig;
-import dev.egret.listener.RequestTarget;
+import dev.egret.exchange.RequestTarget;
 import dev.egret.policy.Verdict;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
@@ -180,9 +181,9 @@ class ProposeTest {
     assertThat(two.allowlist().rules()).extracting(rule -> rule.host().pattern())
         .containsExactly("example.com", "**.example.com", "c.example.com");
     // The apex keeps its own rule: "**." never matches it.
-    assertThat(two.allowlist().decide(RequestTarget.parse("CONNECT", "example.com:443").target())
+    assertThat(two.allowlist().decide(RequestTargets.target("CONNECT", "example.com:443").target())
         .ruleName()).isEqualTo("example.com");
-    assertThat(two.allowlist().decide(RequestTarget.parse("CONNECT", "d.example.com:8443").target())
+    assertThat(two.allowlist().decide(RequestTargets.target("CONNECT", "d.example.com:8443").target())
         .verdict()).isEqualTo(Verdict.DENY);
   }
 

@@ -1,5 +1,6 @@
 package dev.egret.telemetry;
 
+import dev.egret.failure.HandshakeResult;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 

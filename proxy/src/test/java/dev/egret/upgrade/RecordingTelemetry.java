@@ -1,6 +1,6 @@
 package dev.egret.upgrade;
 
-import dev.egret.telemetry.HandshakeResult;
+import dev.egret.failure.HandshakeResult;
 import dev.egret.telemetry.Hop;
 import dev.egret.telemetry.Telemetry;
 import java.security.cert.X509Certificate;

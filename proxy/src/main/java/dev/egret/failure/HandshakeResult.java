@@ -1,4 +1,4 @@
-package dev.egret.telemetry;
+package dev.egret.failure;
 
 /**
  * How an upstream TLS handshake ended: the {@code result} label of {@code

@@ -1,4 +1,4 @@
-package dev.egret.listener;
+package dev.egret.exchange;
 
 import io.netty.channel.Channel;
 import io.netty.util.AttributeKey;

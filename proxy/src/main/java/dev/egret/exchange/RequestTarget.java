@@ -1,8 +1,8 @@
-package dev.egret.listener;
+package dev.egret.exchange;
 
 import dev.egret.failure.ErrorKind;
 import dev.egret.failure.ProxyFailure;
-import dev.egret.policy.HostName;
+import dev.egret.address.HostName;
 import dev.egret.policy.Kind;
 import dev.egret.policy.Target;
 
@@ -16,18 +16,6 @@ import dev.egret.policy.Target;
 public record RequestTarget(Target target, String pathAndQuery, String logUrl) {
 
   /**
-   * Splits an absolute-form {@code http(s)://} target or a CONNECT {@code host:port} under the
-   * strict guard's own rules ({@link RequestTargets}), so the proxy port and {@code egret
-   * explain} refuse exactly the same targets; this only adds host normalisation and the split
-   * of path and query.
-   *
-   * @throws ProxyFailure (REQUEST_ERROR) for a target the proxy port refuses
-   */
-  public static RequestTarget parse(String method, String uri) {
-    return of(method, uri, RequestTargets.parse(method, uri));
-  }
-
-  /**
    * The target of a head the strict decoder already read: its authority is taken as parsed (for
    * origin-form, the CONNECT's or the Host header's), never parsed again.
    */
@@ -35,7 +23,11 @@ public record RequestTarget(Target target, String pathAndQuery, String logUrl) {
     return of(head.method(), head.target(), head.authority());
   }
 
-  private static RequestTarget of(String method, String uri, RequestHead.Authority authority) {
+  /**
+   * The target of {@code uri}, whose authority the strict parser already read ({@code
+   * listener.RequestTargets}); this adds host normalisation and the split of path and query.
+   */
+  public static RequestTarget of(String method, String uri, RequestHead.Authority authority) {
     String host;
     try {
       host = HostName.normalize(authority.host());

@@ -1,4 +1,4 @@
-package dev.egret.listener;
+package dev.egret.exchange;
 
 import java.util.List;
 import java.util.Locale;

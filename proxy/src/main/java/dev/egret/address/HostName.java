@@ -1,4 +1,4 @@
-package dev.egret.policy;
+package dev.egret.address;
 
 import java.net.IDN;
 import java.net.InetAddress;
@@ -73,7 +73,7 @@ public final class HostName {
    *
    * @throws IllegalArgumentException naming the problem
    */
-  static String[] labels(String host, boolean wildcards) {
+  public static String[] labels(String host, boolean wildcards) {
     String h = host;
     if (h.startsWith("[") && h.endsWith("]")) {
       h = h.substring(1, h.length() - 1);
