@@ -1,5 +1,6 @@
 package dev.egret.tunnel;
 
+import dev.egret.testing.RecordingTelemetry;
 import static dev.egret.tunnel.HelloBytes.bytes;
 import static dev.egret.tunnel.HelloBytes.clientHelloRecord;
 import static dev.egret.tunnel.HelloBytes.extension;

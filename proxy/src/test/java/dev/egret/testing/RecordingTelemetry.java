@@ -1,6 +1,7 @@
-package dev.egret.tunnel;
+package dev.egret.testing;
 
 import dev.egret.failure.ErrorKind;
+import dev.egret.failure.HandshakeResult;
 import dev.egret.telemetry.Hop;
 import dev.egret.telemetry.Telemetry;
 import java.security.cert.X509Certificate;
@@ -11,20 +12,26 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 
 /**
- * A {@link Telemetry} that keeps every finished hop and the tunnel gauge, for tests to await:
+ * The tests' one {@link Telemetry}: keeps every finished hop, the tunnel gauge and counts of
+ * upstream connects and handshakes, so a test can check what Egret reported after the client got
+ * its answer, awaiting it rather than sleeping:
  *
  * <pre>
- * Hop hop = telemetry.awaitHop(h -> h.url.equals("api.partner.test:" + port), Duration.ofSeconds(5));
+ * RecordingTelemetry seen = new RecordingTelemetry();
+ * ProxyFixture egret = ProxyFixture.start(dir, yaml, hosts, seen);
+ * Hop hop = seen.awaitHop(h -> h.url.endsWith("/x"), Duration.ofSeconds(5));
  * assertThat(hop.error).isEqualTo(ErrorKind.TLS_PROTOCOL_ERROR);
  * </pre>
  *
  * <p>Egret calls it from event-loop threads and the test reads from its own; every access holds
  * {@code this}.
  */
-final class RecordingTelemetry implements Telemetry {
+public final class RecordingTelemetry implements Telemetry {
   private final List<Hop> hops = new ArrayList<>();
   private int tunnelsActive;
   private int maxTunnelsActive;
+  private int handshakes;
+  private int connects;
 
   @Override
   public synchronized void hopFinished(Hop hop) {
@@ -46,10 +53,19 @@ final class RecordingTelemetry implements Telemetry {
   }
 
   @Override
-  public void configReloadFailed(String reason) {}
+  public synchronized void upstreamHandshake(String destination, String host, String version,
+      String cipher, HandshakeResult result, Duration took, X509Certificate leaf) {
+    handshakes++;
+  }
+
+  @Override
+  public synchronized void upstreamConnected(String destination, Duration took) {
+    connects++;
+  }
 
   /** The first finished hop that matches, waiting for it up to {@code timeout}. */
-  synchronized Hop awaitHop(Predicate<Hop> match, Duration timeout) throws InterruptedException {
+  public synchronized Hop awaitHop(Predicate<Hop> match, Duration timeout)
+      throws InterruptedException {
     long deadline = System.nanoTime() + timeout.toNanos();
     while (true) {
       for (Hop h : hops) {
@@ -67,13 +83,13 @@ final class RecordingTelemetry implements Telemetry {
   }
 
   /** The hop of the CONNECT to {@code authority} that ended with {@code error} (null: none). */
-  Hop awaitTunnelHop(String authority, ErrorKind error, Duration timeout)
+  public Hop awaitTunnelHop(String authority, ErrorKind error, Duration timeout)
       throws InterruptedException {
     return awaitHop(h -> authority.equals(h.url) && h.error == error, timeout);
   }
 
   /** Waits until no tunnel is open. */
-  synchronized void awaitNoTunnels(Duration timeout) throws InterruptedException {
+  public synchronized void awaitNoTunnels(Duration timeout) throws InterruptedException {
     long deadline = System.nanoTime() + timeout.toNanos();
     while (tunnelsActive > 0) {
       long left = deadline - System.nanoTime();
@@ -84,16 +100,26 @@ final class RecordingTelemetry implements Telemetry {
     }
   }
 
-  synchronized int maxTunnelsActive() {
+  public synchronized int maxTunnelsActive() {
     return maxTunnelsActive;
   }
 
-  synchronized void resetMax() {
+  public synchronized void resetMax() {
     maxTunnelsActive = tunnelsActive;
   }
 
-  synchronized List<Hop> hops() {
+  public synchronized List<Hop> hops() {
     return List.copyOf(hops);
+  }
+
+  /** Upstream TLS handshakes reported, whatever their result. */
+  public synchronized int handshakes() {
+    return handshakes;
+  }
+
+  /** New upstream TCP connections reported. */
+  public synchronized int connects() {
+    return connects;
   }
 
   private static String describe(List<Hop> hops) {
