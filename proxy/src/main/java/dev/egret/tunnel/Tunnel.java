@@ -56,12 +56,6 @@ public final class Tunnel {
   private static final byte[] ESTABLISHED =
       "HTTP/1.1 200 Connection Established\r\n\r\n".getBytes(StandardCharsets.US_ASCII);
 
-  /** Takes a tunnel's client socket over for plain HTTP requests. */
-  @FunctionalInterface
-  public interface PlainHttpHandOff {
-    void start(ChannelPipeline pipeline, ByteBuf first);
-  }
-
   private final VertxInternal vertx;
   private final Telemetry telemetry;
   private final Route route;
@@ -102,8 +96,7 @@ public final class Tunnel {
       ex.status(200);
       ByteBuf early = handOver.get();
       client.writeAndFlush(Unpooled.wrappedBuffer(ESTABLISHED));
-      return relay(ex, client, server, early, tlsAllowed,
-          (ch, first) -> plainHttp.start(ch.pipeline(), first));
+      return relay(ex, client, server, early, tlsAllowed, plainHttp);
     });
   }
 
@@ -139,7 +132,7 @@ public final class Tunnel {
   }
 
   private Future<Boolean> relay(Exchange ex, Channel client, Channel server, ByteBuf early,
-      boolean tlsAllowed, TunnelRelay.PlainHttp plainHttp) {
+      boolean tlsAllowed, PlainHttpHandOff plainHttp) {
     EgretConfig config = ex.serving().config();
     Decision d = ex.decision();
     Promise<Boolean> closed = Promise.promise();

@@ -28,19 +28,13 @@ import java.util.function.Consumer;
  * connected from it), so the fields need no locking.
  */
 final class TunnelRelay implements Tracked {
-  /** What the first client bytes are for, when they turn out to be plain HTTP. */
-  interface PlainHttp {
-    /** Takes over the client channel; {@code first} is what the client sent so far. */
-    void start(Channel client, ByteBuf first);
-  }
-
   private final Channel client;
   private final Channel server;
   private final RecordChecker fromClient;
   private final RecordChecker fromServer;
   private final HelloPolicy policy;
   private final boolean tlsAllowed;
-  private final PlainHttp plainHttp;
+  private final PlainHttpHandOff plainHttp;
   private final long idleNanos;
   private final long handshakeNanos;
   private final long startNanos = System.nanoTime();
@@ -59,7 +53,7 @@ final class TunnelRelay implements Tracked {
    * @param plainHttp where plain HTTP requests go, or null where they are refused (transparent)
    */
   TunnelRelay(Channel client, Channel server, HelloPolicy policy, boolean tlsAllowed,
-      PlainHttp plainHttp, long idleMs, long handshakeMs) {
+      PlainHttpHandOff plainHttp, long idleMs, long handshakeMs) {
     this.client = client;
     this.server = server;
     this.policy = policy;
@@ -172,7 +166,7 @@ final class TunnelRelay implements Tracked {
       server.close();
     }
     onClose.accept(this);
-    plainHttp.start(client, first);
+    plainHttp.start(client.pipeline(), first);
   }
 
   /** Writes passed bytes on; stops reading their source while the destination is full. */
