@@ -5,9 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -25,22 +22,7 @@ class ExtensionDeadlinesTest {
   @TempDir Path dir;
 
   private Layer.Child extension(FakeExtensionsApi api, String yaml) throws Exception {
-    Path config = Files.writeString(dir.resolve("egret.yaml"), yaml);
-    List<String> command = new ArrayList<>();
-    command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-    command.addAll(List.of("-XX:TieredStopAtLevel=1", "-Xmx96m"));
-    String security = System.getProperty("java.security.properties");
-    if (security != null) {
-      command.add("-Djava.security.properties=" + security);
-    }
-    String cp = System.getProperty("surefire.test.class.path");
-    command.addAll(List.of("-cp", cp != null && !cp.isBlank() ? cp : System.getProperty("java.class.path"),
-        "dev.egret.Egret", "lambda"));
-    ProcessBuilder pb = new ProcessBuilder(command).directory(dir.toFile());
-    Map<String, String> env = pb.environment();
-    env.put("AWS_LAMBDA_RUNTIME_API", api.address());
-    env.put("EGRET_CONFIG", config.toString());
-    return new Layer.Child(pb);
+    return Layer.extension(api, dir, Files.writeString(dir.resolve("egret.yaml"), yaml));
   }
 
   private static final String GOOD = """

@@ -15,10 +15,8 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -92,21 +90,7 @@ class ExtensionTracingTest {
   }
 
   private Layer.Child child(FakeExtensionsApi api, Path config) throws Exception {
-    List<String> command = new ArrayList<>();
-    command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-    command.addAll(List.of("-XX:TieredStopAtLevel=1", "-Xmx96m"));
-    String security = System.getProperty("java.security.properties");
-    if (security != null) {
-      command.add("-Djava.security.properties=" + security);
-    }
-    String cp = System.getProperty("surefire.test.class.path");
-    command.addAll(List.of("-cp", cp != null && !cp.isBlank() ? cp : System.getProperty("java.class.path"),
-        "dev.egret.Egret", "lambda"));
-    ProcessBuilder pb = new ProcessBuilder(command).directory(dir.toFile());
-    Map<String, String> env = pb.environment();
-    env.put("AWS_LAMBDA_RUNTIME_API", api.address());
-    env.put("EGRET_CONFIG", config.toString());
-    return new Layer.Child(pb);
+    return Layer.extension(api, dir, config);
   }
 
   private static String exchange(int port, String request) throws Exception {

@@ -59,6 +59,28 @@ final class Layer {
   }
 
   /** A child process with its stdout and stderr kept line by line. */
+  /**
+   * {@code egret lambda} from the test classpath (not the layer), in {@code dir}, registering
+   * with {@code api} and reading {@code config}: how the extension tests start it.
+   */
+  static Child extension(FakeExtensionsApi api, Path dir, Path config) throws IOException {
+    java.util.List<String> command = new java.util.ArrayList<>();
+    command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    command.addAll(java.util.List.of("-XX:TieredStopAtLevel=1", "-Xmx96m"));
+    String security = System.getProperty("java.security.properties");
+    if (security != null) {
+      command.add("-Djava.security.properties=" + security);
+    }
+    String cp = System.getProperty("surefire.test.class.path");
+    command.addAll(java.util.List.of("-cp",
+        cp != null && !cp.isBlank() ? cp : System.getProperty("java.class.path"),
+        "dev.egret.Egret", "lambda"));
+    ProcessBuilder pb = new ProcessBuilder(command).directory(dir.toFile());
+    pb.environment().put("AWS_LAMBDA_RUNTIME_API", api.address());
+    pb.environment().put("EGRET_CONFIG", config.toString());
+    return new Child(pb);
+  }
+
   static final class Child implements AutoCloseable {
     final Process process;
     final long startNanos;
