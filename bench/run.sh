@@ -369,7 +369,7 @@ record "{\"name\":\"squid_seen_by_nginx\",\"requests\":$n,\"logged\":$seen}"
 # otherwise), else train one here the same way (the sidecar profile's flags, this class path).
 ARCHIVE=$ROOT/proxy/target/egret.jsa
 if [[ $JAR -ef $ROOT/proxy/target/egret.jar && -f $ARCHIVE ]] \
-    && "$JAVA" "@$FLAGS_FILE" "-XX:SharedArchiveFile=$ARCHIVE" -Xshare:on -cp "$JAR" dev.egret.Egret --help >/dev/null 2>&1; then
+    && "$JAVA" "@$FLAGS_FILE" "-XX:SharedArchiveFile=$ARCHIVE" -Xshare:on -cp "$JAR" dev.egret.cli.Egret --help >/dev/null 2>&1; then
   say "class-data archive: $ARCHIVE (mvn package's) maps on $JAVA"
 else
   say "training a class-data archive (dev.egret.lambda.Training), as the image build does"

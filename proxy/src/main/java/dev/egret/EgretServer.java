@@ -1,5 +1,6 @@
 package dev.egret;
 
+import dev.egret.cli.Egret;
 import dev.egret.address.AddressGuard;
 import dev.egret.config.ConfigCompiler;
 import dev.egret.config.ConfigReloader;

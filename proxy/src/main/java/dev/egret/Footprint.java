@@ -1,5 +1,6 @@
 package dev.egret;
 
+import dev.egret.cli.Egret;
 import com.sun.management.HotSpotDiagnosticMXBean;
 import com.sun.management.OperatingSystemMXBean;
 import com.sun.management.VMOption;

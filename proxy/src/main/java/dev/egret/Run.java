@@ -1,5 +1,6 @@
 package dev.egret;
 
+import dev.egret.cli.Egret;
 import dev.egret.admin.AdminServer;
 import dev.egret.config.ConfigCompiler;
 import dev.egret.config.ConfigException;
@@ -28,7 +29,7 @@ public final class Run {
 
   private Run() {}
 
-  static int serve(Path configPath, PrintStream err) throws ConfigException {
+  public static int serve(Path configPath, PrintStream err) throws ConfigException {
     if (!Footprint.fits(err)) {
       return 1; // heap + direct memory + the JVM's own needs exceed the memory limit
     }

@@ -18,8 +18,10 @@
  * </ol>
  *
  * {@link dev.egret.config} compiles the YAML into the immutable {@code EgretConfig} that
- * {@link dev.egret.EgretServer} serves from and swaps on reload; {@link dev.egret.Egret} is the
+ * {@link dev.egret.EgretServer} serves from and swaps on reload; {@link dev.egret.cli.Egret} is the
  * command line, {@link dev.egret.Run} starts a server, and {@link dev.egret.lambda} runs it as a
  * Lambda extension. docs/architecture.md walks the same path.
  */
 package dev.egret;
+
+import dev.egret.cli.Egret;

@@ -1,5 +1,6 @@
 package dev.egret;
 
+import dev.egret.cli.Egret;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;
@@ -31,7 +32,7 @@ class EgretHelpTest {
 
   private Exit egret(String... args) throws IOException, InterruptedException {
     List<String> command = new ArrayList<>(List.of(JAVA, "-Xmx64m", "-XX:TieredStopAtLevel=1",
-        "-cp", System.getProperty("java.class.path"), "dev.egret.Egret"));
+        "-cp", System.getProperty("java.class.path"), "dev.egret.cli.Egret"));
     command.addAll(List.of(args));
     ProcessBuilder pb = new ProcessBuilder(command).directory(dir.toFile());
     // Under Lambda a bare `egret` is the extension; here it must stay the command line.

@@ -1,5 +1,6 @@
 package dev.egret;
 
+import dev.egret.cli.Egret;
 import static dev.egret.Footprint.MIB;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -193,7 +194,7 @@ class FootprintTest {
     List<String> command = List.of(
         Path.of(System.getProperty("java.home"), "bin", "java").toString(),
         "-XX:MaxRAM=128m", "-XX:MaxRAMPercentage=40", "-XX:MaxDirectMemorySize=128m",
-        "-cp", classPath(), "dev.egret.Egret", "run", "--config", missing.toString());
+        "-cp", classPath(), "dev.egret.cli.Egret", "run", "--config", missing.toString());
     Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
     String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
     assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();

@@ -1,5 +1,6 @@
 package dev.egret;
 
+import dev.egret.cli.Egret;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 

@@ -1,5 +1,6 @@
 package dev.egret;
 
+import dev.egret.cli.Egret;
 import dev.egret.listener.RequestTargets;
 import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
 import static com.github.tomakehurst.wiremock.client.WireMock.any;

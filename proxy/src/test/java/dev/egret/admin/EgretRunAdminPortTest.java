@@ -28,7 +28,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@code egret run} as an operator starts it: a separate JVM running {@code dev.egret.Egret} with
+ * {@code egret run} as an operator starts it: a separate JVM running {@code dev.egret.cli.Egret} with
  * a config file, probed from outside on its admin port the way Prometheus, an ECS health check
  * and {@code egret ready} do, then stopped with SIGTERM.
  */
@@ -118,7 +118,7 @@ class EgretRunAdminPortTest {
   /** A JVM running the Egret command line with the test classpath (which holds main's classes). */
   private ProcessBuilder egret(String... args) {
     List<String> command = new ArrayList<>(List.of(JAVA, "-Xmx256m", "-XX:TieredStopAtLevel=1",
-        "-cp", System.getProperty("java.class.path"), "dev.egret.Egret"));
+        "-cp", System.getProperty("java.class.path"), "dev.egret.cli.Egret"));
     command.addAll(List.of(args));
     return new ProcessBuilder(command).directory(dir.toFile());
   }

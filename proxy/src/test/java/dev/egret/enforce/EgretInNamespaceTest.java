@@ -103,7 +103,7 @@ class EgretInNamespaceTest {
 
   private List<String> java(String... args) {
     List<String> c = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-        "-Xmx128m", "-cp", classPath, "dev.egret.Egret"));
+        "-Xmx128m", "-cp", classPath, "dev.egret.cli.Egret"));
     c.addAll(List.of(args));
     return c;
   }

@@ -86,7 +86,7 @@ class NamespaceEnforcementTest {
   /** Prints the rules with egret inside the task namespace and applies them there. */
   private void apply(Path config, String restore, List<String> flags) throws Exception {
     List<String> egret = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin",
-        "java").toString(), "-cp", classPath(), "dev.egret.Egret", "iptables", "--config",
+        "java").toString(), "-cp", classPath(), "dev.egret.cli.Egret", "iptables", "--config",
         config.toString()));
     egret.addAll(flags);
     Output rules = net.task().run(Duration.ofSeconds(60), egret);

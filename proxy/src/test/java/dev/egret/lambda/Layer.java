@@ -74,7 +74,7 @@ final class Layer {
     String cp = System.getProperty("surefire.test.class.path");
     command.addAll(java.util.List.of("-cp",
         cp != null && !cp.isBlank() ? cp : System.getProperty("java.class.path"),
-        "dev.egret.Egret", "lambda"));
+        "dev.egret.cli.Egret", "lambda"));
     ProcessBuilder pb = new ProcessBuilder(command).directory(dir.toFile());
     pb.environment().put("AWS_LAMBDA_RUNTIME_API", api.address());
     pb.environment().put("EGRET_CONFIG", config.toString());

@@ -59,7 +59,7 @@ class ProposeLargeLogTest {
     command.addAll(List.of(HEAP, "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"));
     String cp = System.getProperty("surefire.test.class.path");
     command.addAll(List.of("-cp", cp != null && !cp.isBlank() ? cp : System.getProperty("java.class.path"),
-        "dev.egret.Egret", "propose"));
+        "dev.egret.cli.Egret", "propose"));
     command.addAll(List.of(args));
     Path out = dir.resolve("proposed.yaml");
     Path err = dir.resolve("propose.err");

@@ -72,7 +72,7 @@ public final class EgretProcess implements AutoCloseable {
     if (security != null) {
       command.add("-Djava.security.properties=" + security);
     }
-    command.addAll(List.of("-cp", classPath(), "dev.egret.Egret", "run", "--config",
+    command.addAll(List.of("-cp", classPath(), "dev.egret.cli.Egret", "run", "--config",
         config.toString()));
     EgretProcess egret = new EgretProcess(new ProcessBuilder(command).start());
     try {

@@ -1,6 +1,7 @@
-package dev.egret;
+package dev.egret.cli;
 
 import dev.egret.listener.RequestTargets;
+import dev.egret.Run;
 import dev.egret.address.AddressPolicy;
 import dev.egret.address.AddressVerdicts;
 import dev.egret.address.Cidr;
@@ -100,7 +101,7 @@ public final class Egret {
   }
 
   /** Runs a command; returns its exit code, or -1 when it keeps serving ({@code run}). */
-  static int run(String[] args, PrintStream out, PrintStream err) {
+  public static int run(String[] args, PrintStream out, PrintStream err) {
     Deque<String> a = new ArrayDeque<>(Arrays.asList(args));
     boolean runFlags = !a.isEmpty() && a.peek().startsWith("--") && !a.peek().equals("--help");
     // Under Lambda the launcher is started with no arguments; AWS_LAMBDA_RUNTIME_API says where.
