@@ -4,8 +4,9 @@
 #
 #   1. lints the Dockerfile (dockerfile-utils, from npm);
 #   2. checks the chart's copies of the alert rules and dashboard against deploy/ (sync script);
-#   3. helm lint --strict and helm template for every helm/egret/ci/*-values.yaml scenario,
-#      plus the combinations the chart must refuse (Helm 3.18, from an npm package);
+#   3. helm lint --strict and helm template for every helm/egret/ci/*-values.yaml scenario
+#      (sidecar and gateway), plus the combinations the chart must refuse (Helm 3.18, from an npm
+#      package);
 #   3b. lints and renders the egret-sidecar library through helm/examples/crm-sync and the
 #      Kustomize component through deploy/kustomize/example; validates every rendered object with
 #      kubernetes-models (.ci/validate-k8s.mjs) and the AWS files with asl-validator, the AWS SDK
@@ -177,6 +178,10 @@ refuses "an unknown app key" "Additional property" --set app.envFrm=x
 refuses "a second /tmp for the app" "already mounts" --set 'app.volumeMounts[0].name=x' \
   --set 'app.volumeMounts[0].mountPath=/tmp'
 refuses "tracing without an X-Ray region" "needs tracing.collector.region" --set tracing.enabled=true
+refuses "a gateway as a Job" "needs workload.kind=Deployment" -f helm/egret/ci/gateway-values.yaml \
+  --set workload.kind=Job
+refuses "a token hash written into the gateway's values" "Additional property tokens" \
+  -f helm/egret/ci/gateway-values.yaml --set-json 'gateway.clients=[{"name":"a","match":{"tokens":["sha256:00"]}}]'
 refuses "a collector uid that egret.enforce would redirect into Egret" "needs the collector to run as Egret's uid" \
   --set tracing.enabled=true --set tracing.collector.region=eu-west-1 --set egret.enforce=true \
   --set app.securityContext.runAsUser=10002 --set tracing.collector.securityContext.runAsUser=4317
@@ -211,6 +216,8 @@ step "Java deploy tests"
 deploy_tests='HelmRenderTest,DockerfileTest,JvmProfilesTest,EcsTaskDefinitionTest,StateMachineTest,EgretProbeTest,SidecarTemplatesTest,DashboardTest,AlertRulesTest'
 # Tracing: the chart's other pod shapes and refusals (helm from .tools), ECS, library defaults.
 deploy_tests+=',HelmTracingTest,EcsTracingTaskDefinitionTest,SidecarDefaultsTest'
+# Gateway mode: the chart's mode: gateway (helm from .tools).
+deploy_tests+=',HelmGatewayTest'
 mvn -B -q -pl proxy test -Dtest="$deploy_tests" -Dsurefire.failIfNoSpecifiedTests=false \
   -Degret.helm.rendered="$RENDERED" -Degret.probe="$PROBE" -Degret.sidecar.rendered="$SIDECAR"
 report=proxy/target/surefire-reports/TEST-dev.egret.deploy.HelmRenderTest.xml
