@@ -216,8 +216,8 @@ step "Java deploy tests"
 deploy_tests='HelmRenderTest,DockerfileTest,JvmProfilesTest,EcsTaskDefinitionTest,StateMachineTest,EgretProbeTest,SidecarTemplatesTest,DashboardTest,AlertRulesTest'
 # Tracing: the chart's other pod shapes and refusals (helm from .tools), ECS, library defaults.
 deploy_tests+=',HelmTracingTest,EcsTracingTaskDefinitionTest,SidecarDefaultsTest'
-# Gateway mode: the chart's mode: gateway (helm from .tools).
-deploy_tests+=',HelmGatewayTest'
+# Gateway mode: the chart's mode: gateway (helm from .tools), the ECS gateway and its clients.
+deploy_tests+=',HelmGatewayTest,EcsGatewayTest'
 mvn -B -q -pl proxy test -Dtest="$deploy_tests" -Dsurefire.failIfNoSpecifiedTests=false \
   -Degret.helm.rendered="$RENDERED" -Degret.probe="$PROBE" -Degret.sidecar.rendered="$SIDECAR"
 report=proxy/target/surefire-reports/TEST-dev.egret.deploy.HelmRenderTest.xml
@@ -343,6 +343,18 @@ check_config() { # check_config FILE LABEL
 }
 check_config deploy/ecs/egret.yaml deploy/ecs/egret.yaml
 check_config deploy/ecs/egret-tracing.yaml deploy/ecs/egret-tracing.yaml
+# The ECS gateway's config names each client's token hash as tokens/NAME.sha256, which its
+# egret-config container writes from SSM: here, a copy beside hashes of made-up tokens.
+gw_dir=$OUT/ecs-gateway
+rm -rf "$gw_dir"
+mkdir -p "$gw_dir/tokens"
+cp deploy/ecs/gateway/egret.yaml "$gw_dir/egret.yaml"
+for ref in $(grep -o '\${file:tokens/[a-z0-9-]*\.sha256}' deploy/ecs/gateway/egret.yaml); do
+  name=${ref#'${file:tokens/'}
+  name=${name%.sha256\}}
+  printf 'sha256:%s\n' "$(printf 'ci token of %s' "$name" | sha256sum | cut -d' ' -f1)" >"$gw_dir/tokens/$name.sha256"
+done
+check_config "$gw_dir/egret.yaml" "deploy/ecs/gateway/egret.yaml (with $(ls "$gw_dir/tokens" | wc -l) token hash files)"
 # The rendered chart's config file of every scenario, with the files its pod mounts: every PEM
 # file the config names must come from a volume the egret container mounts.
 node .ci/check-rendered-configs.mjs "$RENDERED" "$OUT" "${java_oneshot[@]}" \
