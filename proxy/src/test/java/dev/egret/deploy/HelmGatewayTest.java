@@ -320,6 +320,8 @@ class HelmGatewayTest {
         """));
     assertRefused("a gateway with nothing allowed", "every request would be denied",
         new String[] {"--set", "mode=gateway", "--set-json", "config.allow=[]"});
+    assertRefused("a NetworkPolicy that admits every namespace", "selects every namespace",
+        gatewayWith("--set", "gateway.networkPolicy.clientNamespaceSelector.matchLabels=null"));
     assertRefused("an upstream proxy password in the values", "password",
         gatewayWith("--set", "gateway.upstreamProxies.corp.auth.password=hunter2"));
   }
@@ -337,6 +339,23 @@ class HelmGatewayTest {
       args.addAll(List.of("-f", over.toString()));
     }
     return args.toArray(String[]::new);
+  }
+
+  /**
+   * Without clients a gateway serves one anonymous client, as a sidecar does: no identity
+   * section, which would otherwise deny every connection that no client matches.
+   */
+  @Test
+  void aGatewayWithoutClientsHasNoIdentitySection() throws Exception {
+    Rendered r = template("--set", "mode=gateway");
+    assertThat(r.code()).as(r.text()).isZero();
+    JsonNode cm = docsOf(r).stream().filter(d -> d.path("data").has("egret.yaml")).findFirst().orElseThrow();
+    JsonNode config = DeployFiles.yaml(cm.path("data").path("egret.yaml").asText());
+    assertThat(config.has("clients")).isFalse();
+    assertThat(config.has("identity")).isFalse();
+    assertThat(config.path("listen").path("proxy").asText()).isEqualTo("0.0.0.0:3128");
+    assertThat(config.path("allow")).hasSize(1);
+    assertThat(config.path("allow").get(0).path("host").asText()).isEqualTo("api.example-crm.com");
   }
 
   /** A gateway runs no native sidecar, so it renders on clusters older than 1.29 too. */
