@@ -141,7 +141,7 @@ class EcsGatewayTest {
         assertThat(p.path("FromPort").asInt()).as(e.getKey()).isEqualTo(p.path("ToPort").asInt());
         assertThat(p.path("IpProtocol").asText()).as(e.getKey()).isEqualTo("tcp");
         String peer = type.endsWith("Ingress") ? p.path("SourceSecurityGroupId").path("Ref").asText()
-            : p.path("DestinationSecurityGroupId").path("Ref").asText();
+            : p.path("DestinationSecurityGroupId").path("Ref").asText(p.path("DestinationPrefixListId").path("Ref").asText());
         out.add(new Rule(type.endsWith("Ingress") ? "in" : "out", p.path("GroupId").path("Ref").asText(),
             p.path("FromPort").asInt(), peer));
       }
@@ -160,7 +160,8 @@ class EcsGatewayTest {
     assertThat(rulesOf("ClientSecurityGroup", "out")).containsExactlyInAnyOrder(
         new Rule("out", "ClientSecurityGroup", -1, "127.0.0.1/32"),
         new Rule("out", "ClientSecurityGroup", 3128, "LoadBalancerSecurityGroup"),
-        new Rule("out", "ClientSecurityGroup", 443, "EndpointSecurityGroup"));
+        new Rule("out", "ClientSecurityGroup", 443, "EndpointSecurityGroup"),
+        new Rule("out", "ClientSecurityGroup", 443, "S3PrefixListId"));
     assertThat(rulesOf("ClientSecurityGroup", "in")).isEmpty();
     // The NLB: the proxy port from the clients only.
     assertThat(rulesOf("LoadBalancerSecurityGroup", "in")).containsExactly(
