@@ -13,7 +13,10 @@
 //      cloudformation-parameters.example.json, its task definition, state machine and policies
 //      must equal the JSON files above, and resolved again with Tracing=enabled, its task
 //      definition must equal task-definition-tracing.json and the task role's X-Ray policy
-//      iam/task-role-xray-policy.json (a policy that exists only then).
+//      iam/task-role-xray-policy.json (a policy that exists only then);
+//   6. the gateway's templates deploy/ecs/gateway/gateway.yaml and clients.yaml the same way, with
+//      their config and state machine compared with deploy/ecs/gateway/egret.yaml and
+//      deploy/stepfunctions/gateway-clients.asl.json.
 //
 //   node .ci/check-aws.mjs        (from the repository root; tools in .tools/npm)
 import fs from "node:fs";
@@ -145,7 +148,8 @@ const SERVICE_MODELS = { ecs: "ecs-2014-11-13", events: "eventbridge-2015-10-07"
   ecr: "ecr-2015-09-21", states: "states-2016-11-23", lambda: "lambda-2015-03-31", sts: "sts-2011-06-15",
   iam: "iam-2010-05-08", xray: "xray-2016-04-12" };
 // Permissions that are not API operations of their service.
-const PERMISSION_ONLY = new Set(["iam:PassRole"]);
+// lambda:InvokeFunction is the permission for the SDK's Invoke.
+const PERMISSION_ONLY = new Set(["iam:PassRole", "lambda:InvokeFunction"]);
 function checkPolicy(doc, where, trust) {
   if (doc.Version !== "2012-10-17") fail(`${where}: Version must be "2012-10-17"`);
   const statements = Array.isArray(doc.Statement) ? doc.Statement : [doc.Statement];
@@ -186,11 +190,13 @@ const shortTags = ["Ref", "Sub", "GetAtt", "Join", "Select", "Split", "If", "Equ
 }));
 const seqTags = shortTags.map((t) => ({ ...t, collection: "seq", resolve: (v) => t.resolve(v.toJSON()) }));
 const mapTags = shortTags.map((t) => ({ ...t, collection: "map", resolve: (v) => t.resolve(v.toJSON()) }));
-const template = YAML.parse(fs.readFileSync(CFN, "utf8"), { customTags: [...shortTags, ...seqTags, ...mapTags] });
+const parseTemplate = (file) => YAML.parse(fs.readFileSync(file, "utf8"), { customTags: [...shortTags, ...seqTags, ...mapTags] });
+// The template being checked (section 6 points these at the gateway templates in turn).
+let template = parseTemplate(CFN);
 const PSEUDO = new Set(["AWS::AccountId", "AWS::Region", "AWS::Partition", "AWS::StackName", "AWS::StackId", "AWS::URLSuffix", "AWS::NoValue"]);
-const resources = template.Resources ?? {};
-const parameters = template.Parameters ?? {};
-const conditions = template.Conditions ?? {};
+let resources = template.Resources ?? {};
+let parameters = template.Parameters ?? {};
+let conditions = template.Conditions ?? {};
 const NO_VALUE = Symbol("AWS::NoValue");
 const isNoValue = (v) => v && typeof v === "object" && v.Ref === "AWS::NoValue" && Object.keys(v).length === 1;
 const isIntrinsic = (v) => v && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length === 1
@@ -270,17 +276,23 @@ function checkProperties(resourceType, props, value, where) {
   for (const [k, p] of Object.entries(props)) if (p.Required && !(k in value)) fail(`${where}: required property ${k} is missing`);
   return out;
 }
-const apiStyle = {};
-if (template.AWSTemplateFormatVersion !== "2010-09-09") fail(`${CFN}: AWSTemplateFormatVersion`);
-for (const [name, r] of Object.entries(resources)) {
-  const type = spec.ResourceTypes[r.Type];
-  if (!type) { fail(`${CFN}: ${name}: unknown resource type ${r.Type}`); continue; }
-  for (const k of Object.keys(r)) if (!["Type", "Properties", "DependsOn", "Condition", "DeletionPolicy", "UpdateReplacePolicy", "Metadata"].includes(k)) fail(`${CFN}: ${name}: unknown key ${k}`);
-  for (const d of [r.DependsOn ?? []].flat()) if (!(d in resources)) fail(`${CFN}: ${name}: DependsOn ${d} names no resource`);
-  if (r.Condition !== undefined && !(r.Condition in conditions)) fail(`${CFN}: ${name}: Condition ${r.Condition} is not defined in Conditions`);
-  apiStyle[name] = checkProperties(r.Type, type.Properties, r.Properties ?? {}, `${CFN}: ${name}`);
+// Every resource of the current template against the specification; returns the API-style
+// (camelCase) properties by resource name.
+function checkTemplateSpec(file) {
+  const apiStyle = {};
+  if (template.AWSTemplateFormatVersion !== "2010-09-09") fail(`${file}: AWSTemplateFormatVersion`);
+  for (const [name, r] of Object.entries(resources)) {
+    const type = spec.ResourceTypes[r.Type];
+    if (!type) { fail(`${file}: ${name}: unknown resource type ${r.Type}`); continue; }
+    for (const k of Object.keys(r)) if (!["Type", "Properties", "DependsOn", "Condition", "DeletionPolicy", "UpdateReplacePolicy", "Metadata"].includes(k)) fail(`${file}: ${name}: unknown key ${k}`);
+    for (const d of [r.DependsOn ?? []].flat()) if (!(d in resources)) fail(`${file}: ${name}: DependsOn ${d} names no resource`);
+    if (r.Condition !== undefined && !(r.Condition in conditions)) fail(`${file}: ${name}: Condition ${r.Condition} is not defined in Conditions`);
+    apiStyle[name] = checkProperties(r.Type, type.Properties, r.Properties ?? {}, `${file}: ${name}`);
+  }
+  checkRefs(template, file);
+  return apiStyle;
 }
-checkRefs(template, CFN);
+const apiStyle = checkTemplateSpec(CFN);
 
 // Resolve with the example parameters and compare with the JSON files.
 const example = readJson("deploy/ecs/cloudformation-parameters.example.json");
@@ -321,7 +333,8 @@ function resolve(v) {
     if (fn === "Fn::If") return resolve(condition(arg[0]) ? arg[1] : arg[2]);
     if (fn === "Ref") return value(arg);
     if (fn === "Fn::GetAtt") return value(arg.join("."));
-    if (fn === "Fn::Sub") return String(arg).replace(/\$\{([^}]+)\}/g, (_, n) => value(n));
+    // ${!Name} is CloudFormation's escape for a literal ${Name}.
+    if (fn === "Fn::Sub") return String(arg).replace(/\$\{([^}]+)\}/g, (_, n) => (n.startsWith("!") ? `\${${n.slice(1)}}` : value(n)));
     if (fn === "Fn::Join") return resolve(arg[1]).join(arg[0]);
     throw new Error(`cannot resolve ${fn}`);
   }
@@ -363,9 +376,50 @@ try {
 } catch (e) {
   fail(`${CFN}: ${e.message}`);
 }
+const mainResources = Object.keys(resources).length;
+
+// ---- 6: the gateway's templates (deploy/ecs/gateway) ---------------------------------------------
+// Both against the specification, with their IAM policies; gateway.yaml's config parameter,
+// resolved with the example VPC CIDR, must be deploy/ecs/gateway/egret.yaml (after its leading
+// comment), and clients.yaml's state machine must be deploy/stepfunctions/gateway-clients.asl.json.
+const GATEWAY = "deploy/ecs/gateway/gateway.yaml";
+const CLIENTS = "deploy/ecs/gateway/clients.yaml";
+for (const file of [GATEWAY, CLIENTS]) {
+  try {
+    template = parseTemplate(file);
+    resources = template.Resources ?? {};
+    parameters = template.Parameters ?? {};
+    conditions = template.Conditions ?? {};
+    const before = failures;
+    checkTemplateSpec(file);
+    for (const [name, r] of Object.entries(resources)) {
+      for (const p of r.Properties?.Policies ?? []) checkPolicy(p.PolicyDocument, `${file}: ${name}.${p.PolicyName}`, false);
+      if (r.Properties?.AssumeRolePolicyDocument) checkPolicy(r.Properties.AssumeRolePolicyDocument, `${file}: ${name} trust`, true);
+    }
+    if (file === GATEWAY) {
+      given = { VpcCidr: "10.0.0.0/16" };
+      const got = resolve(resources.ConfigParameter.Properties.Value);
+      const want = fs.readFileSync("deploy/ecs/gateway/egret.yaml", "utf8").replace(/^(#[^\n]*\n)+/, "");
+      if (got === want) console.log(`${file}: ConfigParameter (VpcCidr 10.0.0.0/16) equals deploy/ecs/gateway/egret.yaml`);
+      else fail(`${file}: ConfigParameter resolved with VpcCidr 10.0.0.0/16 differs from deploy/ecs/gateway/egret.yaml (after its leading comment)`);
+      given = example;
+    } else {
+      const asl = "deploy/stepfunctions/gateway-clients.asl.json";
+      if (isDeepStrictEqual(resources.StateMachine.Properties.Definition, readJson(asl))) console.log(`${file}: the StateMachine's Definition equals ${asl}`);
+      else fail(`${file}: the StateMachine's Definition differs from ${asl}`);
+      const subs = Object.keys(resources.StateMachine.Properties.DefinitionSubstitutions ?? {}).sort();
+      const used = [...new Set([...JSON.stringify(readJson(asl)).matchAll(/\$\{([A-Za-z0-9]+)\}/g)].map((m) => m[1]))].sort();
+      if (!isDeepStrictEqual(subs, used)) fail(`${file}: DefinitionSubstitutions ${subs} differ from what ${asl} uses: ${used}`);
+    }
+    if (failures === before) console.log(`${file}: ${Object.keys(resources).length} resources valid against the CloudFormation resource specification`);
+  } catch (e) {
+    fail(`${file}: ${e.message}`);
+  }
+}
+
 if (failures) {
   console.error(`check-aws: ${failures} problem(s)`);
   process.exit(1);
 }
-console.log(`${CFN}: ${Object.keys(resources).length} resources valid against the CloudFormation resource specification ${spec.ResourceSpecificationVersion}`);
+console.log(`${CFN}: ${mainResources} resources valid against the CloudFormation resource specification ${spec.ResourceSpecificationVersion}`);
 console.log("check-aws: OK");

@@ -8,6 +8,7 @@
 //
 // Exits 1 naming every file that no mount provides, or any config `egret check` refuses.
 import { execFileSync, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { createRequire } from "node:module";
@@ -39,6 +40,8 @@ function pems(dir) {
     cert: fs.readFileSync(path.join(dir, "leaf.pem")),
     key: fs.readFileSync(path.join(dir, "leaf.key")),
     text: Buffer.from("a value from a mounted file\n"),
+    // A token hash as a Secret holds it (the hash of "egret-ci token").
+    token: Buffer.from("sha256:" + createHash("sha256").update("egret-ci token").digest("hex") + "\n"),
   };
 }
 
@@ -54,7 +57,32 @@ function referencedFiles(config, text) {
       add(rule.clientCert.key, "key", `allow[${i}].clientCert.key`);
     }
   });
-  for (const m of text.matchAll(/\$\{file:([^}]+)\}/g)) add(m[1], "text", "${file:...}");
+  // Gateway mode: the proxy port's own certificate and client CAs, upstream proxies' CAs, and
+  // the clients' token hashes (a file holding "sha256:" + 64 hex).
+  const proxyTls = config?.listen?.proxyTls;
+  if (proxyTls) {
+    add(proxyTls.cert, "cert", "listen.proxyTls.cert");
+    add(proxyTls.key, "key", "listen.proxyTls.key");
+    (proxyTls.clientCa ?? []).forEach((p, i) => add(p, "trust", `listen.proxyTls.clientCa[${i}]`));
+  }
+  for (const [name, proxy] of Object.entries(config?.upstreamProxies ?? {})) {
+    (proxy?.trust ?? []).forEach((p, i) => add(p, "trust", `upstreamProxies.${name}.trust[${i}]`));
+  }
+  (config?.clients ?? []).forEach((client, i) => {
+    (client?.match?.tokens ?? []).forEach((t, j) => {
+      const m = /^\$\{file:([^}]+)\}$/.exec(String(t));
+      if (m) add(m[1], "token", `clients[${i}].match.tokens[${j}]`);
+    });
+    (client?.allow ?? []).forEach((rule, j) => {
+      (rule?.trust ?? []).forEach((p, k) => add(p, "trust", `clients[${i}].allow[${j}].trust[${k}]`));
+      if (rule?.clientCert) {
+        add(rule.clientCert.cert, "cert", `clients[${i}].allow[${j}].clientCert.cert`);
+        add(rule.clientCert.key, "key", `clients[${i}].allow[${j}].clientCert.key`);
+      }
+    });
+  });
+  const named = new Set(refs.map((r) => r.path));
+  for (const m of text.matchAll(/\$\{file:([^}]+)\}/g)) if (!named.has(m[1])) add(m[1], "text", "${file:...}");
   return refs;
 }
 

@@ -4,8 +4,9 @@
 #
 #   1. lints the Dockerfile (dockerfile-utils, from npm);
 #   2. checks the chart's copies of the alert rules and dashboard against deploy/ (sync script);
-#   3. helm lint --strict and helm template for every helm/egret/ci/*-values.yaml scenario,
-#      plus the combinations the chart must refuse (Helm 3.18, from an npm package);
+#   3. helm lint --strict and helm template for every helm/egret/ci/*-values.yaml scenario
+#      (sidecar and gateway), plus the combinations the chart must refuse (Helm 3.18, from an npm
+#      package);
 #   3b. lints and renders the egret-sidecar library through helm/examples/crm-sync and the
 #      Kustomize component through deploy/kustomize/example; validates every rendered object with
 #      kubernetes-models (.ci/validate-k8s.mjs) and the AWS files with asl-validator, the AWS SDK
@@ -177,6 +178,10 @@ refuses "an unknown app key" "Additional property" --set app.envFrm=x
 refuses "a second /tmp for the app" "already mounts" --set 'app.volumeMounts[0].name=x' \
   --set 'app.volumeMounts[0].mountPath=/tmp'
 refuses "tracing without an X-Ray region" "needs tracing.collector.region" --set tracing.enabled=true
+refuses "a gateway as a Job" "needs workload.kind=Deployment" -f helm/egret/ci/gateway-values.yaml \
+  --set workload.kind=Job
+refuses "a token hash written into the gateway's values" "Additional property tokens" \
+  -f helm/egret/ci/gateway-values.yaml --set-json 'gateway.clients=[{"name":"a","match":{"tokens":["sha256:00"]}}]'
 refuses "a collector uid that egret.enforce would redirect into Egret" "needs the collector to run as Egret's uid" \
   --set tracing.enabled=true --set tracing.collector.region=eu-west-1 --set egret.enforce=true \
   --set app.securityContext.runAsUser=10002 --set tracing.collector.securityContext.runAsUser=4317
@@ -211,6 +216,8 @@ step "Java deploy tests"
 deploy_tests='HelmRenderTest,DockerfileTest,JvmProfilesTest,EcsTaskDefinitionTest,StateMachineTest,EgretProbeTest,SidecarTemplatesTest,DashboardTest,AlertRulesTest'
 # Tracing: the chart's other pod shapes and refusals (helm from .tools), ECS, library defaults.
 deploy_tests+=',HelmTracingTest,EcsTracingTaskDefinitionTest,SidecarDefaultsTest'
+# Gateway mode: the chart's mode: gateway (helm from .tools), the ECS gateway and its clients.
+deploy_tests+=',HelmGatewayTest,EcsGatewayTest'
 mvn -B -q -pl proxy test -Dtest="$deploy_tests" -Dsurefire.failIfNoSpecifiedTests=false \
   -Degret.helm.rendered="$RENDERED" -Degret.probe="$PROBE" -Degret.sidecar.rendered="$SIDECAR"
 report=proxy/target/surefire-reports/TEST-dev.egret.deploy.HelmRenderTest.xml
@@ -336,6 +343,18 @@ check_config() { # check_config FILE LABEL
 }
 check_config deploy/ecs/egret.yaml deploy/ecs/egret.yaml
 check_config deploy/ecs/egret-tracing.yaml deploy/ecs/egret-tracing.yaml
+# The ECS gateway's config names each client's token hash as tokens/NAME.sha256, which its
+# egret-config container writes from SSM: here, a copy beside hashes of made-up tokens.
+gw_dir=$OUT/ecs-gateway
+rm -rf "$gw_dir"
+mkdir -p "$gw_dir/tokens"
+cp deploy/ecs/gateway/egret.yaml "$gw_dir/egret.yaml"
+for ref in $(grep -o '\${file:tokens/[a-z0-9-]*\.sha256}' deploy/ecs/gateway/egret.yaml); do
+  name=${ref#'${file:tokens/'}
+  name=${name%.sha256\}}
+  printf 'sha256:%s\n' "$(printf 'ci token of %s' "$name" | sha256sum | cut -d' ' -f1)" >"$gw_dir/tokens/$name.sha256"
+done
+check_config "$gw_dir/egret.yaml" "deploy/ecs/gateway/egret.yaml (with $(ls "$gw_dir/tokens" | wc -l) token hash files)"
 # The rendered chart's config file of every scenario, with the files its pod mounts: every PEM
 # file the config names must come from a volume the egret container mounts.
 node .ci/check-rendered-configs.mjs "$RENDERED" "$OUT" "${java_oneshot[@]}" \

@@ -44,7 +44,9 @@ class AlertRulesTest {
             "EgretDown",
             "EgretTargetMissing",
             "EgretClientConnectionsAtLimit",
-            "EgretTraceSpansDropped");
+            "EgretTraceSpansDropped",
+            "EgretIdentityFailuresHigh",
+            "EgretUpstreamProxyFailing");
   }
 
   @Test

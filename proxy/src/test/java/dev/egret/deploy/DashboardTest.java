@@ -57,7 +57,10 @@ class DashboardTest {
     List<String> linked = new ArrayList<>();
     for (JsonNode panel : queryPanels()) {
       String title = panel.path("title").asText();
-      boolean latency = panel.path("targets").toString().contains("_duration_seconds_bucket");
+      // Latency of a destination; the upstream-proxy histogram is per proxy, not per destination.
+      String targets = panel.path("targets").toString();
+      boolean latency = targets.contains("_duration_seconds_bucket")
+          && !targets.contains("egret_upstream_proxy_connect_duration_seconds_bucket");
       JsonNode links = panel.path("fieldConfig").path("defaults").path("links");
       if (!latency && links.isEmpty()) {
         continue;
@@ -104,6 +107,38 @@ class DashboardTest {
     assertThat(variable("destination").path("definition").asText())
         .startsWith("label_values(egret_requests_total")
         .endsWith(", destination)");
+  }
+
+  /**
+   * Gateway mode: a Client variable that keeps a sidecar's series (no client label) under "All",
+   * and the panels an operator of a shared gateway looks at first.
+   */
+  @Test
+  void filtersByClientAndShowsTheGatewaysOwnMetrics() {
+    JsonNode client = variable("client");
+    assertThat(client.path("type").asText()).isEqualTo("query");
+    assertThat(client.path("definition").asText())
+        .isEqualTo("label_values(egret_requests_total{job=~\"$job\", instance=~\"$instance\"}, client)");
+    // ".*" matches a missing label too, so "All" still shows a sidecar's requests.
+    assertThat(client.path("includeAll").asBoolean()).isTrue();
+    assertThat(client.path("allValue").asText()).isEqualTo(".*");
+
+    assertThat(exprOf("egret_requests_total", "sum by (client, outcome)")).contains("client=~\"$client\"");
+    assertThat(exprOf("egret_requests_total", "sum by (client, error)"))
+        .contains("client=~\"$client\"").contains("outcome=~\"denied|reported\"");
+    assertThat(exprOf("egret_identity_failures_total", "sum by (source, reason)")).isNotBlank();
+    assertThat(exprOf("egret_upstream_proxy_connect_duration_seconds_bucket", "histogram_quantile(0.99, sum by (proxy, le)"))
+        .isNotBlank();
+    assertThat(exprOf("egret_upstream_proxy_failures_total", "sum by (proxy, status)")).isNotBlank();
+  }
+
+  /** The one expr that names the metric and starts with the given aggregation. */
+  private String exprOf(String metric, String start) {
+    List<String> found = MetricNames.queriesIn(dashboard).stream()
+        .filter(q -> q.contains(metric + "{") && q.startsWith(start))
+        .toList();
+    assertThat(found).as("exprs on %s starting with %s", metric, start).hasSize(1);
+    return found.get(0);
   }
 
   @Test
@@ -194,13 +229,14 @@ class DashboardTest {
 
   /** docs/operations.md, "Metrics": the labels of each Egret metric, and the values of the enumerated ones. */
   private static final Map<String, Set<String>> LABELS = Map.ofEntries(
-      Map.entry("egret_requests_total", Set.of("destination", "kind", "outcome", "error")),
-      Map.entry("egret_request_duration_seconds_bucket", Set.of("destination", "kind", "le")),
+      // client: gateway mode only (docs/gateway.md); a sidecar's series have none.
+      Map.entry("egret_requests_total", Set.of("destination", "kind", "outcome", "error", "client")),
+      Map.entry("egret_request_duration_seconds_bucket", Set.of("destination", "kind", "le", "client")),
       Map.entry("egret_upstream_connect_duration_seconds_bucket", Set.of("destination", "le")),
       Map.entry("egret_upstream_tls_handshake_duration_seconds_bucket", Set.of("destination", "version", "le")),
       Map.entry("egret_upstream_tls_handshakes_total", Set.of("destination", "version", "cipher", "result")),
       Map.entry("egret_upstream_certificate_expiry_timestamp_seconds", Set.of("destination", "host")),
-      Map.entry("egret_bytes_total", Set.of("destination", "direction")),
+      Map.entry("egret_bytes_total", Set.of("destination", "direction", "client")),
       Map.entry("egret_tunnels_active", Set.of()),
       Map.entry("egret_config_reloads_total", Set.of("result")),
       Map.entry("egret_config_info", Set.of("sha256")),
@@ -210,12 +246,16 @@ class DashboardTest {
       Map.entry("egret_client_connections_refused_total", Set.of()),
       Map.entry("egret_shutdown_cut_total", Set.of("kind")),
       Map.entry("egret_access_log_dropped_total", Set.of()),
-      Map.entry("egret_trace_spans_dropped_total", Set.of("reason")));
+      Map.entry("egret_trace_spans_dropped_total", Set.of("reason")),
+      Map.entry("egret_identity_failures_total", Set.of("source", "reason")),
+      Map.entry("egret_upstream_proxy_connect_duration_seconds_bucket", Set.of("proxy", "le")),
+      Map.entry("egret_upstream_proxy_failures_total", Set.of("proxy", "status")));
   private static final Map<String, Set<String>> VALUES = Map.of(
       "kind", Set.of("upgrade", "tunnel", "tls"),
       "outcome", Set.of("allowed", "denied", "reported", "failed"),
       "direction", Set.of("upstream", "downstream"),
-      "reason", Set.of("queue_full", "export_failed", "rate_limited"));
+      "reason", Set.of("queue_full", "export_failed", "rate_limited"),
+      "source", Set.of("certificate", "token", "address", "proxy_protocol"));
   private static final Set<String> RESULTS_HANDSHAKE = Set.of("ok", "certificate_error", "protocol_error", "pin_mismatch");
   private static final Set<String> RESULTS_RELOAD = Set.of("success", "failure");
 
@@ -230,7 +270,8 @@ class DashboardTest {
     String chosen = "api.example-crm.com";
     int refusalSelectors = 0;
     for (String q : MetricNames.queriesIn(dashboard)) {
-      String expr = q.replace("$job", ".*").replace("$instance", ".*").replace("$destination", chosen);
+      String expr = q.replace("$job", ".*").replace("$instance", ".*").replace("$client", ".*")
+          .replace("$destination", chosen);
       if (expr.startsWith("label_values(")) {
         continue;
       }

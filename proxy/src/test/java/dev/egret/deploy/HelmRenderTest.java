@@ -30,7 +30,7 @@ class HelmRenderTest {
   private static final String PROPERTY = "egret.helm.rendered";
   private static final String ENV = "EGRET_HELM_RENDERED";
   private static final List<String> REQUIRED_SCENARIOS =
-      List.of("default", "legacy-sidecar", "monitoring-enabled", "custom-allowlist", "job", "app", "tracing");
+      List.of("default", "legacy-sidecar", "monitoring-enabled", "custom-allowlist", "job", "app", "tracing", "gateway");
   /** The OpenTelemetry collector's container name (tracing.enabled; helm/egret-sidecar/templates/_tracing.tpl). */
   private static final String COLLECTOR = "otel-collector";
 
@@ -66,6 +66,14 @@ class HelmRenderTest {
           .toList()
           .stream();
     }
+  }
+
+  /**
+   * The scenarios with an app beside Egret: all but {@code gateway*} ({@code mode: gateway}, Egret
+   * alone behind a Service, whose own checks are in HelmGatewayTest).
+   */
+  static Stream<String> sidecarScenarios() throws IOException {
+    return scenarios().filter(s -> !s.startsWith("gateway"));
   }
 
   @Test
@@ -167,7 +175,7 @@ class HelmRenderTest {
   }
 
   @ParameterizedTest(name = "{0}")
-  @MethodSource("scenarios")
+  @MethodSource("sidecarScenarios")
   void appSendsTrafficThroughEgretButNotPlatformEndpoints(String scenario) {
     Rendered r = Rendered.of(scenario);
     JsonNode app = r.app();
@@ -179,7 +187,7 @@ class HelmRenderTest {
   }
 
   @ParameterizedTest(name = "{0}")
-  @MethodSource("scenarios")
+  @MethodSource("sidecarScenarios")
   void proxyListensOnLoopbackAndAdminOnEveryInterface(String scenario) {
     JsonNode listen = Rendered.of(scenario).config().path("listen");
     assertThat(listen.path("proxy").asText()).startsWith("127.0.0.1:");

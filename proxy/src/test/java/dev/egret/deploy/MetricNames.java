@@ -44,7 +44,23 @@ public final class MetricNames {
           "egret_client_connections_limit",
           "egret_config_last_reload_success_timestamp_seconds",
           // Tracing (docs/tracing.md): spans not exported, by reason.
-          "egret_trace_spans_dropped_total");
+          "egret_trace_spans_dropped_total",
+          // Gateway mode (docs/gateway.md): identity refusals and upstream proxies.
+          "egret_identity_failures_total",
+          "egret_upstream_proxy_connect_duration_seconds",
+          "egret_upstream_proxy_failures_total");
+
+  /**
+   * The documented families a process exports only in gateway mode: identity failures from the
+   * first refusal on, the upstream-proxy ones only when {@code upstreamProxies} names a proxy. A
+   * sidecar's scrape has none of them, so a check against one sidecar's {@code /metrics} leaves
+   * these out.
+   */
+  public static final Set<String> GATEWAY_ONLY =
+      Set.of(
+          "egret_identity_failures_total",
+          "egret_upstream_proxy_connect_duration_seconds",
+          "egret_upstream_proxy_failures_total");
 
   private static final Pattern NAME = Pattern.compile("egret_[a-z_]+");
   private static final Pattern HISTOGRAM_SAMPLE = Pattern.compile("_(bucket|sum|count)$");
