@@ -4,6 +4,7 @@ import dev.egret.exchange.Exchange;
 import dev.egret.failure.ErrorKind;
 import dev.egret.failure.FailureResponse;
 import dev.egret.failure.ProxyFailure;
+import dev.egret.telemetry.AcceptPause;
 import dev.egret.telemetry.Fatal;
 import dev.egret.telemetry.Hop;
 import io.netty.bootstrap.ServerBootstrap;
@@ -118,6 +119,7 @@ public final class ProxyListener {
         .handler(new ChannelInboundHandlerAdapter() {
           @Override
           public void channelRead(ChannelHandlerContext ctx, Object child) {
+            AcceptPause.accepted(ctx.channel());
             if (child instanceof Channel ch && !stages.connections().admit(ch)
                 && !refuse(ch, origin, http)) {
               return; // closed here: never registered with a loop
@@ -127,10 +129,11 @@ public final class ProxyListener {
 
           @Override
           public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-            // An accept failed. Netty pauses accepting for a second and tries again, which
-            // would go on for ever with a full descriptor table: that one ends the process.
-            Fatal.acceptFailed("the listener on " + host + ":" + port, cause);
-            ctx.fireExceptionCaught(cause);
+            // An accept failed; with the table full, accepting pauses until descriptors free.
+            if (!AcceptPause.paused(ctx.channel(), "the listener on " + host + ":" + port,
+                cause)) {
+              ctx.fireExceptionCaught(cause);
+            }
           }
         })
         .childHandler(init);
@@ -178,7 +181,7 @@ public final class ProxyListener {
    * answer: the 503 is a courtesy, never paid for with the descriptors that the admitted
    * connections and the admin port need.
    */
-  static final int MAX_REFUSING = 64;
+  public static final int MAX_REFUSING = 64;
   /** Refused connections open now, across every listener of this Egret; see {@link #MAX_REFUSING}. */
   private final java.util.concurrent.atomic.AtomicInteger refusing =
       new java.util.concurrent.atomic.AtomicInteger();
