@@ -5,6 +5,7 @@ import dev.egret.admin.AdminServer;
 import dev.egret.config.ConfigCompiler;
 import dev.egret.config.ConfigException;
 import dev.egret.config.EgretConfig;
+import dev.egret.listener.ProxyListener;
 import dev.egret.telemetry.AccessLog;
 import dev.egret.telemetry.Fatal;
 import dev.egret.telemetry.Metrics;
@@ -168,18 +169,23 @@ public final class Run {
 
   /**
    * Warns when {@code ulimit -n} is below what the caps allow Egret to open: each client
-   * connection may hold an upstream one, and a flood that fills the table ends the process
-   * ({@link Fatal}).
+   * connection may hold an upstream one, up to {@link ProxyListener#MAX_REFUSING} refused ones may
+   * be open while their 503 is written, and the JVM keeps its own files (about 120 at rest). A
+   * warning, not a refusal: Lambda's limit is a fixed 1,024, below the default caps, and the caps
+   * change on reload. A full table pauses accepting until connections close ({@code AcceptPause}).
    */
   private static void descriptorHeadroom(EgretConfig config, PrintStream err) {
     long limit = Fatal.descriptorLimit();
-    long need = 2L * config.limits().maxConnections() + config.limits().maxAdminConnections() + 256;
+    long need = 2L * config.limits().maxConnections() + config.limits().maxAdminConnections()
+        + ProxyListener.MAX_REFUSING + 256;
     if (limit > 0 && limit < need) {
       err.println("egret: the descriptor limit (ulimit -n) is " + limit + ", below the " + need
           + " that limits.maxConnections (" + config.limits().maxConnections() + ", with an"
           + " upstream connection each), limits.maxAdminConnections ("
-          + config.limits().maxAdminConnections() + ") and the JVM's own files can take; when the"
-          + " table fills, Egret exits with code 1. Raise the limit or lower limits.maxConnections");
+          + config.limits().maxAdminConnections() + "), " + ProxyListener.MAX_REFUSING
+          + " refused connections and the JVM's own files can take; when the table fills, Egret"
+          + " stops accepting new connections until some close. Raise the limit or lower"
+          + " limits.maxConnections");
     }
   }
 

@@ -1,6 +1,7 @@
 package dev.egret.admin;
 
 import dev.egret.config.EgretConfig;
+import dev.egret.telemetry.AcceptPause;
 import dev.egret.telemetry.Fatal;
 import dev.egret.telemetry.Telemetry;
 import io.netty.bootstrap.ServerBootstrap;
@@ -143,6 +144,7 @@ public final class AdminServer {
         .handler(new ChannelInboundHandlerAdapter() {
           @Override
           public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            AcceptPause.accepted(ctx.channel());
             if (msg instanceof Channel child && !admit(child)) {
               // Not registered with any loop yet: closed right here, its descriptor with it. A
               // channel with no loop has no pipeline to close through, so this is the call
@@ -156,8 +158,10 @@ public final class AdminServer {
 
           @Override
           public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-            Fatal.acceptFailed("the admin listener on " + host + ":" + port, cause);
-            ctx.fireExceptionCaught(cause);
+            if (!AcceptPause.paused(ctx.channel(), "the admin listener on " + host + ":" + port,
+                cause)) {
+              ctx.fireExceptionCaught(cause);
+            }
           }
         })
         .childHandler(new ChannelInitializer<Channel>() {

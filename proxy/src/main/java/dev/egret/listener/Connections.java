@@ -12,7 +12,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.IntSupplier;
 
 /**
- * Every open client connection of every listener: the {@code limits.maxConnections} cap, the
+ * Every admitted client connection of every listener: the {@code limits.maxConnections} cap, the
  * {@code egret_client_connections} gauge, and the drain. A connection is counted from accept
  * until its channel closes, whatever it became (a tunnel included): the count is given back by
  * the channel's close future, which fires exactly once for every channel. The cap is read at
@@ -35,12 +35,17 @@ public final class Connections {
   }
 
   /**
-   * Counts an accepted connection. False when it is over the cap (counted as a refusal): the
-   * caller refuses it at once (a 503, or a close where HTTP means nothing) and closes it. Either
-   * way it is uncounted when it closes.
+   * Counts an accepted connection under the cap. False when it is over the cap: it is counted as
+   * a refusal, not as open, and the caller refuses it at once (a 503, or a close where HTTP means
+   * nothing). A refused connection never holds a slot, so what bounds the descriptors refused
+   * connections hold is the listener's refusal budget, not this count.
    */
   boolean admit(Channel ch) {
-    int n = count.incrementAndGet();
+    if (count.incrementAndGet() > limit.getAsInt()) {
+      count.decrementAndGet();
+      telemetry.clientConnectionRefusedAtCap();
+      return false;
+    }
     telemetry.clientConnectionOpened();
     ch.closeFuture().addListener(f -> {
       count.decrementAndGet();
@@ -50,10 +55,6 @@ public final class Connections {
         allClosed.tryComplete();
       }
     });
-    if (n > limit.getAsInt()) {
-      telemetry.clientConnectionRefusedAtCap();
-      return false;
-    }
     return true;
   }
 

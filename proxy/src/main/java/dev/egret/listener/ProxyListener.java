@@ -5,6 +5,7 @@ import dev.egret.exchange.Exchange;
 import dev.egret.failure.ErrorKind;
 import dev.egret.failure.FailureResponse;
 import dev.egret.failure.ProxyFailure;
+import dev.egret.telemetry.AcceptPause;
 import dev.egret.telemetry.Fatal;
 import dev.egret.telemetry.Hop;
 import io.netty.bootstrap.ServerBootstrap;
@@ -69,12 +70,14 @@ public final class ProxyListener {
     return bind(host, port, new ChannelInitializer<>() {
       @Override
       protected void initChannel(Channel ch) {
-        if (admitted(ch, Exchange.Origin.PROXY, true)) {
-          pipelines.http(ch.pipeline(), contextFor(ch.eventLoop()),
-              StrictHeadParser.TargetForm.PROXY, Exchange.Origin.PROXY);
+        if (refusal(ch) != null) {
+          ch.pipeline().addLast(new Refusal(refusal(ch)));
+          return;
         }
+        pipelines.http(ch.pipeline(), contextFor(ch.eventLoop()),
+            StrictHeadParser.TargetForm.PROXY, Exchange.Origin.PROXY);
       }
-    });
+    }, Exchange.Origin.PROXY, true);
   }
 
   /** Binds a transparent listener; completes with the bound port. */
@@ -82,7 +85,8 @@ public final class ProxyListener {
     return bind(t.host(), t.bindPort(), new ChannelInitializer<>() {
       @Override
       protected void initChannel(Channel ch) {
-        if (!admitted(ch, Exchange.Origin.TRANSPARENT, !t.tls())) {
+        if (refusal(ch) != null) {
+          ch.pipeline().addLast(new Refusal(refusal(ch)));
           return;
         }
         ContextInternal context = contextFor(ch.eventLoop());
@@ -94,10 +98,15 @@ public final class ProxyListener {
               Exchange.Origin.TRANSPARENT);
         }
       }
-    });
+    }, Exchange.Origin.TRANSPARENT, !t.tls());
   }
 
-  private Future<Integer> bind(String host, int port, ChannelInitializer<Channel> init) {
+  /**
+   * @param origin the listener's kind, for the access-log line of a refused connection
+   * @param http whether the listener speaks HTTP, so that a refused connection can be told why
+   */
+  private Future<Integer> bind(String host, int port, ChannelInitializer<Channel> init,
+      Exchange.Origin origin, boolean http) {
     Promise<Integer> bound = Promise.promise();
     ServerBootstrap b = new ServerBootstrap()
         .group(vertx.acceptorEventLoopGroup(), vertx.nettyEventLoopGroup())
@@ -111,18 +120,21 @@ public final class ProxyListener {
         .handler(new ChannelInboundHandlerAdapter() {
           @Override
           public void channelRead(ChannelHandlerContext ctx, Object child) {
-            if (child instanceof Channel ch) {
-              ch.attr(ADMITTED).set(stages.connections().admit(ch));
+            AcceptPause.accepted(ctx.channel());
+            if (child instanceof Channel ch && !stages.connections().admit(ch)
+                && !refuse(ch, origin, http)) {
+              return; // closed here: never registered with a loop
             }
             ctx.fireChannelRead(child);
           }
 
           @Override
           public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-            // An accept failed. Netty pauses accepting for a second and tries again, which
-            // would go on for ever with a full descriptor table: that one ends the process.
-            Fatal.acceptFailed("the listener on " + host + ":" + port, cause);
-            ctx.fireExceptionCaught(cause);
+            // An accept failed; with the table full, accepting pauses until descriptors free.
+            if (!AcceptPause.paused(ctx.channel(), "the listener on " + host + ":" + port,
+                cause)) {
+              ctx.fireExceptionCaught(cause);
+            }
           }
         })
         .childHandler(init);
@@ -147,37 +159,12 @@ public final class ProxyListener {
     return contexts.computeIfAbsent(loop, l -> vertx.contextBuilder().withEventLoop(l).build());
   }
 
-  private static final io.netty.util.AttributeKey<Boolean> ADMITTED =
-      io.netty.util.AttributeKey.valueOf("egret.admitted");
+  private static final io.netty.util.AttributeKey<ProxyFailure> REFUSED =
+      io.netty.util.AttributeKey.valueOf("egret.refused");
 
-  /**
-   * Whether the acceptor counted the connection under the cap. One over {@code
-   * limits.maxConnections} is refused now, at accept, without waiting for its first bytes: a
-   * client that sends nothing must not hold a descriptor. An HTTP listener answers the 503 at
-   * once (a client reads it when it sends its request) and closes; a TLS listener, whose client
-   * expects a ServerHello, is closed without an answer. Either way it was counted as a refusal.
-   */
-  private boolean admitted(Channel ch, Exchange.Origin origin, boolean http) {
-    if (Boolean.TRUE.equals(ch.attr(ADMITTED).get())) {
-      return true;
-    }
-    ProxyFailure f = new ProxyFailure(ErrorKind.CONNECTION_LIMIT_REACHED, "Egret already serves "
-        + stages.connections().limit() + " client connections (limits.maxConnections)");
-    if (http) {
-      ch.pipeline().addLast(new Refusal(f));
-    } else {
-      ch.close();
-    }
-    Hop hop = new Hop();
-    hop.client = Exchange.address(ClientPeer.clientAddress(ch));
-    hop.origin = origin == Exchange.Origin.PROXY ? null : "transparent";
-    hop.url = "-";
-    hop.error = f.kind();
-    hop.errorDetails = f.details();
-    hop.status = f.status();
-    hop.finish();
-    stages.telemetry().hopFinished(hop);
-    return false;
+  /** Why the acceptor refused the connection, or null when it was admitted. */
+  private static ProxyFailure refusal(Channel ch) {
+    return ch.attr(REFUSED).get();
   }
 
   /**
@@ -187,19 +174,58 @@ public final class ProxyListener {
    */
   static final long REFUSAL_LINGER_MS = 1_000;
   /**
-   * At most this many refused connections linger at once. The linger holds a descriptor, so a
-   * burst of refusals must not hold one each (a burst of 600 over-cap connections exhausted a
-   * 400-descriptor table): past the bound a refused connection is closed as soon as its 503 is
-   * written, which a client that already sent its request may see as a reset.
+   * The refusal budget: at most this many refused connections are open at once, each from its
+   * accept until its close. A refused connection holds a descriptor while a loop registers it,
+   * writes its 503 and lingers; a burst accepted faster than the loops could do that for each
+   * used to fill the table (600 over-cap connections at once under a 400-descriptor limit).
+   * Past the budget a refused connection is closed by the acceptor as it is accepted, with no
+   * answer: the 503 is a courtesy, never paid for with the descriptors that the admitted
+   * connections and the admin port need.
    */
-  static final int MAX_LINGERING = 64;
-  private static final java.util.concurrent.atomic.AtomicInteger LINGERING =
+  public static final int MAX_REFUSING = 64;
+  /** Refused connections open now, across every listener of this Egret; see {@link #MAX_REFUSING}. */
+  private final java.util.concurrent.atomic.AtomicInteger refusing =
       new java.util.concurrent.atomic.AtomicInteger();
+
+  /**
+   * Refuses a connection over {@code limits.maxConnections}, on the acceptor thread, as it is
+   * accepted, without waiting for its first bytes: a client that sends nothing must not hold a
+   * descriptor. On an HTTP listener, within the refusal budget, it is handed on to a loop that
+   * answers the 503 at once (a client reads it when it sends its request) and closes (returns
+   * true). A TLS listener's client expects a ServerHello, so there, as past the budget, the
+   * connection is closed here and now (returns false). Either way it is counted as a refusal
+   * and logged.
+   */
+  private boolean refuse(Channel ch, Exchange.Origin origin, boolean http) {
+    ProxyFailure f = new ProxyFailure(ErrorKind.CONNECTION_LIMIT_REACHED, "Egret already serves "
+        + stages.connections().limit() + " client connections (limits.maxConnections)");
+    Hop hop = new Hop();
+    hop.client = Exchange.address(ClientPeer.clientAddress(ch));
+    hop.origin = origin == Exchange.Origin.PROXY ? null : "transparent";
+    hop.url = "-";
+    hop.error = f.kind();
+    hop.errorDetails = f.details();
+    hop.status = f.status();
+    hop.finish();
+    stages.telemetry().hopFinished(hop);
+    if (http && refusing.incrementAndGet() <= MAX_REFUSING) {
+      ch.attr(REFUSED).set(f);
+      ch.closeFuture().addListener(c -> refusing.decrementAndGet());
+      return true;
+    }
+    if (http) {
+      refusing.decrementAndGet();
+    }
+    // Not registered with any loop: no pipeline to close through, so this is the call Netty's
+    // own ServerBootstrapAcceptor makes for a child it cannot register (forceClose).
+    ch.unsafe().closeForcibly();
+    return false;
+  }
 
   /**
    * Answers a connection over the cap as soon as it is active: the 503, then a FIN. What the
    * client sends meanwhile is read and dropped, never parsed, so that the close that follows its
-   * EOF (or at most {@link #REFUSAL_LINGER_MS} later) is a clean one.
+   * EOF (or at most {@link #REFUSAL_LINGER_MS} after it became active) is a clean one.
    */
   private static final class Refusal extends ChannelInboundHandlerAdapter {
     private final ProxyFailure failure;
@@ -211,16 +237,12 @@ public final class ProxyListener {
     @Override
     public void channelActive(ChannelHandlerContext ctx) {
       Channel ch = ctx.channel();
+      // Bounded from here whatever the write does, so the refusal budget always comes back.
+      ctx.executor().schedule(() -> ch.close(), REFUSAL_LINGER_MS, TimeUnit.MILLISECONDS);
       ctx.writeAndFlush(FailureResponse.raw(failure, null, null)).addListener(done -> {
-        if (done.isSuccess() && ch instanceof DuplexChannel duplex
-            && LINGERING.incrementAndGet() <= MAX_LINGERING) {
-          ch.closeFuture().addListener(c -> LINGERING.decrementAndGet());
+        if (done.isSuccess() && ch instanceof DuplexChannel duplex) {
           duplex.shutdownOutput();
-          ctx.executor().schedule(() -> ch.close(), REFUSAL_LINGER_MS, TimeUnit.MILLISECONDS);
         } else {
-          if (done.isSuccess() && ch instanceof DuplexChannel) {
-            LINGERING.decrementAndGet(); // counted above, over the bound: not lingering
-          }
           ch.close();
         }
       });

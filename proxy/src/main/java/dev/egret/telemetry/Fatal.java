@@ -11,20 +11,21 @@ import java.util.logging.Logger;
 
 /**
  * Ends the process, with exit code 1 and one line that names the cause, on a failure Egret
- * cannot serve through: an {@link OutOfMemoryError} (or another {@link VirtualMachineError}) and
- * a full descriptor table. Arm it once, where the process starts serving:
+ * cannot serve through: an {@link OutOfMemoryError} (or another {@link VirtualMachineError}), and
+ * an I/O failure that a library logs while the descriptor table is full. Arm it once, where the
+ * process starts serving:
  *
  * <pre>{@code
  * Fatal.arm();                    // egret run, egret lambda (Run.start)
  * ...
  * Fatal.check(cause);             // in a handler that would otherwise swallow the error
- * Fatal.acceptFailed("the proxy listener", cause);
  * }</pre>
  *
  * <p>Why exit rather than carry on: an event loop that hit an OutOfMemoryError may have died or
  * left a connection, a pool or a timer half-updated, and Netty and Vert.x catch and log such
- * errors where they happen, so the process stays alive while its listeners answer nothing; a
- * full descriptor table stops every accept. Alive but serving nothing is the worst state for
+ * errors where they happen, so the process stays alive while its listeners answer nothing. A
+ * listener whose accept fails with the table full only pauses ({@link AcceptPause}): what the
+ * listeners admit is bounded, so that table empties again. Alive but serving nothing is the worst state for
  * an orchestrator, whose restart is the fix. Egret's own handlers pass errors to {@link #check};
  * the errors that Netty and Vert.x swallow are all logged through java.util.logging (Netty and
  * Vert.x log through SLF4J, bound to it), so a handler on the root logger sees them too: an
@@ -149,28 +150,14 @@ public final class Fatal {
     exit(cause, fallback);
   }
 
-  /**
-   * A listener could not accept a connection: ends the process when the cause is a full
-   * descriptor table, in which no listener can accept anything until descriptors are closed.
-   * An accept failure with descriptors to spare (a connection reset before it was accepted)
-   * changes nothing.
-   */
-  public static void acceptFailed(String listener, Throwable cause) {
-    check(cause);
-    if (cause instanceof IOException && tableFull()) {
-      exit("the descriptor table is full (" + describeTable() + ") while accepting on " + listener
-          + ": " + cause + "; raise the limit (ulimit -n, the container's nofile) above what "
-          + "limits.maxConnections and limits.maxAdminConnections need, or lower them");
-    }
-  }
-
   /** The descriptor limit ({@code ulimit -n}), or -1 where the JVM cannot tell. */
   public static long descriptorLimit() {
     var os = unix;
     return os == null ? -1 : os.getMaxFileDescriptorCount();
   }
 
-  private static boolean tableFull() {
+  /** Whether (nearly) every descriptor is open; true when even counting them fails. */
+  static boolean tableFull() {
     var os = unix;
     if (os == null) {
       return false;
@@ -184,7 +171,7 @@ public final class Fatal {
     }
   }
 
-  private static String describeTable() {
+  static String describeTable() {
     var os = unix;
     try {
       return os.getOpenFileDescriptorCount() + " of " + os.getMaxFileDescriptorCount() + " open";

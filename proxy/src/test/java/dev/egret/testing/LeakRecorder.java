@@ -16,8 +16,10 @@ import org.junit.platform.launcher.LauncherSessionListener;
  * <p>Netty builds each detector once, when its class (for buffers, {@code AbstractByteBuf}) is
  * first loaded, from the factory in force then. So this installs its factory when the test
  * launcher session opens, before any test class loads Netty: registered as a {@link
- * LauncherSessionListener} in {@code META-INF/services}. The detectors it builds are Netty's own,
- * with a listener added; nothing else changes for the other tests.
+ * LauncherSessionListener} in {@code META-INF/services}. The detectors it builds are Netty's own
+ * that also record what they report ({@link RecordingLeakDetector}); nothing else changes for the
+ * other tests. A test never sets a leak listener of its own for this ({@code
+ * ByteBufUtil.setLeakListener}): it reads {@link #leaks} with a marker of its own.
  */
 public final class LeakRecorder implements LauncherSessionListener {
   private static final List<String> LEAKS = new ArrayList<>();
@@ -39,16 +41,7 @@ public final class LeakRecorder implements LauncherSessionListener {
       @SuppressWarnings("deprecation") // the abstract method every factory implements
       public <T> ResourceLeakDetector<T> newResourceLeakDetector(
           Class<T> resource, int samplingInterval, long maxActive) {
-        ResourceLeakDetector<T> detector = new ResourceLeakDetector<>(resource, samplingInterval) {
-          // Netty reports (and calls the listener) only while its logger logs errors; a test that
-          // quiets logging would silence the leak check with it.
-          @Override
-          protected boolean needReport() {
-            return true;
-          }
-        };
-        detector.setLeakListener((type, records) -> record(type + ": " + records));
-        return detector;
+        return new RecordingLeakDetector<>(resource, samplingInterval);
       }
     });
   }
