@@ -5,6 +5,7 @@ import dev.egret.exchange.Tracked;
 import dev.egret.telemetry.Fatal;
 import dev.egret.telemetry.Telemetry;
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
@@ -12,7 +13,7 @@ import io.netty.channel.ChannelPipeline;
 import io.netty.handler.codec.haproxy.HAProxyCommand;
 import io.netty.handler.codec.haproxy.HAProxyMessage;
 import io.netty.handler.codec.haproxy.HAProxyMessageDecoder;
-import io.netty.handler.codec.haproxy.HAProxyProtocolException;
+import io.netty.handler.codec.DecoderException;
 import io.netty.handler.codec.haproxy.HAProxyProxiedProtocol;
 import io.netty.util.NetUtil;
 import io.netty.util.ReferenceCountUtil;
@@ -208,6 +209,10 @@ final class ProxyHeader extends ChannelInboundHandlerAdapter implements Tracked 
       refuse(ctx, "missing");
       return;
     }
+    if (evt == SignedDecoder.NOT_A_HEADER) {
+      refuse(ctx, "malformed");
+      return;
+    }
     ctx.fireUserEventTriggered(evt);
   }
 
@@ -227,7 +232,9 @@ final class ProxyHeader extends ChannelInboundHandlerAdapter implements Tracked 
   @Override
   public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
     Fatal.check(cause);
-    if (state == State.HEADER && cause instanceof HAProxyProtocolException) {
+    // HAProxyProtocolException, or (netty/netty#16866) an IndexOutOfBoundsException from a TLV
+    // longer than the header, which ByteToMessageDecoder wraps in a DecoderException.
+    if (state == State.HEADER && cause instanceof DecoderException) {
       refuse(ctx, "malformed");
       return;
     }
@@ -265,19 +272,40 @@ final class ProxyHeader extends ChannelInboundHandlerAdapter implements Tracked 
   }
 
   /**
-   * Netty's decoder, told first whether the connection starts with a PROXY signature. Netty's
-   * decoder reads anything that is not the v2 signature as a v1 line, so a plain request would
-   * come out as a malformed header, and only after 13 bytes; a connection without a header is
-   * told apart here as soon as its first bytes cannot begin either signature.
+   * Netty's decoder, told first whether the connection starts with a PROXY signature, and kept
+   * clear of the decoder's known faults in Netty 4.2.9 (the version Vert.x brings; 4.2.15 and
+   * 4.2.16 fix them, and this class can then shed its guards):
+   *
+   * <ul>
+   *   <li>Netty's decoder reads anything that is not the v2 signature as a v1 line, so a plain
+   *       request would come out as a malformed header, and only after 13 bytes; a connection
+   *       without a header is told apart here as soon as its first bytes cannot begin either
+   *       signature.
+   *   <li>A v2 header whose version byte is {@code 0xFF} reads as "version not found yet" and
+   *       the decoder buffers without a bound (CVE-2026-55851): only versions 2 ({@code 0x2X})
+   *       pass here, and no more than {@link #MAX_HEADER_BYTES} are ever buffered.
+   *   <li>A TLV whose length runs past the header, or nested SSL TLVs, leave slices of the
+   *       buffer retained (CVE-2026-44893, CVE-2026-48059, netty/netty#16866): a pooled buffer
+   *       would be lost for good. So the decoder buffers into an unpooled heap copy of what it
+   *       reads ({@link #cumulate}), which the garbage collector takes back whatever Netty
+   *       retained; the socket's pooled buffers are released at once.
+   * </ul>
    */
   static final class SignedDecoder extends HAProxyMessageDecoder {
     static final Object NO_SIGNATURE = new Object();
+    static final Object NOT_A_HEADER = new Object();
+    /** The longest header there is: v2's 16 fixed bytes and a 65535-byte address block. */
+    static final int MAX_HEADER_BYTES = 16 + 65535;
     private final Signature signature = new Signature();
     private boolean refused;
+    private long received;
+    /** The heap buffer this decoder cumulates into; only ever this decoder's own. */
+    private ByteBuf heap;
 
     SignedDecoder() {
       // A header with TLVs is read whole (up to the v2 maximum, 64 KiB) and the TLVs dropped.
       super(true);
+      setCumulator((alloc, cumulation, in) -> cumulate(cumulation, in));
     }
 
     boolean sawBytes() {
@@ -290,13 +318,35 @@ final class ProxyHeader extends ChannelInboundHandlerAdapter implements Tracked 
         ReferenceCountUtil.release(msg);
         return;
       }
-      if (msg instanceof ByteBuf buf && signature.offer(buf) == Signature.Match.NO) {
-        refused = true;
-        buf.release();
-        ctx.fireUserEventTriggered(NO_SIGNATURE);
-        return;
+      if (msg instanceof ByteBuf buf) {
+        // Still here after MAX_HEADER_BYTES: no header can be that long.
+        boolean tooLong = received >= MAX_HEADER_BYTES;
+        received += buf.readableBytes();
+        Signature.Match m = signature.offer(buf);
+        if (m == Signature.Match.NO || tooLong || !signature.versionTwoOrNotV2()) {
+          refused = true;
+          buf.release();
+          ctx.fireUserEventTriggered(m == Signature.Match.NO ? NO_SIGNATURE : NOT_A_HEADER);
+          return;
+        }
       }
       super.channelRead(ctx, msg);
+    }
+
+    private ByteBuf cumulate(ByteBuf cumulation, ByteBuf in) {
+      try {
+        if (cumulation == heap && heap.refCnt() == 1) {
+          heap.writeBytes(in); // an unpooled heap buffer grows as needed
+        } else {
+          ByteBuf copy = Unpooled.buffer(cumulation.readableBytes() + in.readableBytes());
+          copy.writeBytes(cumulation).writeBytes(in);
+          cumulation.release();
+          heap = copy;
+        }
+        return heap;
+      } finally {
+        in.release();
+      }
     }
   }
 
@@ -312,7 +362,8 @@ final class ProxyHeader extends ChannelInboundHandlerAdapter implements Tracked 
     private static final byte[] V2 =
         {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
 
-    private final byte[] first = new byte[V2.length];
+    /** The signatures' bytes and, for v2, the version and command byte behind them. */
+    private final byte[] first = new byte[V2.length + 1];
     private int seen;
     private Match verdict = Match.MORE;
 
@@ -320,13 +371,24 @@ final class ProxyHeader extends ChannelInboundHandlerAdapter implements Tracked 
       return seen;
     }
 
+    /**
+     * False once a v2 signature is followed by a version other than 2; true while that byte has
+     * not arrived, and for v1.
+     */
+    boolean versionTwoOrNotV2() {
+      return verdict != Match.YES || seen <= V2.length || !startsLike(V2)
+          || (first[V2.length] & 0xF0) == 0x20;
+    }
+
     Match offer(ByteBuf buf) {
+      if (seen < first.length) {
+        int n = Math.min(first.length - seen, buf.readableBytes());
+        buf.getBytes(buf.readerIndex(), first, seen, n);
+        seen += n;
+      }
       if (verdict != Match.MORE) {
         return verdict;
       }
-      int n = Math.min(first.length - seen, buf.readableBytes());
-      buf.getBytes(buf.readerIndex(), first, seen, n);
-      seen += n;
       boolean v1 = startsLike(V1);
       boolean v2 = startsLike(V2);
       if (!v1 && !v2) {

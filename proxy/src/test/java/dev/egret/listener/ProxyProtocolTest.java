@@ -246,7 +246,12 @@ class ProxyProtocolTest {
         concat(V2_SIGNATURE, new byte[] {0x31, 0x11, 0x00, 0x0C, 127, 0, 0, 5, 127, 0, 0, 1,
             0x10, 0x00, 0x0C, 0x38}),
         // v2 TCP4 whose address block is too short for two addresses and ports
-        concat(V2_SIGNATURE, new byte[] {0x21, 0x11, 0x00, 0x04, 127, 0, 0, 5}));
+        concat(V2_SIGNATURE, new byte[] {0x21, 0x11, 0x00, 0x04, 127, 0, 0, 5}),
+        // version byte 0xFF, which Netty 4.2.9 would buffer behind without a bound
+        concat(V2_SIGNATURE, new byte[] {(byte) 0xFF, 0x11, 0x00, 0x0C}, new byte[4096]),
+        // a TLV that runs past the header (Netty 4.2.9 throws IndexOutOfBounds, not its own)
+        concat(V2_SIGNATURE, new byte[] {0x21, 0x11, 0x00, 0x10, 127, 0, 0, 5, 127, 0, 0, 1,
+            0x10, 0x00, 0x0C, 0x38, 0x04, 0x00, 0x10, 'a'}));
     for (int i = 0; i < bad.size(); i++) {
       try (Socket s = connect(null)) {
         assertThat(exchange(s, concat(bad.get(i), get("/malformed-" + i))))
