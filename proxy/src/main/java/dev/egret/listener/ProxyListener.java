@@ -89,6 +89,8 @@ public final class ProxyListener {
           if (proxyProtocol == null) {
             http.run();
           } else {
+            // Last, so its handlers go in front of any added before (a TLS handler: the header
+            // comes before TLS on the wire).
             ProxyHeader.install(ch.pipeline(), config.timeouts().requestHead(), stages, http);
           }
         }
