@@ -53,7 +53,9 @@ import java.util.concurrent.TimeUnit;
  * <p>A second header is never read as one: this handler stays in front of the HTTP parser until
  * the first bytes behind the header show whether they are a PROXY signature again, counts {@code
  * repeated} if they are, and passes them on either way, so the strict request parser refuses
- * them as a malformed request (400) and the address stays the first header's.
+ * them as a malformed request (400) and the address stays the first header's. (Where the proxy
+ * port speaks TLS, the bytes behind the header are TLS records: a second header inside TLS still
+ * meets the parser's 400, uncounted here.)
  *
  * <p>A {@code LOCAL} header (the load balancer's own health check), and a {@code PROXY} header
  * whose family is {@code UNKNOWN} or a UNIX socket, names no IP source: the client address is
