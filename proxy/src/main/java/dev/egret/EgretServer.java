@@ -235,7 +235,7 @@ public final class EgretServer {
    * listeners bind: a reload cannot move a bound socket. Everything else applies on reload: the
    * policy, TLS, addresses and upstream timeouts to each hop that starts after it, the client
    * connections' limits and timeouts ({@code limits.*}, {@code timeouts.idle}, {@code
-   * timeouts.requestHead}) to each connection accepted after it, {@code shutdown} to the next
+   * timeouts.requestHead}) and {@code listen.proxyProtocol} to each connection accepted after it, {@code shutdown} to the next
    * drain.
    */
   static List<String> restartOnly(EgretConfig current, EgretConfig next) {

@@ -13,8 +13,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A reload applies every setting except where the listeners bind; a reload that changed one of
- * those says so, naming each key, and one that changed only live settings (limits, timeouts)
- * says nothing of a restart. A real {@code egret run} in a child JVM, reloaded by SIGHUP.
+ * those says so, naming each key, and one that changed only live settings (limits, timeouts,
+ * listen.proxyProtocol) says nothing of a restart. A real {@code egret run} in a child JVM, reloaded by SIGHUP.
  */
 @Timeout(value = 2, unit = TimeUnit.MINUTES)
 class ReloadNoticeTest {
@@ -35,6 +35,8 @@ class ReloadNoticeTest {
     try (EgretProcess egret = EgretProcess.start(dir, YAML, "-Xmx64m")) {
       Path file = dir.resolve("egret.yaml");
       Files.writeString(file, YAML
+          .replace("admin: 127.0.0.1:0}",
+              "admin: 127.0.0.1:0, proxyProtocol: {trustedPeers: [127.0.0.1/32]}}")
           .replace("timeouts: {requestHead: 10s}", "timeouts: {requestHead: 2s, idle: 5s}")
           .replace("limits: {maxConnections: 100}",
               "limits: {maxConnections: 10, maxHeaderBytes: 4096, maxAdminConnections: 8}"));

@@ -240,14 +240,42 @@ public final class ConfigCompiler {
       EgretConfig.HostPort proxy = new EgretConfig.HostPort("127.0.0.1", 3128);
       EgretConfig.HostPort admin = new EgretConfig.HostPort("127.0.0.1", 9901);
       if (node != null) {
-        Fields f = Fields.of(node, "listen", keys("proxy", "admin", "transparent"), errors);
+        Fields f = Fields.of(node, "listen", keys("proxy", "admin", "transparent",
+            "proxyProtocol"), errors);
         if (f != null) {
           proxy = hostPort(f, "proxy", proxy);
           admin = hostPort(f, "admin", admin);
-          return new EgretConfig.Listen(proxy, admin, Transparents.compile(f, proxy, admin, errors));
+          return new EgretConfig.Listen(proxy, admin, Transparents.compile(f, proxy, admin, errors),
+              proxyProtocol(f));
         }
       }
       return new EgretConfig.Listen(proxy, admin);
+    }
+
+    /** {@code listen.proxyProtocol}; null when absent. */
+    private EgretConfig.ProxyProtocol proxyProtocol(Fields listen) {
+      YamlNode n = listen.get("proxyProtocol");
+      Fields f = n == null ? null
+          : Fields.of(n, listen.path("proxyProtocol"), keys("trustedPeers"), errors);
+      if (f == null) {
+        return null;
+      }
+      if (f.get("trustedPeers") == null) {
+        errors.add(f.node(), "listen.proxyProtocol needs 'trustedPeers', the CIDRs of the load "
+            + "balancers that send the PROXY header, such as [10.0.0.0/16]");
+        return null;
+      }
+      List<Cidr> peers = f.stringList("trustedPeers", Cidr::parse);
+      if (peers == null) {
+        return null;
+      }
+      if (peers.isEmpty() && f.list("trustedPeers").isEmpty()) {
+        errors.add(f.get("trustedPeers"), "listen.proxyProtocol.trustedPeers is empty, so every "
+            + "connection would be closed; list the load balancers' CIDRs, such as [10.0.0.0/16], "
+            + "or remove listen.proxyProtocol");
+        return null;
+      }
+      return new EgretConfig.ProxyProtocol(peers);
     }
 
     private EgretConfig.HostPort hostPort(Fields f, String key, EgretConfig.HostPort fallback) {

@@ -49,15 +49,47 @@ public record EgretConfig(
    * {@code listen:}: where the proxy and admin listeners bind, and the optional transparent
    * listeners an iptables redirect sends connections to ({@code egret iptables}).
    */
-  public record Listen(HostPort proxy, HostPort admin, List<Transparent> transparent) {
+  public record Listen(HostPort proxy, HostPort admin, List<Transparent> transparent,
+      ProxyProtocol proxyProtocol) {
     public Listen {
       transparent = List.copyOf(transparent);
     }
 
-    /** No transparent listeners. */
+    /** No transparent listeners, no PROXY header. */
     public Listen(HostPort proxy, HostPort admin) {
-      this(proxy, admin, List.of());
+      this(proxy, admin, List.of(), null);
     }
+  }
+
+  /**
+   * {@code listen.proxyProtocol}: every proxy-port connection starts with one PROXY protocol
+   * header (v1 or v2) from a load balancer in {@code trustedPeers}, naming the client's address.
+   * Null in {@link Listen} when the key is absent: the proxy port reads HTTP from its first byte.
+   */
+  public record ProxyProtocol(List<dev.egret.address.Cidr> trustedPeers) {
+    public ProxyProtocol {
+      trustedPeers = List.copyOf(trustedPeers);
+    }
+
+    /**
+     * True when {@code peer} may send a header. An IPv4 peer on a dual-stack socket shows as
+     * {@code ::ffff:a.b.c.d}; it is judged by the IPv4 address, as written in the list.
+     */
+    public boolean trusts(java.net.InetAddress peer) {
+      byte[] b = peer.getAddress();
+      if (b.length == 16 && java.util.Arrays.equals(b, 0, 12, V4_MAPPED, 0, 12)) {
+        b = java.util.Arrays.copyOfRange(b, 12, 16);
+      }
+      for (dev.egret.address.Cidr c : trustedPeers) {
+        if (c.contains(b)) {
+          return true;
+        }
+      }
+      return false;
+    }
+
+    private static final byte[] V4_MAPPED =
+        {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, (byte) 0xff, (byte) 0xff};
   }
 
   /**

@@ -40,6 +40,8 @@ public final class Exchange {
 
   private final Serving serving;
   private final String client;
+  /** The load balancer when a PROXY header named the client, else null. */
+  private final String peer;
   private final Origin origin;
   private final long startNanos = System.nanoTime();
   private final long startEpochMillis = System.currentTimeMillis();
@@ -60,9 +62,10 @@ public final class Exchange {
   /** The hop's spans; null unless tracing is on. */
   private HopTrace trace;
 
-  private Exchange(Serving serving, String client, Origin origin) {
+  private Exchange(Serving serving, String client, String peer, Origin origin) {
     this.serving = Objects.requireNonNull(serving, "serving");
     this.client = client;
+    this.peer = peer;
     this.origin = origin;
   }
 
@@ -75,7 +78,15 @@ public final class Exchange {
   }
 
   public static Exchange start(Serving serving, String client, Origin origin) {
-    return new Exchange(serving, client, origin);
+    return new Exchange(serving, client, null, origin);
+  }
+
+  /**
+   * A hop whose client a PROXY header named: {@code client} is the header's source, {@code peer}
+   * the load balancer that sent it (null when no header named the client).
+   */
+  public static Exchange start(Serving serving, String client, String peer, Origin origin) {
+    return new Exchange(serving, client, peer, origin);
   }
 
   public Exchange request(RequestHead head, RequestTarget target) {
@@ -196,6 +207,7 @@ public final class Exchange {
     }
     Hop hop = new Hop(startNanos, startEpochMillis);
     hop.client = client;
+    hop.peer = peer;
     hop.method = head == null ? null : head.method();
     hop.url = target == null ? "-" : target.logUrl();
     hop.kind = kind();

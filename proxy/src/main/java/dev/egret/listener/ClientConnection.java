@@ -52,6 +52,8 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
   private StrictRequestDecoder decoder;
   /** The client's address as the log shows it, formatted once per connection. */
   private String remote;
+  /** The load balancer when a PROXY header named the client, else null; formatted once too. */
+  private String peer;
   private Request current;
   private boolean draining;
   private boolean closed;
@@ -71,6 +73,8 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
     this.ctx = ctx;
     this.decoder = ctx.pipeline().get(StrictRequestDecoder.class);
     this.remote = Exchange.address(ClientPeer.clientAddress(ctx.channel()));
+    this.peer = ClientPeer.proxied(ctx.channel())
+        ? Exchange.address(ClientPeer.peerAddress(ctx.channel())) : null;
     stages.connections().track(ctx.channel(), this);
   }
 
@@ -127,7 +131,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
   // --- the hop ---
 
   private void begin(RequestHead head) {
-    Exchange ex = Exchange.start(stages.serving().get(), remote(), origin);
+    Exchange ex = Exchange.start(stages.serving().get(), remote(), peer, origin);
     Request request = new Request(ex, head);
     current = request;
     served++;
@@ -185,7 +189,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
       current.bodyBroken(failure);
       return;
     }
-    Exchange ex = Exchange.start(stages.serving().get(), remote(), origin);
+    Exchange ex = Exchange.start(stages.serving().get(), remote(), peer, origin);
     Request request = new Request(ex, null);
     current = request;
     request.fail(failure);

@@ -1,5 +1,6 @@
 package dev.egret.listener;
 
+import dev.egret.config.EgretConfig;
 import dev.egret.exchange.ClientPeer;
 import dev.egret.exchange.Exchange;
 import dev.egret.failure.ErrorKind;
@@ -65,17 +66,39 @@ public final class ProxyListener {
     this.pipelines = new Pipelines(stages);
   }
 
-  /** Binds the proxy port; completes with the bound port. */
+  /**
+   * Binds the proxy port; completes with the bound port. With {@code listen.proxyProtocol} in
+   * the config in force at accept, a peer outside its {@code trustedPeers} is closed first (it
+   * gets no 503 either: nothing is said to an untrusted peer), and a trusted one's connection
+   * becomes an HTTP connection only once its PROXY header has been read ({@link ProxyHeader}).
+   * Over {@code limits.maxConnections}, a trusted peer gets the 503 at once, before its header
+   * is read: the refusal must not wait for a client's bytes, and its log line names the peer.
+   */
   public Future<Integer> start(String host, int port) {
     return bind(host, port, new ChannelInitializer<>() {
       @Override
       protected void initChannel(Channel ch) {
+        EgretConfig config = stages.serving().get().config();
+        EgretConfig.ProxyProtocol proxyProtocol = config.listen().proxyProtocol();
+        // An untrusted peer is closed unanswered, even when the cap refused it at accept.
+        if (proxyProtocol != null
+            && ProxyHeader.refuseUntrusted(ch, proxyProtocol, stages.telemetry())) {
+          return;
+        }
         if (refusal(ch) != null) {
           ch.pipeline().addLast(new Refusal(refusal(ch)));
           return;
         }
-        pipelines.http(ch.pipeline(), contextFor(ch.eventLoop()),
+        ContextInternal context = contextFor(ch.eventLoop());
+        Runnable http = () -> pipelines.http(ch.pipeline(), context,
             StrictHeadParser.TargetForm.PROXY, Exchange.Origin.PROXY);
+        if (proxyProtocol == null) {
+          http.run();
+        } else {
+          // Last, so its handlers go in front of any added before (a TLS handler: the header
+          // comes before TLS on the wire).
+          ProxyHeader.install(ch.pipeline(), config.timeouts().requestHead(), stages, http);
+        }
       }
     }, Exchange.Origin.PROXY, true);
   }

@@ -28,13 +28,14 @@ import java.util.concurrent.atomic.AtomicLong;
  * AccessLogBenchmark} measures what a line costs on each side.
  *
  * <p>Fields: {@code time} (ISO-8601 UTC, when the request arrived), {@code client}, {@code
- * method}, {@code url} (no query string, no userinfo), {@code kind}, {@code destination}, {@code
+ * peer} (only when a trusted PROXY header named the client: then {@code client} is the header's
+ * source and {@code peer} the load balancer that sent it), {@code method}, {@code url} (no query string, no userinfo), {@code kind}, {@code destination}, {@code
  * host} (the host the client named), {@code outcome}, {@code error} (Proxy-Status error type or
  * {@code none}), {@code status}, {@code upstream} (address connected to), {@code tls_version},
  * {@code tls_cipher}, {@code dns_ms}, {@code connect_ms}, {@code handshake_ms}, {@code
  * first_byte_ms}, {@code total_ms} (milliseconds with microsecond precision, null when the stage
  * did not happen), {@code bytes_upstream}, {@code bytes_downstream}, {@code rule}, {@code
- * details}. Every line carries every key, so log queries need no existence checks. Headers are
+ * details}. Every line carries every key but {@code peer}, so log queries need no existence checks. Headers are
  * never logged, so no credential can leak through them.
  */
 public final class AccessLog implements AutoCloseable {
@@ -53,11 +54,11 @@ public final class AccessLog implements AutoCloseable {
       String destination, String host, String outcome, String error, int status,
       String upstream, String tlsVersion, String tlsCipher, long dnsNanos, long connectNanos,
       long handshakeNanos, long firstByteNanos, long totalNanos, long bytesUpstream,
-      long bytesDownstream, String rule, String details, String origin) {}
+      long bytesDownstream, String rule, String details, String origin, String peer) {}
 
   /** Tells the writer thread to finish; compared by identity. */
   private static final Entry STOP = new Entry(0, null, null, null, null, null, null, null, null,
-      0, null, null, null, 0, 0, 0, 0, 0, 0, 0, null, null, null);
+      0, null, null, null, 0, 0, 0, 0, 0, 0, 0, null, null, null, null);
 
   private final OutputStream out;
   private final BlockingQueue<Entry> queue;
@@ -211,7 +212,7 @@ public final class AccessLog implements AutoCloseable {
         hop.status, hop.upstreamAddress, hop.tlsVersion, hop.tlsCipher, hop.dnsNanos,
         hop.connectNanos, hop.handshakeNanos, hop.firstByteNanos, hop.totalNanos,
         hop.bytesUpstream, hop.bytesDownstream, d == null ? null : d.ruleName(), details,
-        hop.origin == null ? "proxy" : hop.origin);
+        hop.origin == null ? "proxy" : hop.origin, hop.peer);
   }
 
   private void flush() {
@@ -222,11 +223,18 @@ public final class AccessLog implements AutoCloseable {
     }
   }
 
-  /** Appends one line for {@code e}; every key on every line, in this order. */
+  /**
+   * Appends one line for {@code e}; every key on every line, in this order, except {@code peer},
+   * which only a connection whose PROXY header named the client has: a sidecar's line stays as
+   * it was.
+   */
   static void render(Entry e, JsonLine g) {
     g.begin();
     g.time("time", e.epochMillis());
     g.string("client", e.client());
+    if (e.peer() != null) {
+      g.string("peer", e.peer());
+    }
     g.string("method", e.method());
     g.string("url", e.url());
     g.string("kind", e.kind());

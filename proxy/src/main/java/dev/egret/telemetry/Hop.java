@@ -14,6 +14,11 @@ public final class Hop {
   public final long startNanos;
   public final long startEpochMillis;
   public String client;
+  /**
+   * The TCP peer (the load balancer) when a PROXY header named the client; null otherwise, and
+   * then the log line has no {@code peer} key.
+   */
+  public String peer;
   /** How the request reached Egret when not through the proxy port: "tunnelled", "transparent". */
   public String origin;
   public String method;
