@@ -67,7 +67,7 @@ public final class EgretServer {
     this.viaToken = "egret-" + HexFormat.of().formatHex(id);
     this.connections = new Connections(telemetry,
         () -> serving.get().config().limits().maxConnections());
-    Route route = new Route(new AddressGuard(vertx), viaToken, () -> ownAddresses);
+    Route route = new Route(new AddressGuard(vertx), viaToken, () -> ownAddresses, telemetry);
     this.stages = new Stages(serving::get, route, new Upgrade(vertx, telemetry, "1.1 " + viaToken),
         new Tunnel(vertx, telemetry, route, connections::track), telemetry, connections);
   }
@@ -265,6 +265,15 @@ public final class EgretServer {
       if (countStuck) {
         refused(why);
       }
+      done.fail(why);
+    } else if (outcome instanceof Loaded l
+        && l.config().clients().gateway() != config().clients().gateway()) {
+      // The per-hop metrics carry a client label in gateway mode only, and one metric name
+      // cannot be exported with two label sets at once: switching needs a restart.
+      String why = (l.config().clients().gateway() ? "adding" : "removing") + " clients: "
+          + "switches between sidecar and gateway mode, which changes the metrics' labels; "
+          + "restart Egret to switch";
+      refused(why);
       done.fail(why);
     } else if (outcome instanceof Loaded l) {
       swapIn(l.config());

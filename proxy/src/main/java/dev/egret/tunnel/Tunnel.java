@@ -8,6 +8,7 @@ import dev.egret.exchange.Tracked;
 import dev.egret.failure.ErrorKind;
 import dev.egret.failure.FailureClassifier;
 import dev.egret.failure.ProxyFailure;
+import dev.egret.identity.Credentials;
 import dev.egret.listener.ClientPeer;
 import dev.egret.listener.RequestTarget;
 import dev.egret.policy.Decision;
@@ -225,6 +226,10 @@ public final class Tunnel {
       held = Unpooled.EMPTY_BUFFER;
       ex = Exchange.start(serving.get(), Exchange.address(ClientPeer.clientAddress(ctx.channel())),
           Exchange.Origin.TRANSPARENT);
+      if (ex.serving().config().clients().gateway()) {
+        // A transparent connection knows only its address: no certificate, no token.
+        ex.from(Credentials.addressOnly(ClientPeer.clientAddress(ctx.channel())));
+      }
       long ms = ex.serving().config().timeouts().handshake().toMillis();
       timeout = ctx.executor().schedule(() -> refuse(ctx, new ProxyFailure(
           ErrorKind.TLS_PROTOCOL_ERROR, "no complete TLS ClientHello within " + ms + " ms")),
