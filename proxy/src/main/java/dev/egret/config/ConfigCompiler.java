@@ -12,6 +12,7 @@ import dev.egret.policy.Plaintext;
 import dev.egret.policy.Rule;
 import dev.egret.tls.Pem;
 import dev.egret.tls.Pins;
+import dev.egret.tls.ProxyTlsContext;
 import dev.egret.tls.StrictTrustManager;
 import dev.egret.tls.TlsBaseline;
 import dev.egret.tls.TlsProfile;
@@ -153,7 +154,6 @@ public final class ConfigCompiler {
       } else {
         top.integer("version", 1, 1, null);
       }
-      EgretConfig.Listen listen = listen(top.get("listen"));
       Mode mode = Mode.valueOf(top.choice("mode", List.of("enforce", "report"), "enforce")
           .toUpperCase(Locale.ROOT));
       Plaintext plaintext = plaintext(top, Plaintext.UPGRADE);
@@ -184,6 +184,8 @@ public final class ConfigCompiler {
       EgretConfig.Timeouts timeouts = timeouts(sub(top, "timeouts",
           keys("connect", "handshake", "response", "idle", "requestHead")));
       handshakeTimeout = timeouts.handshake();
+      // After the timeouts: listen.proxyTls takes timeouts.handshake.
+      EgretConfig.Listen listen = listen(top.get("listen"));
       TlsProfile defaultTls = profile("tls", systemTrust, extraRoots, Pins.NONE, null, baseline);
 
       AddressPolicy addresses = addresses(sub(top, "addresses", keys("deny", "allow")));
@@ -306,8 +308,17 @@ public final class ConfigCompiler {
         errors.add(f.get("clientCa"), "listen.proxyTls.clientCa is empty; list the PEM files of "
             + "the CAs that issue client certificates, or leave it out with clientAuth: none");
       }
-      return keyManager == null ? null
-          : new EgretConfig.ProxyTls(keyManager, clientCa, clientAuth);
+      if (keyManager == null) {
+        return null;
+      }
+      try {
+        return new EgretConfig.ProxyTls(ProxyTlsContext.server(keyManager, clientCa,
+            clientAuth != EgretConfig.ClientAuth.NONE && !clientCa.isEmpty()), clientAuth,
+            handshakeTimeout);
+      } catch (IllegalArgumentException e) {
+        errors.add(f.node(), "listen.proxyTls: " + e.getMessage());
+        return null;
+      }
     }
 
     private EgretConfig.HostPort hostPort(Fields f, String key, EgretConfig.HostPort fallback) {

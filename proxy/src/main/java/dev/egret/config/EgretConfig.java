@@ -84,12 +84,8 @@ public record EgretConfig(
    * clientAuth} asks, and a verified one is the strongest source of a gateway client's identity.
    * Null when the proxy port is plain TCP.
    */
-  public record ProxyTls(javax.net.ssl.X509KeyManager key,
-      List<java.security.cert.X509Certificate> clientCa, ClientAuth clientAuth) {
-    public ProxyTls {
-      clientCa = List.copyOf(clientCa);
-    }
-  }
+  public record ProxyTls(io.netty.handler.ssl.SslContext context, ClientAuth clientAuth,
+      Duration handshakeTimeout) {}
 
   /** {@code listen.proxyTls.clientAuth}: whether a client certificate is asked for, or needed. */
   public enum ClientAuth { NONE, OPTIONAL, REQUIRED }

@@ -68,7 +68,14 @@ public final class ProxyListener {
     return bind(host, port, new ChannelInitializer<>() {
       @Override
       protected void initChannel(Channel ch) {
-        if (admitted(ch, Exchange.Origin.PROXY, true)) {
+        // Read at each accept, as the other per-connection settings are: a reload's new
+        // certificate or client CAs apply to the connections after it.
+        var tls = stages.serving().get().config().listen().proxyTls();
+        // Over the cap, a TLS port is closed without an answer: its client expects a handshake.
+        if (admitted(ch, Exchange.Origin.PROXY, tls == null)) {
+          if (tls != null) {
+            pipelines.proxyTls(ch.pipeline(), tls);
+          }
           pipelines.http(ch.pipeline(), contextFor(ch.eventLoop()),
               StrictHeadParser.TargetForm.PROXY, Exchange.Origin.PROXY);
         }
