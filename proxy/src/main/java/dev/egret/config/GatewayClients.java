@@ -28,8 +28,11 @@ import java.util.regex.Pattern;
  */
 final class GatewayClients {
   private static final Pattern NAME = Pattern.compile("[a-z0-9-]{1,63}");
-  private static final Set<String> CLIENT_KEYS = Set.of("name", "match", "mode", "allow");
-  private static final Set<String> MATCH_KEYS = Set.of("spiffe", "dns", "tokens", "addresses");
+  // Ordered: the "accepted keys" of an error message list them as the docs do.
+  private static final Set<String> CLIENT_KEYS =
+      new LinkedHashSet<>(List.of("name", "match", "mode", "allow"));
+  private static final Set<String> MATCH_KEYS =
+      new LinkedHashSet<>(List.of("spiffe", "dns", "tokens", "addresses"));
 
   private GatewayClients() {}
 
