@@ -176,6 +176,10 @@ public final class ProxyListener {
     }
     Hop hop = new Hop();
     hop.client = Exchange.address(ClientPeer.clientAddress(ch));
+    if (stages.serving().get().config().clients().gateway()) {
+      // Refused before any request: no client is known, and every gateway hop has the label.
+      hop.identity = dev.egret.identity.Clients.UNIDENTIFIED;
+    }
     hop.origin = origin == Exchange.Origin.PROXY ? null : "transparent";
     hop.url = "-";
     hop.error = f.kind();
