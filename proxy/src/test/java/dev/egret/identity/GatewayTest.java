@@ -200,6 +200,9 @@ class GatewayTest {
         url("http", A, "/alpha-upgraded")).status()).isEqualTo(200);
     assertThat(seen("/alpha-own") + seen("/bravo-own") + seen("/alpha-upgraded")).isEqualTo(3);
     assertThat(seen("/alpha-other") + seen("/bravo-other")).isZero();
+    // The credential stops at Egret: the third party never sees Proxy-Authorization.
+    assertThat(partner.findAll(getRequestedFor(urlEqualTo("/alpha-upgraded"))).get(0)
+        .containsHeader("Proxy-Authorization")).isFalse();
     String line = awaitLog(gateway, "/alpha-upgraded");
     assertThat(line).contains("\"identity\":\"alpha\"");
     assertThat(awaitLog(gateway, B + ":" + partner.httpsPort() + "\"")).contains("\"client\"");
