@@ -64,7 +64,7 @@ public final class EgretServer {
     this.viaToken = "egret-" + HexFormat.of().formatHex(id);
     this.connections = new Connections(telemetry,
         () -> serving.get().config().limits().maxConnections());
-    Route route = new Route(new AddressGuard(vertx), viaToken, () -> ownAddresses);
+    Route route = new Route(new AddressGuard(vertx), viaToken, () -> ownAddresses, telemetry);
     this.stages = new Stages(serving::get, route, new Upgrade(vertx, telemetry, "1.1 " + viaToken),
         new Tunnel(vertx, telemetry, route, connections::track), telemetry, connections);
     this.reloader = reloader();
@@ -172,8 +172,16 @@ public final class EgretServer {
         ATTEMPT_DEADLINE_MS,
         new ConfigReloader.Events() {
           @Override
-          public void loaded(EgretConfig next) {
+          public String loaded(EgretConfig next) {
+            if (next.clients().gateway() != config().clients().gateway()) {
+              // The per-hop metrics carry a client label in gateway mode only, and one metric
+              // name cannot be exported with two label sets at once: switching needs a restart.
+              return (next.clients().gateway() ? "adding" : "removing") + " clients: switches "
+                  + "between sidecar and gateway mode, which changes the metrics' labels; "
+                  + "restart Egret to switch";
+            }
             swapIn(next);
+            return null;
           }
 
           @Override

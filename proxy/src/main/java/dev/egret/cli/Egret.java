@@ -12,6 +12,7 @@ import dev.egret.config.EgretConfig;
 import dev.egret.enforce.IptablesCommand;
 import dev.egret.failure.ProxyFailure;
 import dev.egret.exchange.RequestTarget;
+import dev.egret.identity.Client;
 import dev.egret.policy.Decision;
 import dev.egret.address.HostName;
 import dev.egret.policy.Kind;
@@ -48,10 +49,11 @@ public final class Egret {
           egret check FILE                       validate a config; exit 2 listing every error
           """),
       new Command("explain", """
-          egret explain --config FILE [--method M] [--no-resolve] URL
+          egret explain --config FILE [--client NAME] [--method M] [--no-resolve] URL
                                                  print the decision for http://h/p, https://h/p or h:port,
                                                  and the address guard's verdict for each address the
-                                                 host resolves to (unless --no-resolve)
+                                                 host resolves to (unless --no-resolve); --client decides
+                                                 for that gateway client
           """),
       new Command("propose", """
           egret propose [--config FILE] [--group N] [LOG...]
@@ -194,12 +196,14 @@ public final class Egret {
     String config = null;
     String method = null;
     String url = null;
+    String clientName = null;
     boolean resolve = true;
     while (!a.isEmpty()) {
       String arg = a.pop();
       switch (arg) {
         case "--config" -> config = next(a, "--config needs a file");
         case "--no-resolve" -> resolve = false;
+        case "--client" -> clientName = next(a, "--client needs a client name");
         case "--method" -> method = next(a, "--method needs a method such as GET").toUpperCase(Locale.ROOT);
         default -> {
           if (url != null) {
@@ -220,8 +224,25 @@ public final class Egret {
     } catch (ProxyFailure f) {
       throw new UsageException(f.details());
     }
-    Decision d = c.allowlist().decide(rt.target());
+    var allowlist = c.allowlist();
+    if (clientName != null) {
+      Client client = c.clients().named(clientName);
+      if (client == null) {
+        throw new UsageException(c.clients().gateway()
+            ? "no client is named '" + clientName + "' in " + config + "; its clients: "
+                + String.join(", ", c.clients().all().stream().map(Client::name).limit(20).toList())
+                + (c.clients().all().size() > 20 ? ", ..." : "")
+            : config + " has no clients: list, so --client has no one to decide for");
+      }
+      allowlist = client.allowlist();
+    }
+    Decision d = allowlist.decide(rt.target());
     out.println("target:   " + rt.target().describe() + (tunnel ? " (CONNECT tunnel)" : ""));
+    if (clientName != null) {
+      out.println("client:   " + clientName + " (its own rules, then the top-level ones)");
+    } else if (c.clients().gateway()) {
+      out.println("client:   none given (the top-level rules only; --client NAME decides for one)");
+    }
     out.println("verdict:  " + d.verdict().name().toLowerCase(Locale.ROOT));
     out.println("reason:   " + d.details());
     Rule rule = d.rule();

@@ -2,6 +2,7 @@ package dev.egret.config;
 
 import dev.egret.address.AddressPolicy;
 import dev.egret.address.Cidr;
+import dev.egret.identity.Clients;
 import dev.egret.policy.Allowlist;
 import dev.egret.policy.HeaderRules;
 import dev.egret.policy.HostPattern;
@@ -11,6 +12,7 @@ import dev.egret.policy.Plaintext;
 import dev.egret.policy.Rule;
 import dev.egret.tls.Pem;
 import dev.egret.tls.Pins;
+import dev.egret.tls.ProxyTlsContext;
 import dev.egret.tls.StrictTrustManager;
 import dev.egret.tls.TlsBaseline;
 import dev.egret.tls.TlsProfile;
@@ -35,7 +37,8 @@ import javax.net.ssl.X509KeyManager;
  */
 public final class ConfigCompiler {
   private static final Set<String> TOP = keys("version", "listen", "mode", "plaintext", "tls",
-      "addresses", "timeouts", "shutdown", "allow", "limits", "deny", "tracing");
+      "addresses", "timeouts", "shutdown", "allow", "limits", "deny", "tracing", "identity",
+      "clients");
   private static final Set<String> RULE = keys("host", "ports", "methods", "paths", "pins",
       "plaintext", "trust", "clientCert", "allowAddresses", "upgradePort", "ech", "headers",
       "tunnel");
@@ -151,7 +154,6 @@ public final class ConfigCompiler {
       } else {
         top.integer("version", 1, 1, null);
       }
-      EgretConfig.Listen listen = listen(top.get("listen"));
       Mode mode = Mode.valueOf(top.choice("mode", List.of("enforce", "report"), "enforce")
           .toUpperCase(Locale.ROOT));
       Plaintext plaintext = plaintext(top, Plaintext.UPGRADE);
@@ -182,6 +184,8 @@ public final class ConfigCompiler {
       EgretConfig.Timeouts timeouts = timeouts(sub(top, "timeouts",
           keys("connect", "handshake", "response", "idle", "requestHead")));
       handshakeTimeout = timeouts.handshake();
+      // After the timeouts: listen.proxyTls takes timeouts.handshake.
+      EgretConfig.Listen listen = listen(top.get("listen"));
       TlsProfile defaultTls = profile("tls", systemTrust, extraRoots, Pins.NONE, null, baseline);
 
       AddressPolicy addresses = addresses(sub(top, "addresses", keys("deny", "allow")));
@@ -210,7 +214,7 @@ public final class ConfigCompiler {
 
       List<Rule> rules = new ArrayList<>();
       List<YamlNode> allowItems = top.list("allow");
-      if (allowItems == null && top.get("allow") == null) {
+      if (allowItems == null && top.get("allow") == null && top.get("clients") == null) {
         errors.add(root, "the config has no 'allow:' list, so Egret would deny everything; "
             + "add at least one rule such as '- host: api.example.com'");
       } else if (allowItems != null) {
@@ -222,8 +226,16 @@ public final class ConfigCompiler {
           }
         }
       }
+      Plaintext topPlaintext = plaintext;
+      TlsBaseline topBaseline = baseline;
+      boolean topSystemTrust = systemTrust;
+      List<X509Certificate> topRoots = extraRoots;
+      Clients clients = GatewayClients.compile(top, deny, rules, mode,
+          (node, where) -> rule(node, where, topPlaintext, defaultTls, topBaseline, topSystemTrust,
+              topRoots), headers);
       return new EgretConfig(file, sha, listen, new Allowlist(deny, rules, mode), addresses,
-          baseline, defaultTls, timeouts, limits, shutdown, tracing, List.copyOf(inputs));
+          baseline, defaultTls, timeouts, limits, shutdown, tracing, List.copyOf(inputs),
+          clients);
     }
 
     private Fields sub(Fields parent, String key, Set<String> known) {
@@ -240,12 +252,13 @@ public final class ConfigCompiler {
       EgretConfig.HostPort proxy = new EgretConfig.HostPort("127.0.0.1", 3128);
       EgretConfig.HostPort admin = new EgretConfig.HostPort("127.0.0.1", 9901);
       if (node != null) {
-        Fields f = Fields.of(node, "listen", keys("proxy", "admin", "transparent",
+        Fields f = Fields.of(node, "listen", keys("proxy", "admin", "transparent", "proxyTls",
             "proxyProtocol"), errors);
         if (f != null) {
           proxy = hostPort(f, "proxy", proxy);
           admin = hostPort(f, "admin", admin);
           return new EgretConfig.Listen(proxy, admin, Transparents.compile(f, proxy, admin, errors),
+              proxyTls(sub(f, "proxyTls", keys("cert", "key", "clientCa", "clientAuth"))),
               proxyProtocol(f));
         }
       }
@@ -276,6 +289,63 @@ public final class ConfigCompiler {
         return null;
       }
       return new EgretConfig.ProxyProtocol(peers);
+    }
+
+    /** {@code listen.proxyTls}: the proxy port as an HTTPS proxy; null when absent or wrong. */
+    private EgretConfig.ProxyTls proxyTls(Fields f) {
+      if (f == null) {
+        return null;
+      }
+      String cert = f.requiredString("cert");
+      String key = f.requiredString("key");
+      X509KeyManager keyManager = null;
+      if (cert != null && key != null) {
+        try {
+          keyManager = Pem.keyManager(cert, readNamed(cert), key, readNamed(key));
+        } catch (IllegalArgumentException e) {
+          errors.add(f.node(), "listen.proxyTls: " + e.getMessage()
+              + " (relative paths resolve against the config file's folder)");
+        }
+      }
+      List<X509Certificate> clientCa = new ArrayList<>();
+      List<YamlNode> caItems = f.list("clientCa");
+      if (caItems != null) {
+        for (int i = 0; i < caItems.size(); i++) {
+          String s = f.string(caItems.get(i), "listen.proxyTls.clientCa[" + i + "]");
+          if (s == null) {
+            continue;
+          }
+          try {
+            clientCa.addAll(Pem.certificates(s, readNamed(s)));
+          } catch (IllegalArgumentException e) {
+            errors.add(caItems.get(i), "listen.proxyTls.clientCa[" + i + "]: " + e.getMessage()
+                + " (relative paths resolve against the config file's folder)");
+          }
+        }
+      }
+      String auth = f.choice("clientAuth", List.of("none", "optional", "required"),
+          clientCa.isEmpty() && caItems == null ? "none" : "optional");
+      EgretConfig.ClientAuth clientAuth =
+          EgretConfig.ClientAuth.valueOf(auth.toUpperCase(Locale.ROOT));
+      if (clientAuth != EgretConfig.ClientAuth.NONE && caItems == null) {
+        errors.add(f.get("clientAuth"), "listen.proxyTls.clientAuth is " + auth + " but no "
+            + "clientCa is listed to verify client certificates against; add clientCa: [FILE]");
+      }
+      if (caItems != null && caItems.isEmpty()) {
+        errors.add(f.get("clientCa"), "listen.proxyTls.clientCa is empty; list the PEM files of "
+            + "the CAs that issue client certificates, or leave it out with clientAuth: none");
+      }
+      if (keyManager == null) {
+        return null;
+      }
+      try {
+        return new EgretConfig.ProxyTls(ProxyTlsContext.server(keyManager, clientCa,
+            clientAuth != EgretConfig.ClientAuth.NONE && !clientCa.isEmpty()), clientAuth,
+            handshakeTimeout);
+      } catch (IllegalArgumentException e) {
+        errors.add(f.node(), "listen.proxyTls: " + e.getMessage());
+        return null;
+      }
     }
 
     private EgretConfig.HostPort hostPort(Fields f, String key, EgretConfig.HostPort fallback) {

@@ -35,8 +35,13 @@ import java.util.function.Supplier;
 public final class ConfigReloader {
   /** What an attempt ended in, for the caller to act on (swap, count, tell the operator). */
   public interface Events {
-    /** A new config compiled: serve it. */
-    void loaded(EgretConfig next);
+    /**
+     * A new config compiled: serve it, or say why it cannot be served (a change only a restart
+     * can make); that reason is then a refusal like a compile error.
+     *
+     * @return null when {@code next} is served
+     */
+    String loaded(EgretConfig next);
 
     /** A refusal to count ({@code egret_config_reloads_total{result="failure"}}) and log. */
     void refused(String why);
@@ -205,8 +210,13 @@ public final class ConfigReloader {
       }
       done.completeExceptionally(new IllegalStateException(why));
     } else if (outcome instanceof Loaded l) {
-      events.loaded(l.config());
-      done.complete(null);
+      String refusal = events.loaded(l.config());
+      if (refusal == null) {
+        done.complete(null);
+      } else {
+        events.refused(refusal);
+        done.completeExceptionally(new IllegalStateException(refusal));
+      }
     } else if (outcome instanceof Refused r) {
       if (countRefusal) {
         events.refused(r.error().getMessage());

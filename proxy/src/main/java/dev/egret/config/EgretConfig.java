@@ -1,6 +1,7 @@
 package dev.egret.config;
 
 import dev.egret.address.AddressPolicy;
+import dev.egret.identity.Clients;
 import dev.egret.policy.Allowlist;
 import dev.egret.tls.TlsBaseline;
 import dev.egret.tls.TlsProfile;
@@ -16,6 +17,8 @@ import java.util.List;
  * @param sha256 hex SHA-256 of the file's bytes ({@code egret_config_info})
  * @param inputs every file this config was compiled from, as read: the config file first, then
  *     each file it names; what a reload watches
+ * @param clients gateway mode's {@code clients:} and {@code identity:}; {@link Clients#NONE}
+ *     for a sidecar
  */
 public record EgretConfig(
     Path file,
@@ -29,7 +32,16 @@ public record EgretConfig(
     Limits limits,
     Shutdown shutdown,
     Tracing tracing,
-    java.util.List<ConfigFiles.Input> inputs) {
+    java.util.List<ConfigFiles.Input> inputs,
+    Clients clients) {
+
+  /** A config without {@code clients:}: a sidecar. */
+  public EgretConfig(Path file, String sha256, Listen listen, Allowlist allowlist,
+      AddressPolicy addresses, TlsBaseline tlsBaseline, TlsProfile defaultTls, Timeouts timeouts,
+      Limits limits, Shutdown shutdown, Tracing tracing, List<ConfigFiles.Input> inputs) {
+    this(file, sha256, listen, allowlist, addresses, tlsBaseline, defaultTls, timeouts, limits,
+        shutdown, tracing, inputs, Clients.NONE);
+  }
 
   /** The files the config names (PEM files, keys, {@code ${file:}} values), in reading order. */
   public java.util.List<Path> referencedFiles() {
@@ -50,14 +62,19 @@ public record EgretConfig(
    * listeners an iptables redirect sends connections to ({@code egret iptables}).
    */
   public record Listen(HostPort proxy, HostPort admin, List<Transparent> transparent,
-      ProxyProtocol proxyProtocol) {
+      ProxyTls proxyTls, ProxyProtocol proxyProtocol) {
     public Listen {
       transparent = List.copyOf(transparent);
     }
 
-    /** No transparent listeners, no PROXY header. */
+    /** A plain-TCP proxy port with no PROXY header. */
+    public Listen(HostPort proxy, HostPort admin, List<Transparent> transparent) {
+      this(proxy, admin, transparent, null, null);
+    }
+
+    /** No transparent listeners. */
     public Listen(HostPort proxy, HostPort admin) {
-      this(proxy, admin, List.of(), null);
+      this(proxy, admin, List.of());
     }
   }
 
@@ -91,6 +108,18 @@ public record EgretConfig(
     private static final byte[] V4_MAPPED =
         {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, (byte) 0xff, (byte) 0xff};
   }
+
+  /**
+   * {@code listen.proxyTls}: the proxy port speaks TLS (an HTTPS proxy), TLS 1.2 or newer, with
+   * Egret's certificate; client certificates are verified against {@code clientCa} as {@code
+   * clientAuth} asks, and a verified one is the strongest source of a gateway client's identity.
+   * Null when the proxy port is plain TCP.
+   */
+  public record ProxyTls(io.netty.handler.ssl.SslContext context, ClientAuth clientAuth,
+      Duration handshakeTimeout) {}
+
+  /** {@code listen.proxyTls.clientAuth}: whether a client certificate is asked for, or needed. */
+  public enum ClientAuth { NONE, OPTIONAL, REQUIRED }
 
   /**
    * One {@code listen.transparent} entry: connections redirected from destination {@code port}

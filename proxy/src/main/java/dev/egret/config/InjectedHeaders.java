@@ -183,6 +183,31 @@ final class InjectedHeaders {
     return new HeaderRules.SetHeader(name, value.toString(), source);
   }
 
+  /**
+   * A value written either as itself or, whole, as {@code ${env:NAME}} or {@code ${file:PATH}}
+   * (a file's one trailing newline dropped); null after reporting a problem. Used for values
+   * such as token hashes, which the messages here never quote.
+   */
+  String reference(String written, YamlNode at, String what) {
+    if (!written.startsWith("${")) {
+      return written;
+    }
+    if (!written.endsWith("}")) {
+      errors.add(at, what + ": a reference must be the whole value, ${env:NAME} or ${file:PATH}");
+      return null;
+    }
+    String reference = written.substring(2, written.length() - 1);
+    if (reference.startsWith("env:")) {
+      return envValue(reference.substring(4), at, what);
+    }
+    if (reference.startsWith("file:")) {
+      return fileValue(reference.substring(5), at, what);
+    }
+    errors.add(at, what + ": '${" + reference + "}' is not a reference Egret knows; write "
+        + "${env:NAME} or ${file:PATH}");
+    return null;
+  }
+
   private String envValue(String variable, YamlNode at, String what) {
     if (!ENV_NAME.matcher(variable).matches()) {
       errors.add(at, what + ": '" + variable + "' is not an environment variable name "

@@ -2,6 +2,9 @@ package dev.egret.exchange;
 
 import dev.egret.Serving;
 import dev.egret.failure.ProxyFailure;
+import dev.egret.identity.Clients;
+import dev.egret.identity.Credentials;
+import dev.egret.identity.Identified;
 import dev.egret.policy.Decision;
 import dev.egret.policy.Kind;
 import dev.egret.telemetry.Hop;
@@ -18,6 +21,8 @@ import java.util.Objects;
  * <pre>{@code
  * Exchange ex = Exchange.start(serving, client, Origin.PROXY);
  * ex.request(head, target);          // the strict decoder's head, split once
+ * ex.from(credentials);              // gateway mode: what the request presents as identity
+ * ex.identified(identified);         // gateway mode: the client, or the refusal
  * ex.decided(decision);              // the allowlist's value, with the TLS profile it implies
  * ex.routed(upstreamAddress);        // the address the guard checked: the only one dialled
  * ... upgrade or tunnel record timings and byte counts ...
@@ -47,6 +52,9 @@ public final class Exchange {
   private final long startEpochMillis = System.currentTimeMillis();
   private RequestHead head;
   private RequestTarget target;
+  /** Gateway mode: what the request presented, and who the identity stage found. */
+  private Credentials credentials;
+  private Identified identified;
   private Decision decision;
   private TlsProfile tls;
   private InetSocketAddress upstream;
@@ -101,6 +109,28 @@ public final class Exchange {
   /** The hop's trace, or null when tracing is off. */
   public HopTrace trace() {
     return trace;
+  }
+
+  /** What the request presents as its identity (gateway mode; the listener gathers it). */
+  public Exchange from(Credentials credentials) {
+    this.credentials = credentials;
+    return this;
+  }
+
+  /** The identity stage's answer (gateway mode). */
+  public Exchange identified(Identified identified) {
+    this.identified = identified;
+    return this;
+  }
+
+  /** What the request presented, or null (a sidecar, or nothing gathered). */
+  public Credentials credentials() {
+    return credentials;
+  }
+
+  /** The identity stage's answer, or null before it ran (and always in a sidecar). */
+  public Identified identified() {
+    return identified;
   }
 
   /** The allowlist's decision; the TLS profile follows from its rule, chosen here only. */
@@ -208,6 +238,10 @@ public final class Exchange {
     Hop hop = new Hop(startNanos, startEpochMillis);
     hop.client = client;
     hop.peer = peer;
+    if (serving.config().clients().gateway()) {
+      hop.identity = identified != null && identified.client() != null
+          ? identified.client().name() : Clients.UNIDENTIFIED;
+    }
     hop.method = head == null ? null : head.method();
     hop.url = target == null ? "-" : target.logUrl();
     hop.kind = kind();

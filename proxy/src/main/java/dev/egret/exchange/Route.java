@@ -4,9 +4,14 @@ import dev.egret.address.AddressGuard;
 import dev.egret.config.EgretConfig;
 import dev.egret.failure.ErrorKind;
 import dev.egret.failure.ProxyFailure;
+import dev.egret.identity.Clients;
+import dev.egret.identity.Credentials;
+import dev.egret.identity.Identified;
+import dev.egret.policy.Allowlist;
 import dev.egret.policy.Decision;
 import dev.egret.policy.Kind;
 import dev.egret.policy.Reason;
+import dev.egret.telemetry.Telemetry;
 import io.vertx.core.Future;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -25,15 +30,19 @@ public final class Route {
   private final String viaToken;
   private final Supplier<Set<InetSocketAddress>> ownAddresses;
   private final DestinationSlots slots = new DestinationSlots();
+  private final Telemetry telemetry;
 
   /**
    * @param viaToken Egret's own {@code Via} pseudonym; a request already carrying it has looped
    * @param ownAddresses the bound listener sockets; a target that resolves to one loops
+   * @param telemetry counts identity refusals
    */
-  public Route(AddressGuard guard, String viaToken, Supplier<Set<InetSocketAddress>> ownAddresses) {
+  public Route(AddressGuard guard, String viaToken, Supplier<Set<InetSocketAddress>> ownAddresses,
+      Telemetry telemetry) {
     this.guard = guard;
     this.viaToken = viaToken;
     this.ownAddresses = ownAddresses;
+    this.telemetry = telemetry;
   }
 
   /** Decides, then resolves and checks; the future fails with the refusal or failure. */
@@ -61,8 +70,12 @@ public final class Route {
         });
   }
 
-  /** The synchronous part: loop check and allowlist; throws the refusal. */
+  /**
+   * The synchronous part: identity (gateway mode), loop check and allowlist; throws the
+   * refusal. Identity goes first, so a client that is refused learns nothing of the policy.
+   */
   void decide(Exchange ex) {
+    Allowlist allowlist = identify(ex);
     RequestHead head = ex.head();
     if (head != null) {
       for (RequestHead.Header h : head.headers()) {
@@ -72,7 +85,6 @@ public final class Route {
         }
       }
     }
-    var allowlist = ex.serving().config().allowlist();
     var target = ex.target().target();
     Decision d = target.kind() == Kind.TUNNEL
         ? allowlist.decideConnect(target) : allowlist.decide(target);
@@ -80,6 +92,27 @@ public final class Route {
     if (!d.verdict().letsThrough()) {
       throw new ProxyFailure(ErrorKind.REQUEST_DENIED, d.details());
     }
+  }
+
+  /**
+   * The allowlist that decides the hop: the top-level one in a sidecar; in gateway mode the
+   * identified client's, after counting and raising a refusal.
+   */
+  private Allowlist identify(Exchange ex) {
+    EgretConfig config = ex.serving().config();
+    Clients clients = config.clients();
+    if (!clients.gateway()) {
+      return config.allowlist();
+    }
+    Credentials presented = ex.credentials();
+    Identified id = clients.identify(presented != null ? presented
+        : Credentials.addressOnly(null));
+    ex.identified(id);
+    if (id.refused()) {
+      telemetry.identityFailure(id.source(), id.reason());
+      throw id.refusal();
+    }
+    return id.client().allowlist();
   }
 
   private void checkNotOwn(Exchange ex, InetSocketAddress upstream) {

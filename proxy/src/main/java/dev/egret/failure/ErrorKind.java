@@ -8,6 +8,19 @@ package dev.egret.failure;
 public enum ErrorKind {
   /** Host not allowed, denied by rule, wrong port, method or path, or plaintext blocked. */
   REQUEST_DENIED(403, "http_request_denied"),
+  /**
+   * Gateway mode: the request's identity is refused (a certificate that names no client, a
+   * certificate and a token that name different clients, no identity where no client uses
+   * tokens). RFC 9209 has no identity error type; {@code http_request_denied} ("the request was
+   * denied by the proxy") is the one that fits, as for a policy denial.
+   */
+  IDENTITY_DENIED(403, "http_request_denied"),
+  /**
+   * Gateway mode: a token is missing, malformed or names no client. The 407 carries {@code
+   * Proxy-Authenticate: Basic realm="egret"}, so clients that wait for a challenge (the JDK's
+   * HttpClient) send their credentials; error type {@code http_request_denied}, as above.
+   */
+  PROXY_AUTHENTICATION_REQUIRED(407, "http_request_denied"),
   /** A resolved address lies in a denied range. */
   DESTINATION_IP_PROHIBITED(403, "destination_ip_prohibited"),
   DNS_ERROR(502, "dns_error"),
@@ -50,7 +63,8 @@ public enum ErrorKind {
    */
   public boolean refusal() {
     return this == REQUEST_DENIED || this == DESTINATION_IP_PROHIBITED || this == REQUEST_ERROR
-        || this == LOOP_DETECTED;
+        || this == LOOP_DETECTED || this == IDENTITY_DENIED
+        || this == PROXY_AUTHENTICATION_REQUIRED;
   }
 
   public int status() {

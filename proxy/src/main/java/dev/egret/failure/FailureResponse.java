@@ -20,6 +20,8 @@ import java.nio.charset.StandardCharsets;
  */
 public final class FailureResponse {
   private static final JsonFactory JSON = new JsonFactory();
+  /** The challenge of a 407: gateway clients authenticate with Basic (name:token). */
+  static final String PROXY_CHALLENGE = "Basic realm=\"egret\"";
 
   private FailureResponse() {}
 
@@ -64,6 +66,9 @@ public final class FailureResponse {
         .set("Content-Type", "application/json")
         .set("Cache-Control", "no-store")
         .setInt("Content-Length", body.length);
+    if (f.kind() == ErrorKind.PROXY_AUTHENTICATION_REQUIRED) {
+      r.headers().set("Proxy-Authenticate", PROXY_CHALLENGE);
+    }
     if (close) {
       r.headers().set("Connection", "close");
     }
@@ -78,6 +83,8 @@ public final class FailureResponse {
         + "Content-Type: application/json\r\n"
         + "Cache-Control: no-store\r\n"
         + "Content-Length: " + body.length + "\r\n"
+        + (f.kind() == ErrorKind.PROXY_AUTHENTICATION_REQUIRED
+            ? "Proxy-Authenticate: " + PROXY_CHALLENGE + "\r\n" : "")
         + "Connection: close\r\n\r\n";
     return Unpooled.wrappedBuffer(head.getBytes(StandardCharsets.US_ASCII), body);
   }
@@ -86,6 +93,7 @@ public final class FailureResponse {
     return switch (status) {
       case 400 -> "Bad Request";
       case 403 -> "Forbidden";
+      case 407 -> "Proxy Authentication Required";
       case 408 -> "Request Timeout";
       case 411 -> "Length Required";
       case 414 -> "URI Too Long";

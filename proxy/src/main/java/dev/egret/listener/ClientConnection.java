@@ -10,6 +10,7 @@ import dev.egret.failure.ErrorKind;
 import dev.egret.failure.FailureClassifier;
 import dev.egret.failure.FailureResponse;
 import dev.egret.failure.ProxyFailure;
+import dev.egret.identity.Credentials;
 import dev.egret.policy.Kind;
 import dev.egret.telemetry.Hop;
 import io.netty.buffer.ByteBuf;
@@ -143,6 +144,9 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
       return;
     }
     ex.request(head, target);
+    if (ex.serving().config().clients().gateway()) {
+      ex.from(credentials(head));
+    }
     stages.route().admit(ex)
         .compose(admitted -> {
           if (request.gone) {
@@ -151,6 +155,8 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
                 "the client connection closed before the request was forwarded"));
           }
           if (admitted.kind() == Kind.TUNNEL) {
+            // The tunnel, and plain HTTP inside it, are the CONNECT's client.
+            Credentials.remember(ctx.channel(), admitted.identified());
             return stages.tunnel().open(admitted, ctx, this::handOver, (pipeline, first) ->
                 pipelines.plainHttpInTunnel(pipeline, context, head.authority(), first));
           }
@@ -166,6 +172,29 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
             ex.finish(null);
           }
         });
+  }
+
+  /**
+   * What this request presents as its identity (gateway mode): on the proxy port the verified
+   * client certificate, its {@code Proxy-Authorization} values and the client address; inside a
+   * tunnel, the CONNECT's identity; on a transparent listener, the address alone.
+   */
+  private Credentials credentials(RequestHead head) {
+    var ch = ctx.channel();
+    return switch (origin) {
+      case TUNNELLED -> Credentials.tunnelled(Credentials.remembered(ch),
+          ClientPeer.clientAddress(ch));
+      case TRANSPARENT -> Credentials.addressOnly(ClientPeer.clientAddress(ch));
+      case PROXY -> {
+        java.util.List<String> auth = new java.util.ArrayList<>(1);
+        for (RequestHead.Header h : head.headers()) {
+          if (h.name().equalsIgnoreCase("proxy-authorization")) {
+            auth.add(h.value());
+          }
+        }
+        yield Credentials.request(ClientPeer.certificate(ch), ClientPeer.clientAddress(ch), auth);
+      }
+    };
   }
 
   /**

@@ -27,6 +27,12 @@ public final class Pipelines {
   static final String DECODER = "egret-decoder";
   static final String ENCODER = "egret-encoder";
   static final String HANDLER = "egret-connection";
+  /**
+   * The proxy port's TLS ({@code listen.proxyTls}), first in the pipeline; a decoder that must
+   * read bytes before TLS (a PROXY protocol header) goes in front of it.
+   */
+  public static final String PROXY_TLS = "egret-proxy-tls";
+  static final String PROXY_TLS_PEER = "egret-proxy-tls-peer";
 
   private final Stages stages;
   /**
@@ -49,6 +55,18 @@ public final class Pipelines {
         config.timeouts().requestHead()));
     p.addLast(ENCODER, new HttpResponseEncoder());
     p.addLast(HANDLER, new ClientConnection(stages, this, context, origin));
+  }
+
+  /**
+   * Makes {@code p} speak TLS as the server ({@code listen.proxyTls}): the handshake runs before
+   * any HTTP byte, and a verified client certificate becomes the connection's {@link
+   * ClientPeer#certificate}. Call before {@link #http}.
+   */
+  void proxyTls(ChannelPipeline p, EgretConfig.ProxyTls tls) {
+    io.netty.handler.ssl.SslHandler ssl = tls.context().newHandler(p.channel().alloc());
+    ssl.setHandshakeTimeoutMillis(Math.max(1, tls.handshakeTimeout().toMillis()));
+    p.addLast(PROXY_TLS, ssl);
+    p.addLast(PROXY_TLS_PEER, new ProxyTlsPeer(stages.telemetry(), tls.clientAuth()));
   }
 
   private StrictHeadParser parser(int maxHeaderBytes) {

@@ -90,17 +90,28 @@ public final class ProxyListener {
           return;
         }
         ContextInternal context = contextFor(ch.eventLoop());
-        Runnable http = () -> pipelines.http(ch.pipeline(), context,
-            StrictHeadParser.TargetForm.PROXY, Exchange.Origin.PROXY);
+        // Read at each accept, as the other per-connection settings are: a reload's new
+        // certificate or client CAs apply to the connections after it.
+        EgretConfig.ProxyTls tls = config.listen().proxyTls();
+        Runnable http = () -> {
+          if (tls != null) {
+            pipelines.proxyTls(ch.pipeline(), tls);
+          }
+          pipelines.http(ch.pipeline(), context, StrictHeadParser.TargetForm.PROXY,
+              Exchange.Origin.PROXY);
+        };
         if (proxyProtocol == null) {
           http.run();
         } else {
-          // Last, so its handlers go in front of any added before (a TLS handler: the header
-          // comes before TLS on the wire).
+          // Last, so its handlers go in front of any added before: the header comes before
+          // TLS on the wire.
           ProxyHeader.install(ch.pipeline(), config.timeouts().requestHead(), stages, http);
         }
       }
-    }, Exchange.Origin.PROXY, true);
+    }, Exchange.Origin.PROXY,
+        // Over the cap, a TLS proxy port is closed without an answer: its client expects a
+        // handshake, not a 503.
+        () -> stages.serving().get().config().listen().proxyTls() == null);
   }
 
   /** Binds a transparent listener; completes with the bound port. */
@@ -121,7 +132,7 @@ public final class ProxyListener {
               Exchange.Origin.TRANSPARENT);
         }
       }
-    }, Exchange.Origin.TRANSPARENT, !t.tls());
+    }, Exchange.Origin.TRANSPARENT, () -> !t.tls());
   }
 
   /**
@@ -129,7 +140,7 @@ public final class ProxyListener {
    * @param http whether the listener speaks HTTP, so that a refused connection can be told why
    */
   private Future<Integer> bind(String host, int port, ChannelInitializer<Channel> init,
-      Exchange.Origin origin, boolean http) {
+      Exchange.Origin origin, java.util.function.BooleanSupplier http) {
     Promise<Integer> bound = Promise.promise();
     ServerBootstrap b = new ServerBootstrap()
         .group(vertx.acceptorEventLoopGroup(), vertx.nettyEventLoopGroup())
@@ -145,7 +156,7 @@ public final class ProxyListener {
           public void channelRead(ChannelHandlerContext ctx, Object child) {
             AcceptPause.accepted(ctx.channel());
             if (child instanceof Channel ch && !stages.connections().admit(ch)
-                && !refuse(ch, origin, http)) {
+                && !refuse(ch, origin, http.getAsBoolean())) {
               return; // closed here: never registered with a loop
             }
             ctx.fireChannelRead(child);
@@ -224,6 +235,10 @@ public final class ProxyListener {
         + stages.connections().limit() + " client connections (limits.maxConnections)");
     Hop hop = new Hop();
     hop.client = Exchange.address(ClientPeer.clientAddress(ch));
+    if (stages.serving().get().config().clients().gateway()) {
+      // Refused before any request: no client is known, and every gateway hop has the label.
+      hop.identity = dev.egret.identity.Clients.UNIDENTIFIED;
+    }
     hop.origin = origin == Exchange.Origin.PROXY ? null : "transparent";
     hop.url = "-";
     hop.error = f.kind();

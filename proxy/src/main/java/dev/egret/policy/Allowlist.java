@@ -4,17 +4,37 @@ import java.util.List;
 
 /**
  * The compiled allowlist: deny patterns, allow rules in order, mode and plaintext default.
- * Immutable; a config reload builds a new one and swaps it in whole.
+ * Immutable; a config reload builds a new one and swaps it in whole. In gateway mode each
+ * client has its own: the top-level deny patterns, then the client's rules, then the top-level
+ * rules, under the client's mode; its decisions carry the client's name.
  */
 public final class Allowlist {
   private final List<HostPattern> deny;
   private final List<Rule> allow;
   private final Mode mode;
+  /** The gateway client this allowlist decides for, or null. */
+  private final String client;
 
   public Allowlist(List<HostPattern> deny, List<Rule> allow, Mode mode) {
+    this(deny, allow, mode, null);
+  }
+
+  /** A gateway client's allowlist: its decisions name {@code client}. */
+  public Allowlist(List<HostPattern> deny, List<Rule> allow, Mode mode, String client) {
     this.deny = List.copyOf(deny);
     this.allow = List.copyOf(allow);
     this.mode = mode;
+    this.client = client;
+  }
+
+  /** The top-level deny patterns, which every client's allowlist starts with. */
+  public List<HostPattern> denied() {
+    return deny;
+  }
+
+  /** The gateway client this allowlist decides for, or null. */
+  public String client() {
+    return client;
   }
 
   public List<Rule> rules() {
@@ -68,7 +88,7 @@ public final class Allowlist {
             && rule.ports().contains(rule.upstreamPort(plain))) {
           return new Decision(Verdict.ALLOW, Reason.PLAIN_HTTP_ONLY, rule, tunnel,
               rule.upstreamPort(plain), "admitted by rule '" + rule.host().pattern()
-                  + "' for plain http:// requests only, which Egret upgrades to TLS");
+                  + "' for plain http:// requests only, which Egret upgrades to TLS", client);
         }
       }
     }
@@ -117,14 +137,14 @@ public final class Allowlist {
       }
       if (reason != null) {
         if (closest == null) {
-          closest = new Decision(Verdict.DENY, reason, rule, t, upstream, miss);
+          closest = new Decision(Verdict.DENY, reason, rule, t, upstream, miss, client);
         }
         continue;
       }
       if (t.kind() == Kind.UPGRADE && rule.plaintext() == Plaintext.BLOCK) {
         return new Decision(Verdict.DENY, Reason.PLAINTEXT_BLOCKED, rule, t, upstream,
             "plaintext http:// to " + t.host() + " is blocked by rule '"
-                + rule.host().pattern() + "'; call https:// instead");
+                + rule.host().pattern() + "'; call https:// instead", client);
       }
       if (t.kind() == Kind.TUNNEL && rule.headers().refusesTunnels()) {
         return new Decision(Verdict.DENY, Reason.TUNNEL_BYPASSES_HEADERS, rule, t, upstream,
@@ -133,19 +153,21 @@ public final class Allowlist {
                 + "CONNECT tunnel; call " + new Target(Kind.UPGRADE, t.host(),
                     t.port() == 443 ? 80 : t.port(), "GET", "/").describe()
                 + "... instead (Egret upgrades it to TLS and adds them), or set 'tunnel: allow' "
-                + "on the rule to tunnel without them");
+                + "on the rule to tunnel without them", client);
       }
       return new Decision(Verdict.ALLOW, Reason.ALLOWED_BY_RULE, rule, t, upstream,
-          "allowed by rule '" + rule.host().pattern() + "'");
+          "allowed by rule '" + rule.host().pattern() + "'", client);
     }
     if (closest != null) {
       return closest;
     }
-    return deny(t, Reason.NO_MATCHING_RULE, null, "no allow rule names " + t.host());
+    return deny(t, Reason.NO_MATCHING_RULE, null, "no allow rule "
+        + (client == null ? "" : "of client '" + client + "' or the top level ") + "names "
+        + t.host());
   }
 
-  private static Decision deny(Target t, Reason reason, Rule rule, String details) {
-    return new Decision(Verdict.DENY, reason, rule, t, upstreamPort(t, null), details);
+  private Decision deny(Target t, Reason reason, Rule rule, String details) {
+    return new Decision(Verdict.DENY, reason, rule, t, upstreamPort(t, null), details, client);
   }
 
   /**

@@ -11,9 +11,16 @@ package dev.egret.policy;
  * @param target what was asked
  * @param upstreamPort the port Egret connects to (the documented upgrade mapping applied)
  * @param details one sentence for the client and the log
+ * @param client the gateway client whose allowlist decided, or null (a sidecar's allowlist)
  */
-public record Decision(
-    Verdict verdict, Reason reason, Rule rule, Target target, int upstreamPort, String details) {
+public record Decision(Verdict verdict, Reason reason, Rule rule, Target target,
+    int upstreamPort, String details, String client) {
+
+  /** A decision of the top-level allowlist, for no client. */
+  public Decision(Verdict verdict, Reason reason, Rule rule, Target target, int upstreamPort,
+      String details) {
+    this(verdict, reason, rule, target, upstreamPort, details, null);
+  }
 
   /** The {@code destination} metric label: the matched rule's host pattern, else "denied". */
   public String destination() {
@@ -36,6 +43,6 @@ public record Decision(
 
   /** The same decision with the report mode applied: a denial becomes a reported pass. */
   Decision reported() {
-    return new Decision(Verdict.REPORT, reason, rule, target, upstreamPort, details);
+    return new Decision(Verdict.REPORT, reason, rule, target, upstreamPort, details, client);
   }
 }

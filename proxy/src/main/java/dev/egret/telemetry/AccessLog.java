@@ -35,7 +35,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * {@code tls_cipher}, {@code dns_ms}, {@code connect_ms}, {@code handshake_ms}, {@code
  * first_byte_ms}, {@code total_ms} (milliseconds with microsecond precision, null when the stage
  * did not happen), {@code bytes_upstream}, {@code bytes_downstream}, {@code rule}, {@code
- * details}. Every line carries every key but {@code peer}, so log queries need no existence checks. Headers are
+ * details}; in gateway mode also {@code identity} (the client's name, or {@code unidentified}),
+ * and {@code peer} (the load balancer) when a PROXY header named the client. Otherwise every
+ * line carries every key, so log queries need no existence checks. Headers are
  * never logged, so no credential can leak through them.
  */
 public final class AccessLog implements AutoCloseable {
@@ -54,11 +56,12 @@ public final class AccessLog implements AutoCloseable {
       String destination, String host, String outcome, String error, int status,
       String upstream, String tlsVersion, String tlsCipher, long dnsNanos, long connectNanos,
       long handshakeNanos, long firstByteNanos, long totalNanos, long bytesUpstream,
-      long bytesDownstream, String rule, String details, String origin, String peer) {}
+      long bytesDownstream, String rule, String details, String origin, String peer,
+      String identity) {}
 
   /** Tells the writer thread to finish; compared by identity. */
   private static final Entry STOP = new Entry(0, null, null, null, null, null, null, null, null,
-      0, null, null, null, 0, 0, 0, 0, 0, 0, 0, null, null, null, null);
+      0, null, null, null, 0, 0, 0, 0, 0, 0, 0, null, null, null, null, null);
 
   private final OutputStream out;
   private final BlockingQueue<Entry> queue;
@@ -212,7 +215,7 @@ public final class AccessLog implements AutoCloseable {
         hop.status, hop.upstreamAddress, hop.tlsVersion, hop.tlsCipher, hop.dnsNanos,
         hop.connectNanos, hop.handshakeNanos, hop.firstByteNanos, hop.totalNanos,
         hop.bytesUpstream, hop.bytesDownstream, d == null ? null : d.ruleName(), details,
-        hop.origin == null ? "proxy" : hop.origin, hop.peer);
+        hop.origin == null ? "proxy" : hop.origin, hop.peer, hop.identity);
   }
 
   private void flush() {
@@ -234,6 +237,11 @@ public final class AccessLog implements AutoCloseable {
     g.string("client", e.client());
     if (e.peer() != null) {
       g.string("peer", e.peer());
+    }
+    if (e.identity() != null) {
+      // Gateway mode only: the configured client the request came from, or "unidentified". A
+      // sidecar's lines stay exactly as they were.
+      g.string("identity", e.identity());
     }
     g.string("method", e.method());
     g.string("url", e.url());

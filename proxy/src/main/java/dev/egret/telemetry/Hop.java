@@ -19,6 +19,11 @@ public final class Hop {
    * then the log line has no {@code peer} key.
    */
   public String peer;
+  /**
+   * Gateway mode: the name of the client the request came from, or {@code unidentified}; null
+   * in a sidecar, whose metrics and log have no identity.
+   */
+  public String identity;
   /** How the request reached Egret when not through the proxy port: "tunnelled", "transparent". */
   public String origin;
   public String method;

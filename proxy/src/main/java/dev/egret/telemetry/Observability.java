@@ -64,7 +64,11 @@ public final class Observability implements Telemetry, AutoCloseable {
 
   // ---- The catalogue -------------------------------------------------------------------------
 
-  /** egret_requests_total{destination, kind, outcome, error}: every finished request or tunnel. */
+  /**
+   * egret_requests_total{destination, kind, outcome, error}: every finished request or tunnel.
+   * In gateway mode this, the request duration and the bytes also carry {@code client} (a
+   * configured client name, or {@code unidentified}); a sidecar's have no such label.
+   */
   static final String REQUESTS = "egret.requests";
   /** egret_request_duration_seconds{destination, kind}: arrival to last byte (or tunnel close). */
   static final String REQUEST_DURATION = "egret.request.duration";
@@ -137,33 +141,37 @@ public final class Observability implements Telemetry, AutoCloseable {
   // The keys below spell out equals and hashCode: a record's generated ones go through
   // ObjectMethods' method handles, which the client compiler the image runs (C1) does not
   // inline, and these run on every request (DirectMethodHandle.allocateInstance in the profile).
-  private record RequestKey(String destination, String kind, String outcome, String error) {
+  // client is null in a sidecar: its meters then have no client label at all.
+  private record RequestKey(String destination, String kind, String outcome, String error,
+      String client) {
     @Override
     public boolean equals(Object o) {
       return o instanceof RequestKey k && Objects.equals(destination, k.destination)
           && Objects.equals(kind, k.kind) && Objects.equals(outcome, k.outcome)
-          && Objects.equals(error, k.error);
+          && Objects.equals(error, k.error) && Objects.equals(client, k.client);
     }
 
     @Override
     public int hashCode() {
-      return ((Objects.hashCode(destination) * 31 + Objects.hashCode(kind)) * 31
-          + Objects.hashCode(outcome)) * 31 + Objects.hashCode(error);
+      return (((Objects.hashCode(destination) * 31 + Objects.hashCode(kind)) * 31
+          + Objects.hashCode(outcome)) * 31 + Objects.hashCode(error)) * 31
+          + Objects.hashCode(client);
     }
   }
 
   private record RequestMeters(Counter count, Timer duration) {}
 
-  private record BytesKey(String destination, String direction) {
+  private record BytesKey(String destination, String direction, String client) {
     @Override
     public boolean equals(Object o) {
       return o instanceof BytesKey k && Objects.equals(destination, k.destination)
-          && Objects.equals(direction, k.direction);
+          && Objects.equals(direction, k.direction) && Objects.equals(client, k.client);
     }
 
     @Override
     public int hashCode() {
-      return Objects.hashCode(destination) * 31 + Objects.hashCode(direction);
+      return (Objects.hashCode(destination) * 31 + Objects.hashCode(direction)) * 31
+          + Objects.hashCode(client);
     }
   }
 
@@ -268,16 +276,17 @@ public final class Observability implements Telemetry, AutoCloseable {
     long total = hop.totalNanos >= 0 ? hop.totalNanos : System.nanoTime() - hop.startNanos;
     String destination = hop.destination();
     RequestMeters m = requestMeters.get(
-        new RequestKey(destination, kindLabel(hop), hop.outcome(), hop.errorLabel()),
+        new RequestKey(destination, kindLabel(hop), hop.outcome(), hop.errorLabel(),
+            hop.identity),
         this::newRequestMeters);
     m.count().increment();
     m.duration().record(Duration.ofNanos(total));
     // Zero amounts create no series: a denied request relayed nothing.
     if (hop.bytesUpstream > 0) {
-      bytes(destination, "upstream").increment(hop.bytesUpstream);
+      bytes(destination, "upstream", hop.identity).increment(hop.bytesUpstream);
     }
     if (hop.bytesDownstream > 0) {
-      bytes(destination, "downstream").increment(hop.bytesDownstream);
+      bytes(destination, "downstream", hop.identity).increment(hop.bytesDownstream);
     }
     accessLog.write(hop);
   }
@@ -407,20 +416,22 @@ public final class Observability implements Telemetry, AutoCloseable {
   // ---- Meters, built once per label set ------------------------------------------------------
 
   private RequestMeters newRequestMeters(RequestKey k) {
-    Counter count = Counter.builder(REQUESTS)
+    Counter.Builder count = Counter.builder(REQUESTS)
         .description("Requests and tunnels by destination rule, kind, outcome and Proxy-Status error")
         .tag("destination", k.destination())
         .tag("kind", k.kind())
         .tag("outcome", k.outcome())
-        .tag("error", k.error())
-        .register(registry);
+        .tag("error", k.error());
     // Shared by every outcome of the (destination, kind): the registry returns the same timer.
-    Timer duration = latency(REQUEST_DURATION,
+    Timer.Builder duration = latency(REQUEST_DURATION,
             "Time from request arrival to its end, by destination and kind")
         .tag("destination", k.destination())
-        .tag("kind", k.kind())
-        .register(registry);
-    return new RequestMeters(count, duration);
+        .tag("kind", k.kind());
+    if (k.client() != null) {
+      count.tag("client", k.client());
+      duration.tag("client", k.client());
+    }
+    return new RequestMeters(count.register(registry), duration.register(registry));
   }
 
   private HandshakeMeters newHandshakeMeters(HandshakeKey k) {
@@ -439,12 +450,17 @@ public final class Observability implements Telemetry, AutoCloseable {
     return new HandshakeMeters(count, duration);
   }
 
-  private Counter bytes(String destination, String direction) {
-    return bytesMeters.get(new BytesKey(destination, direction), k -> Counter.builder(BYTES)
-        .description("Payload bytes relayed, by destination and direction")
-        .tag("destination", k.destination())
-        .tag("direction", k.direction())
-        .register(registry));
+  private Counter bytes(String destination, String direction, String client) {
+    return bytesMeters.get(new BytesKey(destination, direction, client), k -> {
+      Counter.Builder b = Counter.builder(BYTES)
+          .description("Payload bytes relayed, by destination and direction")
+          .tag("destination", k.destination())
+          .tag("direction", k.direction());
+      if (k.client() != null) {
+        b.tag("client", k.client());
+      }
+      return b.register(registry);
+    });
   }
 
   /**

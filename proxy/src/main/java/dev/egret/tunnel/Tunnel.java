@@ -10,6 +10,7 @@ import dev.egret.failure.FailureClassifier;
 import dev.egret.failure.ProxyFailure;
 import dev.egret.exchange.ClientPeer;
 import dev.egret.exchange.RequestTarget;
+import dev.egret.identity.Credentials;
 import dev.egret.policy.Decision;
 import dev.egret.policy.Reason;
 import dev.egret.policy.Target;
@@ -218,6 +219,10 @@ public final class Tunnel {
       held = Unpooled.EMPTY_BUFFER;
       ex = Exchange.start(serving.get(), Exchange.address(ClientPeer.clientAddress(ctx.channel())),
           Exchange.Origin.TRANSPARENT);
+      if (ex.serving().config().clients().gateway()) {
+        // A transparent connection knows only its address: no certificate, no token.
+        ex.from(Credentials.addressOnly(ClientPeer.clientAddress(ctx.channel())));
+      }
       long ms = ex.serving().config().timeouts().handshake().toMillis();
       timeout = ctx.executor().schedule(() -> refuse(ctx, new ProxyFailure(
           ErrorKind.TLS_PROTOCOL_ERROR, "no complete TLS ClientHello within " + ms + " ms")),

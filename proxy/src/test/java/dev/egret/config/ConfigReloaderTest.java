@@ -74,8 +74,9 @@ class ConfigReloaderTest {
     final List<String> notices = new ArrayList<>();
 
     @Override
-    public synchronized void loaded(EgretConfig next) {
+    public synchronized String loaded(EgretConfig next) {
       loaded.add(next);
+      return null;
     }
 
     @Override

@@ -70,10 +70,20 @@ public final class TestPki {
   private final List<String> dnsNames;
   private final List<String> ipAddresses;
   private final boolean forClients;
+  /** A SPIFFE X509-SVID's ID: the only SAN (a URI, critical), with an empty subject. */
+  private final String spiffeId;
 
   private TestPki(TestCert issuer, String name, boolean ca, KeyKind key, String keySlot,
       String signature, Instant notBefore, Instant notAfter, List<String> dnsNames,
       List<String> ipAddresses, boolean forClients) {
+    this(issuer, name, ca, key, keySlot, signature, notBefore, notAfter, dnsNames, ipAddresses,
+        forClients, null);
+  }
+
+  private TestPki(TestCert issuer, String name, boolean ca, KeyKind key, String keySlot,
+      String signature, Instant notBefore, Instant notAfter, List<String> dnsNames,
+      List<String> ipAddresses, boolean forClients, String spiffeId) {
+    this.spiffeId = spiffeId;
     this.issuer = issuer;
     this.name = name;
     this.ca = ca;
@@ -170,11 +180,22 @@ public final class TestPki {
         ipAddresses, true);
   }
 
+  /**
+   * A SPIFFE X509-SVID for mTLS clients: an EMPTY subject, and the ID as the only subject
+   * alternative name (a URI, marked critical as RFC 5280 asks when the subject is empty); EKU
+   * clientAuth. Call it last: the other builder methods do not carry the ID over.
+   */
+  public TestPki svid(String id) {
+    return new TestPki(issuer, name, ca, key, keySlot, signature, notBefore, notAfter, List.of(),
+        List.of(), true, id);
+  }
+
   /** Creates the key (or takes it from the cache) and signs the certificate. */
   public TestCert issue() {
     KeyPair keyPair = key.keyPair(keySlot);
     PrivateKey signerKey = issuer == null ? keyPair.getPrivate() : issuer.privateKey();
-    X500Name subject = distinguishedName(name);
+    X500Name subject = spiffeId != null ? new X500Name(new org.bouncycastle.asn1.x500.RDN[0])
+        : distinguishedName(name);
     X500Name issuerName = issuer == null ? subject
         : X500Name.getInstance(issuer.certificate().getSubjectX500Principal().getEncoded());
     String algorithm = signature != null ? signature
@@ -228,8 +249,11 @@ public final class TestPki {
     for (String ip : ipAddresses) {
       sans.add(new GeneralName(GeneralName.iPAddress, ip));
     }
+    if (spiffeId != null) {
+      sans.add(new GeneralName(GeneralName.uniformResourceIdentifier, spiffeId));
+    }
     if (!sans.isEmpty()) {
-      builder.addExtension(Extension.subjectAlternativeName, false,
+      builder.addExtension(Extension.subjectAlternativeName, spiffeId != null,
           new GeneralNames(sans.toArray(GeneralName[]::new)));
     }
   }

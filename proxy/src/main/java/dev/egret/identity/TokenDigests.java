@@ -1,0 +1,85 @@
+package dev.egret.identity;
+
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.regex.Pattern;
+
+/**
+ * Every configured token digest with its client, and the one lookup a presented token gets:
+ *
+ * <pre>{@code
+ * byte[] digest = TokenDigests.sha256(presentedToken);
+ * Client c = digests.find(digest);   // null when no client has it
+ * }</pre>
+ *
+ * <p>Why it is written this way: the presented token is hashed first, so what is compared is a
+ * SHA-256 output the client cannot steer byte by byte, and then it is compared with {@link
+ * MessageDigest#isEqual} (constant time in the contents) against <em>every</em> configured
+ * digest, without stopping at a match. The time a lookup takes therefore depends on the number
+ * of configured tokens only, never on how much of a digest the presented token shares.
+ */
+final class TokenDigests {
+  /** {@code sha256:} and 64 lower-case hex digits: how a token is written in the config. */
+  static final Pattern WRITTEN = Pattern.compile("sha256:[0-9a-f]{64}");
+
+  private final byte[][] digests;
+  private final Client[] owners;
+
+  TokenDigests(List<Client> clients) {
+    List<byte[]> d = new ArrayList<>();
+    List<Client> o = new ArrayList<>();
+    for (Client c : clients) {
+      for (byte[] t : c.tokens()) {
+        d.add(t);
+        o.add(c);
+      }
+    }
+    this.digests = d.toArray(new byte[0][]);
+    this.owners = o.toArray(new Client[0]);
+  }
+
+  boolean isEmpty() {
+    return digests.length == 0;
+  }
+
+  /** The client whose configured digest equals {@code digest}, or null; see the class doc. */
+  Client find(byte[] digest) {
+    Client found = null;
+    for (int i = 0; i < digests.length; i++) {
+      boolean equal = MessageDigest.isEqual(digests[i], digest);
+      found = equal ? owners[i] : found;
+    }
+    return found;
+  }
+
+  /** The SHA-256 of a presented token's UTF-8 bytes. */
+  static byte[] sha256(String token) {
+    try {
+      return MessageDigest.getInstance("SHA-256").digest(token.getBytes(StandardCharsets.UTF_8));
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException("every JDK has SHA-256", e);
+    }
+  }
+
+  /**
+   * The digest a config value writes ({@code sha256:} + 64 lower-case hex).
+   *
+   * @throws IllegalArgumentException saying what is wrong, never quoting the value (it may be a
+   *     token pasted by mistake)
+   */
+  static byte[] parse(String written) {
+    if (!WRITTEN.matcher(written).matches()) {
+      String why = !written.startsWith("sha256:") ? "does not start with 'sha256:'"
+          : written.length() != 71 ? "has " + (written.length() - 7) + " characters after "
+              + "'sha256:', not 64"
+          : "has a character that is not a lower-case hex digit";
+      throw new IllegalArgumentException("a token must be written as its hash, 'sha256:' and 64 "
+          + "lower-case hex digits (printf %s TOKEN | sha256sum); this value " + why);
+    }
+    return HexFormat.of().parseHex(written.substring(7));
+  }
+}
