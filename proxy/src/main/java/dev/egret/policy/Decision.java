@@ -1,5 +1,7 @@
 package dev.egret.policy;
 
+import dev.egret.chain.UpstreamRoute;
+
 /**
  * The allowlist's answer for one request, made once by {@link Allowlist#decide} and carried with
  * the hop to the upstream, the error response, the access log and the metrics.
@@ -11,9 +13,18 @@ package dev.egret.policy;
  * @param target what was asked
  * @param upstreamPort the port Egret connects to (the documented upgrade mapping applied)
  * @param details one sentence for the client and the log
+ * @param route how an admitted hop reaches the destination: direct, or through an upstream
+ *     proxy ({@link Routing} chose it); direct for a denial
  */
 public record Decision(
-    Verdict verdict, Reason reason, Rule rule, Target target, int upstreamPort, String details) {
+    Verdict verdict, Reason reason, Rule rule, Target target, int upstreamPort, String details,
+    UpstreamRoute route) {
+
+  /** A decision with the direct route; {@link Allowlist} routes it once decided. */
+  public Decision(Verdict verdict, Reason reason, Rule rule, Target target, int upstreamPort,
+      String details) {
+    this(verdict, reason, rule, target, upstreamPort, details, UpstreamRoute.DIRECT);
+  }
 
   /** The {@code destination} metric label: the matched rule's host pattern, else "denied". */
   public String destination() {
@@ -36,6 +47,11 @@ public record Decision(
 
   /** The same decision with the report mode applied: a denial becomes a reported pass. */
   Decision reported() {
-    return new Decision(Verdict.REPORT, reason, rule, target, upstreamPort, details);
+    return new Decision(Verdict.REPORT, reason, rule, target, upstreamPort, details, route);
+  }
+
+  /** The same decision with its route. */
+  Decision routed(UpstreamRoute route) {
+    return new Decision(verdict, reason, rule, target, upstreamPort, details, route);
   }
 }
