@@ -188,7 +188,7 @@ class UpstreamProxyConfigTest {
     assertThat(e.get(2)).startsWith("5:71: upstreamProxies.c.auth.password: the environment "
         + "variable MISSING is not set");
     assertThat(e.get(3)).startsWith("6:71: upstreamProxies.d.auth.password: cannot read ");
-    assertThat(e.get(4)).isEqualTo("7:75: upstreamProxies.e.auth.password: the value from "
+    assertThat(e.get(4)).isEqualTo("7:71: upstreamProxies.e.auth.password: the value from "
         + "file:two-lines has a line break at character 8 of 12 (only one trailing newline of "
         + "a file is dropped)");
     assertThat(e.get(5)).isEqualTo("8:71: upstreamProxies.f.auth.password must be text (quote "
