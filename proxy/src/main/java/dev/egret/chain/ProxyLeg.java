@@ -236,6 +236,9 @@ public final class ProxyLeg extends ChannelDuplexHandler {
     answerTimer.cancel(false);
     telemetry.upstreamProxyConnected(proxy.name(), Duration.ofNanos(System.nanoTime() - startNanos));
     listener.established(ctx.channel());
+    if (buffered == null) {
+      return; // the handlers behind already read (a relay starts reading at once)
+    }
     if (!buffered.isReadable()) {
       buffered.release();
       buffered = null;
@@ -251,9 +254,11 @@ public final class ProxyLeg extends ChannelDuplexHandler {
     ByteBuf early = buffered;
     buffered = null;
     ctx.pipeline().remove(this);
-    if (early != null) {
+    if (early != null && early.isReadable()) {
       ctx.fireChannelRead(early);
       ctx.fireChannelReadComplete();
+    } else {
+      release(early);
     }
   }
 
