@@ -128,6 +128,23 @@ class UpstreamProxyFailureTest {
     return out;
   }
 
+  /** The first access-log line holding every part; waits for it with a deadline. */
+  private static String awaitLogLine(String... parts) throws InterruptedException {
+    long deadline = System.nanoTime() + WAIT.toNanos();
+    while (true) {
+      List<String> lines = egret.logLines();
+      for (String l : lines) {
+        if (java.util.Arrays.stream(parts).allMatch(l::contains)) {
+          return l;
+        }
+      }
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError("no log line with " + List.of(parts) + ": " + lines);
+      }
+      egret.awaitLogLines(lines.size() + 1);
+    }
+  }
+
   private static void assertFailure(HttpResponse<String> r, int status, String error,
       String... details) throws Exception {
     assertThat(r.statusCode()).isEqualTo(status);
@@ -183,6 +200,25 @@ class UpstreamProxyFailureTest {
     assertFailure(get("http://extra.partner.test:" + port + "/x"), 502, "tls_protocol_error",
         "handshake_failure");
     assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(5));
+  }
+
+  /** The same in a tunnel: the held bytes reach the relay at its first read. */
+  @Test
+  void bytesRightAfterTheProxysAnswerReachATunnel() throws Exception {
+    try (java.net.Socket s = new java.net.Socket("127.0.0.1", egret.proxyPort())) {
+      s.setSoTimeout(15_000);
+      String authority = "extra.partner.test:" + port;
+      s.getOutputStream().write(("CONNECT " + authority + " HTTP/1.1\r\nHost: " + authority
+          + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+      byte[] all = s.getInputStream().readAllBytes(); // until Egret closes the tunnel
+      String text = new String(all, StandardCharsets.ISO_8859_1);
+      assertThat(text).startsWith("HTTP/1.1 200 Connection Established\r\n\r\n");
+      byte[] after = java.util.Arrays.copyOfRange(all, text.indexOf("\r\n\r\n") + 4, all.length);
+      // The proxy's extra bytes went through the relay's record check to the client.
+      assertThat(after).containsExactly(ALERT);
+    }
+    String line = awaitLogLine("\"CONNECT\"", "extra.partner.test");
+    assertThat(line).contains("\"upstream_proxy\":\"extra\"").contains("handshake_failure");
   }
 
   @Test
