@@ -61,6 +61,7 @@ class UpstreamProxyFailureTest {
     proxies.put("p503", TestUpstreamProxy.answering(
         "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n").start());
     proxies.put("garbage", TestUpstreamProxy.answering("SSH-2.0-OpenSSH_9.6\r\n").start());
+    proxies.put("silent", TestUpstreamProxy.answering("").start());
     ByteArrayOutputStream extra = new ByteArrayOutputStream();
     extra.write("HTTP/1.1 200 Connection established\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
     extra.write(ALERT);
@@ -80,7 +81,7 @@ class UpstreamProxyFailureTest {
         version: 1
         listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
         tls: {trust: [%s]}
-        timeouts: {handshake: 5s}
+        timeouts: {handshake: 5s, connect: 2s}
         addresses: {allow: [127.0.0.1/32]}
         upstreamProxies:
           gone: {url: "http://127.0.0.1:%d"}
@@ -88,14 +89,14 @@ class UpstreamProxyFailureTest {
           untrusted: {url: "https://127.0.0.1:%d", trust: [%s]}
         """.formatted(rootPem, gone, proxies.get("secure").port(), proxyRootPem,
         proxies.get("untrusted").port(), rootPem));
-    for (String name : List.of("p407", "p403", "p503", "garbage", "extra")) {
+    for (String name : List.of("p407", "p403", "p503", "garbage", "extra", "silent")) {
       yaml.append("  ").append(name).append(": {url: \"http://127.0.0.1:")
           .append(proxies.get(name).port()).append("\"}\n");
     }
     yaml.append("allow:\n");
     Map<String, String> hosts = new HashMap<>();
-    for (String name : List.of("p407", "p403", "p503", "garbage", "extra", "gone", "secure",
-        "untrusted")) {
+    for (String name : List.of("p407", "p403", "p503", "garbage", "extra", "silent", "gone",
+        "secure", "untrusted")) {
       yaml.append("  - {host: ").append(name).append(".partner.test, ports: [").append(port)
           .append("], upstreamProxy: ").append(name).append("}\n");
       hosts.put(name + ".partner.test", "127.0.0.1");
@@ -181,6 +182,16 @@ class UpstreamProxyFailureTest {
             + " with a valid HTTP/1.1 response");
     assertThat(egret.scrape()).contains(
         "egret_upstream_proxy_failures_total{proxy=\"garbage\",status=\"malformed\"} 1.0");
+  }
+
+  @Test
+  void aProxyThatNeverAnswersIsAConnectionTimeout() throws Exception {
+    assertFailure(get("http://silent.partner.test:" + port + "/x"), 504, "connection_timeout",
+        "upstream proxy 'silent'", "did not answer CONNECT silent.partner.test:" + port
+            + " within 2000 ms (timeouts.connect)");
+    assertThat(proxies.get("silent").heads()).hasSize(1);
+    assertThat(egret.scrape()).contains(
+        "egret_upstream_proxy_failures_total{proxy=\"silent\",status=\"timeout\"} 1.0");
   }
 
   @Test
