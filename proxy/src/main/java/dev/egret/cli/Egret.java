@@ -256,6 +256,10 @@ public final class Egret {
         case TUNNEL -> out.println("tunnel:   " + upstream
             + " (must carry TLS, SNI " + rt.target().host() + ", version >= minVersion)");
       }
+      // The proxy's name and URL only: its credentials never leave the config.
+      out.println("route:    " + (d.route().direct() ? "direct"
+          : "through " + d.route().proxy().describe() + ", CONNECT " + upstream
+              + (d.route().proxy().authenticates() ? " with Proxy-Authorization" : "")));
       var tls = rule == null ? c.defaultTls() : rule.tls();
       if (rt.target().kind() != Kind.TUNNEL) {
         out.println("tls:      profile " + tls.name() + (tls.pins().isEmpty() ? "" : ", pins " + tls.pins())

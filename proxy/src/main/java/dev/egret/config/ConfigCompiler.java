@@ -38,10 +38,10 @@ import javax.net.ssl.X509KeyManager;
 public final class ConfigCompiler {
   private static final Set<String> TOP = keys("version", "listen", "mode", "plaintext", "tls",
       "addresses", "timeouts", "shutdown", "allow", "limits", "deny", "tracing", "identity",
-      "clients");
+      "clients", "upstreamProxies", "routing");
   private static final Set<String> RULE = keys("host", "ports", "methods", "paths", "pins",
       "plaintext", "trust", "clientCert", "allowAddresses", "upgradePort", "ech", "headers",
-      "tunnel");
+      "tunnel", "upstreamProxy");
 
   private ConfigCompiler() {}
 
@@ -113,6 +113,8 @@ public final class ConfigCompiler {
     /** {@code timeouts.handshake}, read before any TLS profile is built. */
     private Duration handshakeTimeout;
     private final InjectedHeaders headers;
+    /** {@code upstreamProxies:}, read before the rules that name them. */
+    private UpstreamProxies proxies;
 
     Compilation(ConfigErrors errors, Path base, List<ConfigFiles.Input> inputs,
         java.util.function.Function<String, String> env) {
@@ -188,6 +190,15 @@ public final class ConfigCompiler {
       EgretConfig.Listen listen = listen(top.get("listen"));
       TlsProfile defaultTls = profile("tls", systemTrust, extraRoots, Pins.NONE, null, baseline);
 
+      TlsBaseline proxyBaseline = baseline;
+      proxies = new UpstreamProxies(errors, headers, (f, where) -> {
+        Trust t = trust(f, "trust");
+        return profile(where, t == null || t.system, t == null ? List.of() : t.roots, Pins.NONE,
+            null, proxyBaseline);
+      });
+      proxies.compile(top.get("upstreamProxies"));
+      dev.egret.policy.Routing routing = proxies.routing(top.get("routing"));
+
       AddressPolicy addresses = addresses(sub(top, "addresses", keys("deny", "allow")));
       EgretConfig.Limits limits = limits(sub(top, "limits",
           keys("maxConnections", "maxConnectionsPerDestination", "maxHeaderBytes",
@@ -230,12 +241,12 @@ public final class ConfigCompiler {
       TlsBaseline topBaseline = baseline;
       boolean topSystemTrust = systemTrust;
       List<X509Certificate> topRoots = extraRoots;
-      Clients clients = GatewayClients.compile(top, deny, rules, mode,
+      Clients clients = GatewayClients.compile(top, deny, rules, mode, routing,
           (node, where) -> rule(node, where, topPlaintext, defaultTls, topBaseline, topSystemTrust,
               topRoots), headers);
-      return new EgretConfig(file, sha, listen, new Allowlist(deny, rules, mode), addresses,
-          baseline, defaultTls, timeouts, limits, shutdown, tracing, List.copyOf(inputs),
-          clients);
+      return new EgretConfig(file, sha, listen, new Allowlist(deny, rules, mode, routing, null),
+          addresses, baseline, defaultTls, timeouts, limits, shutdown, tracing,
+          List.copyOf(inputs), clients);
     }
 
     private Fields sub(Fields parent, String key, Set<String> known) {
@@ -549,6 +560,7 @@ public final class ConfigCompiler {
       Trust trust = trust(f, "trust");
       X509KeyManager clientKey = clientCert(f, where);
       HeaderRules injected = headers.compile(f, where);
+      dev.egret.chain.UpstreamRoute route = proxies.ruleRoute(f, where);
 
       TlsProfile tls = defaultTls;
       boolean ownTls = (pinTexts != null && !pinTexts.isEmpty()) || trust != null || clientKey != null;
@@ -563,7 +575,7 @@ public final class ConfigCompiler {
       return new Rule(host, ports, Set.copyOf(methods == null ? List.of() : methods),
           paths == null ? List.of() : paths, plaintext, upgradePort,
           allowAddresses == null ? List.of() : allowAddresses, tls, ech, f.node().line(),
-          injected);
+          injected, route);
     }
 
     private X509KeyManager clientCert(Fields f, String where) {

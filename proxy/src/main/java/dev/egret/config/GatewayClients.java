@@ -41,12 +41,14 @@ final class GatewayClients {
    * @param deny the top-level deny patterns
    * @param topRules the compiled top-level allow rules
    * @param mode the top-level mode, a client's default
+   * @param routing the top-level routing, which every client's allowlist shares
    * @param rule compiles one rule node at a path ("clients[0].allow[1]"), null after an error
    * @param headers resolves {@code ${env:}} and {@code ${file:}}
    * @return {@link Clients#NONE} without {@code clients:}
    */
   static Clients compile(Fields top, List<HostPattern> deny, List<Rule> topRules, Mode mode,
-      BiFunction<YamlNode, String, Rule> rule, InjectedHeaders headers) {
+      dev.egret.policy.Routing routing, BiFunction<YamlNode, String, Rule> rule,
+      InjectedHeaders headers) {
     ConfigErrors errors = top.errors();
     List<YamlNode> items = top.list("clients");
     YamlNode identityNode = top.get("identity");
@@ -173,7 +175,7 @@ final class GatewayClients {
         List<Rule> rules = new ArrayList<>(own);
         rules.addAll(topRules);
         clients.add(new Client(name, spiffe, dns, digests, addresses,
-            new Allowlist(deny, rules, clientMode, name), f.node().line()));
+            new Allowlist(deny, rules, clientMode, routing, name), f.node().line()));
       }
     }
     if (!someRules && topRules.isEmpty()) {

@@ -127,6 +127,45 @@ final class InjectedHeaders {
 
   /** Resolves a value template; reports and returns null on any problem. */
   private HeaderRules.SetHeader value(String name, String template, YamlNode at, String what) {
+    Resolved r = resolve(template, at, what);
+    if (r == null) {
+      return null;
+    }
+    String source = r.source();
+    String value = r.value();
+    if (value.isEmpty()) {
+      errors.add(at, what + ": the value" + (r.referenced() ? " from " + source : "")
+          + " is empty; a blank credential is surely a mistake");
+      return null;
+    }
+    for (int c = 0; c < value.length(); c++) {
+      char ch = value.charAt(c);
+      if ((ch < 0x20 && ch != '\t') || ch >= 0x7f) {
+        // The position and kind only: the value itself is a secret.
+        errors.add(at, what + ": the value" + (r.referenced() ? " from " + source : "")
+            + " has " + (ch == '\n' || ch == '\r' ? "a line break" : ch >= 0x7f
+                ? "a character outside printable ASCII" : "a control character")
+            + " at character " + (c + 1) + " of " + value.length()
+            + "; a header value is one line of printable ASCII (only one trailing newline of a "
+            + "file is dropped)");
+        return null;
+      }
+    }
+    return new HeaderRules.SetHeader(name, value, source);
+  }
+
+  /**
+   * A template resolved: its value (a secret: never put it in a message) and where it came from
+   * ("env:NAME and file:PATH", or "the config" when it references nothing).
+   */
+  record Resolved(String value, String source, boolean referenced) {}
+
+  /**
+   * Resolves {@code ${env:NAME}} and {@code ${file:PATH}} in a template, as header values and
+   * upstream proxy credentials are written; reports and returns null on any problem. Messages
+   * name the reference and the position, never what a variable or file holds.
+   */
+  Resolved resolve(String template, YamlNode at, String what) {
     StringBuilder value = new StringBuilder();
     List<String> sources = new ArrayList<>();
     int i = 0;
@@ -162,25 +201,7 @@ final class InjectedHeaders {
       i = end + 1;
     }
     String source = sources.isEmpty() ? "the config" : String.join(" and ", sources);
-    if (value.isEmpty()) {
-      errors.add(at, what + ": the value" + (sources.isEmpty() ? "" : " from " + source)
-          + " is empty; a blank credential is surely a mistake");
-      return null;
-    }
-    for (int c = 0; c < value.length(); c++) {
-      char ch = value.charAt(c);
-      if ((ch < 0x20 && ch != '\t') || ch >= 0x7f) {
-        // The position and kind only: the value itself is a secret.
-        errors.add(at, what + ": the value" + (sources.isEmpty() ? "" : " from " + source)
-            + " has " + (ch == '\n' || ch == '\r' ? "a line break" : ch >= 0x7f
-                ? "a character outside printable ASCII" : "a control character")
-            + " at character " + (c + 1) + " of " + value.length()
-            + "; a header value is one line of printable ASCII (only one trailing newline of a "
-            + "file is dropped)");
-        return null;
-      }
-    }
-    return new HeaderRules.SetHeader(name, value.toString(), source);
+    return new Resolved(value.toString(), source, !sources.isEmpty());
   }
 
   /**

@@ -257,6 +257,8 @@ public final class Exchange {
     hop.status = status;
     hop.upstreamAddress = upstream == null ? null
         : upstream.getAddress().getHostAddress() + ":" + upstream.getPort();
+    hop.upstreamProxy = upstream == null || decision.route().direct() ? null
+        : decision.route().name();
     hop.tlsVersion = tlsVersion;
     hop.tlsCipher = tlsCipher;
     hop.dnsNanos = timings.dnsNanos;

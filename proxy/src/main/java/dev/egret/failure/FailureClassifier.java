@@ -102,6 +102,12 @@ public final class FailureClassifier {
 
   /** Classifies an upstream failure on the way to {@code host}. */
   public static Classification classify(Throwable t, String host) {
+    UpstreamProxyFailure leg = find(t, UpstreamProxyFailure.class);
+    if (leg != null) {
+      // The leg to an upstream proxy already said what failed, in the proxy's name; none of it
+      // was a handshake with the destination.
+      return new Classification(leg.failure(), null);
+    }
     if (t instanceof ProxyFailure f) {
       return new Classification(f, handshakeOf(f));
     }
@@ -172,6 +178,9 @@ public final class FailureClassifier {
    * exceptions), so the pool is full.
    */
   public static Classification classifyAcquire(Throwable t, String host, PoolLimits limits) {
+    if (has(t, UpstreamProxyFailure.class)) {
+      return classify(t, host);
+    }
     if (t instanceof ConnectionPoolTooBusyException) {
       return plain(ErrorKind.CONNECTION_LIMIT_REACHED, "all " + limits.perDestination()
           + " connections to " + host + " are busy and " + limits.waitQueue()

@@ -14,16 +14,22 @@ public final class Allowlist {
   private final Mode mode;
   /** The gateway client this allowlist decides for, or null. */
   private final String client;
+  private final Routing routing;
 
   public Allowlist(List<HostPattern> deny, List<Rule> allow, Mode mode) {
-    this(deny, allow, mode, null);
+    this(deny, allow, mode, Routing.DIRECT, null);
   }
 
-  /** A gateway client's allowlist: its decisions name {@code client}. */
-  public Allowlist(List<HostPattern> deny, List<Rule> allow, Mode mode, String client) {
+  /**
+   * @param routing how allowed hops reach their destination (direct, or an upstream proxy)
+   * @param client the gateway client this allowlist decides for (its decisions name it), or null
+   */
+  public Allowlist(List<HostPattern> deny, List<Rule> allow, Mode mode, Routing routing,
+      String client) {
     this.deny = List.copyOf(deny);
     this.allow = List.copyOf(allow);
     this.mode = mode;
+    this.routing = routing;
     this.client = client;
   }
 
@@ -35,6 +41,10 @@ public final class Allowlist {
   /** The gateway client this allowlist decides for, or null. */
   public String client() {
     return client;
+  }
+
+  public Routing routing() {
+    return routing;
   }
 
   public List<Rule> rules() {
@@ -61,11 +71,16 @@ public final class Allowlist {
    *
    * Methods and paths are not checked for a tunnel: TLS hides them. In {@code mode: report} a
    * denial becomes {@link Verdict#REPORT}. The address guard runs after this, on the resolved
-   * addresses.
+   * addresses. A decision that lets the hop through carries its route ({@link Routing#route}).
    */
   public Decision decide(Target target) {
     Decision d = decideEnforcing(target);
-    return d.verdict() == Verdict.DENY && mode == Mode.REPORT ? d.reported() : d;
+    return routed(d.verdict() == Verdict.DENY && mode == Mode.REPORT ? d.reported() : d);
+  }
+
+  /** Adds the route to a decision that lets the hop through; a denial stays direct. */
+  private Decision routed(Decision d) {
+    return d.verdict().letsThrough() ? d.routed(routing.route(d.rule(), d.target().host())) : d;
   }
 
   /**
@@ -86,13 +101,15 @@ public final class Allowlist {
       for (Rule rule : allow) {
         if (rule.host().matches(tunnel.host(), labels) && rule.plaintext() == Plaintext.UPGRADE
             && rule.ports().contains(rule.upstreamPort(plain))) {
-          return new Decision(Verdict.ALLOW, Reason.PLAIN_HTTP_ONLY, rule, tunnel,
+          // Nothing is dialled for it (each request inside routes on its own), but the route
+          // shows in its log line like any other.
+          return routed(new Decision(Verdict.ALLOW, Reason.PLAIN_HTTP_ONLY, rule, tunnel,
               rule.upstreamPort(plain), "admitted by rule '" + rule.host().pattern()
-                  + "' for plain http:// requests only, which Egret upgrades to TLS", client);
+                  + "' for plain http:// requests only, which Egret upgrades to TLS", client));
         }
       }
     }
-    return tls.verdict() == Verdict.DENY && mode == Mode.REPORT ? tls.reported() : tls;
+    return routed(tls.verdict() == Verdict.DENY && mode == Mode.REPORT ? tls.reported() : tls);
   }
 
   /**

@@ -1,5 +1,7 @@
 package dev.egret.policy;
 
+import dev.egret.chain.UpstreamRoute;
+
 /**
  * The allowlist's answer for one request, made once by {@link Allowlist#decide} and carried with
  * the hop to the upstream, the error response, the access log and the metrics.
@@ -12,14 +14,23 @@ package dev.egret.policy;
  * @param upstreamPort the port Egret connects to (the documented upgrade mapping applied)
  * @param details one sentence for the client and the log
  * @param client the gateway client whose allowlist decided, or null (a sidecar's allowlist)
+ * @param route how an admitted hop reaches the destination: direct, or through an upstream
+ *     proxy ({@link Routing} chose it); direct for a denial
  */
-public record Decision(Verdict verdict, Reason reason, Rule rule, Target target,
-    int upstreamPort, String details, String client) {
+public record Decision(
+    Verdict verdict, Reason reason, Rule rule, Target target, int upstreamPort, String details,
+    String client, UpstreamRoute route) {
 
-  /** A decision of the top-level allowlist, for no client. */
+  /** A decision of the top-level allowlist, for no client, direct until routed. */
   public Decision(Verdict verdict, Reason reason, Rule rule, Target target, int upstreamPort,
       String details) {
     this(verdict, reason, rule, target, upstreamPort, details, null);
+  }
+
+  /** A decision for {@code client}, direct; {@link Allowlist} routes it once decided. */
+  public Decision(Verdict verdict, Reason reason, Rule rule, Target target, int upstreamPort,
+      String details, String client) {
+    this(verdict, reason, rule, target, upstreamPort, details, client, UpstreamRoute.DIRECT);
   }
 
   /** The {@code destination} metric label: the matched rule's host pattern, else "denied". */
@@ -43,6 +54,12 @@ public record Decision(Verdict verdict, Reason reason, Rule rule, Target target,
 
   /** The same decision with the report mode applied: a denial becomes a reported pass. */
   Decision reported() {
-    return new Decision(Verdict.REPORT, reason, rule, target, upstreamPort, details, client);
+    return new Decision(Verdict.REPORT, reason, rule, target, upstreamPort, details, client,
+        route);
+  }
+
+  /** The same decision with its route. */
+  Decision routed(UpstreamRoute route) {
+    return new Decision(verdict, reason, rule, target, upstreamPort, details, client, route);
   }
 }

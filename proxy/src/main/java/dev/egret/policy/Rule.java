@@ -1,6 +1,7 @@
 package dev.egret.policy;
 
 import dev.egret.address.Cidr;
+import dev.egret.chain.UpstreamRoute;
 import dev.egret.tls.TlsProfile;
 import java.util.List;
 import java.util.Set;
@@ -21,6 +22,8 @@ import java.util.Set;
  * @param line the line of the rule in the config, for messages
  * @param headers headers Egret sets or removes on requests it writes itself, and whether a
  *     CONNECT (which would bypass them) is allowed anyway
+ * @param route the rule's {@code upstreamProxy} (a proxy, or direct for {@code none}), or null
+ *     when the rule leaves the route to {@code routing:}
  */
 public record Rule(
     HostPattern host,
@@ -33,7 +36,16 @@ public record Rule(
     TlsProfile tls,
     boolean echAllowed,
     int line,
-    HeaderRules headers) {
+    HeaderRules headers,
+    UpstreamRoute route) {
+
+  /** A rule that leaves its route to {@code routing:}. */
+  public Rule(HostPattern host, Set<Integer> ports, Set<String> methods, List<PathPattern> paths,
+      Plaintext plaintext, Integer upgradePort, List<Cidr> allowAddresses, TlsProfile tls,
+      boolean echAllowed, int line, HeaderRules headers) {
+    this(host, ports, methods, paths, plaintext, upgradePort, allowAddresses, tls, echAllowed,
+        line, headers, null);
+  }
 
   /** A rule without injected headers, that refuses encrypted ClientHellos. */
   public Rule(HostPattern host, Set<Integer> ports, Set<String> methods, List<PathPattern> paths,

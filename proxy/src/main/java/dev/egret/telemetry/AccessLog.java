@@ -57,11 +57,11 @@ public final class AccessLog implements AutoCloseable {
       String upstream, String tlsVersion, String tlsCipher, long dnsNanos, long connectNanos,
       long handshakeNanos, long firstByteNanos, long totalNanos, long bytesUpstream,
       long bytesDownstream, String rule, String details, String origin, String peer,
-      String identity) {}
+      String identity, String upstreamProxy) {}
 
   /** Tells the writer thread to finish; compared by identity. */
   private static final Entry STOP = new Entry(0, null, null, null, null, null, null, null, null,
-      0, null, null, null, 0, 0, 0, 0, 0, 0, 0, null, null, null, null, null);
+      0, null, null, null, 0, 0, 0, 0, 0, 0, 0, null, null, null, null, null, null);
 
   private final OutputStream out;
   private final BlockingQueue<Entry> queue;
@@ -215,7 +215,7 @@ public final class AccessLog implements AutoCloseable {
         hop.status, hop.upstreamAddress, hop.tlsVersion, hop.tlsCipher, hop.dnsNanos,
         hop.connectNanos, hop.handshakeNanos, hop.firstByteNanos, hop.totalNanos,
         hop.bytesUpstream, hop.bytesDownstream, d == null ? null : d.ruleName(), details,
-        hop.origin == null ? "proxy" : hop.origin, hop.peer, hop.identity);
+        hop.origin == null ? "proxy" : hop.origin, hop.peer, hop.identity, hop.upstreamProxy);
   }
 
   private void flush() {
@@ -255,6 +255,7 @@ public final class AccessLog implements AutoCloseable {
     g.string("error", e.error());
     g.number("status", e.status());
     g.string("upstream", e.upstream());
+    g.string("upstream_proxy", e.upstreamProxy());
     g.string("tls_version", e.tlsVersion());
     g.string("tls_cipher", e.tlsCipher());
     g.millis("dns_ms", e.dnsNanos());

@@ -37,6 +37,8 @@ public final class Hop {
   public String errorDetails;
   public int status;
   public String upstreamAddress;
+  /** The upstream proxy that carried the hop (its configured name), or null for direct. */
+  public String upstreamProxy;
   public String tlsVersion;
   public String tlsCipher;
   public long dnsNanos = -1;

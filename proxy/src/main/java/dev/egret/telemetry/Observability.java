@@ -132,6 +132,23 @@ public final class Observability implements Telemetry, AutoCloseable {
   private final java.util.concurrent.ConcurrentHashMap<String, Counter> identityFailures =
       new java.util.concurrent.ConcurrentHashMap<>();
 
+  /**
+   * egret_upstream_proxy_connect_duration_seconds{proxy}: from dialling an upstream proxy to its
+   * 2xx answer to CONNECT (TCP, TLS with the proxy, and the proxy's own connect).
+   */
+  static final String UPSTREAM_PROXY_CONNECT = "egret.upstream.proxy.connect.duration";
+  /**
+   * egret_upstream_proxy_failures_total{proxy, status}: legs to an upstream proxy that failed;
+   * status is the proxy's HTTP answer (407, 403, 503, ...) or connect_failed, timeout, tls_error,
+   * closed, malformed. Both are registered at their first event, so without upstreamProxies a
+   * scrape does not change; proxy is a configured name, never a host.
+   */
+  static final String UPSTREAM_PROXY_FAILURES = "egret.upstream.proxy.failures";
+  private static final Pattern UPSTREAM_PROXY_STATUS =
+      Pattern.compile("[1-5][0-9][0-9]|connect_failed|timeout|tls_error|closed|malformed");
+  private final MeterCache<String, Timer> proxyConnectMeters = new MeterCache<>();
+  private final MeterCache<String, Counter> proxyFailureMeters = new MeterCache<>();
+
   private static final Set<String> TLS_VERSIONS =
       Set.of("TLSv1.3", "TLSv1.2", "TLSv1.1", "TLSv1", "SSLv3", "unknown");
   /** IANA/JDK suite names; anything else (a bug upstream of us) must not mint new series. */
@@ -390,6 +407,25 @@ public final class Observability implements Telemetry, AutoCloseable {
             .tag("destination", d)
             .register(registry))
         .record(nonNegative(took));
+  }
+
+  @Override
+  public void upstreamProxyConnected(String proxy, Duration took) {
+    proxyConnectMeters.get(proxy, p -> latency(UPSTREAM_PROXY_CONNECT,
+            "Time from dialling an upstream proxy to its answer to CONNECT")
+            .tag("proxy", p)
+            .register(registry))
+        .record(nonNegative(took));
+  }
+
+  @Override
+  public void upstreamProxyFailed(String proxy, String status) {
+    String s = UPSTREAM_PROXY_STATUS.matcher(status).matches() ? status : "malformed";
+    proxyFailureMeters.get(proxy + '/' + s, k -> Counter.builder(UPSTREAM_PROXY_FAILURES)
+        .description("Legs to an upstream proxy that failed, by its HTTP status or a fixed reason")
+        .tag("proxy", proxy)
+        .tag("status", s)
+        .register(registry)).increment();
   }
 
   @Override

@@ -39,6 +39,20 @@ public interface Telemetry {
   default void upstreamConnected(String destination, Duration took) {}
 
   /**
+   * An upstream proxy answered CONNECT with 2xx, {@code took} after Egret started dialling it
+   * (TCP, TLS with the proxy, and the proxy's own connect to the destination).
+   *
+   * @param proxy the proxy's name under {@code upstreamProxies}
+   */
+  default void upstreamProxyConnected(String proxy, Duration took) {}
+
+  /**
+   * The leg to an upstream proxy failed: {@code status} is the proxy's HTTP status, or one of
+   * connect_failed, timeout, tls_error, closed, malformed.
+   */
+  default void upstreamProxyFailed(String proxy, String status) {}
+
+  /**
    * A listener accepted a client connection; paired with {@link #clientConnectionClosed()}.
    * Every accepted connection counts until it closes, tunnels and refused ones included, as
    * {@code limits.maxConnections} counts them.

@@ -1,6 +1,7 @@
 package dev.egret.tunnel;
 
 import dev.egret.Serving;
+import dev.egret.chain.ProxyLeg;
 import dev.egret.config.EgretConfig;
 import dev.egret.exchange.Exchange;
 import dev.egret.exchange.Route;
@@ -10,6 +11,7 @@ import dev.egret.failure.FailureClassifier;
 import dev.egret.failure.ProxyFailure;
 import dev.egret.exchange.ClientPeer;
 import dev.egret.exchange.RequestTarget;
+import dev.egret.failure.UpstreamProxyFailure;
 import dev.egret.identity.Credentials;
 import dev.egret.policy.Decision;
 import dev.egret.policy.Reason;
@@ -108,6 +110,9 @@ public final class Tunnel {
   }
 
   private Future<Channel> connect(Exchange ex, Channel client) {
+    if (!ex.decision().route().direct()) {
+      return connectThroughProxy(ex, client);
+    }
     Promise<Channel> connected = Promise.promise();
     EgretConfig config = ex.serving().config();
     long start = System.nanoTime();
@@ -127,6 +132,55 @@ public final class Tunnel {
             connected.complete(f.channel());
           } else {
             connected.fail(FailureClassifier.classify(f.cause(), ex.host()).failure());
+          }
+        });
+    return connected.future();
+  }
+
+  /**
+   * Dials the route's upstream proxy and asks it for {@code CONNECT host:port}; the channel
+   * completes once it answered 2xx, with the leg's handler still holding whatever the proxy sent
+   * after its answer until the relay's first read. The client's TLS then goes through it, checked
+   * record by record as on a direct tunnel.
+   */
+  private Future<Channel> connectThroughProxy(Exchange ex, Channel client) {
+    Promise<Channel> connected = Promise.promise();
+    EgretConfig config = ex.serving().config();
+    long start = System.nanoTime();
+    ProxyLeg leg = ProxyLeg.open(ex.decision().route().proxy(), ex.host(),
+        ex.decision().upstreamPort(), config.timeouts().connect(), telemetry,
+        new ProxyLeg.Listener() {
+          @Override
+          public void established(Channel ch) {
+            long nanos = System.nanoTime() - start;
+            ex.timings().connect(nanos);
+            telemetry.upstreamConnected(ex.decision().destination(),
+                java.time.Duration.ofNanos(nanos));
+            connected.tryComplete(ch);
+          }
+
+          @Override
+          public void failed(UpstreamProxyFailure failure) {
+            connected.tryFail(failure.failure());
+          }
+        });
+    new Bootstrap()
+        .group(client.eventLoop())
+        .channelFactory(vertx.transport().channelFactory(false))
+        .resolver(vertx.nameResolver().nettyAddressResolverGroup())
+        .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) config.timeouts().connect().toMillis())
+        .option(ChannelOption.TCP_NODELAY, true)
+        .option(ChannelOption.AUTO_READ, false)
+        .handler(new io.netty.channel.ChannelInitializer<Channel>() {
+          @Override
+          protected void initChannel(Channel ch) {
+            leg.install(ch);
+          }
+        })
+        .connect(leg.address())
+        .addListener((ChannelFuture f) -> {
+          if (!f.isSuccess()) {
+            leg.connectFailed(f.cause());
           }
         });
     return connected.future();

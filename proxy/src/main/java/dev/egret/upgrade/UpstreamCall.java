@@ -88,7 +88,7 @@ final class UpstreamCall extends UpstreamClient.Lease {
     this.down = down;
     this.head = ex.head();
     this.host = ex.host();
-    this.key = new UpstreamClient.Key(host, ex.upstream(), ex.tls());
+    this.key = new UpstreamClient.Key(host, ex.upstream(), ex.tls(), ex.decision().route());
     this.isHead = head.method().equals("HEAD");
     RequestHead.Framing framing = head.framing();
     this.chunked = framing.type() == RequestHead.Framing.Type.CHUNKED;
@@ -105,6 +105,11 @@ final class UpstreamCall extends UpstreamClient.Lease {
   }
 
   // --- the connection ---
+
+  @Override
+  dev.egret.telemetry.Telemetry telemetry() {
+    return upgrade.telemetry();
+  }
 
   @Override
   void connected(UpstreamConnection c, UpstreamClient.Setup setup) {

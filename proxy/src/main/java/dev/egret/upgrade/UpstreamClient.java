@@ -1,7 +1,11 @@
 package dev.egret.upgrade;
 
+import dev.egret.chain.ProxyLeg;
+import dev.egret.chain.UpstreamRoute;
 import dev.egret.config.EgretConfig;
 import dev.egret.failure.FailureClassifier;
+import dev.egret.failure.UpstreamProxyFailure;
+import dev.egret.telemetry.Telemetry;
 import dev.egret.tls.TlsProfile;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
@@ -32,8 +36,9 @@ import java.util.concurrent.TimeoutException;
  * The pooled keep-alive HTTP/1.1 client Egret originates upstream TLS with, written on Netty's
  * pipeline: each event loop has its own pools, and a request uses a connection of the loop its
  * client connection runs on, so a hop never crosses threads. A pool is kept per (host, checked
- * address, port, TLS profile): one rule's trust and pins never serve another's requests, and a
- * host name's connections are never handed to another name that shares its address.
+ * address, port, TLS profile, route): one rule's trust and pins never serve another's requests,
+ * a host name's connections are never handed to another name that shares its address, and a
+ * connection through an upstream proxy never serves a hop routed direct (or through another).
  *
  * <p>One per loaded config: the timeouts and limits come from it, and a reload retires the old
  * one ({@link #retire}). Bounds: per pool at most {@code limits.maxConnectionsPerDestination}
@@ -44,6 +49,9 @@ import java.util.concurrent.TimeoutException;
  * loop has connections; connect and handshake time out by Netty's own per-dial timers.
  *
  * <p>The address is the one the address guard checked; nothing here resolves a name again.
+ * Through an upstream proxy, Egret dials the proxy (its own host, resolved by Vert.x's resolver)
+ * and asks it for {@code CONNECT host:port} by name ({@link ProxyLeg}); its own TLS to the
+ * destination then runs inside that tunnel, verified as on a direct connection.
  */
 public final class UpstreamClient {
   private final VertxInternal vertx;
@@ -99,13 +107,27 @@ public final class UpstreamClient {
 
     /** The loop's tick, while the connection is in use: the response timeout's check. */
     abstract void tick(long now);
+
+    /** Where the leg to an upstream proxy reports, when this lessee's dial goes through one. */
+    Telemetry telemetry() {
+      return Telemetry.NONE;
+    }
   }
 
   /** Timings of a connection's setup, reported once, by the first request that uses it. */
   record Setup(long connectNanos, long handshakeNanos) {}
 
-  /** Where a pool's connections go. */
-  record Key(String host, InetSocketAddress address, TlsProfile tls) {}
+  /**
+   * Where a pool's connections go.
+   *
+   * @param address the checked address (what is dialled on a direct route)
+   * @param route direct, or the upstream proxy the connections go through
+   */
+  record Key(String host, InetSocketAddress address, TlsProfile tls, UpstreamRoute route) {
+    Key(String host, InetSocketAddress address, TlsProfile tls) {
+      this(host, address, tls, UpstreamRoute.DIRECT);
+    }
+  }
 
   /**
    * Asks for a connection to {@code key} on the calling event loop; the answer comes to {@code
@@ -197,6 +219,8 @@ public final class UpstreamClient {
     final EventLoop loop;
     private final Map<Key, Pool> pools = new HashMap<>();
     private final Bootstrap bootstrap;
+    /** For upstream proxies: their host names are the operator's, resolved without blocking. */
+    private final Bootstrap proxyBootstrap;
     private ScheduledFuture<?> tick;
     /** The tick's clock: recent enough for idle and inactivity checks, read without a call. */
     long now = System.nanoTime();
@@ -212,6 +236,8 @@ public final class UpstreamClient {
           .resolver(NoopAddressResolverGroup.INSTANCE)
           .option(ChannelOption.TCP_NODELAY, true)
           .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) timeouts.connect().toMillis());
+      this.proxyBootstrap = bootstrap.clone()
+          .resolver(vertx.nameResolver().nettyAddressResolverGroup());
     }
 
     Pool pool(Key key) {
@@ -340,6 +366,10 @@ public final class UpstreamClient {
       UpstreamConnection c = new UpstreamConnection(this, lease, maxHeaderSize);
       all.add(c);
       loop.opened();
+      if (!key.route().direct()) {
+        dialThroughProxy(c, lease);
+        return;
+      }
       Bootstrap b = loop.bootstrap.clone().handler(new ChannelInitializer<Channel>() {
         @Override
         protected void initChannel(Channel ch) {
@@ -349,6 +379,37 @@ public final class UpstreamClient {
       b.connect(key.address()).addListener(f -> {
         if (!f.isSuccess()) {
           c.dialFailed(f.cause());
+        }
+      });
+    }
+
+    /**
+     * Dials the route's upstream proxy; once it answered CONNECT, the connection's own TLS to the
+     * destination starts inside the tunnel (for an https:// proxy, TLS inside TLS).
+     */
+    private void dialThroughProxy(UpstreamConnection c, Lease lease) {
+      String host = key.host();
+      ProxyLeg leg = ProxyLeg.open(key.route().proxy(), host, key.address().getPort(),
+          timeouts.connect(), lease.telemetry(), new ProxyLeg.Listener() {
+            @Override
+            public void established(Channel ch) {
+              c.tunnelled(key.tls().newHandler(ch.alloc(), host, key.address().getPort()));
+            }
+
+            @Override
+            public void failed(UpstreamProxyFailure failure) {
+              c.dialFailed(failure);
+            }
+          });
+      Bootstrap b = loop.proxyBootstrap.clone().handler(new ChannelInitializer<Channel>() {
+        @Override
+        protected void initChannel(Channel ch) {
+          c.initThroughProxy(ch, leg);
+        }
+      });
+      b.connect(leg.address()).addListener(f -> {
+        if (!f.isSuccess()) {
+          leg.connectFailed(f.cause());
         }
       });
     }

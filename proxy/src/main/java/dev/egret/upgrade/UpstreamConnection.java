@@ -57,6 +57,34 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter {
     });
   }
 
+  /**
+   * A connection through an upstream proxy: the leg's handlers first, this last; the TLS and
+   * HTTP handlers go between them once the proxy answered ({@link #tunnelled}).
+   */
+  void initThroughProxy(Channel ch, dev.egret.chain.ProxyLeg leg) {
+    this.channel = ch;
+    leg.install(ch);
+    ch.pipeline().addLast("egret", this);
+  }
+
+  /**
+   * The upstream proxy answered CONNECT: Egret's own TLS with the destination starts inside the
+   * tunnel. The time so far (TCP, TLS with the proxy, the proxy's connect) counts as the
+   * connect; the handshake is timed from here.
+   */
+  void tunnelled(SslHandler tls) {
+    activeAt = System.nanoTime();
+    this.decoder = new ResponseDecoder(maxHeaderSize);
+    channel.pipeline().addBefore("egret", "tls", tls).addBefore("egret", "http", decoder);
+    tls.handshakeFuture().addListener(f -> {
+      if (f.isSuccess()) {
+        handshaken(tls);
+      } else {
+        dialFailed(f.cause());
+      }
+    });
+  }
+
   Channel channel() {
     return channel;
   }
@@ -192,7 +220,10 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter {
 
   @Override
   public void channelActive(ChannelHandlerContext ctx) {
-    activeAt = System.nanoTime();
+    // Through a proxy, the connect ends when the proxy answers (tunnelled), not at TCP.
+    if (decoder != null) {
+      activeAt = System.nanoTime();
+    }
     ctx.fireChannelActive();
   }
 

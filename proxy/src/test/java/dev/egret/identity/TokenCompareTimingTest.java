@@ -29,7 +29,7 @@ class TokenCompareTimingTest {
       byte[] d = TokenDigests.sha256("token-" + i);
       digests.add(d);
       clients.add(new Client("c" + i, Set.of(), Set.of(), List.of(d), List.of(),
-          new Allowlist(List.of(), List.of(), Mode.ENFORCE, "c" + i), 1));
+          new Allowlist(List.of(), List.of(), Mode.ENFORCE, dev.egret.policy.Routing.DIRECT, "c" + i), 1));
     }
     TokenDigests table = new TokenDigests(clients);
     // Every presented digest is close to a configured one: all but the last byte the same, or

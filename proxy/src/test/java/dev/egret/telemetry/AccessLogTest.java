@@ -23,7 +23,8 @@ import org.junit.jupiter.api.Test;
 
 class AccessLogTest {
   private static final Set<String> DOCUMENTED_FIELDS = Set.of("time", "client", "method", "url", "kind", "origin",
-      "destination", "host", "outcome", "error", "status", "upstream", "tls_version", "tls_cipher",
+      "destination", "host", "outcome", "error", "status", "upstream", "upstream_proxy",
+      "tls_version", "tls_cipher",
       "dns_ms", "connect_ms", "handshake_ms", "first_byte_ms", "total_ms", "bytes_upstream",
       "bytes_downstream", "rule", "details");
   private static final ObjectMapper JSON = new ObjectMapper();

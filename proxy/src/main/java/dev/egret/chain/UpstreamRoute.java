@@ -1,0 +1,31 @@
+package dev.egret.chain;
+
+/**
+ * How an admitted hop reaches its destination: {@link #DIRECT}, or through one configured
+ * {@link UpstreamProxy}. Part of the policy's decision, so it goes with the hop to the upstream
+ * pool's key, the access log and {@code egret explain}. Clients cannot choose it: only the config
+ * ({@code routing:} and a rule's {@code upstreamProxy}) does.
+ *
+ * @param proxy the proxy, or null for a direct connection
+ */
+public record UpstreamRoute(UpstreamProxy proxy) {
+  public static final UpstreamRoute DIRECT = new UpstreamRoute(null);
+
+  public static UpstreamRoute through(UpstreamProxy proxy) {
+    return new UpstreamRoute(java.util.Objects.requireNonNull(proxy, "proxy"));
+  }
+
+  public boolean direct() {
+    return proxy == null;
+  }
+
+  /** The proxy's configured name, or {@code none} for a direct route (the config's word). */
+  public String name() {
+    return proxy == null ? "none" : proxy.name();
+  }
+
+  @Override
+  public String toString() {
+    return proxy == null ? "direct" : proxy.describe();
+  }
+}
