@@ -10,6 +10,7 @@ import dev.egret.listener.Connections;
 import dev.egret.listener.ProxyListener;
 import dev.egret.listener.Stages;
 import dev.egret.telemetry.Telemetry;
+import dev.egret.tls.TlsProfile;
 import dev.egret.tunnel.Tunnel;
 import dev.egret.upgrade.Upgrade;
 import dev.egret.trace.Tracing;
@@ -206,7 +207,10 @@ public final class EgretServer {
           return new Unchanged();
         }
         try {
-          return new Loaded(ConfigCompiler.load(file));
+          EgretConfig loaded = ConfigCompiler.load(file);
+          // Here, off the event loops and before the swap, so no hop of the new version waits.
+          loaded.tlsProfiles().forEach(TlsProfile::prepareNow);
+          return new Loaded(loaded);
         } catch (ConfigException e) {
           // Files that moved while they were read were half-written: retried, not counted.
           return new Refused(e, forced || new ConfigWatch(e.inputs()).settled());
