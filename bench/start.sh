@@ -20,10 +20,14 @@
 #               upgraded to the nginx upstream (curl's time_total), and the CPU seconds it added:
 #               what start-up left to the first request
 #   rss         VmRSS and its anonymous part (RssAnon) once that request is done, in MiB
+#   load        with START_LOAD=SECS: wrk (2 threads, 50 connections, 100 B bodies, absolute-form
+#               http:// requests upgraded to the nginx upstream, bench/wrk-report.lua) for SECS
+#               seconds after the first request; its rate, then the peak RSS (VmHWM) of the
+#               whole start, in MiB (without load: the VmHWM after the first request)
 #
 # Then the median of each figure, and B's medians as ratios to A's. Wall time swings with the
 # neighbours' load; CPU seconds much less: judge by those. Knobs: START_N (7 starts each),
-# START_A_OPTS, START_B_OPTS (JVM flags after the profile's), START_JAVA (the image's Java),
+# START_A_OPTS, START_B_OPTS (JVM flags after the profile's), START_LOAD (0 s), START_JAVA (the image's Java),
 # START_FLAGS (deploy/jvm/sidecar.flags), START_MAXRAM (the profile's limit), START_KEEP=1 (keep
 # the logs). Every process it starts is stopped on exit.
 set -euo pipefail
@@ -38,7 +42,8 @@ JAVA=${START_JAVA:-$(image_java "$ROOT/Dockerfile")}
 FLAGS_FILE=${START_FLAGS:-$ROOT/deploy/jvm/sidecar.flags}
 MAXRAM=${START_MAXRAM:-$(profile_limit "$FLAGS_FILE")}
 export PATH=$PATH:/usr/sbin
-for tool in nginx openssl python3 curl; do
+LOAD=${START_LOAD:-0}
+for tool in nginx openssl python3 curl $( ((LOAD > 0)) && echo wrk); do
   command -v "$tool" >/dev/null || { echo "start: needs $tool" >&2; exit 1; }
 done
 [[ -f $JAR_A && -f $JAR_B ]] || { echo "start: no jar at $JAR_A or $JAR_B (mvn -B package -DskipTests)" >&2; exit 1; }
@@ -57,7 +62,7 @@ head -c 100 /dev/zero | tr '\0' x >"$W/www/100b"
 chmod 644 "$W/www/100b"
 TLS_PORT=$(free_port)
 cat >"$W/nginx/nginx.conf" <<EOF
-worker_processes 1;
+worker_processes auto;
 pid $W/nginx/nginx.pid;
 error_log $W/nginx/error.log warn;
 events { worker_connections 256; }
@@ -68,6 +73,7 @@ http {
   fastcgi_temp_path $W/nginx/tmp/fastcgi;
   uwsgi_temp_path $W/nginx/tmp/uwsgi;
   scgi_temp_path $W/nginx/tmp/scgi;
+  keepalive_requests 10000000;
   server {
     listen 127.0.0.1:$TLS_PORT ssl;
     ssl_certificate $W/pki/server.pem;
@@ -133,10 +139,23 @@ EOF
     "http://127.0.0.1:$TLS_PORT/100b") || die "$v: the first request through the proxy failed"
   [[ $(wc -c <"$dir/body") == 100 ]] || die "$v: the first request's body is not the 100 B file"
   first_cpu=$(cpu_s "$pid")
-  printf '%s %s %s %s %s %s %s %s\n' "$v" "$round" "$ready_ms" "$ready_cpu" \
+  local rss anon rate=0
+  rss=$(status_mib "$pid" VmRSS)
+  anon=$(status_mib "$pid" RssAnon)
+  if ((LOAD > 0)); then
+    rate=$(wrk -t2 -c50 -d"${LOAD}s" -s "$ROOT/bench/wrk-report.lua" "http://127.0.0.1:$port" \
+      -- "http://127.0.0.1:$TLS_PORT/100b" "127.0.0.1:$TLS_PORT" \
+      | python3 -c 'import json, sys
+r = [json.loads(l[8:]) for l in sys.stdin if l.startswith("WRKJSON ")][0]
+bad = r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["status_errors"] + r["timeouts"]
+print(-1 if bad else round(r["requests"] / (r["duration_us"] / 1e6)))') \
+      || die "$v: wrk failed"
+    ((rate >= 0)) || die "$v: requests failed under load (wrk counted errors)"
+  fi
+  printf '%s %s %s %s %s %s %s %s %s %s\n' "$v" "$round" "$ready_ms" "$ready_cpu" \
     "$(awk -v s="$first_s" 'BEGIN {printf "%d", s * 1000}')" \
     "$(awk -v a="$first_cpu" -v b="$ready_cpu" 'BEGIN {printf "%.2f", a - b}')" \
-    "$(status_mib "$pid" VmRSS)" "$(status_mib "$pid" RssAnon)" >>"$W/results"
+    "$rss" "$anon" "$rate" "$(status_mib "$pid" VmHWM)" >>"$W/results"
   # SIGKILL: the drain (shutdown.grace) is not what this measures.
   kill -KILL "$pid"
   wait "$pid" 2>/dev/null || true
@@ -155,7 +174,8 @@ done
 python3 - "$W/results" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
-cols = ["ready ms", "ready CPU s", "first request ms", "first request CPU s", "RSS MiB", "RssAnon MiB"]
+cols = ["ready ms", "ready CPU s", "first request ms", "first request CPU s",
+        "RSS after it MiB", "RssAnon after it MiB", "load req/s", "peak RSS (VmHWM) MiB"]
 med = {}
 for v in "AB":
     runs = [[float(x) for x in r[2:]] for r in rows if r[0] == v]
@@ -163,6 +183,8 @@ for v in "AB":
 print("| figure (median of %d) | A | B | B / A |" % len([r for r in rows if r[0] == "A"]))
 print("| --- | --- | --- | --- |")
 for i, name in enumerate(cols):
+    if name == "load req/s" and not med["A"][i]:
+        continue
     a, b = med["A"][i], med["B"][i]
     ratio = "%.2f" % (b / a) if a else "-"
     print("| %s | %g | %g | %s |" % (name, a, b, ratio))
