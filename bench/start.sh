@@ -5,7 +5,7 @@
 #
 #   bench/start.sh /tmp/main-egret.jar            # this branch's jar (A) against a baseline (B)
 #   bench/start.sh                                # the jar against itself (noise)
-#   START_B_OPTS=-XX:TieredStopAtLevel=1 bench/start.sh   # same jar, one flag more for B
+#   START_B_OPTS=-XX:CICompilerCount=1 bench/start.sh    # same jar, one flag more for B
 #
 # Each jar is copied into the run's folder and gets a class-data archive trained there the way
 # the image's build trains its own (dev.egret.lambda.Training, the sidecar profile's flags), so
@@ -143,7 +143,7 @@ EOF
   rss=$(status_mib "$pid" VmRSS)
   anon=$(status_mib "$pid" RssAnon)
   if ((LOAD > 0)); then
-    rate=$(wrk -t2 -c50 -d"${LOAD}s" -s "$ROOT/bench/wrk-report.lua" "http://127.0.0.1:$port" \
+    rate=$(wrk -t2 -c50 -d"${LOAD}s" --timeout 10s -s "$ROOT/bench/wrk-report.lua" "http://127.0.0.1:$port" \
       -- "http://127.0.0.1:$TLS_PORT/100b" "127.0.0.1:$TLS_PORT" \
       | python3 -c 'import json, sys
 r = [json.loads(l[8:]) for l in sys.stdin if l.startswith("WRKJSON ")][0]
