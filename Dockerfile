@@ -63,8 +63,9 @@ COPY --from=probe --chown=0:0 /egret-probe /usr/local/bin/egret-probe
 
 # Class-data sharing: a training run of Egret's real start-up (dev.egret.lambda.Training, the
 # build's training for the Lambda layer and for target/egret.jsa too: Run.start as `egret run`
-# goes through it, against an Extensions API it fakes on loopback, two refused requests through
-# the proxy, then its drain) records the classes a start loads in /app/egret.jsa, and the
+# goes through it, against an Extensions API it fakes on loopback, an upgraded request and a
+# CONNECT tunnel to an HTTPS server it runs on loopback, two refused requests, then its drain)
+# records the classes a start and its first requests load in /app/egret.jsa, and the
 # launcher maps them instead of loading them. The sidecar profile's flags and the launcher's
 # class path (/app/egret.jar); the gateway profile maps the same archive. -Xshare:auto in the
 # launcher: a JVM that cannot map the archive still starts, only slower.

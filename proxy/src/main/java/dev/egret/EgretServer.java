@@ -1,6 +1,5 @@
 package dev.egret;
 
-import dev.egret.cli.Egret;
 import dev.egret.address.AddressGuard;
 import dev.egret.config.ConfigCompiler;
 import dev.egret.config.ConfigReloader;
@@ -10,6 +9,7 @@ import dev.egret.listener.Connections;
 import dev.egret.listener.ProxyListener;
 import dev.egret.listener.Stages;
 import dev.egret.telemetry.Telemetry;
+import dev.egret.tls.TlsProfile;
 import dev.egret.tunnel.Tunnel;
 import dev.egret.upgrade.Upgrade;
 import dev.egret.trace.Tracing;
@@ -164,7 +164,12 @@ public final class EgretServer {
       });
 
   private ConfigReloader reloader() {
-    return new ConfigReloader(() -> serving.get().config(), ConfigCompiler::load, configThreads,
+    return new ConfigReloader(() -> serving.get().config(), file -> {
+          EgretConfig loaded = ConfigCompiler.load(file);
+          // Here, off the event loops and before the swap, so no hop of the new version waits.
+          loaded.tlsProfiles().forEach(TlsProfile::prepareNow);
+          return loaded;
+        }, configThreads,
         (ms, task) -> {
           long id = vertx.setTimer(ms, t -> task.run());
           return () -> vertx.cancelTimer(id);

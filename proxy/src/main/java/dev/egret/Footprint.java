@@ -1,6 +1,5 @@
 package dev.egret;
 
-import dev.egret.cli.Egret;
 import com.sun.management.HotSpotDiagnosticMXBean;
 import com.sun.management.OperatingSystemMXBean;
 import com.sun.management.VMOption;

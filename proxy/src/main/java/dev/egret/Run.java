@@ -1,6 +1,5 @@
 package dev.egret;
 
-import dev.egret.cli.Egret;
 import dev.egret.admin.AdminServer;
 import dev.egret.config.ConfigCompiler;
 import dev.egret.config.ConfigException;
@@ -11,6 +10,7 @@ import dev.egret.telemetry.Fatal;
 import dev.egret.telemetry.Metrics;
 import dev.egret.telemetry.Observability;
 import dev.egret.tls.TlsEngine;
+import dev.egret.tls.TlsProfile;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
@@ -82,7 +82,9 @@ public final class Run {
       err.println("egret: native epoll transport unavailable, using Java NIO: "
           + vertx.unavailableNativeTransportCause());
     }
-    err.println("egret: upstream TLS by " + TlsEngine.describe());
+    if (TlsEngine.asked()) {
+      err.println("egret: upstream TLS by " + TlsEngine.describe()); // refuses a wrong one now
+    }
     Observability telemetry = new Observability(metrics.registry(), AccessLog.toStdout());
     EgretServer server = new EgretServer(vertx, config, telemetry);
     AdminServer admin = new AdminServer(vertx, config.listen().admin().host(),
@@ -99,6 +101,17 @@ public final class Run {
       server.watch(2000);
       reloadOnHangup(server, err);
       admin.markReady();
+      // The TLS engine and the upstream TLS contexts, after the ready line rather than before
+      // it: no refused request, tunnel or scrape needs them, and a first upgrade waits for its
+      // own (TlsProfile). Half of the main thread's CPU to ready went there.
+      Thread tls = new Thread(() -> {
+        if (!TlsEngine.asked()) {
+          err.println("egret: upstream TLS by " + TlsEngine.describe());
+        }
+        TlsProfile.prepareAll(config.tlsProfiles());
+      }, "egret-tls-prepare");
+      tls.setDaemon(true);
+      tls.start();
       err.println("egret: proxy on " + config.listen().proxy().host() + ":" + port
           + ", admin on " + config.listen().admin().host() + ":" + adminPort
           + ", config " + config.file() + " (sha256 " + config.sha256() + ")");

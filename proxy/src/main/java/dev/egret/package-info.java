@@ -9,8 +9,11 @@
  *   <li>{@link dev.egret.address} — {@code AddressGuard} resolves and checks the addresses;
  *   <li>{@link dev.egret.exchange} — the {@code Exchange}, one value per hop, carried from stage
  *       to stage;
+ *   <li>{@link dev.egret.identity} — in gateway mode, which client a request is, from its
+ *       certificate, token or address;
  *   <li>{@link dev.egret.upgrade} (http://, absolute https://) or {@link dev.egret.tunnel}
- *       (CONNECT) — the upstream leg;
+ *       (CONNECT) — the upstream leg, direct or through an upstream proxy ({@link
+ *       dev.egret.chain});
  *   <li>{@link dev.egret.tls} — the upstream TLS profile, verifier and pins;
  *   <li>{@link dev.egret.failure} — every refusal and failure becomes one response here;
  *   <li>{@link dev.egret.telemetry}, {@link dev.egret.trace} and {@link dev.egret.admin} —
@@ -24,4 +27,3 @@
  */
 package dev.egret;
 
-import dev.egret.cli.Egret;

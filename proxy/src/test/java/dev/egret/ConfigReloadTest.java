@@ -4,7 +4,6 @@ import dev.egret.listener.RequestTargets;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.egret.config.ConfigCompiler;
-import dev.egret.exchange.RequestTarget;
 import dev.egret.policy.Verdict;
 import dev.egret.telemetry.AccessLog;
 import dev.egret.telemetry.Observability;

@@ -1,6 +1,5 @@
 package dev.egret;
 
-import dev.egret.cli.Egret;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.egret.upgrade.EgretProcess;

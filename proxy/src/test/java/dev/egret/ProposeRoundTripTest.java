@@ -13,7 +13,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.github.tomakehurst.wiremock.WireMockServer;
 import dev.egret.config.ConfigCompiler;
 import dev.egret.config.EgretConfig;
-import dev.egret.exchange.RequestTarget;
 import dev.egret.policy.Allowlist;
 import dev.egret.policy.Verdict;
 import dev.egret.telemetry.ObservedEgret;

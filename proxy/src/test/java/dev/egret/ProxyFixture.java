@@ -1,6 +1,5 @@
 package dev.egret;
 
-import dev.egret.cli.Egret;
 import dev.egret.config.ConfigCompiler;
 import dev.egret.config.EgretConfig;
 import dev.egret.telemetry.Telemetry;

@@ -602,8 +602,10 @@ public final class ConfigCompiler {
 
     private TlsProfile profile(String name, boolean system, List<X509Certificate> roots, Pins pins,
         X509KeyManager clientKey, TlsBaseline baseline) {
-      return new TlsProfile(name, StrictTrustManager.create(system, roots, pins), clientKey, baseline,
-          handshakeTimeout);
+      // The trust manager reads the JDK's CA file when system is set: built on first need
+      // (TlsProfile says why), off the event loops.
+      return new TlsProfile(name, pins, () -> StrictTrustManager.create(system, roots, pins),
+          clientKey, baseline, handshakeTimeout);
     }
   }
 }

@@ -43,6 +43,18 @@ public record EgretConfig(
         shutdown, tracing, inputs, Clients.NONE);
   }
 
+  /** Every TLS profile of the config, the default first, each once. */
+  public java.util.List<TlsProfile> tlsProfiles() {
+    java.util.Set<TlsProfile> all = new java.util.LinkedHashSet<>();
+    all.add(defaultTls);
+    allowlist.rules().forEach(r -> {
+      if (r.tls() != null) {
+        all.add(r.tls());
+      }
+    });
+    return java.util.List.copyOf(all);
+  }
+
   /** The files the config names (PEM files, keys, {@code ${file:}} values), in reading order. */
   public java.util.List<Path> referencedFiles() {
     return inputs.stream().skip(1).map(ConfigFiles.Input::path).toList();

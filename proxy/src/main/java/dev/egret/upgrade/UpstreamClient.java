@@ -28,6 +28,7 @@ import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -366,6 +367,23 @@ public final class UpstreamClient {
       UpstreamConnection c = new UpstreamConnection(this, lease, maxHeaderSize);
       all.add(c);
       loop.opened();
+      if (!key.tls().prepared()) {
+        // The profile's trust store and TLS context are built off the event loops once, after
+        // start-up (TlsProfile says why): a dial that comes first waits for them, on this loop.
+        key.tls().prepare().whenComplete((context, e) -> loop.loop.execute(() -> {
+          if (e != null) {
+            c.dialFailed(e instanceof CompletionException && e.getCause() != null
+                ? e.getCause() : e);
+          } else {
+            connect(c, lease);
+          }
+        }));
+        return;
+      }
+      connect(c, lease);
+    }
+
+    private void connect(UpstreamConnection c, Lease lease) {
       if (!key.route().direct()) {
         dialThroughProxy(c, lease);
         return;

@@ -6,7 +6,6 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.egret.config.ConfigCompiler;
 import dev.egret.config.EgretConfig;
-import dev.egret.exchange.RequestTarget;
 import dev.egret.policy.Verdict;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
