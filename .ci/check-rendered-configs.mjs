@@ -40,8 +40,10 @@ function pems(dir) {
     cert: fs.readFileSync(path.join(dir, "leaf.pem")),
     key: fs.readFileSync(path.join(dir, "leaf.key")),
     text: Buffer.from("a value from a mounted file\n"),
-    // A token hash as a Secret holds it (the hash of "egret-ci token").
-    token: Buffer.from("sha256:" + createHash("sha256").update("egret-ci token").digest("hex") + "\n"),
+    // A token hash as a Secret holds it: the hash of a token made from the file's path, since
+    // egret check refuses one token for two clients.
+    token: (p) => Buffer.from("sha256:" + createHash("sha256").update("egret-ci token " + p)
+      .digest("hex") + "\n"),
   };
 }
 
@@ -147,7 +149,9 @@ for (const file of scenarios) {
     if (!files.includes(rel)) { fail(`${name}: ${ref.where} names ${abs}, but volume ${volume.name} mounted at ${mount.mountPath} holds only [${files.join(", ")}]`); ok = false; continue; }
     const target = path.join(root, abs);
     fs.mkdirSync(path.dirname(target), { recursive: true });
-    fs.writeFileSync(target, material[ref.kind], { mode: 0o600 });
+    const content = material[ref.kind];
+    fs.writeFileSync(target, typeof content === "function" ? content(ref.path) : content,
+      { mode: 0o600 });
     if (path.posix.isAbsolute(ref.path)) mapped = mapped.split(ref.path).join(target);
   }
   if (!ok) continue;

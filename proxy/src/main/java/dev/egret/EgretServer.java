@@ -1,5 +1,6 @@
 package dev.egret;
 
+import dev.egret.exchange.Serving;
 import dev.egret.address.AddressGuard;
 import dev.egret.config.ConfigCompiler;
 import dev.egret.config.ConfigReloader;
@@ -13,7 +14,7 @@ import dev.egret.tls.TlsProfile;
 import dev.egret.tunnel.Tunnel;
 import dev.egret.upgrade.Upgrade;
 import dev.egret.trace.Tracing;
-import dev.egret.upgrade.UpstreamClient;
+import dev.egret.upstream.UpstreamClient;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;

@@ -12,8 +12,8 @@
  *   <li>{@link dev.egret.identity} — in gateway mode, which client a request is, from its
  *       certificate, token or address;
  *   <li>{@link dev.egret.upgrade} (http://, absolute https://) or {@link dev.egret.tunnel}
- *       (CONNECT) — the upstream leg, direct or through an upstream proxy ({@link
- *       dev.egret.chain});
+ *       (CONNECT) — the upstream leg, on {@link dev.egret.upstream}'s pooled connections
+ *       (upgrades), direct or through an upstream proxy ({@link dev.egret.chain});
  *   <li>{@link dev.egret.tls} — the upstream TLS profile, verifier and pins;
  *   <li>{@link dev.egret.failure} — every refusal and failure becomes one response here;
  *   <li>{@link dev.egret.telemetry}, {@link dev.egret.trace} and {@link dev.egret.admin} —

@@ -1,5 +1,6 @@
 package dev.egret;
 
+import dev.egret.exchange.Serving;
 import dev.egret.listener.RequestTargets;
 import static org.assertj.core.api.Assertions.assertThat;
 

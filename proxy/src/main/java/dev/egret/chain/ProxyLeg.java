@@ -1,5 +1,6 @@
 package dev.egret.chain;
 
+import dev.egret.policy.UpstreamProxy;
 import dev.egret.failure.ErrorKind;
 import dev.egret.failure.FailureClassifier;
 import dev.egret.failure.ProxyFailure;

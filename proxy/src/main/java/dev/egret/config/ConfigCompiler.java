@@ -560,7 +560,7 @@ public final class ConfigCompiler {
       Trust trust = trust(f, "trust");
       X509KeyManager clientKey = clientCert(f, where);
       HeaderRules injected = headers.compile(f, where);
-      dev.egret.chain.UpstreamRoute route = proxies.ruleRoute(f, where);
+      dev.egret.policy.UpstreamRoute route = proxies.ruleRoute(f, where);
 
       TlsProfile tls = defaultTls;
       boolean ownTls = (pinTexts != null && !pinTexts.isEmpty()) || trust != null || clientKey != null;

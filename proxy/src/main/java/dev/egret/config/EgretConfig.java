@@ -47,12 +47,27 @@ public record EgretConfig(
   public java.util.List<TlsProfile> tlsProfiles() {
     java.util.Set<TlsProfile> all = new java.util.LinkedHashSet<>();
     all.add(defaultTls);
-    allowlist.rules().forEach(r -> {
-      if (r.tls() != null) {
-        all.add(r.tls());
-      }
-    });
+    java.util.List<dev.egret.policy.Allowlist> lists = new java.util.ArrayList<>();
+    lists.add(allowlist);
+    clients.all().forEach(c -> lists.add(c.allowlist()));
+    for (dev.egret.policy.Allowlist list : lists) {
+      proxyProfile(list.routing().defaultRoute(), all);
+      list.rules().forEach(r -> {
+        if (r.tls() != null) {
+          all.add(r.tls());
+        }
+        proxyProfile(r.route(), all);
+      });
+    }
     return java.util.List.copyOf(all);
+  }
+
+  /** An https:// upstream proxy's own profile, the one Egret verifies the proxy with. */
+  private static void proxyProfile(dev.egret.policy.UpstreamRoute route,
+      java.util.Set<TlsProfile> into) {
+    if (route != null && !route.direct() && route.proxy().tlsProfile() != null) {
+      into.add(route.proxy().tlsProfile());
+    }
   }
 
   /** The files the config names (PEM files, keys, {@code ${file:}} values), in reading order. */

@@ -1,7 +1,7 @@
 package dev.egret.config;
 
-import dev.egret.chain.UpstreamProxy;
-import dev.egret.chain.UpstreamRoute;
+import dev.egret.policy.UpstreamProxy;
+import dev.egret.policy.UpstreamRoute;
 import dev.egret.policy.HostPattern;
 import dev.egret.policy.Routing;
 import dev.egret.tls.TlsProfile;

@@ -1,6 +1,5 @@
 package dev.egret.exchange;
 
-import dev.egret.Serving;
 import dev.egret.failure.ProxyFailure;
 import dev.egret.identity.Clients;
 import dev.egret.identity.Credentials;

@@ -1,6 +1,6 @@
 package dev.egret.listener;
 
-import dev.egret.Serving;
+import dev.egret.exchange.Serving;
 import dev.egret.exchange.Route;
 import dev.egret.telemetry.Telemetry;
 import dev.egret.tunnel.Tunnel;

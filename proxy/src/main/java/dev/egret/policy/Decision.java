@@ -1,6 +1,5 @@
 package dev.egret.policy;
 
-import dev.egret.chain.UpstreamRoute;
 
 /**
  * The allowlist's answer for one request, made once by {@link Allowlist#decide} and carried with

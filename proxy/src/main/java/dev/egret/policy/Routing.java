@@ -1,6 +1,5 @@
 package dev.egret.policy;
 
-import dev.egret.chain.UpstreamRoute;
 import java.util.List;
 
 /**

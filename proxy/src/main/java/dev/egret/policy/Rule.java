@@ -1,7 +1,6 @@
 package dev.egret.policy;
 
 import dev.egret.address.Cidr;
-import dev.egret.chain.UpstreamRoute;
 import dev.egret.tls.TlsProfile;
 import java.util.List;
 import java.util.Set;

@@ -1,6 +1,6 @@
 package dev.egret.tunnel;
 
-import dev.egret.Serving;
+import dev.egret.exchange.Serving;
 import dev.egret.chain.ProxyLeg;
 import dev.egret.config.EgretConfig;
 import dev.egret.exchange.Exchange;
@@ -144,6 +144,24 @@ public final class Tunnel {
    * record by record as on a direct tunnel.
    */
   private Future<Channel> connectThroughProxy(Exchange ex, Channel client) {
+    var proxyTls = ex.decision().route().proxy().tlsProfile();
+    if (proxyTls != null && !proxyTls.prepared()) {
+      // Its trust store is built off the event loops (TlsProfile says why): wait, not block.
+      Promise<Void> ready = Promise.promise();
+      proxyTls.prepare().whenComplete((c, e) -> client.eventLoop().execute(() -> {
+        if (e != null) {
+          ready.fail(e instanceof java.util.concurrent.CompletionException && e.getCause() != null
+              ? e.getCause() : e);
+        } else {
+          ready.complete();
+        }
+      }));
+      return ready.future().compose(v -> dialProxy(ex, client));
+    }
+    return dialProxy(ex, client);
+  }
+
+  private Future<Channel> dialProxy(Exchange ex, Channel client) {
     Promise<Channel> connected = Promise.promise();
     EgretConfig config = ex.serving().config();
     long start = System.nanoTime();

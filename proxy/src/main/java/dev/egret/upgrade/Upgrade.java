@@ -1,5 +1,6 @@
 package dev.egret.upgrade;
 
+import dev.egret.upstream.UpstreamClient;
 import dev.egret.exchange.Downstream;
 import dev.egret.exchange.Exchange;
 import dev.egret.telemetry.Telemetry;

@@ -1,5 +1,7 @@
 package dev.egret.upgrade;
 
+import dev.egret.upstream.UpstreamConnection;
+import dev.egret.upstream.UpstreamClient;
 import dev.egret.exchange.Downstream;
 import dev.egret.exchange.Exchange;
 import dev.egret.failure.ErrorKind;
@@ -107,12 +109,12 @@ final class UpstreamCall extends UpstreamClient.Lease {
   // --- the connection ---
 
   @Override
-  dev.egret.telemetry.Telemetry telemetry() {
+  public dev.egret.telemetry.Telemetry telemetry() {
     return upgrade.telemetry();
   }
 
   @Override
-  void connected(UpstreamConnection c, UpstreamClient.Setup setup) {
+  public void connected(UpstreamConnection c, UpstreamClient.Setup setup) {
     if (finished) {
       c.unclaim(setup);
       c.release(true);
@@ -163,7 +165,7 @@ final class UpstreamCall extends UpstreamClient.Lease {
   }
 
   @Override
-  void acquireFailed(Throwable cause) {
+  public void acquireFailed(Throwable cause) {
     if (finished) {
       return;
     }
@@ -221,7 +223,7 @@ final class UpstreamCall extends UpstreamClient.Lease {
   }
 
   @Override
-  void writable() {
+  public void writable() {
     if (bodyPaused && conn != null && conn.channel().isWritable()) {
       bodyPaused = false;
       down.resumeBody();
@@ -231,7 +233,7 @@ final class UpstreamCall extends UpstreamClient.Lease {
   // --- the response ---
 
   @Override
-  void read(Object msg) {
+  public void read(Object msg) {
     if (finished || !(msg instanceof HttpObject obj)) {
       ReferenceCountUtil.release(msg);
       return;
@@ -402,7 +404,7 @@ final class UpstreamCall extends UpstreamClient.Lease {
   }
 
   @Override
-  void closed(Throwable cause) {
+  public void closed(Throwable cause) {
     conn = null;
     if (finished) {
       return;
@@ -445,7 +447,7 @@ final class UpstreamCall extends UpstreamClient.Lease {
 
   /** The response timeout, checked on the loop's tick while the connection is in use. */
   @Override
-  void tick(long now) {
+  public void tick(long now) {
     if (requestEnded && !answered && now - requestEndNanos > client.responseNanos) {
       fail(new ProxyFailure(ErrorKind.RESPONSE_TIMEOUT, host + " sent no response headers within "
           + Duration.ofNanos(client.responseNanos).toMillis()

@@ -2,7 +2,7 @@ package dev.egret.config;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.egret.chain.UpstreamRoute;
+import dev.egret.policy.UpstreamRoute;
 import dev.egret.policy.Decision;
 import dev.egret.policy.Target;
 import java.nio.charset.StandardCharsets;

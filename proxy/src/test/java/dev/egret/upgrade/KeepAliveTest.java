@@ -1,5 +1,6 @@
 package dev.egret.upgrade;
 
+import dev.egret.upstream.UpstreamClient;
 import dev.egret.testing.RecordingTelemetry;
 import static org.assertj.core.api.Assertions.assertThat;
 

@@ -1,7 +1,7 @@
-package dev.egret.upgrade;
+package dev.egret.upstream;
 
 import dev.egret.chain.ProxyLeg;
-import dev.egret.chain.UpstreamRoute;
+import dev.egret.policy.UpstreamRoute;
 import dev.egret.config.EgretConfig;
 import dev.egret.failure.FailureClassifier;
 import dev.egret.failure.UpstreamProxyFailure;
@@ -28,6 +28,7 @@ import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
@@ -60,7 +61,7 @@ public final class UpstreamClient {
   private final int perDestination;
   private final int maxHeaderSize;
   final long idleNanos;
-  final long responseNanos;
+  public final long responseNanos;
   private final long waitNanos;
   private final long tickMillis;
   private final ChannelFactory<? extends Channel> channels;
@@ -84,7 +85,7 @@ public final class UpstreamClient {
   }
 
   /** What a request or a test gets from the pool: a connection, or why there is none. */
-  abstract static class Lease {
+  public abstract static class Lease {
     /** When it started to wait for a connection (tick time), while it waits. */
     long waitingSince;
 
@@ -92,31 +93,31 @@ public final class UpstreamClient {
      * A connection is the lessee's until it gives it back ({@link UpstreamConnection#release})
      * or closes it. {@code setup} is non-null on a connection no request has used before.
      */
-    abstract void connected(UpstreamConnection c, Setup setup);
+    public abstract void connected(UpstreamConnection c, Setup setup);
 
     /** No connection could be had; {@link UpstreamClient#acquireFailure} explains it. */
-    abstract void acquireFailed(Throwable cause);
+    public abstract void acquireFailed(Throwable cause);
 
     /** The connection in use closed (the cause, or null for a plain close). */
-    abstract void closed(Throwable cause);
+    public abstract void closed(Throwable cause);
 
     /** The connection in use read a message; the lessee owns it. */
-    abstract void read(Object msg);
+    public abstract void read(Object msg);
 
     /** The connection in use can take more writes again. */
-    abstract void writable();
+    public abstract void writable();
 
     /** The loop's tick, while the connection is in use: the response timeout's check. */
-    abstract void tick(long now);
+    public abstract void tick(long now);
 
     /** Where the leg to an upstream proxy reports, when this lessee's dial goes through one. */
-    Telemetry telemetry() {
+    public Telemetry telemetry() {
       return Telemetry.NONE;
     }
   }
 
   /** Timings of a connection's setup, reported once, by the first request that uses it. */
-  record Setup(long connectNanos, long handshakeNanos) {}
+  public record Setup(long connectNanos, long handshakeNanos) {}
 
   /**
    * Where a pool's connections go.
@@ -124,7 +125,7 @@ public final class UpstreamClient {
    * @param address the checked address (what is dialled on a direct route)
    * @param route direct, or the upstream proxy the connections go through
    */
-  record Key(String host, InetSocketAddress address, TlsProfile tls, UpstreamRoute route) {
+  public record Key(String host, InetSocketAddress address, TlsProfile tls, UpstreamRoute route) {
     Key(String host, InetSocketAddress address, TlsProfile tls) {
       this(host, address, tls, UpstreamRoute.DIRECT);
     }
@@ -135,7 +136,7 @@ public final class UpstreamClient {
    * lease}, at once or later on the same loop. {@code fresh} skips idle connections (a retry
    * after a pooled connection turned out closed).
    */
-  void acquire(EventLoop loop, Key key, Lease lease, boolean fresh) {
+  public void acquire(EventLoop loop, Key key, Lease lease, boolean fresh) {
     if (closed) {
       lease.acquireFailed(new IllegalStateException("Client is closed"));
       return;
@@ -148,7 +149,7 @@ public final class UpstreamClient {
   }
 
   /** {@code lease} no longer wants the connection it waits for (its client went away). */
-  void forget(EventLoop loop, Key key, Lease lease) {
+  public void forget(EventLoop loop, Key key, Lease lease) {
     Loop l = loops.get(loop);
     Pool p = l == null ? null : l.pools.get(key);
     if (p != null) {
@@ -169,7 +170,7 @@ public final class UpstreamClient {
    * Explains why no connection could be had, in the config's words where the cause is one of
    * its limits or timeouts (the {@link FailureClassifier} decides which).
    */
-  FailureClassifier.Classification acquireFailure(Throwable cause, String host) {
+  public FailureClassifier.Classification acquireFailure(Throwable cause, String host) {
     return FailureClassifier.classifyAcquire(cause, host, new FailureClassifier.PoolLimits(
         perDestination, waitQueue(), poolWaitMillis(), timeouts.handshake().toMillis()));
   }
@@ -316,11 +317,11 @@ public final class UpstreamClient {
   }
 
   /** The connections to one {@link Key} on one loop, and the requests waiting for one. */
-  final class Pool {
+  public final class Pool {
     final Loop loop;
     final Key key;
     /** What the Host header says: the name (bracketed if IPv6) and a port other than 443. */
-    final String hostHeader;
+    public final String hostHeader;
     /** Idle connections, the most recently used first (the others idle out). */
     private final ArrayDeque<UpstreamConnection> idle = new ArrayDeque<>();
     /** Every connection, dialling, idle or in use. */
@@ -367,10 +368,13 @@ public final class UpstreamClient {
       UpstreamConnection c = new UpstreamConnection(this, lease, maxHeaderSize);
       all.add(c);
       loop.opened();
-      if (!key.tls().prepared()) {
-        // The profile's trust store and TLS context are built off the event loops once, after
+      TlsProfile proxyTls = key.route().direct() ? null : key.route().proxy().tlsProfile();
+      if (!key.tls().prepared() || (proxyTls != null && !proxyTls.prepared())) {
+        // The profiles' trust stores and TLS contexts are built off the event loops once, after
         // start-up (TlsProfile says why): a dial that comes first waits for them, on this loop.
-        key.tls().prepare().whenComplete((context, e) -> loop.loop.execute(() -> {
+        CompletableFuture.allOf(key.tls().prepare(), proxyTls == null
+            ? CompletableFuture.completedFuture(null) : proxyTls.prepare())
+            .whenComplete((context, e) -> loop.loop.execute(() -> {
           if (e != null) {
             c.dialFailed(e instanceof CompletionException && e.getCause() != null
                 ? e.getCause() : e);

@@ -1,4 +1,4 @@
-package dev.egret.chain;
+package dev.egret.policy;
 
 /**
  * How an admitted hop reaches its destination: {@link #DIRECT}, or through one configured

@@ -1,4 +1,4 @@
-package dev.egret.upgrade;
+package dev.egret.upstream;
 
 import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.codec.http.HttpMessage;
@@ -20,7 +20,7 @@ import io.netty.handler.codec.http.HttpResponseDecoder;
  * </ul>
  * One request at a time uses a connection, so one flag is enough.
  */
-final class ResponseDecoder extends HttpResponseDecoder {
+public final class ResponseDecoder extends HttpResponseDecoder {
   private boolean head;
 
   ResponseDecoder(int maxHeaderSize) {
@@ -33,7 +33,7 @@ final class ResponseDecoder extends HttpResponseDecoder {
   }
 
   /** The next response answers a HEAD request (true) or another method. */
-  void head(boolean head) {
+  public void head(boolean head) {
     this.head = head;
   }
 

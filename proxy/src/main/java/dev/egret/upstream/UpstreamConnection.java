@@ -1,4 +1,4 @@
-package dev.egret.upgrade;
+package dev.egret.upstream;
 
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
@@ -18,7 +18,7 @@ import javax.net.ssl.SSLSession;
  * the TCP connect and the TLS handshake took, which the first request to use it reports.
  * Confined to its pool's event loop.
  */
-final class UpstreamConnection extends ChannelInboundHandlerAdapter {
+public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
   private final UpstreamClient.Pool pool;
   private final int maxHeaderSize;
   private final long dialStart = System.nanoTime();
@@ -85,28 +85,28 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter {
     });
   }
 
-  Channel channel() {
+  public Channel channel() {
     return channel;
   }
 
-  ResponseDecoder decoder() {
+  public ResponseDecoder decoder() {
     return decoder;
   }
 
-  UpstreamClient.Pool pool() {
+  public UpstreamClient.Pool pool() {
     return pool;
   }
 
-  String tlsVersion() {
+  public String tlsVersion() {
     return tlsVersion;
   }
 
-  String tlsCipher() {
+  public String tlsCipher() {
     return tlsCipher;
   }
 
   /** The verified leaf certificate, or null. */
-  X509Certificate leaf() {
+  public X509Certificate leaf() {
     return leaf;
   }
 
@@ -152,7 +152,7 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter {
   }
 
   /** True while the connection can carry another request. */
-  boolean reusable() {
+  public boolean reusable() {
     return ready && cause == null && channel.isActive();
   }
 
@@ -163,27 +163,27 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter {
   }
 
   /** The request is done with it; {@code reuse} false closes it. */
-  void release(boolean reuse) {
+  public void release(boolean reuse) {
     user = null;
     channel.config().setAutoRead(true);
     pool.release(this, reuse);
   }
 
   /** The request gives up on it: it closes, and tells the request nothing more. */
-  void abandon() {
+  public void abandon() {
     user = null;
     channel.close();
   }
 
   /** The setup timings, once: for the first request that uses the connection. */
-  UpstreamClient.Setup claimSetup() {
+  public UpstreamClient.Setup claimSetup() {
     UpstreamClient.Setup s = setup;
     setup = null;
     return s;
   }
 
   /** Gives back timings claimed by a request that then did not use the connection. */
-  void unclaim(UpstreamClient.Setup s) {
+  public void unclaim(UpstreamClient.Setup s) {
     if (s != null && setup == null) {
       setup = s;
     }
@@ -195,7 +195,7 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter {
   }
 
   /** Counts as activity for the idle timeout of a connection in use. */
-  void touch() {
+  public void touch() {
     lastActivity = pool.loop.now;
   }
 

@@ -1,4 +1,4 @@
-package dev.egret.chain;
+package dev.egret.policy;
 
 import dev.egret.tls.TlsProfile;
 import io.netty.buffer.ByteBufAllocator;
@@ -75,25 +75,33 @@ public final class UpstreamProxy {
    * The proxy's address, not resolved: it is the operator's own host, dialled through Vert.x's
    * resolver, and not judged by the address guard (which guards destinations clients name).
    */
-  InetSocketAddress address() {
+  public InetSocketAddress address() {
     return InetSocketAddress.createUnresolved(host, port);
   }
 
-  String host() {
+  public String host() {
     return host;
   }
 
-  int port() {
+  public int port() {
     return port;
   }
 
   /** The {@code Proxy-Authorization} value, or null. Secret: only ever written to the proxy. */
-  String authorization() {
+  public String authorization() {
     return authorization;
   }
 
+  /**
+   * How Egret verifies an {@code https://} proxy, or null for {@code http://}. Built off the event
+   * loops like every profile ({@code TlsProfile#prepare}); a dial waits for it.
+   */
+  public TlsProfile tlsProfile() {
+    return tlsProfile;
+  }
+
   /** A TLS engine for one connection to the proxy, verifying the proxy's own certificate. */
-  SslHandler newTlsHandler(ByteBufAllocator alloc) {
+  public SslHandler newTlsHandler(ByteBufAllocator alloc) {
     return tlsProfile.newHandler(alloc, host, port);
   }
 }

@@ -1,5 +1,7 @@
-package dev.egret.upgrade;
+package dev.egret.upstream;
 
+import dev.egret.upstream.UpstreamConnection;
+import dev.egret.upstream.UpstreamClient;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.egret.config.ConfigCompiler;
@@ -63,24 +65,24 @@ class UpstreamClientReleaseTest {
           "127.0.0.1", new InetSocketAddress(silent.getInetAddress(), silent.getLocalPort()),
           config.defaultTls()), new UpstreamClient.Lease() {
             @Override
-            void connected(UpstreamConnection c, UpstreamClient.Setup setup) {
+            public void connected(UpstreamConnection c, UpstreamClient.Setup setup) {
               c.release(true);
             }
 
             @Override
-            void acquireFailed(Throwable cause) {}
+            public void acquireFailed(Throwable cause) {}
 
             @Override
-            void closed(Throwable cause) {}
+            public void closed(Throwable cause) {}
 
             @Override
-            void read(Object msg) {}
+            public void read(Object msg) {}
 
             @Override
-            void writable() {}
+            public void writable() {}
 
             @Override
-            void tick(long now) {}
+            public void tick(long now) {}
           }, false);
       List<WeakReference<Object>> refs = new ArrayList<>();
       for (Object c : upstream.built()) {

@@ -1,8 +1,8 @@
-package dev.egret;
+package dev.egret.exchange;
 
 import dev.egret.config.EgretConfig;
 import dev.egret.trace.Tracing;
-import dev.egret.upgrade.UpstreamClient;
+import dev.egret.upstream.UpstreamClient;
 
 /**
  * What the proxy serves from right now: a compiled config, and the upstream client and tracing
