@@ -14,7 +14,8 @@
 # the neighbours' load), then each one's peak RSS (and of its anonymous part, sampled) and thread count, and direct HTTPS to nginx as
 # the limit. Knobs: AB_A_JAR, AB_B_JAR (proxy/target/egret.jar), AB_A_OPTS, AB_B_OPTS (JVM flags
 # after the image's), AB_A_ENV, AB_B_ENV (VAR=value for A's or B's environment), AB_A_YAML, AB_B_YAML
-# (config appended to A's or B's; @OTLP@ is a local OTLP sink's URL), AB_SECS (8), AB_ROUNDS (4),
+# (config appended to A's or B's; @OTLP@ is a local OTLP sink's URL), AB_A_PROXY_AUTH,
+# AB_B_PROXY_AUTH (a Proxy-Authorization for wrk to send to A or B), AB_SECS (8), AB_ROUNDS (4),
 # AB_JFR=1 (a JFR recording of each, kept with the logs), AB_NMT=1 (native memory tracking: each
 # one's VM.native_memory summary at the end, kept with the logs), AB_MODE=connect (CONNECT tunnels
 # instead: AB_MIB 1 MiB transfers per set, curl keep-alive, direct / A / B in turn; MiB/s and
@@ -167,6 +168,9 @@ for v in A B; do
    done) &
   pids+=($!)
 done
+# AB_A_PROXY_AUTH / AB_B_PROXY_AUTH: the Proxy-Authorization wrk sends to A or B (a gateway
+# client's token, e.g. with AB_B_YAML holding clients:).
+auth_of() { local var=AB_${1}_PROXY_AUTH; printf '%s' "${!var:-}"; }
 peak_anon() { awk '{printf "%.1f MiB", $1 / 1024}' "$W/$1.anon"; }
 # measure V: one wrk run through variant V; prints "V req/s p99 CPU-per-10k"
 measure() {
@@ -174,7 +178,7 @@ measure() {
   t0=$(ticks "${PID[$v]}")
   json=$(wrk -t2 -c50 -d"${SECS}s" --timeout 5s -s "$ROOT/bench/wrk-report.lua" \
     "http://127.0.0.1:${PORT[$v]}/" -- "http://127.0.0.1:$TLS_PORT/100b" "127.0.0.1:$TLS_PORT" \
-    | sed -n 's/^WRKJSON //p')
+    "$(auth_of "$v")" | sed -n 's/^WRKJSON //p')
   t1=$(ticks "${PID[$v]}")
   python3 - "$v" "$json" "$((t1 - t0))" "$(getconf CLK_TCK)" <<'PY'
 import json, sys

@@ -1,10 +1,11 @@
 -- wrk script for bench/run.sh.
 --
---   wrk -s bench/wrk-report.lua URL [-- REQUEST_TARGET HOST]
+--   wrk -s bench/wrk-report.lua URL [-- REQUEST_TARGET HOST [PROXY_AUTHORIZATION]]
 --
 -- With arguments, every request carries REQUEST_TARGET as its request-target and HOST as its
 -- Host header: that is how wrk, connected to a forward proxy, sends the absolute-form
--- `GET http://host:port/path HTTP/1.1` a proxied client sends. Without them it is plain wrk.
+-- `GET http://host:port/path HTTP/1.1` a proxied client sends (and, with a third argument, the
+-- Proxy-Authorization a gateway client sends). Without them it is plain wrk.
 -- At the end it prints one line `WRKJSON {...}` with the counts and latency percentiles
 -- (microseconds), so run.sh reads figures rather than wrk's rounded human output. There is no
 -- response() callback on purpose: it would make wrk hand every response to Lua and slow the
@@ -14,6 +15,9 @@ function init(args)
   if args[1] ~= nil then
     wrk.path = args[1]
     wrk.headers["Host"] = args[2]
+  end
+  if args[3] ~= nil and args[3] ~= "" then
+    wrk.headers["Proxy-Authorization"] = args[3]
   end
 end
 

@@ -146,11 +146,7 @@ public final class AdminServer {
           public void channelRead(ChannelHandlerContext ctx, Object msg) {
             AcceptPause.accepted(ctx.channel());
             if (msg instanceof Channel child && !admit(child)) {
-              // Not registered with any loop yet: closed right here, its descriptor with it. A
-              // channel with no loop has no pipeline to close through, so this is the call
-              // Netty's own ServerBootstrapAcceptor makes for a child it cannot register
-              // (forceClose); closing on a worker loop instead let a flood outrun the loops.
-              child.unsafe().closeForcibly();
+              AcceptPause.closeAtAccept(ctx.channel(), child);
               return;
             }
             ctx.fireChannelRead(msg);

@@ -156,7 +156,7 @@ public final class ProxyListener {
           public void channelRead(ChannelHandlerContext ctx, Object child) {
             AcceptPause.accepted(ctx.channel());
             if (child instanceof Channel ch && !stages.connections().admit(ch)
-                && !refuse(ch, origin, http.getAsBoolean())) {
+                && !refuse(ctx.channel(), ch, origin, http.getAsBoolean())) {
               return; // closed here: never registered with a loop
             }
             ctx.fireChannelRead(child);
@@ -230,7 +230,7 @@ public final class ProxyListener {
    * connection is closed here and now (returns false). Either way it is counted as a refusal
    * and logged.
    */
-  private boolean refuse(Channel ch, Exchange.Origin origin, boolean http) {
+  private boolean refuse(Channel server, Channel ch, Exchange.Origin origin, boolean http) {
     ProxyFailure f = new ProxyFailure(ErrorKind.CONNECTION_LIMIT_REACHED, "Egret already serves "
         + stages.connections().limit() + " client connections (limits.maxConnections)");
     Hop hop = new Hop();
@@ -254,9 +254,7 @@ public final class ProxyListener {
     if (http) {
       refusing.decrementAndGet();
     }
-    // Not registered with any loop: no pipeline to close through, so this is the call Netty's
-    // own ServerBootstrapAcceptor makes for a child it cannot register (forceClose).
-    ch.unsafe().closeForcibly();
+    AcceptPause.closeAtAccept(server, ch);
     return false;
   }
 

@@ -39,6 +39,17 @@ public final class AcceptPause {
   private AcceptPause() {}
 
   /**
+   * Closes a connection the acceptor will not take (over a cap), here and now, on the acceptor's
+   * own thread, so its descriptor is free before the next accept: a flood closed on the worker
+   * loops instead outran them. The child has no loop yet, and a channel without one has no
+   * pipeline to close through; it is registered with the acceptor's loop (inline, since this is
+   * that loop: no task is queued) and closed at once, before any handler is added to it.
+   */
+  public static void closeAtAccept(Channel server, Channel child) {
+    server.eventLoop().register(child).addListener(f -> child.close());
+  }
+
+  /**
    * An accept on {@code server} failed. True when the cause is a full descriptor table: then
    * accepting is paused for {@link #PAUSE_MS} and resumed, and the first pause of an episode is
    * said once on standard error. False for any other failure (a connection reset before it was

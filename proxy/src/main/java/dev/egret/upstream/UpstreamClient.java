@@ -310,7 +310,12 @@ public final class UpstreamClient {
     private void closeAll() {
       for (Pool pool : pools.values()) {
         for (UpstreamConnection c : List.copyOf(pool.all)) {
-          c.channel().close();
+          if (c.channel() != null) {
+            c.channel().close();
+          } else {
+            // Still waiting for its TLS profile to be built: no channel yet, so it fails here.
+            c.dialFailed(new java.nio.channels.ClosedChannelException());
+          }
         }
       }
     }
@@ -375,6 +380,9 @@ public final class UpstreamClient {
         CompletableFuture.allOf(key.tls().prepare(), proxyTls == null
             ? CompletableFuture.completedFuture(null) : proxyTls.prepare())
             .whenComplete((context, e) -> loop.loop.execute(() -> {
+          if (!all.contains(c)) {
+            return; // failed meanwhile: the client shut down while the profile was built
+          }
           if (e != null) {
             c.dialFailed(e instanceof CompletionException && e.getCause() != null
                 ? e.getCause() : e);

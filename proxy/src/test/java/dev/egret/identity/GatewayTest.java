@@ -59,8 +59,9 @@ class GatewayTest {
     // The JDK's HttpClient refuses Basic for CONNECT tunnels unless this list leaves it out
     // (since 8u111, so that a credential never crosses a cleartext proxy hop unasked). Gateway
     // clients authenticate to the proxy with Basic on a network the operator trusts (or over
-    // listen.proxyTls), so the test clears the list as such a task would. Set before any
-    // HttpClient with an Authenticator loads the class that reads it.
+    // listen.proxyTls), so the test clears the list as such a task would. The JDK reads it once,
+    // when the first HttpClient that authenticates loads: in a full run another test class may
+    // come first, so surefire's argLine sets it too (proxy/pom.xml); this line is for an IDE run.
     System.setProperty("jdk.http.auth.tunneling.disabledSchemes", "");
   }
 
