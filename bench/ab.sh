@@ -14,7 +14,8 @@
 # the neighbours' load), then each one's peak RSS (and of its anonymous part, sampled) and thread count, and direct HTTPS to nginx as
 # the limit. Knobs: AB_A_JAR, AB_B_JAR (proxy/target/egret.jar), AB_A_OPTS, AB_B_OPTS (JVM flags
 # after the image's), AB_A_ENV, AB_B_ENV (VAR=value for A's or B's environment), AB_A_YAML, AB_B_YAML
-# (config appended to A's or B's; @OTLP@ is a local OTLP sink's URL), AB_A_PROXY_AUTH,
+# (config appended to A's or B's; @OTLP@ is a local OTLP sink's URL), AB_A_YAML_FILE,
+# AB_B_YAML_FILE (the same from a file, for configs too long for the environment), AB_A_PROXY_AUTH,
 # AB_B_PROXY_AUTH (a Proxy-Authorization for wrk to send to A or B), AB_SECS (8), AB_ROUNDS (4),
 # AB_JFR=1 (a JFR recording of each, kept with the logs), AB_NMT=1 (native memory tracking: each
 # one's VM.native_memory summary at the end, kept with the logs), AB_MODE=connect (CONNECT tunnels
@@ -133,6 +134,8 @@ allow:
 EOF
   yaml_var=AB_${v}_YAML
   if [[ -n ${!yaml_var:-} ]]; then printf '%s\n' "${!yaml_var//@OTLP@/$OTLP_URL}" >>"$W/$v.yaml"; fi
+  yaml_file_var=AB_${v}_YAML_FILE
+  if [[ -n ${!yaml_file_var:-} ]]; then cat "${!yaml_file_var}" >>"$W/$v.yaml"; fi
   # shellcheck disable=SC2206
   extra=(${!opts_var:-})
   envs=()

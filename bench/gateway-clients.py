@@ -1,23 +1,28 @@
 #!/usr/bin/env python3
-"""Prints a clients: section of N gateway clients, each with a token and a rule of its own, for
-bench/ab.sh (the cost of gateway mode against a sidecar):
+"""Prints a clients: section of N gateway clients with K tokens each (1,000 tokens: 500 clients
+of 2, since a config holds at most 512 clients) and a rule of its own each, for bench/ab.sh (the
+cost of gateway mode against a sidecar):
 
-  AB_B_YAML="$(bench/gateway-clients.py 1000)" \\
-  AB_B_PROXY_AUTH="$(bench/gateway-clients.py 1000 --auth 500)" bench/ab.sh
+  bench/gateway-clients.py 500 2 >/tmp/clients.yaml
+  AB_B_YAML_FILE=/tmp/clients.yaml \\
+  AB_B_PROXY_AUTH="$(bench/gateway-clients.py --auth 250)" bench/ab.sh
 
-Client i's token is "bench-token-i" (written in the config as its SHA-256 only); --auth I prints
-the Proxy-Authorization client I sends (Basic, its name and token).
+Client i's tokens are "bench-token-i-j" (written in the config as their SHA-256 only); --auth I
+prints the Proxy-Authorization client I sends with its first token (Basic, name and token).
 """
 import base64, hashlib, sys
 
-n = int(sys.argv[1])
-if len(sys.argv) == 4 and sys.argv[2] == "--auth":
-    i = int(sys.argv[3])
-    print("Basic " + base64.b64encode(f"client-{i}:bench-token-{i}".encode()).decode())
+if sys.argv[1] == "--auth":
+    i = int(sys.argv[2])
+    print("Basic " + base64.b64encode(f"client-{i}:bench-token-{i}-0".encode()).decode())
     sys.exit(0)
+n = int(sys.argv[1])
+k = int(sys.argv[2]) if len(sys.argv) > 2 else 1
 print("clients:")
 for i in range(n):
-    digest = hashlib.sha256(f"bench-token-{i}".encode()).hexdigest()
+    hashes = ", ".join(
+        '"sha256:' + hashlib.sha256(f"bench-token-{i}-{j}".encode()).hexdigest() + '"'
+        for j in range(k))
     print(f"  - name: client-{i}")
-    print(f"    match: {{tokens: [\"sha256:{digest}\"]}}")
+    print(f"    match: {{tokens: [{hashes}]}}")
     print(f"    allow: [{{host: \"api-{i}.example\"}}]")
