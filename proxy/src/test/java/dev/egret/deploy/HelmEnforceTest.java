@@ -3,18 +3,13 @@ package dev.egret.deploy;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.MappingIterator;
 import dev.egret.config.ConfigCompiler;
 import dev.egret.config.EgretConfig;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -31,53 +26,20 @@ class HelmEnforceTest {
 
   @BeforeAll
   static void findHelm() throws IOException {
-    Path tools = DeployFiles.repoRoot().resolve(".tools");
-    if (Files.isDirectory(tools)) {
-      try (Stream<Path> s = Files.list(tools)) {
-        helm = s.map(p -> p.resolve("helm")).filter(Files::isExecutable).findFirst().orElse(null);
-      }
-    }
-    if (helm == null) {
-      System.err.println("HelmEnforceTest SKIPPED: no helm under .tools/; run .ci/deploy-checks.sh");
-    }
-    Assumptions.assumeTrue(helm != null, "no helm under .tools/: .ci/deploy-checks.sh installs it");
+    helm = Helm.find("HelmEnforceTest");
   }
 
-  /**
-   * helm's stdout (the manifests) and stderr (a failure's message, and warnings such as the one
-   * about the charts/egret-sidecar symlink, which would break the YAML if mixed in).
-   */
-  record Rendered(int code, String out, String err) {
-    String text() {
-      return out + err;
-    }
-  }
-
-  private static Rendered template(String... sets) throws Exception {
-    List<String> cmd = new ArrayList<>(List.of(helm.toString(), "template", "t",
-        DeployFiles.file("helm/egret").toString(), "--kube-version", "1.31.0"));
+  private static Helm.Rendered template(String... sets) throws Exception {
+    List<String> args = new ArrayList<>(List.of("--kube-version", "1.31.0"));
     for (String s : sets) {
-      cmd.add("--set");
-      cmd.add(s);
+      args.add("--set");
+      args.add(s);
     }
-    Path err = Files.createTempFile(dir, "helm", ".err");
-    Process p = new ProcessBuilder(cmd).redirectError(err.toFile()).start();
-    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-    assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
-    return new Rendered(p.exitValue(), out, Files.readString(err));
+    return Helm.template(helm, dir, "t", args);
   }
 
   private static List<JsonNode> docs(String yaml) throws IOException {
-    List<JsonNode> out = new ArrayList<>();
-    try (MappingIterator<JsonNode> it = DeployFiles.YAML.readerFor(JsonNode.class).readValues(yaml)) {
-      while (it.hasNext()) {
-        JsonNode n = it.next();
-        if (n != null && !n.isEmpty()) {
-          out.add(n);
-        }
-      }
-    }
-    return out;
+    return new Helm.Rendered(0, yaml, "").docs();
   }
 
   private static JsonNode kind(List<JsonNode> docs, String kind) {
@@ -92,7 +54,7 @@ class HelmEnforceTest {
 
   @Test
   void enforceAddsInitContainersThatWriteAndApplyTheRules() throws Exception {
-    Rendered r = template("egret.enforce=true", "app.securityContext.runAsUser=10002",
+    Helm.Rendered r = template("egret.enforce=true", "app.securityContext.runAsUser=10002",
         "egret.enforcement.allowEndpoints[0]=169.254.170.23:80");
     assertThat(r.code()).as(r.text()).isZero();
     List<JsonNode> docs = docs(r.out());
@@ -135,7 +97,7 @@ class HelmEnforceTest {
 
   @Test
   void theRenderedConfigHasTheTransparentListenersEgretIptablesNeeds() throws Exception {
-    Rendered r = template("egret.enforce=true", "app.securityContext.runAsUser=10002");
+    Helm.Rendered r = template("egret.enforce=true", "app.securityContext.runAsUser=10002");
     String yaml = kind(docs(r.out()), "ConfigMap").path("data").path("egret.yaml").asText();
     Path f = Files.writeString(dir.resolve("egret.yaml"), yaml);
     EgretConfig c = ConfigCompiler.load(f);
@@ -148,7 +110,7 @@ class HelmEnforceTest {
 
   @Test
   void withoutEnforceNothingChanges() throws Exception {
-    Rendered r = template();
+    Helm.Rendered r = template();
     assertThat(r.code()).as(r.text()).isZero();
     assertThat(r.text()).doesNotContain("egret-rules").doesNotContain("NET_ADMIN")
         .doesNotContain("transparent");
@@ -156,7 +118,7 @@ class HelmEnforceTest {
 
   @Test
   void enforceWorksWithAnOrdinarySidecarToo() throws Exception {
-    Rendered r = template("egret.enforce=true", "app.securityContext.runAsUser=10002",
+    Helm.Rendered r = template("egret.enforce=true", "app.securityContext.runAsUser=10002",
         "egret.nativeSidecar=false", "egret.enforcement.ipv6=false");
     assertThat(r.code()).as(r.text()).isZero();
     JsonNode pod = kind(docs(r.out()), "Deployment").path("spec").path("template").path("spec");
@@ -166,7 +128,7 @@ class HelmEnforceTest {
 
   @Test
   void refusesAnAppRunningAsEgretsUid() throws Exception {
-    Rendered r = template("egret.enforce=true");
+    Helm.Rendered r = template("egret.enforce=true");
     assertThat(r.code()).isNotZero();
     assertThat(r.text()).contains("egret.enforce=true needs the app to run as another uid than"
         + " Egret's (both are 10001)");
@@ -174,7 +136,7 @@ class HelmEnforceTest {
 
   @Test
   void refusesTransparentPortsOnTheProxyPort() throws Exception {
-    Rendered r = template("egret.enforce=true", "app.securityContext.runAsUser=10002",
+    Helm.Rendered r = template("egret.enforce=true", "app.securityContext.runAsUser=10002",
         "egret.enforcement.ports.tls=3128");
     assertThat(r.code()).isNotZero();
     assertThat(r.text()).contains("egret.enforcement.ports: 3128 is already Egret's proxy or admin port");

@@ -5,16 +5,11 @@ import static dev.egret.deploy.DeployFiles.strings;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.MappingIterator;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -35,54 +30,25 @@ class HelmGatewayTest {
 
   @BeforeAll
   static void renderTheGatewayScenario() throws Exception {
-    Path tools = DeployFiles.repoRoot().resolve(".tools");
-    if (Files.isDirectory(tools)) {
-      try (Stream<Path> s = Files.list(tools)) {
-        helm = s.map(p -> p.resolve("helm")).filter(Files::isExecutable).findFirst().orElse(null);
-      }
-    }
-    if (helm == null) {
-      System.err.println("HelmGatewayTest SKIPPED: no helm under .tools/; run .ci/deploy-checks.sh");
-    }
-    Assumptions.assumeTrue(helm != null, "no helm under .tools/: .ci/deploy-checks.sh installs it");
-    Rendered r = template("-f", DeployFiles.file("helm/egret/ci/gateway-values.yaml").toString());
+    helm = Helm.find("HelmGatewayTest");
+    Helm.Rendered r = template("-f", DeployFiles.file("helm/egret/ci/gateway-values.yaml").toString());
     assertThat(r.code()).as(r.text()).isZero();
     docs = docs(r.out());
   }
 
-  record Rendered(int code, String out, String err) {
-    String text() {
-      return out + err;
-    }
-  }
-
   /** helm template of the chart with these extra arguments (-f FILE, --set K=V, --kube-version V). */
-  private static Rendered template(String... args) throws Exception {
-    List<String> cmd = new ArrayList<>(List.of(helm.toString(), "template", "gw",
-        DeployFiles.file("helm/egret").toString(), "--namespace", "egress"));
+  private static Helm.Rendered template(String... args) throws Exception {
+    List<String> all = new ArrayList<>(List.of("--namespace", "egress"));
     List<String> extra = List.of(args);
     if (!extra.contains("--kube-version")) {
-      cmd.addAll(List.of("--kube-version", "1.31.0"));
+      all.addAll(List.of("--kube-version", "1.31.0"));
     }
-    cmd.addAll(extra);
-    Path err = Files.createTempFile(dir, "helm", ".err");
-    Process p = new ProcessBuilder(cmd).redirectError(err.toFile()).start();
-    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-    assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
-    return new Rendered(p.exitValue(), out, Files.readString(err));
+    all.addAll(extra);
+    return Helm.template(helm, dir, "gw", all);
   }
 
   private static List<JsonNode> docs(String yaml) throws IOException {
-    List<JsonNode> out = new ArrayList<>();
-    try (MappingIterator<JsonNode> it = DeployFiles.YAML.readerFor(JsonNode.class).readValues(yaml)) {
-      while (it.hasNext()) {
-        JsonNode n = it.next();
-        if (n != null && !n.isEmpty()) {
-          out.add(n);
-        }
-      }
-    }
-    return out;
+    return new Helm.Rendered(0, yaml, "").docs();
   }
 
   private static List<JsonNode> all(String kind) {
@@ -219,7 +185,7 @@ class HelmGatewayTest {
     assertThat(shutdown.path("grace").asText()).isEqualTo("10s");
     assertThat(pod().path("terminationGracePeriodSeconds").asInt()).isEqualTo(50);
 
-    Rendered minutes = template("-f", DeployFiles.file("helm/egret/ci/gateway-values.yaml").toString(),
+    Helm.Rendered minutes = template("-f", DeployFiles.file("helm/egret/ci/gateway-values.yaml").toString(),
         "--set", "gateway.shutdown.deadline=2m");
     assertThat(minutes.code()).as(minutes.text()).isZero();
     JsonNode deployment = docsOf(minutes).stream().filter(d -> d.path("kind").asText().equals("Deployment")).findFirst().orElseThrow();
@@ -287,7 +253,7 @@ class HelmGatewayTest {
   @Test
   void aNewClientListRollsThePods() throws Exception {
     String base = checksum(docs);
-    Rendered more = template(gatewayWith("""
+    Helm.Rendered more = template(gatewayWith("""
         gateway:
           clients:
             - name: crm-sync
@@ -347,7 +313,7 @@ class HelmGatewayTest {
    */
   @Test
   void aGatewayWithoutClientsHasNoIdentitySection() throws Exception {
-    Rendered r = template("--set", "mode=gateway");
+    Helm.Rendered r = template("--set", "mode=gateway");
     assertThat(r.code()).as(r.text()).isZero();
     JsonNode cm = docsOf(r).stream().filter(d -> d.path("data").has("egret.yaml")).findFirst().orElseThrow();
     JsonNode config = DeployFiles.yaml(cm.path("data").path("egret.yaml").asText());
@@ -361,18 +327,18 @@ class HelmGatewayTest {
   /** A gateway runs no native sidecar, so it renders on clusters older than 1.29 too. */
   @Test
   void rendersOnClustersWithoutNativeSidecars() throws Exception {
-    Rendered r = template("-f", DeployFiles.file("helm/egret/ci/gateway-values.yaml").toString(),
+    Helm.Rendered r = template("-f", DeployFiles.file("helm/egret/ci/gateway-values.yaml").toString(),
         "--kube-version", "1.27.0");
     assertThat(r.code()).as(r.text()).isZero();
   }
 
   private static void assertRefused(String what, String message, String[] args) throws Exception {
-    Rendered r = template(args);
+    Helm.Rendered r = template(args);
     assertThat(r.code()).as("the chart accepted %s", what).isNotZero();
     assertThat(r.err()).as("refusing %s", what).contains(message);
   }
 
-  private static List<JsonNode> docsOf(Rendered r) {
+  private static List<JsonNode> docsOf(Helm.Rendered r) {
     try {
       return docs(r.out());
     } catch (IOException e) {

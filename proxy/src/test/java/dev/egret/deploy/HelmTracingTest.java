@@ -6,14 +6,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.MappingIterator;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -33,38 +29,17 @@ class HelmTracingTest {
 
   @BeforeAll
   static void findHelm() throws IOException {
-    Path tools = DeployFiles.repoRoot().resolve(".tools");
-    if (Files.isDirectory(tools)) {
-      try (Stream<Path> s = Files.list(tools)) {
-        helm = s.map(p -> p.resolve("helm")).filter(Files::isExecutable).findFirst().orElse(null);
-      }
-    }
-    if (helm == null) {
-      System.err.println("HelmTracingTest SKIPPED: no helm under .tools/; run .ci/deploy-checks.sh");
-    }
-    Assumptions.assumeTrue(helm != null, "no helm under .tools/: .ci/deploy-checks.sh installs it");
+    helm = Helm.find("HelmTracingTest");
   }
 
-  /** helm's exit code, stdout (the manifests) and stderr (a failure's message, warnings). */
-  record Rendered(int code, String out, String err) {
-    String text() {
-      return out + err;
-    }
-
-    JsonNode pod() throws IOException {
-      try (MappingIterator<JsonNode> it = DeployFiles.YAML.readerFor(JsonNode.class).readValues(out)) {
-        while (it.hasNext()) {
-          JsonNode n = it.next();
-          if (n != null && n.path("kind").asText().equals("Deployment")) {
-            return n.path("spec").path("template").path("spec");
-          }
-        }
-      }
-      throw new AssertionError("no Deployment in\n" + text());
-    }
+  /** The Deployment's pod spec, failing with the render when there is none. */
+  private static JsonNode pod(Helm.Rendered r) throws IOException {
+    return r.docs().stream().filter(n -> n.path("kind").asText().equals("Deployment")).findFirst()
+        .map(n -> n.path("spec").path("template").path("spec"))
+        .orElseThrow(() -> new AssertionError("no Deployment in\n" + r.text()));
   }
 
-  private static Rendered template(String kubeVersion, String... sets) throws Exception {
+  private static Helm.Rendered template(String kubeVersion, String... sets) throws Exception {
     List<String> args = new ArrayList<>(List.of("--kube-version", kubeVersion));
     for (String s : sets) {
       args.add("--set");
@@ -73,14 +48,8 @@ class HelmTracingTest {
     return helm(args);
   }
 
-  private static Rendered helm(List<String> args) throws Exception {
-    List<String> cmd = new ArrayList<>(List.of(helm.toString(), "template", "t", DeployFiles.file("helm/egret").toString()));
-    cmd.addAll(args);
-    Path err = Files.createTempFile(dir, "helm", ".err");
-    Process p = new ProcessBuilder(cmd).redirectError(err.toFile()).start();
-    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-    assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
-    return new Rendered(p.exitValue(), out, Files.readString(err));
+  private static Helm.Rendered helm(List<String> args) throws Exception {
+    return Helm.template(helm, dir, "t", args);
   }
 
   private static List<String> names(JsonNode containers) {
@@ -91,10 +60,10 @@ class HelmTracingTest {
 
   @Test
   void withEnforceTheCollectorRunsAsEgretsUidAfterTheRulesAndBeforeEgret() throws Exception {
-    Rendered r = template("1.31.0", "tracing.enabled=true", REGION, "egret.enforce=true",
+    Helm.Rendered r = template("1.31.0", "tracing.enabled=true", REGION, "egret.enforce=true",
         "app.securityContext.runAsUser=10002");
     assertThat(r.code()).as(r.text()).isZero();
-    JsonNode pod = r.pod();
+    JsonNode pod = pod(r);
     assertThat(names(pod.path("initContainers")))
         .containsExactly("egret-rules", "egret-iptables", "egret-ip6tables", "otel-collector", "egret");
     // The rules exempt Egret's uid only; the collector inherits the pod's, which is Egret's.
@@ -106,9 +75,9 @@ class HelmTracingTest {
 
   @Test
   void onOlderClustersTheCollectorIsAnOrdinaryContainerBeforeEgret() throws Exception {
-    Rendered r = template("1.27.0", "tracing.enabled=true", REGION, "egret.nativeSidecar=false");
+    Helm.Rendered r = template("1.27.0", "tracing.enabled=true", REGION, "egret.nativeSidecar=false");
     assertThat(r.code()).as(r.text()).isZero();
-    JsonNode pod = r.pod();
+    JsonNode pod = pod(r);
     assertThat(pod.has("initContainers")).isFalse();
     assertThat(names(pod.path("containers"))).containsExactly("otel-collector", "egret", "app");
     assertThat(named(pod.path("containers"), "name", "otel-collector").has("restartPolicy")).isFalse();
@@ -116,7 +85,7 @@ class HelmTracingTest {
 
   @Test
   void withoutTracingNothingOfItIsRendered() throws Exception {
-    Rendered r = template("1.31.0", REGION);
+    Helm.Rendered r = template("1.31.0", REGION);
     assertThat(r.code()).as(r.text()).isZero();
     assertThat(r.out()).doesNotContain("otel").doesNotContain("tracing:").doesNotContain("aws-otel-collector");
   }
@@ -131,7 +100,7 @@ class HelmTracingTest {
         List.of("--set", "tracing.sampleRatio=0.25"), List.of("--set-json", "tracing.sampleRatio=1"))) {
       List<String> args = new ArrayList<>(List.of("--kube-version", "1.31.0", "--set", "tracing.enabled=true", "--set", REGION));
       args.addAll(ratio);
-      Rendered r = helm(args);
+      Helm.Rendered r = helm(args);
       assertThat(r.code()).as(r.text()).isZero();
       String yaml = null;
       try (MappingIterator<JsonNode> it = DeployFiles.YAML.readerFor(JsonNode.class).readValues(r.out())) {
@@ -150,14 +119,14 @@ class HelmTracingTest {
 
   @Test
   void refusesTracingWithoutARegion() throws Exception {
-    Rendered r = template("1.31.0", "tracing.enabled=true");
+    Helm.Rendered r = template("1.31.0", "tracing.enabled=true");
     assertThat(r.code()).isNotZero();
     assertThat(r.text()).contains("tracing.enabled=true needs tracing.collector.region");
   }
 
   @Test
   void refusesACollectorUidThatEnforceWouldRedirectIntoEgret() throws Exception {
-    Rendered r = template("1.31.0", "tracing.enabled=true", REGION, "egret.enforce=true",
+    Helm.Rendered r = template("1.31.0", "tracing.enabled=true", REGION, "egret.enforce=true",
         "app.securityContext.runAsUser=10002", "tracing.collector.securityContext.runAsUser=4317");
     assertThat(r.code()).isNotZero();
     assertThat(r.text()).contains("tracing.enabled=true with egret.enforce=true needs the collector to run as"
@@ -166,7 +135,7 @@ class HelmTracingTest {
 
   @Test
   void refusesAnUnknownTracingKey() throws Exception {
-    Rendered r = template("1.31.0", "tracing.sampleRatoi=0.5");
+    Helm.Rendered r = template("1.31.0", "tracing.sampleRatoi=0.5");
     assertThat(r.code()).isNotZero();
     assertThat(r.text()).contains("sampleRatoi");
   }
