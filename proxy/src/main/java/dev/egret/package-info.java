@@ -23,7 +23,9 @@
  * {@link dev.egret.config} compiles the YAML into the immutable {@code EgretConfig} that
  * {@link dev.egret.EgretServer} serves from and swaps on reload; {@link dev.egret.cli.Egret} is the
  * command line, {@link dev.egret.Run} starts a server, and {@link dev.egret.lambda} runs it as a
- * Lambda extension. docs/architecture.md walks the same path.
+ * Lambda extension. {@link dev.egret.runtime} is the Vert.x runtime under every stage: its {@code
+ * VertxRuntime} is the one class that touches Vert.x's internal API. docs/architecture.md walks
+ * the same path.
  */
 package dev.egret;
 

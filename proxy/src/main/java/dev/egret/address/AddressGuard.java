@@ -2,11 +2,10 @@ package dev.egret.address;
 
 import dev.egret.failure.ErrorKind;
 import dev.egret.failure.ProxyFailure;
+import dev.egret.runtime.VertxRuntime;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
-import io.vertx.core.internal.VertxInternal;
-import io.vertx.core.internal.resolver.NameResolver;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
@@ -22,10 +21,10 @@ import java.util.List;
  * /etc/resolv.conf, or the {@code AddressResolverOptions} the Vertx instance was built with).
  */
 public final class AddressGuard {
-  private final NameResolver resolver;
+  private final VertxRuntime resolver;
 
   public AddressGuard(Vertx vertx) {
-    this.resolver = ((VertxInternal) vertx).nameResolver();
+    this.resolver = new VertxRuntime(vertx);
   }
 
   /**

@@ -1,8 +1,8 @@
 package dev.egret.address;
 
+import dev.egret.runtime.VertxRuntime;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
-import io.vertx.core.internal.VertxInternal;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.time.Duration;
@@ -54,7 +54,7 @@ public final class AddressVerdicts {
       Vertx vertx = Vertx.vertx();
       try {
         Promise<List<InetSocketAddress>> resolved = Promise.promise();
-        ((VertxInternal) vertx).nameResolver().resolveAll(host, resolved::handle);
+        new VertxRuntime(vertx).resolveAll(host, resolved::handle);
         for (InetSocketAddress a : resolved.future().await(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
           addresses.add(a.getAddress());
         }

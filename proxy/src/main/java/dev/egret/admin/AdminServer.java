@@ -1,6 +1,7 @@
 package dev.egret.admin;
 
 import dev.egret.config.EgretConfig;
+import dev.egret.runtime.VertxRuntime;
 import dev.egret.telemetry.AcceptPause;
 import dev.egret.telemetry.Fatal;
 import dev.egret.telemetry.Telemetry;
@@ -28,7 +29,6 @@ import io.netty.util.ReferenceCountUtil;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
-import io.vertx.core.internal.VertxInternal;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -133,11 +133,11 @@ public final class AdminServer {
 
   /** Binds the listener; the future holds the bound port. */
   public Future<Integer> start() {
-    VertxInternal vx = (VertxInternal) vertx;
+    VertxRuntime runtime = new VertxRuntime(vertx);
     Promise<Integer> bound = Promise.promise();
     ServerBootstrap b = new ServerBootstrap()
-        .group(vx.acceptorEventLoopGroup(), vx.nettyEventLoopGroup())
-        .channelFactory(vx.transport().serverChannelFactory(false))
+        .group(runtime.acceptors(), runtime.eventLoops())
+        .channelFactory(runtime.serverChannelFactory())
         .option(ChannelOption.SO_BACKLOG, 128)
         .option(ChannelOption.SO_REUSEADDR, true)
         .childOption(ChannelOption.TCP_NODELAY, true)

@@ -1,5 +1,6 @@
 package dev.egret.failure;
 
+import dev.egret.runtime.VertxRuntime;
 import dev.egret.tls.Pins;
 import io.netty.channel.ConnectTimeoutException;
 import io.netty.handler.codec.DecoderException;
@@ -10,7 +11,6 @@ import io.netty.resolver.dns.DnsNameResolverException;
 import io.vertx.core.http.ConnectionPoolTooBusyException;
 import io.vertx.core.http.HttpClosedException;
 import io.vertx.core.http.StreamResetException;
-import io.vertx.core.internal.net.NetSocketInternal;
 import java.net.ConnectException;
 import java.net.NoRouteToHostException;
 import java.net.PortUnreachableException;
@@ -228,12 +228,12 @@ public final class FailureClassifier {
 
   /**
    * Vert.x's shared "Connection was closed" exception, by identity: it has no type of its own
-   * (NetSocketInternal holds it; the connection classes reuse that one instance).
+   * (the connection classes reuse that one instance; {@link VertxRuntime#isConnectionClosed}).
    */
   private static boolean isVertxClosed(Throwable t) {
     Throwable c = t;
     for (int depth = 0; c != null && depth < MAX_DEPTH; depth++, c = next(c)) {
-      if (c == NetSocketInternal.CLOSED_EXCEPTION) {
+      if (VertxRuntime.isConnectionClosed(c)) {
         return true;
       }
     }

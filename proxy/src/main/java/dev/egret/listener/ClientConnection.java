@@ -12,6 +12,7 @@ import dev.egret.failure.FailureResponse;
 import dev.egret.failure.ProxyFailure;
 import dev.egret.identity.Credentials;
 import dev.egret.policy.Kind;
+import dev.egret.runtime.VertxRuntime;
 import dev.egret.telemetry.Hop;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelFutureListener;
@@ -26,7 +27,7 @@ import dev.egret.telemetry.Fatal;
 import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.util.ReferenceCountUtil;
 import io.vertx.core.Future;
-import io.vertx.core.internal.ContextInternal;
+import io.vertx.core.Context;
 import java.util.ArrayDeque;
 import java.util.Locale;
 import java.util.function.Consumer;
@@ -47,7 +48,7 @@ import java.util.function.Consumer;
 final class ClientConnection extends ChannelInboundHandlerAdapter implements Tracked {
   private final Stages stages;
   private final Pipelines pipelines;
-  private final ContextInternal context;
+  private final Context context;
   private final Exchange.Origin origin;
   private ChannelHandlerContext ctx;
   private StrictRequestDecoder decoder;
@@ -61,7 +62,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
   /** Requests begun on this connection; a fresh one is served once even while draining. */
   private int served;
 
-  ClientConnection(Stages stages, Pipelines pipelines, ContextInternal context,
+  ClientConnection(Stages stages, Pipelines pipelines, Context context,
       Exchange.Origin origin) {
     this.stages = stages;
     this.pipelines = pipelines;
@@ -82,7 +83,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
   @Override
   public void channelRead(ChannelHandlerContext ctx, Object msg) {
     if (msg instanceof RequestHead head) {
-      context.dispatch(head, this::begin);
+      VertxRuntime.dispatch(context, head, this::begin);
     } else if (msg instanceof HttpContent content) {
       if (current != null) {
         current.content(content);
@@ -90,7 +91,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
         content.release();
       }
     } else if (msg instanceof ProxyFailure failure) {
-      context.dispatch(failure, this::malformed);
+      VertxRuntime.dispatch(context, failure, this::malformed);
     } else {
       ReferenceCountUtil.release(msg);
     }
@@ -118,7 +119,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
     closed = true;
     if (current != null) {
       Request r = current;
-      context.dispatch(v -> r.clientGone());
+      VertxRuntime.dispatch(context, v -> r.clientGone());
     }
     ctx.fireChannelInactive();
   }

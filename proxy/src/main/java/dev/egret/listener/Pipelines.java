@@ -7,7 +7,7 @@ import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelPipeline;
 import io.netty.handler.codec.http.HttpResponseEncoder;
 import io.netty.handler.timeout.IdleStateHandler;
-import io.vertx.core.internal.ContextInternal;
+import io.vertx.core.Context;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -46,7 +46,7 @@ public final class Pipelines {
   }
 
   /** Makes {@code p} an HTTP connection reading targets as {@code form} says. */
-  void http(ChannelPipeline p, ContextInternal context, StrictHeadParser.TargetForm form,
+  void http(ChannelPipeline p, Context context, StrictHeadParser.TargetForm form,
       Exchange.Origin origin) {
     EgretConfig config = stages.serving().get().config();
     p.addLast(IDLE, new IdleStateHandler(0, 0, config.timeouts().idle().toMillis(),
@@ -84,7 +84,7 @@ public final class Pipelines {
    * connection again, its requests in origin-form with the CONNECT's authority, and the bytes
    * already read from the tunnel are its first input.
    */
-  public void plainHttpInTunnel(ChannelPipeline p, ContextInternal context,
+  public void plainHttpInTunnel(ChannelPipeline p, Context context,
       RequestHead.Authority authority, ByteBuf first) {
     http(p, context, new StrictHeadParser.TargetForm.Origin(
         new RequestHead.Authority("http", authority.host(), authority.port()), authority.port()),

@@ -6,6 +6,7 @@ import dev.egret.exchange.Exchange;
 import dev.egret.failure.ErrorKind;
 import dev.egret.failure.FailureResponse;
 import dev.egret.failure.ProxyFailure;
+import dev.egret.runtime.VertxRuntime;
 import dev.egret.telemetry.AcceptPause;
 import dev.egret.telemetry.Fatal;
 import dev.egret.telemetry.Hop;
@@ -18,11 +19,10 @@ import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.util.ReferenceCountUtil;
+import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
-import io.vertx.core.internal.ContextInternal;
-import io.vertx.core.internal.VertxInternal;
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.List;
@@ -50,10 +50,10 @@ public final class ProxyListener {
    */
   public record Transparent(String host, int bindPort, int destinationPort, boolean tls) {}
 
-  private final VertxInternal vertx;
+  private final VertxRuntime runtime;
   private final Stages stages;
   private final Pipelines pipelines;
-  private final Map<EventLoop, ContextInternal> contexts = new ConcurrentHashMap<>();
+  private final Map<EventLoop, Context> contexts = new ConcurrentHashMap<>();
   private final List<Channel> servers = new ArrayList<>();
 
   /**
@@ -61,7 +61,7 @@ public final class ProxyListener {
    * {@link Stages#serving()} at each accept, so a reload applies them to new connections.
    */
   public ProxyListener(Vertx vertx, Stages stages) {
-    this.vertx = (VertxInternal) vertx;
+    this.runtime = new VertxRuntime(vertx);
     this.stages = stages;
     this.pipelines = new Pipelines(stages);
   }
@@ -89,7 +89,7 @@ public final class ProxyListener {
           ch.pipeline().addLast(new Refusal(refusal(ch)));
           return;
         }
-        ContextInternal context = contextFor(ch.eventLoop());
+        Context context = contextFor(ch.eventLoop());
         // Read at each accept, as the other per-connection settings are: a reload's new
         // certificate or client CAs apply to the connections after it.
         EgretConfig.ProxyTls tls = config.listen().proxyTls();
@@ -123,7 +123,7 @@ public final class ProxyListener {
           ch.pipeline().addLast(new Refusal(refusal(ch)));
           return;
         }
-        ContextInternal context = contextFor(ch.eventLoop());
+        Context context = contextFor(ch.eventLoop());
         if (t.tls()) {
           stages.tunnel().transparent(ch, context, t.destinationPort(), stages.serving());
         } else {
@@ -143,8 +143,8 @@ public final class ProxyListener {
       Exchange.Origin origin, java.util.function.BooleanSupplier http) {
     Promise<Integer> bound = Promise.promise();
     ServerBootstrap b = new ServerBootstrap()
-        .group(vertx.acceptorEventLoopGroup(), vertx.nettyEventLoopGroup())
-        .channelFactory(vertx.transport().serverChannelFactory(false))
+        .group(runtime.acceptors(), runtime.eventLoops())
+        .channelFactory(runtime.serverChannelFactory())
         .option(ChannelOption.SO_BACKLOG, 1024)
         .option(ChannelOption.SO_REUSEADDR, true)
         .childOption(ChannelOption.TCP_NODELAY, true)
@@ -189,8 +189,8 @@ public final class ProxyListener {
   }
 
   /** The Vert.x context bound to an event loop; one per loop, so the map stays that small. */
-  private ContextInternal contextFor(EventLoop loop) {
-    return contexts.computeIfAbsent(loop, l -> vertx.contextBuilder().withEventLoop(l).build());
+  private Context contextFor(EventLoop loop) {
+    return contexts.computeIfAbsent(loop, runtime::contextOn);
   }
 
   private static final io.netty.util.AttributeKey<ProxyFailure> REFUSED =

@@ -17,6 +17,7 @@ import dev.egret.policy.Decision;
 import dev.egret.policy.Reason;
 import dev.egret.policy.Target;
 import dev.egret.failure.HandshakeResult;
+import dev.egret.runtime.VertxRuntime;
 import dev.egret.telemetry.Hop;
 import dev.egret.telemetry.Telemetry;
 import io.netty.bootstrap.Bootstrap;
@@ -32,11 +33,10 @@ import io.netty.channel.ChannelPipeline;
 import io.netty.handler.codec.ByteToMessageDecoder;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
+import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
-import io.vertx.core.internal.ContextInternal;
-import io.vertx.core.internal.VertxInternal;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BiConsumer;
@@ -59,7 +59,7 @@ public final class Tunnel {
   private static final byte[] ESTABLISHED =
       "HTTP/1.1 200 Connection Established\r\n\r\n".getBytes(StandardCharsets.US_ASCII);
 
-  private final VertxInternal vertx;
+  private final VertxRuntime runtime;
   private final Telemetry telemetry;
   private final Route route;
   private final BiConsumer<Channel, Tracked> track;
@@ -69,7 +69,7 @@ public final class Tunnel {
    * @param track tells the listener what a client connection became, for the drain
    */
   public Tunnel(Vertx vertx, Telemetry telemetry, Route route, BiConsumer<Channel, Tracked> track) {
-    this.vertx = (VertxInternal) vertx;
+    this.runtime = new VertxRuntime(vertx);
     this.telemetry = telemetry;
     this.route = route;
     this.track = track;
@@ -104,7 +104,7 @@ public final class Tunnel {
   }
 
   /** Serves a transparent TLS listener's connection: the destination is the hello's SNI. */
-  public void transparent(Channel ch, ContextInternal context, int port,
+  public void transparent(Channel ch, Context context, int port,
       Supplier<Serving> serving) {
     ch.pipeline().addLast("egret-hello", new TransparentHello(context, port, serving));
   }
@@ -118,7 +118,7 @@ public final class Tunnel {
     long start = System.nanoTime();
     new Bootstrap()
         .group(client.eventLoop())
-        .channelFactory(vertx.transport().channelFactory(false))
+        .channelFactory(runtime.channelFactory())
         .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) config.timeouts().connect().toMillis())
         .option(ChannelOption.TCP_NODELAY, true)
         .option(ChannelOption.AUTO_READ, false)
@@ -184,8 +184,8 @@ public final class Tunnel {
         });
     new Bootstrap()
         .group(client.eventLoop())
-        .channelFactory(vertx.transport().channelFactory(false))
-        .resolver(vertx.nameResolver().nettyAddressResolverGroup())
+        .channelFactory(runtime.channelFactory())
+        .resolver(runtime.addressResolverGroup())
         .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) config.timeouts().connect().toMillis())
         .option(ChannelOption.TCP_NODELAY, true)
         .option(ChannelOption.AUTO_READ, false)
@@ -271,7 +271,7 @@ public final class Tunnel {
    * names the destination, then admits it as a CONNECT to that name and port would be.
    */
   private final class TransparentHello extends ChannelInboundHandlerAdapter {
-    private final ContextInternal context;
+    private final Context context;
     private final int port;
     private final Supplier<Serving> serving;
     private final ClientHelloInspector inspector = new ClientHelloInspector();
@@ -280,7 +280,7 @@ public final class Tunnel {
     private ScheduledFuture<?> timeout;
     private Exchange ex;
 
-    TransparentHello(ContextInternal context, int port, Supplier<Serving> serving) {
+    TransparentHello(Context context, int port, Supplier<Serving> serving) {
       this.context = context;
       this.port = port;
       this.serving = serving;
@@ -335,7 +335,7 @@ public final class Tunnel {
         ctx.pipeline().remove(this);
         Target target = Target.tunnel(host, port);
         ex.request(null, new RequestTarget(target, null, target.describe()));
-        context.dispatch(v -> admit(ctx.channel(), first));
+        VertxRuntime.dispatch(context, v -> admit(ctx.channel(), first));
       }
     }
 

@@ -1,5 +1,6 @@
 package dev.egret.upgrade;
 
+import dev.egret.runtime.VertxRuntime;
 import dev.egret.upstream.UpstreamClient;
 import dev.egret.exchange.Downstream;
 import dev.egret.exchange.Exchange;
@@ -8,7 +9,6 @@ import io.netty.channel.EventLoop;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
-import io.vertx.core.internal.ContextInternal;
 
 /**
  * Re-originates an admitted {@code http://} request (absolute-form, inside a tunnel, or from a
@@ -38,8 +38,7 @@ public final class Upgrade {
    * client connection's event loop (its Vert.x context), where the whole hop then runs.
    */
   public Future<Void> forward(Exchange ex, Downstream down) {
-    ContextInternal ctx = ContextInternal.current();
-    EventLoop loop = ctx == null ? null : ctx.nettyEventLoop();
+    EventLoop loop = VertxRuntime.currentEventLoop();
     if (loop == null || !loop.inEventLoop()) {
       return Future.failedFuture(new IllegalStateException(
           "upstream requests are made on the client connection's event loop"));

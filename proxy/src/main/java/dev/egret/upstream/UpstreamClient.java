@@ -5,6 +5,7 @@ import dev.egret.policy.UpstreamRoute;
 import dev.egret.config.EgretConfig;
 import dev.egret.failure.FailureClassifier;
 import dev.egret.failure.UpstreamProxyFailure;
+import dev.egret.runtime.VertxRuntime;
 import dev.egret.telemetry.Telemetry;
 import dev.egret.tls.TlsProfile;
 import io.netty.bootstrap.Bootstrap;
@@ -19,7 +20,6 @@ import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.ConnectionPoolTooBusyException;
-import io.vertx.core.internal.VertxInternal;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.ArrayDeque;
@@ -56,7 +56,7 @@ import java.util.concurrent.TimeoutException;
  * destination then runs inside that tunnel, verified as on a direct connection.
  */
 public final class UpstreamClient {
-  private final VertxInternal vertx;
+  private final VertxRuntime runtime;
   private final EgretConfig.Timeouts timeouts;
   private final int perDestination;
   private final int maxHeaderSize;
@@ -71,7 +71,7 @@ public final class UpstreamClient {
   private volatile boolean retired;
 
   public UpstreamClient(Vertx vertx, EgretConfig config) {
-    this.vertx = (VertxInternal) vertx;
+    this.runtime = new VertxRuntime(vertx);
     this.timeouts = config.timeouts();
     this.perDestination = config.limits().maxConnectionsPerDestination();
     this.maxHeaderSize = Math.max(8192, config.limits().maxHeaderBytes() * 4);
@@ -81,7 +81,7 @@ public final class UpstreamClient {
     // Fine enough that a timeout fires within a quarter of its length (and within 250 ms).
     long shortest = Math.min(timeouts.idle().toMillis(), timeouts.response().toMillis());
     this.tickMillis = Math.max(10, Math.min(250, shortest / 4));
-    this.channels = this.vertx.transport().channelFactory(false);
+    this.channels = runtime.channelFactory();
   }
 
   /** What a request or a test gets from the pool: a connection, or why there is none. */
@@ -239,7 +239,7 @@ public final class UpstreamClient {
           .option(ChannelOption.TCP_NODELAY, true)
           .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) timeouts.connect().toMillis());
       this.proxyBootstrap = bootstrap.clone()
-          .resolver(vertx.nameResolver().nettyAddressResolverGroup());
+          .resolver(runtime.addressResolverGroup());
     }
 
     Pool pool(Key key) {

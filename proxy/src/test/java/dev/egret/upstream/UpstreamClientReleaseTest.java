@@ -6,9 +6,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.egret.config.ConfigCompiler;
 import dev.egret.config.EgretConfig;
+import dev.egret.runtime.VertxRuntime;
 import io.vertx.core.Context;
 import io.vertx.core.Vertx;
-import io.vertx.core.internal.ContextInternal;
 import java.net.InetSocketAddress;
 import java.lang.ref.WeakReference;
 import java.net.InetAddress;
@@ -61,7 +61,7 @@ class UpstreamClientReleaseTest {
     Context loop = vertx.getOrCreateContext();
     CompletableFuture<List<WeakReference<Object>>> inner = new CompletableFuture<>();
     loop.runOnContext(v -> {
-      upstream.acquire(((ContextInternal) loop).nettyEventLoop(), new UpstreamClient.Key(
+      upstream.acquire(VertxRuntime.eventLoop(loop), new UpstreamClient.Key(
           "127.0.0.1", new InetSocketAddress(silent.getInetAddress(), silent.getLocalPort()),
           config.defaultTls()), new UpstreamClient.Lease() {
             @Override
