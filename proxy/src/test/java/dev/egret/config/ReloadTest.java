@@ -1,9 +1,8 @@
-package dev.egret;
+package dev.egret.config;
 
 import dev.egret.listener.RequestTargets;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.egret.config.ConfigCompiler;
 import dev.egret.policy.Verdict;
 import dev.egret.telemetry.Telemetry;
 import dev.egret.testing.EgretFixture;

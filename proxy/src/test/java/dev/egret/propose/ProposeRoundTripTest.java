@@ -1,4 +1,4 @@
-package dev.egret;
+package dev.egret.propose;
 
 import dev.egret.cli.Egret;
 import dev.egret.listener.RequestTargets;

@@ -1,4 +1,4 @@
-package dev.egret.upgrade;
+package dev.egret.config;
 
 import static org.assertj.core.api.Assertions.assertThat;
 

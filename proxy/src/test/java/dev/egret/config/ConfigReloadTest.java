@@ -1,10 +1,9 @@
-package dev.egret;
+package dev.egret.config;
 
 import dev.egret.exchange.Serving;
 import dev.egret.listener.RequestTargets;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.egret.config.ConfigCompiler;
 import dev.egret.policy.Verdict;
 import dev.egret.telemetry.AccessLog;
 import dev.egret.telemetry.Observability;
