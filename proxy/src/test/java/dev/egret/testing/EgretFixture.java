@@ -116,7 +116,7 @@ public final class EgretFixture implements AutoCloseable {
     return new Builder();
   }
 
-  /** How the Egret runs; every option has a default, so {@code builder().start(dir, yaml)} works. */
+  /** How the Egret runs; every option has a default: {@code builder().start(dir, yaml)}. */
   public static final class Builder {
     private Map<String, String> hosts = Map.of();
     private Telemetry telemetry;
