@@ -2,7 +2,7 @@ package dev.egret;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.egret.upgrade.EgretProcess;
+import dev.egret.testing.EgretFixture;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.Socket;
@@ -31,13 +31,13 @@ class FatalExitTest {
   @Test
   void exitsWithOneOnAnOutOfMemoryErrorInAnEventLoop() throws Exception {
     // No -XX:+ExitOnOutOfMemoryError here (the image sets it): Egret's own path is under test.
-    try (EgretProcess egret = EgretProcess.start(dir, """
+    try (EgretFixture egret = EgretFixture.builder().childJvm("-Xmx32m").start(dir, """
         version: 1
         listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
         limits: {maxHeaderBytes: 1048576}
         allow:
           - host: api.partner.test
-        """, "-Xmx32m")) {
+        """)) {
       // Heads just under the 1 MiB header limit, never finished: each one is held on the heap
       // by its connection, and 48 of them do not fit in 32 MiB.
       byte[] line = ("X-Filler: " + "a".repeat(1000) + "\r\n").getBytes(StandardCharsets.US_ASCII);

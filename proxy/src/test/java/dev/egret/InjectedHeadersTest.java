@@ -11,8 +11,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.github.tomakehurst.wiremock.WireMockServer;
 import com.github.tomakehurst.wiremock.verification.LoggedRequest;
-import dev.egret.telemetry.ObservedEgret;
 import dev.egret.telemetry.Telemetry;
+import dev.egret.testing.EgretFixture;
 import dev.egret.testing.TestCert;
 import dev.egret.testing.TestPki;
 import java.io.ByteArrayOutputStream;
@@ -127,7 +127,8 @@ class InjectedHeadersTest {
 
   @Test
   void setsTheCredentialReplacesTheClientsOwnAndRemovesTheNamedHeader() throws Exception {
-    try (ObservedEgret egret = ObservedEgret.start(dir, config(), hosts())) {
+    try (EgretFixture egret =
+        EgretFixture.builder().observed().hosts(hosts()).start(dir, config())) {
       HttpResponse<String> r = client(egret.proxyPort()).send(HttpRequest.newBuilder(
               URI.create(url(CRM, partner.httpsPort(), "/v1/orders?page=2")))
               .header("Authorization", "Bearer the-tasks-own-token")
@@ -168,7 +169,8 @@ class InjectedHeadersTest {
 
   @Test
   void refusesATunnelThatWouldBypassTheHeadersAndTeachesToCallHttp() throws Exception {
-    try (ObservedEgret egret = ObservedEgret.start(dir, config(), hosts())) {
+    try (EgretFixture egret =
+        EgretFixture.builder().observed().hosts(hosts()).start(dir, config())) {
       String authority = CRM + ":" + partner.httpsPort();
       String refused = raw(egret.proxyPort(),
           "CONNECT " + authority + " HTTP/1.1\r\nHost: " + authority + "\r\n\r\n", false);
@@ -203,7 +205,8 @@ class InjectedHeadersTest {
         loads.add("failed: " + reason);
       }
     };
-    try (ProxyFixture egret = ProxyFixture.start(dir, config(), hosts(), recording)) {
+    try (EgretFixture egret = EgretFixture.builder().hosts(hosts()).telemetry(recording)
+        .start(dir, config())) {
       String startSha = loads.poll(10, TimeUnit.SECONDS);
       egret.server().watch(50);
       assertThat(callCrm(egret, "/before")).isEqualTo("Bearer " + SECRET_V1);
@@ -240,7 +243,8 @@ class InjectedHeadersTest {
       }
     };
     Path token = dir.resolve("secrets/..v1/token");
-    try (ProxyFixture egret = ProxyFixture.start(dir, config(), hosts(), recording)) {
+    try (EgretFixture egret = EgretFixture.builder().hosts(hosts()).telemetry(recording)
+        .start(dir, config())) {
       assertThat(loads.poll(10, TimeUnit.SECONDS)).isEqualTo("loaded");
       egret.server().watch(20);
       replace(token, "two\nlines\n");
@@ -307,7 +311,7 @@ class InjectedHeadersTest {
     return out;
   }
 
-  private static String callCrm(ProxyFixture egret, String path) throws Exception {
+  private static String callCrm(EgretFixture egret, String path) throws Exception {
     HttpResponse<String> r = egret.client().send(HttpRequest.newBuilder(
         URI.create(url(CRM, partner.httpsPort(), path))).build(), HttpResponse.BodyHandlers.ofString());
     assertThat(r.statusCode()).isEqualTo(200);

@@ -2,7 +2,7 @@ package dev.egret;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.egret.upgrade.EgretProcess;
+import dev.egret.testing.EgretFixture;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -32,7 +32,7 @@ class ReloadNoticeTest {
 
   @Test
   void namesEachRestartOnlyKeyAndNoLiveOne() throws Exception {
-    try (EgretProcess egret = EgretProcess.start(dir, YAML, "-Xmx64m")) {
+    try (EgretFixture egret = EgretFixture.builder().childJvm("-Xmx64m").start(dir, YAML)) {
       Path file = dir.resolve("egret.yaml");
       Files.writeString(file, YAML
           .replace("admin: 127.0.0.1:0}",

@@ -2,8 +2,8 @@ package dev.egret.address;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.egret.ProxyFixture;
 import dev.egret.listener.RawExchange;
+import dev.egret.testing.EgretFixture;
 import dev.egret.testing.TestCert;
 import dev.egret.testing.TestPki;
 import dev.egret.testing.TlsTestServer;
@@ -39,7 +39,7 @@ class AddressRefusalTest {
   static String rootPem;
   static TlsTestServer upstream;
   static int port;
-  static ProxyFixture egret;
+  static EgretFixture egret;
   static final Map<String, String> HOSTS = Map.of(
       "localhost", "127.0.0.1",
       "private.partner.test", "10.1.2.3",
@@ -53,7 +53,7 @@ class AddressRefusalTest {
         .issue()).name("loopback").start();
     port = upstream.port();
     rootPem = root.writePem(dir).cert().toAbsolutePath().toString();
-    egret = ProxyFixture.start(dir, config(""), HOSTS);
+    egret = EgretFixture.builder().hosts(HOSTS).start(dir, config(""));
   }
 
   @AfterAll
@@ -148,9 +148,8 @@ class AddressRefusalTest {
 
   @Test
   void reachesLoopbackWhenAddressesAllowExemptsIt() throws Exception {
-    try (ProxyFixture exempt = ProxyFixture.start(Files.createTempDirectory(dir, "allow"),
-        config("addresses: {allow: [127.0.0.1/32]}"),
-        HOSTS)) {
+    try (EgretFixture exempt = EgretFixture.builder().hosts(HOSTS).start(
+        Files.createTempDirectory(dir, "allow"), config("addresses: {allow: [127.0.0.1/32]}"))) {
       for (String url : new String[] {"http://localhost:" + port + "/a",
           "http://127.0.0.1:" + port + "/b", "http://[::ffff:127.0.0.1]:" + port + "/c",
           "https://localhost:" + port + "/d"}) {
@@ -183,8 +182,8 @@ class AddressRefusalTest {
             allowAddresses: [127.0.0.1/32]
         """.formatted(port));
     assertThat(yaml).contains("allowAddresses");
-    try (ProxyFixture perRule = ProxyFixture.start(Files.createTempDirectory(dir, "rule"), yaml,
-        HOSTS)) {
+    try (EgretFixture perRule = EgretFixture.builder().hosts(HOSTS)
+        .start(Files.createTempDirectory(dir, "rule"), yaml)) {
       RawExchange reached = RawExchange.send(perRule.proxyPort(),
           get("http://localhost:" + port + "/rule"));
       assertThat(reached.responses()).as(reached.toString())
@@ -208,7 +207,7 @@ class AddressRefusalTest {
   }
 
   /** Sends a CONNECT and returns Egret's status line, without waiting for the tunnel to end. */
-  private static String connectStatusLine(ProxyFixture proxy, String target) throws Exception {
+  private static String connectStatusLine(EgretFixture proxy, String target) throws Exception {
     try (Socket s = new Socket("127.0.0.1", proxy.proxyPort())) {
       s.setSoTimeout(10_000);
       s.getOutputStream().write(("CONNECT " + target + " HTTP/1.1\r\n\r\n")

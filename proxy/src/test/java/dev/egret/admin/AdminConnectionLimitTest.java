@@ -2,7 +2,7 @@ package dev.egret.admin;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.egret.telemetry.ObservedEgret;
+import dev.egret.testing.EgretFixture;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -12,7 +12,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -39,14 +38,14 @@ class AdminConnectionLimitTest {
 
   @Test
   void closesConnectionsOverTheCapAtOnceAndIdleOnesAtTheDeadline() throws Exception {
-    try (ObservedEgret egret = ObservedEgret.start(dir, """
+    try (EgretFixture egret = EgretFixture.builder().observed().start(dir, """
         version: 1
         listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
         timeouts: {requestHead: %dms}
         limits: {maxAdminConnections: %d}
         allow:
           - host: api.partner.test
-        """.formatted(DEADLINE_MS, CAP), Map.of())) {
+        """.formatted(DEADLINE_MS, CAP))) {
       List<Socket> idle = new ArrayList<>();
       try {
         for (int i = 0; i < CAP - 1; i++) {
@@ -93,13 +92,13 @@ class AdminConnectionLimitTest {
 
   @Test
   void closesAConnectionWhoseRequestHeadDoesNotArriveByTheDeadline() throws Exception {
-    try (ObservedEgret egret = ObservedEgret.start(dir, """
+    try (EgretFixture egret = EgretFixture.builder().observed().start(dir, """
         version: 1
         listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
         timeouts: {requestHead: 1s}
         allow:
           - host: api.partner.test
-        """, Map.of())) {
+        """)) {
       try (Socket slow = new Socket("127.0.0.1", egret.adminPort())) {
         slow.setSoTimeout(15_000);
         long start = System.nanoTime();

@@ -2,7 +2,7 @@ package dev.egret.admin;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.egret.upgrade.EgretProcess;
+import dev.egret.testing.EgretFixture;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.Socket;
@@ -30,14 +30,15 @@ class AdminFloodTest {
 
   @Test
   void aFloodOfIdleAdminConnectionsLeavesTheProxyAndReadinessServing() throws Exception {
-    try (EgretProcess egret = EgretProcess.startWithOpenFileLimit(dir, """
+    try (EgretFixture egret = EgretFixture.builder().childJvm("-Xmx64m").openFileLimit(OPEN_FILES)
+        .start(dir, """
         version: 1
         listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
         timeouts: {requestHead: 2s}
         limits: {maxConnections: 64, maxAdminConnections: 16}
         allow:
           - host: api.partner.test
-        """, OPEN_FILES, "-Xmx64m")) {
+        """)) {
       List<Socket> flood = new ArrayList<>();
       try {
         for (int i = 0; i < OPEN_FILES + 200; i++) {

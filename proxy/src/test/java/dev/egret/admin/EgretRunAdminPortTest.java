@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.egret.config.ConfigCompiler;
-import dev.egret.telemetry.LogLines;
+import dev.egret.testing.LogLines;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;

@@ -3,7 +3,7 @@ package dev.egret.chain;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import dev.egret.telemetry.ObservedEgret;
+import dev.egret.testing.EgretFixture;
 import dev.egret.testing.TestCert;
 import dev.egret.testing.TestPki;
 import dev.egret.testing.TlsTestServer;
@@ -67,7 +67,8 @@ class SquidChainTest {
       try {
         awaitAccepting(squid);
         String rootPem = root.writePem(dir).cert().getFileName().toString();
-        ObservedEgret egret = ObservedEgret.start(dir, """
+        EgretFixture egret = EgretFixture.builder().observed()
+            .hosts(Map.of("api.partner.test", "127.0.0.1")).start(dir, """
             version: 1
             listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
             tls: {trust: [%s]}
@@ -78,8 +79,7 @@ class SquidChainTest {
             allow:
               - host: api.partner.test
                 ports: [%d]
-            """.formatted(rootPem, squidPort, upstream.port()),
-            Map.of("api.partner.test", "127.0.0.1"));
+            """.formatted(rootPem, squidPort, upstream.port()));
         try {
           String up = curl(egret, dir.resolve(rootPem),
               "http://api.partner.test:" + upstream.port() + "/via-squid");
@@ -136,7 +136,7 @@ class SquidChainTest {
     }
   }
 
-  private static String curl(ObservedEgret egret, Path rootPem, String url) throws Exception {
+  private static String curl(EgretFixture egret, Path rootPem, String url) throws Exception {
     Process p = new ProcessBuilder("curl", "-sS", "--max-time", "15", "-x",
         "http://127.0.0.1:" + egret.proxyPort(), "--cacert", rootPem.toString(), "-D", "-", url)
         .redirectErrorStream(true).start();

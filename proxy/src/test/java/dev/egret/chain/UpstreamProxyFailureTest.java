@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.egret.telemetry.ObservedEgret;
+import dev.egret.testing.EgretFixture;
 import dev.egret.testing.TestCert;
 import dev.egret.testing.TestPki;
 import dev.egret.testing.TlsTestServer;
@@ -43,7 +43,7 @@ class UpstreamProxyFailureTest {
   static TestCert proxyRoot;
   static TlsTestServer upstream;
   static final Map<String, TestUpstreamProxy> proxies = new HashMap<>();
-  static ObservedEgret egret;
+  static EgretFixture egret;
   static int port;
 
   @BeforeAll
@@ -101,7 +101,7 @@ class UpstreamProxyFailureTest {
           .append("], upstreamProxy: ").append(name).append("}\n");
       hosts.put(name + ".partner.test", "127.0.0.1");
     }
-    egret = ObservedEgret.start(dir, yaml.toString(), hosts);
+    egret = EgretFixture.builder().observed().hosts(hosts).start(dir, yaml.toString());
   }
 
   @AfterAll

@@ -2,7 +2,7 @@ package dev.egret.chain;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.egret.telemetry.ObservedEgret;
+import dev.egret.testing.EgretFixture;
 import dev.egret.testing.TestCert;
 import dev.egret.testing.TestPki;
 import dev.egret.testing.TlsTestServer;
@@ -47,9 +47,9 @@ class UpstreamProxyReloadTest {
             .name("partner").start();
         TestUpstreamProxy corp = TestUpstreamProxy.relaying().start()) {
       String rootPem = root.writePem(dir).cert().getFileName().toString();
-      ObservedEgret egret = ObservedEgret.start(dir,
-          CONFIG.formatted(rootPem, corp.port(), "none", upstream.port()),
-          Map.of("api.partner.test", "127.0.0.1"));
+      EgretFixture egret = EgretFixture.builder().observed()
+          .hosts(Map.of("api.partner.test", "127.0.0.1")).start(dir,
+          CONFIG.formatted(rootPem, corp.port(), "none", upstream.port()));
       try {
         HttpClient client = HttpClient.newBuilder()
             .proxy(ProxySelector.of(new InetSocketAddress("127.0.0.1", egret.proxyPort())))

@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.egret.telemetry.ObservedEgret;
+import dev.egret.testing.EgretFixture;
 import dev.egret.testing.TestCert;
 import dev.egret.testing.TestPki;
 import dev.egret.testing.TlsTestServer;
@@ -41,7 +41,7 @@ class UpstreamProxyTest {
   static TestCert root;
   static TlsTestServer upstream;
   static TestUpstreamProxy corp;
-  static ObservedEgret egret;
+  static EgretFixture egret;
   static int port;
 
   @BeforeAll
@@ -54,7 +54,11 @@ class UpstreamProxyTest {
     port = upstream.port();
     Path rootPem = root.writePem(dir).cert();
     Files.writeString(dir.resolve("corp-pass"), PASSWORD + "\n");
-    egret = ObservedEgret.start(dir, """
+    egret = EgretFixture.builder().observed()
+        .hosts(Map.of("api.partner.test", "127.0.0.1", "tunnel.partner.test", "127.0.0.1",
+            "api.direct.test", "127.0.0.1", "none.partner.test", "127.0.0.1",
+            "pinned.partner.test", "127.0.0.1", "private.partner.test", "10.20.30.40"))
+        .start(dir, """
         version: 1
         listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
         tls: {trust: [%s]}
@@ -81,10 +85,7 @@ class UpstreamProxyTest {
             pins: ["sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="]
           - host: private.partner.test
             ports: [%d]
-        """.formatted(rootPem.getFileName(), corp.port(), port, port, port, port, port, port),
-        Map.of("api.partner.test", "127.0.0.1", "tunnel.partner.test", "127.0.0.1",
-            "api.direct.test", "127.0.0.1", "none.partner.test", "127.0.0.1",
-            "pinned.partner.test", "127.0.0.1", "private.partner.test", "10.20.30.40"));
+        """.formatted(rootPem.getFileName(), corp.port(), port, port, port, port, port, port));
   }
 
   @AfterAll

@@ -2,7 +2,7 @@ package dev.egret.identity;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.egret.telemetry.ObservedEgret;
+import dev.egret.testing.EgretFixture;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.Socket;
@@ -10,7 +10,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Base64;
-import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -52,7 +51,7 @@ class GatewayReloadTest {
 
   @Test
   void aReloadAppliesNewTokensToTheNextRequests() throws Exception {
-    try (ObservedEgret egret = ObservedEgret.start(dir, gateway("old-token"), Map.of())) {
+    try (EgretFixture egret = EgretFixture.builder().observed().start(dir, gateway("old-token"))) {
       // Identified, then denied by policy: 403. An unknown token: 407.
       assertThat(connect(egret.proxyPort(), "old-token")).isEqualTo(403);
       assertThat(connect(egret.proxyPort(), "new-token")).isEqualTo(407);
@@ -67,7 +66,7 @@ class GatewayReloadTest {
   void aReloadMayNotAddOrRemoveClients() throws Exception {
     String sidecar = "version: 1\nlisten: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}\n"
         + "allow: [{host: a.partner.test}]\n";
-    try (ObservedEgret egret = ObservedEgret.start(dir, sidecar, Map.of())) {
+    try (EgretFixture egret = EgretFixture.builder().observed().start(dir, sidecar)) {
       Files.writeString(egret.configFile(), gateway("t"));
       Throwable refused = null;
       try {

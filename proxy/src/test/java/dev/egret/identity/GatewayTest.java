@@ -9,7 +9,7 @@ import static com.github.tomakehurst.wiremock.core.WireMockConfiguration.options
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.github.tomakehurst.wiremock.WireMockServer;
-import dev.egret.telemetry.ObservedEgret;
+import dev.egret.testing.EgretFixture;
 import dev.egret.testing.TestCert;
 import dev.egret.testing.TestPki;
 import java.io.InputStream;
@@ -82,9 +82,9 @@ class GatewayTest {
   static WireMockServer partner;
   static ServerSocket raw;
   static final AtomicInteger rawAccepted = new AtomicInteger();
-  static ObservedEgret gateway;
-  static ObservedEgret https;
-  static ObservedEgret sidecar;
+  static EgretFixture gateway;
+  static EgretFixture https;
+  static EgretFixture sidecar;
 
   @BeforeAll
   static void start() throws Exception {
@@ -125,7 +125,8 @@ class GatewayTest {
         tls: {trust: [%s]}
         addresses: {allow: [127.0.0.1/32]}
         """.formatted(rootPem);
-    gateway = ObservedEgret.start(Files.createDirectories(dir.resolve("gateway")), common + """
+    gateway = EgretFixture.builder().observed().hosts(hosts)
+        .start(Files.createDirectories(dir.resolve("gateway")), common + """
         listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
         allow: []
         identity: {onMissing: deny}
@@ -140,8 +141,9 @@ class GatewayTest {
             allow:
               - {host: %s, ports: [%d]}
         """.formatted(hash(ALPHA_TOKEN), A, partner.httpsPort(), RAW, raw.getLocalPort(),
-            hash(BRAVO_TOKEN), B, partner.httpsPort()), hosts);
-    https = ObservedEgret.start(Files.createDirectories(dir.resolve("https")), common + """
+            hash(BRAVO_TOKEN), B, partner.httpsPort()));
+    https = EgretFixture.builder().observed().hosts(hosts)
+        .start(Files.createDirectories(dir.resolve("https")), common + """
         listen:
           proxy: 127.0.0.1:0
           admin: 127.0.0.1:0
@@ -156,12 +158,13 @@ class GatewayTest {
             match: {tokens: ["%s"]}
             allow: [{host: %s, ports: [%d]}]
         """.formatted(proxyCert.cert(), proxyCert.key(), clientsCaPem, ALPHA_ID, A,
-            partner.httpsPort(), hash(BRAVO_TOKEN), B, partner.httpsPort()), hosts);
-    sidecar = ObservedEgret.start(Files.createDirectories(dir.resolve("sidecar")), common + """
+            partner.httpsPort(), hash(BRAVO_TOKEN), B, partner.httpsPort()));
+    sidecar = EgretFixture.builder().observed().hosts(hosts)
+        .start(Files.createDirectories(dir.resolve("sidecar")), common + """
         listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
         allow:
           - {host: %s, ports: [%d]}
-        """.formatted(A, partner.httpsPort()), hosts);
+        """.formatted(A, partner.httpsPort()));
   }
 
   @AfterAll
@@ -465,7 +468,7 @@ class GatewayTest {
     return out;
   }
 
-  private static String scrapeLine(ObservedEgret egret, String prefix) throws Exception {
+  private static String scrapeLine(EgretFixture egret, String prefix) throws Exception {
     for (String line : egret.scrape().split("\n")) {
       if (line.startsWith(prefix)) {
         return line;
@@ -474,7 +477,7 @@ class GatewayTest {
     return null;
   }
 
-  private static String awaitLog(ObservedEgret egret, String fragment) throws Exception {
+  private static String awaitLog(EgretFixture egret, String fragment) throws Exception {
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
     while (System.nanoTime() < deadline) {
       for (String line : egret.logLines()) {

@@ -2,7 +2,7 @@ package dev.egret.listener;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.egret.upgrade.EgretProcess;
+import dev.egret.testing.EgretFixture;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.InetSocketAddress;
@@ -36,13 +36,14 @@ class AcceptPauseTest {
   @Test
   void connectionsThatFillTheTablePauseAcceptingAndEgretServesAgainOnceTheyClose()
       throws Exception {
-    try (EgretProcess egret = EgretProcess.startWithOpenFileLimit(dir, """
+    try (EgretFixture egret = EgretFixture.builder().childJvm("-Xmx64m").openFileLimit(OPEN_FILES)
+        .start(dir, """
         version: 1
         listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
         timeouts: {requestHead: 120s, idle: 120s}
         allow:
           - host: api.partner.test
-        """, OPEN_FILES, "-Xmx64m")) {
+        """)) {
       // Foretold at start: the default caps need more descriptors than the limit gives.
       assertThat(egret.messages()).anySatisfy(m -> assertThat(m)
           .contains("the descriptor limit (ulimit -n) is " + OPEN_FILES));

@@ -2,7 +2,7 @@ package dev.egret.listener;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.egret.telemetry.ObservedEgret;
+import dev.egret.testing.EgretFixture;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -13,7 +13,6 @@ import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -40,14 +39,14 @@ class ConnectionCapAtAcceptTest {
 
   @Test
   void answersAConnectionOverTheCap503BeforeItSendsAByteAndCloses() throws Exception {
-    try (ObservedEgret egret = ObservedEgret.start(dir, """
+    try (EgretFixture egret = EgretFixture.builder().observed().start(dir, """
         version: 1
         listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
         timeouts: {requestHead: 10s}
         limits: {maxConnections: 1}
         allow:
           - host: api.partner.test
-        """, Map.of())) {
+        """)) {
       try (Socket held = new Socket("127.0.0.1", egret.proxyPort())) {
         awaitSample(egret, "egret_client_connections", 1);
         try (Socket over = new Socket("127.0.0.1", egret.proxyPort())) {
@@ -76,7 +75,7 @@ class ConnectionCapAtAcceptTest {
   @Test
   void closesATransparentTlsConnectionOverTheCapAtOnceWithoutAnHttpAnswer() throws Exception {
     int transparent = freePort();
-    try (ObservedEgret egret = ObservedEgret.start(dir, """
+    try (EgretFixture egret = EgretFixture.builder().observed().start(dir, """
         version: 1
         listen:
           proxy: 127.0.0.1:0
@@ -87,7 +86,7 @@ class ConnectionCapAtAcceptTest {
         limits: {maxConnections: 1}
         allow:
           - host: api.partner.test
-        """.formatted(transparent), Map.of())) {
+        """.formatted(transparent))) {
       try (Socket held = new Socket("127.0.0.1", egret.proxyPort())) {
         awaitSample(egret, "egret_client_connections", 1);
         try (Socket over = new Socket("127.0.0.1", transparent)) {
@@ -122,7 +121,7 @@ class ConnectionCapAtAcceptTest {
   }
 
   /** Scrapes until the unlabelled sample {@code name} equals {@code expected}, for 15 s. */
-  static void awaitSample(ObservedEgret egret, String name, double expected) throws Exception {
+  static void awaitSample(EgretFixture egret, String name, double expected) throws Exception {
     long deadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
     Pattern line = Pattern.compile("(?m)^" + Pattern.quote(name) + " (\\S+)$");
     String last = "";

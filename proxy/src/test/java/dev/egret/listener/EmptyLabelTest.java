@@ -2,7 +2,7 @@ package dev.egret.listener;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.egret.ProxyFixture;
+import dev.egret.testing.EgretFixture;
 import dev.egret.testing.TestCert;
 import dev.egret.testing.TestPki;
 import dev.egret.testing.TlsTestServer;
@@ -27,13 +27,17 @@ class EmptyLabelTest {
   private static final String API = "api.partner.test";
   @TempDir static Path dir;
   static TlsTestServer upstream;
-  static ProxyFixture egret;
+  static EgretFixture egret;
 
   @BeforeAll
   static void start() throws Exception {
     TestCert root = TestPki.rootCa("Empty Label Root").issue();
     upstream = TlsTestServer.https(root.leaf(API).issue()).name("partner").start();
-    egret = ProxyFixture.start(dir, """
+    // Every name the attack could be judged as resolves, so only the guard can stop it.
+    egret = EgretFixture.builder()
+        .hosts(Map.of(API, "127.0.0.1", "evil.partner.test", "127.0.0.1",
+            "evil.partner.test.", "127.0.0.1"))
+        .start(dir, """
         version: 1
         listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
         tls: {trust: [%s]}
@@ -45,10 +49,7 @@ class EmptyLabelTest {
             ports: [%d]
         deny:
           - host: evil.partner.test
-        """.formatted(root.writePem(dir).cert().getFileName(), upstream.port(), upstream.port()),
-        // Every name the attack could be judged as resolves, so only the guard can stop it.
-        Map.of(API, "127.0.0.1", "evil.partner.test", "127.0.0.1",
-            "evil.partner.test.", "127.0.0.1"));
+        """.formatted(root.writePem(dir).cert().getFileName(), upstream.port(), upstream.port()));
   }
 
   @AfterAll

@@ -5,7 +5,7 @@ import static dev.egret.listener.ConnectionCapAtAcceptTest.readToEnd;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.egret.config.ConfigCompiler;
-import dev.egret.telemetry.ObservedEgret;
+import dev.egret.testing.EgretFixture;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -14,7 +14,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -48,8 +47,8 @@ class ProxyProtocolSettingsTest {
 
   @Test
   void answersATrustedPeerOverTheCapAtOnceAndAnUntrustedOneNotAtAll() throws Exception {
-    try (ObservedEgret egret = ObservedEgret.start(dir,
-        WITH_HEADER.replace("maxConnections: 100", "maxConnections: 1"), Map.of())) {
+    try (EgretFixture egret = EgretFixture.builder().observed().start(dir,
+        WITH_HEADER.replace("maxConnections: 100", "maxConnections: 1"))) {
       try (Socket held = connect(egret, "127.0.0.1")) {
         awaitSample(egret, "egret_client_connections", 1);
         try (Socket over = connect(egret, "127.0.0.1")) {
@@ -73,7 +72,7 @@ class ProxyProtocolSettingsTest {
 
   @Test
   void aReloadTurnsTheHeaderOnForTheNextConnection() throws Exception {
-    try (ObservedEgret egret = ObservedEgret.start(dir, PLAIN, Map.of())) {
+    try (EgretFixture egret = EgretFixture.builder().observed().start(dir, PLAIN)) {
       try (Socket before = connect(egret, "127.0.0.1")) {
         before.getOutputStream().write(DENIED_GET);
         assertThat(readToEnd(before.getInputStream())).startsWith("HTTP/1.1 403 ");
@@ -98,7 +97,7 @@ class ProxyProtocolSettingsTest {
     }
   }
 
-  private static Socket connect(ObservedEgret egret, String from) throws IOException {
+  private static Socket connect(EgretFixture egret, String from) throws IOException {
     Socket s = new Socket();
     s.bind(new InetSocketAddress(InetAddress.getByName(from), 0));
     s.connect(new InetSocketAddress("127.0.0.1", egret.proxyPort()), 5_000);
@@ -106,7 +105,7 @@ class ProxyProtocolSettingsTest {
     return s;
   }
 
-  private static void awaitFailure(ObservedEgret egret, String reason, double expected)
+  private static void awaitFailure(EgretFixture egret, String reason, double expected)
       throws Exception {
     Pattern p = Pattern.compile("(?m)^egret_identity_failures_total\\{reason=\"" + reason
         + "\",source=\"proxy_protocol\"\\} (\\S+)$");

@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.egret.telemetry.ObservedEgret;
+import dev.egret.testing.EgretFixture;
 import dev.egret.testing.TestCert;
 import dev.egret.testing.TestPki;
 import dev.egret.testing.TlsTestServer;
@@ -62,7 +62,7 @@ class ProxyProtocolTest {
   @TempDir static Path dir;
   static Path rootPem;
   static TlsTestServer upstream;
-  static ObservedEgret egret;
+  static EgretFixture egret;
   static Process haproxy;
   static int haproxyV2;
   static int haproxyV1;
@@ -72,7 +72,7 @@ class ProxyProtocolTest {
     TestCert root = TestPki.rootCa("Proxy Protocol Root").issue();
     rootPem = root.writePem(dir).cert();
     upstream = TlsTestServer.https(root.leaf(HOST).issue()).name("upstream").start();
-    egret = ObservedEgret.start(dir, """
+    egret = EgretFixture.builder().observed().hosts(Map.of(HOST, "127.0.0.1")).start(dir, """
         version: 1
         listen:
           proxy: 127.0.0.1:0
@@ -84,8 +84,7 @@ class ProxyProtocolTest {
         allow:
           - host: %s
             ports: [%d]
-        """.formatted(rootPem.getFileName(), REQUEST_HEAD_MS, HOST, upstream.port()),
-        Map.of(HOST, "127.0.0.1"));
+        """.formatted(rootPem.getFileName(), REQUEST_HEAD_MS, HOST, upstream.port()));
     haproxyV2 = freePort();
     haproxyV1 = freePort();
     Path cfg = dir.resolve("haproxy.cfg");

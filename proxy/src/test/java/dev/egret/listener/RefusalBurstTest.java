@@ -2,7 +2,7 @@ package dev.egret.listener;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.egret.upgrade.EgretProcess;
+import dev.egret.testing.EgretFixture;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.InetSocketAddress;
@@ -40,14 +40,15 @@ class RefusalBurstTest {
 
   @Test
   void aBurstOfRefusedConnectionsLeavesAdmittedConnectionsAndReadinessServing() throws Exception {
-    try (EgretProcess egret = EgretProcess.startWithOpenFileLimit(dir, """
+    try (EgretFixture egret = EgretFixture.builder().childJvm("-Xmx64m").openFileLimit(OPEN_FILES)
+        .start(dir, """
         version: 1
         listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
         timeouts: {requestHead: 120s, idle: 120s}
         limits: {maxConnections: %d, maxAdminConnections: 8}
         allow:
           - host: api.partner.test
-        """.formatted(CAP), OPEN_FILES, "-Xmx64m")) {
+        """.formatted(CAP))) {
       assertThat(egret.messages()).as("the start-up check accepts these caps under ulimit -n %d",
           OPEN_FILES).noneMatch(m -> m.contains("descriptor limit"));
       List<Socket> held = new ArrayList<>();
@@ -121,7 +122,7 @@ class RefusalBurstTest {
   }
 
   /** GET /readyz; a try the admin cap closes before its answer is tried again. */
-  private static String readyz(EgretProcess egret) {
+  private static String readyz(EgretFixture egret) {
     String answer = "";
     long deadline = System.currentTimeMillis() + DEADLINE_MS;
     while (!answer.startsWith("HTTP/1.1 200") && System.currentTimeMillis() < deadline
@@ -142,7 +143,7 @@ class RefusalBurstTest {
   }
 
   /** Scrapes until the sample has the value; fails with the last value once Egret is gone or late. */
-  private static void awaitSample(EgretProcess egret, String name, double value) {
+  private static void awaitSample(EgretFixture egret, String name, double value) {
     Pattern sample = Pattern.compile("(?m)^" + name + "(?:\\{[^}]*\\})? (\\S+)$");
     String last = "";
     long deadline = System.currentTimeMillis() + DEADLINE_MS;

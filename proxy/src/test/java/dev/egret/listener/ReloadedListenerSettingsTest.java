@@ -4,13 +4,12 @@ import static dev.egret.listener.ConnectionCapAtAcceptTest.awaitSample;
 import static dev.egret.listener.ConnectionCapAtAcceptTest.readToEnd;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.egret.telemetry.ObservedEgret;
+import dev.egret.testing.EgretFixture;
 import java.io.OutputStream;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -37,7 +36,7 @@ class ReloadedListenerSettingsTest {
 
   @Test
   void aReloadedRequestHeadTimeoutCutsASlowHeadOfANewConnection() throws Exception {
-    try (ObservedEgret egret = ObservedEgret.start(dir, BEFORE, Map.of())) {
+    try (EgretFixture egret = EgretFixture.builder().observed().start(dir, BEFORE)) {
       reload(egret, BEFORE.replace("requestHead: 20s", "requestHead: 1s"));
       try (Socket slow = new Socket("127.0.0.1", egret.proxyPort())) {
         // Well below the 20 s of the config Egret started with.
@@ -51,7 +50,7 @@ class ReloadedListenerSettingsTest {
 
   @Test
   void aReloadedIdleTimeoutClosesAnIdleNewConnection() throws Exception {
-    try (ObservedEgret egret = ObservedEgret.start(dir, BEFORE, Map.of())) {
+    try (EgretFixture egret = EgretFixture.builder().observed().start(dir, BEFORE)) {
       reload(egret, BEFORE.replace("idle: 60s", "idle: 1s"));
       try (Socket idle = new Socket("127.0.0.1", egret.proxyPort())) {
         idle.setSoTimeout(10_000);
@@ -66,7 +65,7 @@ class ReloadedListenerSettingsTest {
 
   @Test
   void aReloadedConnectionCapAppliesToTheNextConnection() throws Exception {
-    try (ObservedEgret egret = ObservedEgret.start(dir, BEFORE, Map.of())) {
+    try (EgretFixture egret = EgretFixture.builder().observed().start(dir, BEFORE)) {
       awaitSample(egret, "egret_client_connections_limit", 100);
       reload(egret, BEFORE.replace("maxConnections: 100", "maxConnections: 1"));
       awaitSample(egret, "egret_client_connections_limit", 1);
@@ -85,7 +84,7 @@ class ReloadedListenerSettingsTest {
 
   @Test
   void aReloadedHeaderLimitRefusesALargerHeadOfANewConnection() throws Exception {
-    try (ObservedEgret egret = ObservedEgret.start(dir, BEFORE, Map.of())) {
+    try (EgretFixture egret = EgretFixture.builder().observed().start(dir, BEFORE)) {
       reload(egret, BEFORE.replace("maxHeaderBytes: 16384", "maxHeaderBytes: 1024"));
       try (Socket client = new Socket("127.0.0.1", egret.proxyPort())) {
         client.setSoTimeout(10_000);
@@ -99,7 +98,7 @@ class ReloadedListenerSettingsTest {
     }
   }
 
-  private static void reload(ObservedEgret egret, String yaml) throws Exception {
+  private static void reload(EgretFixture egret, String yaml) throws Exception {
     Files.writeString(egret.configFile(), yaml);
     egret.server().reload().await(20, TimeUnit.SECONDS);
     assertThat(egret.server().config().sha256()).isEqualTo(

@@ -2,7 +2,7 @@ package dev.egret.listener;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.egret.ProxyFixture;
+import dev.egret.testing.EgretFixture;
 import dev.egret.testing.ReceivedRequest;
 import dev.egret.testing.TestCert;
 import dev.egret.testing.TestPki;
@@ -33,7 +33,7 @@ class StrictParsingTest {
   private static final String DENIED = "other.partner.test";
   @TempDir static Path dir;
   static TlsTestServer upstream;
-  static ProxyFixture egret;
+  static EgretFixture egret;
   /** {@code api.partner.test:PORT}, written as {A} in the cases below. */
   static String authority;
 
@@ -42,7 +42,8 @@ class StrictParsingTest {
     TestCert root = TestPki.rootCa("Strict Parsing Root").issue();
     upstream = TlsTestServer.https(root.leaf(HOST).issue()).name("partner").start();
     authority = HOST + ":" + upstream.port();
-    egret = ProxyFixture.start(dir, """
+    egret = EgretFixture.builder().hosts(Map.of(HOST, "127.0.0.1", DENIED, "127.0.0.1"))
+        .start(dir, """
         version: 1
         listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
         tls: {trust: [%s]}
@@ -50,8 +51,7 @@ class StrictParsingTest {
         allow:
           - host: %s
             ports: [%d]
-        """.formatted(root.writePem(dir).cert().getFileName(), HOST, upstream.port()),
-        Map.of(HOST, "127.0.0.1", DENIED, "127.0.0.1"));
+        """.formatted(root.writePem(dir).cert().getFileName(), HOST, upstream.port()));
   }
 
   @AfterAll

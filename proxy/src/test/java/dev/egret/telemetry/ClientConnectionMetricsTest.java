@@ -2,6 +2,7 @@ package dev.egret.telemetry;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.egret.testing.EgretFixture;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.Socket;
@@ -28,13 +29,14 @@ class ClientConnectionMetricsTest {
 
   @Test
   void exportsSlotsInUseTheCapAndRefusalsAtTheCap() throws Exception {
-    try (ObservedEgret egret = ObservedEgret.start(dir, """
+    try (EgretFixture egret = EgretFixture.builder().observed()
+        .hosts(Map.of("api.partner.test", "127.0.0.1")).start(dir, """
         version: 1
         listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
         limits: {maxConnections: 2}
         allow:
           - host: api.partner.test
-        """, Map.of("api.partner.test", "127.0.0.1"))) {
+        """)) {
       assertThat(awaitValue(egret, "egret_client_connections_limit", 2)).isEqualTo(2);
       assertThat(awaitValue(egret, "egret_client_connections", 0)).isEqualTo(0);
       assertThat(egret.metrics().value("egret_client_connections_refused_total", Map.of()))
@@ -72,7 +74,7 @@ class ClientConnectionMetricsTest {
   }
 
   /** Scrapes until the unlabelled sample has {@code expected}, or the deadline; returns the last. */
-  private static double awaitValue(ObservedEgret egret, String name, double expected)
+  private static double awaitValue(EgretFixture egret, String name, double expected)
       throws Exception {
     long deadline = System.nanoTime() + DEADLINE.toNanos();
     double last = Double.NaN;

@@ -13,6 +13,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.github.tomakehurst.wiremock.WireMockServer;
 import dev.egret.config.ConfigCompiler;
 import dev.egret.deploy.MetricNames;
+import dev.egret.testing.EgretFixture;
+import dev.egret.testing.PrometheusText;
 import dev.egret.testing.TestCert;
 import dev.egret.testing.TestPki;
 import dev.egret.testing.TlsTestServer;
@@ -70,7 +72,7 @@ class ObservedTrafficTest {
   static WireMockServer partner;
   static TlsTestServer tunnelServer;
   static TlsTestServer expiredServer;
-  static ObservedEgret egret;
+  static EgretFixture egret;
 
   // What the mixed run saw from the client side, for comparison with the telemetry.
   static String upgradeResponse;
@@ -103,8 +105,9 @@ class ObservedTrafficTest {
     expiredServer = TlsTestServer.https(root.leaf(EXPIRED_HOST).expired().issue())
         .name("expired").start();
     Path rootPem = root.writePem(dir).cert();
-    egret = ObservedEgret.start(dir, config(rootPem, ""), Map.of(API_HOST, "127.0.0.1",
-        TUNNEL_HOST, "127.0.0.1", EXPIRED_HOST, "127.0.0.1", DENIED_HOST, "127.0.0.1"));
+    egret = EgretFixture.builder().observed().hosts(Map.of(API_HOST, "127.0.0.1",
+        TUNNEL_HOST, "127.0.0.1", EXPIRED_HOST, "127.0.0.1", DENIED_HOST, "127.0.0.1"))
+        .start(dir, config(rootPem, ""));
 
     upgradeResponse = exchange("POST http://" + API_HOST + ":" + partner.httpsPort()
         + "/v1/orders?token=" + QUERY_SECRET + " HTTP/1.1\r\n"

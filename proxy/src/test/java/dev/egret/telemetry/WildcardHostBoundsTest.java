@@ -2,6 +2,7 @@ package dev.egret.telemetry;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.egret.testing.EgretFixture;
 import dev.egret.testing.TestCert;
 import dev.egret.testing.TestPki;
 import io.vertx.core.Vertx;
@@ -49,7 +50,7 @@ class WildcardHostBoundsTest {
   static Vertx serverVertx;
   static HttpServer upstream;
   static final AtomicInteger upstreamOpen = new AtomicInteger();
-  static ObservedEgret egret;
+  static EgretFixture egret;
   static HttpClient client;
 
   @BeforeAll
@@ -73,7 +74,7 @@ class WildcardHostBoundsTest {
       hosts.put(host(i), "127.0.0.1");
     }
     // idle: 2s, so the test can see pooled upstream connections retire.
-    egret = ObservedEgret.start(dir, """
+    egret = EgretFixture.builder().observed().hosts(hosts).start(dir, """
         version: 1
         listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
         tls: {trust: [%s]}
@@ -82,7 +83,7 @@ class WildcardHostBoundsTest {
         allow:
           - host: "**.%s"
             ports: [%d]
-        """.formatted(rootPem.getFileName(), DOMAIN, upstream.actualPort()), hosts);
+        """.formatted(rootPem.getFileName(), DOMAIN, upstream.actualPort()));
     client = HttpClient.newBuilder()
         .proxy(ProxySelector.of(new InetSocketAddress("127.0.0.1", egret.proxyPort())))
         .version(HttpClient.Version.HTTP_1_1)

@@ -18,7 +18,7 @@ import java.util.function.Predicate;
  *
  * <pre>
  * RecordingTelemetry seen = new RecordingTelemetry();
- * ProxyFixture egret = ProxyFixture.start(dir, yaml, hosts, seen);
+ * EgretFixture egret = EgretFixture.builder().hosts(hosts).telemetry(seen).start(dir, yaml);
  * Hop hop = seen.awaitHop(h -> h.url.endsWith("/x"), Duration.ofSeconds(5));
  * assertThat(hop.error).isEqualTo(ErrorKind.TLS_PROTOCOL_ERROR);
  * </pre>

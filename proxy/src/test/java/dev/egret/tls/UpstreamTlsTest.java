@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.egret.ProxyFixture;
+import dev.egret.testing.EgretFixture;
 import dev.egret.testing.KeyKind;
 import dev.egret.testing.ReceivedRequest;
 import dev.egret.testing.TestCert;
@@ -58,8 +58,8 @@ class UpstreamTlsTest {
   static final Map<String, String> ruleExtras = new LinkedHashMap<>();
   static final Map<String, TlsTestServer> servers13 = new LinkedHashMap<>();
 
-  static ProxyFixture egret;
-  static ProxyFixture egret13;
+  static EgretFixture egret;
+  static EgretFixture egret13;
 
   @BeforeAll
   static void start() throws Exception {
@@ -137,7 +137,7 @@ class UpstreamTlsTest {
 
   @AfterAll
   static void stop() throws Exception {
-    for (ProxyFixture f : new ProxyFixture[] {egret, egret13}) {
+    for (EgretFixture f : new EgretFixture[] {egret, egret13}) {
       if (f != null) {
         f.close();
       }
@@ -370,7 +370,7 @@ class UpstreamTlsTest {
         tweak.apply(TlsTestServer.https(leaf(root, host).issue()).name(host)).start());
   }
 
-  private static ProxyFixture startEgret(String name, String minVersion, Path rootPem,
+  private static EgretFixture startEgret(String name, String minVersion, Path rootPem,
       Map<String, TlsTestServer> upstreams) throws Exception {
     StringBuilder rules = new StringBuilder();
     Map<String, String> hosts = new LinkedHashMap<>();
@@ -384,17 +384,17 @@ class UpstreamTlsTest {
       hosts.put(host, "127.0.0.1");
     });
     Path home = Files.createDirectories(dir.resolve(name));
-    return ProxyFixture.start(home, """
+    return EgretFixture.builder().hosts(hosts).start(home, """
         version: 1
         listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
         tls: {minVersion: %s, trust: [%s]}
         addresses: {allow: [127.0.0.1/32]}
         timeouts: {connect: 5s, handshake: 5s, response: 10s, idle: 30s}
         allow:
-        %s""".formatted(minVersion, rootPem, rules), hosts);
+        %s""".formatted(minVersion, rootPem, rules));
   }
 
-  private static HttpResponse<String> get(ProxyFixture through, String host, int port)
+  private static HttpResponse<String> get(EgretFixture through, String host, int port)
       throws Exception {
     return through.client().send(
         HttpRequest.newBuilder(URI.create("http://" + host + ":" + port + "/tls-check"))
@@ -411,7 +411,7 @@ class UpstreamTlsTest {
    * Asserts the documented answer to a refused upstream, and that the upstream got nothing: its
    * side of the handshake failed, so no request could follow.
    */
-  private static JsonNode assertRefused(ProxyFixture through, TlsTestServer server, String host,
+  private static JsonNode assertRefused(EgretFixture through, TlsTestServer server, String host,
       String error, String... details) throws Exception {
     HttpResponse<String> r = get(through, host, server.port());
 
@@ -434,7 +434,7 @@ class UpstreamTlsTest {
   }
 
   /** Asserts the server's answer came back over {@code protocol}, asked for by host name. */
-  private static TlsTestServer.Handshake assertAccepted(ProxyFixture through,
+  private static TlsTestServer.Handshake assertAccepted(EgretFixture through,
       TlsTestServer server, String host, String protocol) throws Exception {
     HttpResponse<String> r = get(through, host, server.port());
 

@@ -10,7 +10,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.github.tomakehurst.wiremock.WireMockServer;
 import com.github.tomakehurst.wiremock.verification.LoggedRequest;
-import dev.egret.telemetry.ObservedEgret;
+import dev.egret.testing.EgretFixture;
 import dev.egret.testing.TestCert;
 import dev.egret.testing.TestPki;
 import io.opentelemetry.proto.common.v1.KeyValue;
@@ -98,7 +98,7 @@ class TracingTest {
     return Map.of(API, "127.0.0.1");
   }
 
-  private static HttpResponse<String> get(ObservedEgret egret, String path, String... headers)
+  private static HttpResponse<String> get(EgretFixture egret, String path, String... headers)
       throws Exception {
     HttpClient client = HttpClient.newBuilder()
         .proxy(ProxySelector.of(new InetSocketAddress("127.0.0.1", egret.proxyPort())))
@@ -144,7 +144,8 @@ class TracingTest {
   void offByDefaultTheClientsTraceHeadersGoUpstreamUnchangedAndNothingIsExported()
       throws Exception {
     try (OtlpReceiver otlp = new OtlpReceiver();
-        ObservedEgret egret = ObservedEgret.start(dir, config(""), hosts())) {
+        EgretFixture egret = EgretFixture.builder().observed().hosts(hosts())
+            .start(dir, config(""))) {
       HttpResponse<String> r = get(egret, "/off", "traceparent", TRACEPARENT,
           "tracestate", "vendor=internal", "X-Amzn-Trace-Id", "Root=1-5759e988-bd862e3fe1be46a994272793");
       assertThat(r.statusCode()).isEqualTo(200);
@@ -162,8 +163,8 @@ class TracingTest {
   void anUpgradeIsAServerSpanWithAClientChildAndPropagateSendsTheClientSpanUpstream()
       throws Exception {
     try (OtlpReceiver otlp = new OtlpReceiver();
-        ObservedEgret egret = ObservedEgret.start(dir,
-            config(tracing(otlp, ", propagate: propagate")), hosts())) {
+        EgretFixture egret = EgretFixture.builder().observed().hosts(hosts()).start(dir,
+            config(tracing(otlp, ", propagate: propagate")))) {
       HttpResponse<String> r = get(egret, "/v1/orders?key=" + SECRET, "traceparent", TRACEPARENT,
           "tracestate", "vendor=internal", "X-Secret", HEADER_SECRET);
       assertThat(r.statusCode()).isEqualTo(200);
@@ -210,8 +211,8 @@ class TracingTest {
   @Test
   void passthroughForwardsTheClientsTraceHeadersUnchanged() throws Exception {
     try (OtlpReceiver otlp = new OtlpReceiver();
-        ObservedEgret egret = ObservedEgret.start(dir,
-            config(tracing(otlp, ", propagate: passthrough")), hosts())) {
+        EgretFixture egret = EgretFixture.builder().observed().hosts(hosts()).start(dir,
+            config(tracing(otlp, ", propagate: passthrough")))) {
       assertThat(get(egret, "/pass", "traceparent", TRACEPARENT, "tracestate", "vendor=x")
           .statusCode()).isEqualTo(200);
       LoggedRequest up = seen("/pass");
@@ -227,8 +228,8 @@ class TracingTest {
       throws Exception {
     String xray = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
     try (OtlpReceiver otlp = new OtlpReceiver();
-        ObservedEgret egret = ObservedEgret.start(dir,
-            config(tracing(otlp, ", propagate: restart, xray: true")), hosts())) {
+        EgretFixture egret = EgretFixture.builder().observed().hosts(hosts()).start(dir,
+            config(tracing(otlp, ", propagate: restart, xray: true")))) {
       assertThat(get(egret, "/restart", "X-Amzn-Trace-Id", xray, "tracestate", "vendor=x")
           .statusCode()).isEqualTo(200);
       List<Span> spans = otlp.awaitSpans(2, DEADLINE);
@@ -257,8 +258,8 @@ class TracingTest {
   @Test
   void anUnsampledRootExportsNothingButStillPropagatesAnUnsampledParent() throws Exception {
     try (OtlpReceiver otlp = new OtlpReceiver();
-        ObservedEgret egret = ObservedEgret.start(dir,
-            config(tracing(otlp, ", propagate: propagate, sampleRatio: 0")), hosts())) {
+        EgretFixture egret = EgretFixture.builder().observed().hosts(hosts()).start(dir,
+            config(tracing(otlp, ", propagate: propagate, sampleRatio: 0")))) {
       assertThat(get(egret, "/unsampled").statusCode()).isEqualTo(200);
       assertThat(seen("/unsampled").getHeader("traceparent"))
           .matches("00-[0-9a-f]{32}-[0-9a-f]{16}-0[02]"); // 02: the random trace-id flag
@@ -272,8 +273,8 @@ class TracingTest {
   @Test
   void aTunnelIsAConnectSpanAndADeniedHopCarriesItsErrorType() throws Exception {
     try (OtlpReceiver otlp = new OtlpReceiver();
-        ObservedEgret egret = ObservedEgret.start(dir, config(tracing(otlp, ", sampleRatio: 1")),
-            hosts())) {
+        EgretFixture egret = EgretFixture.builder().observed().hosts(hosts())
+            .start(dir, config(tracing(otlp, ", sampleRatio: 1")))) {
       assertThat(throughTunnel(egret.proxyPort(), "/tunnelled")).startsWith("HTTP/1.1 200");
       HttpResponse<String> denied = HttpClient.newBuilder()
           .proxy(ProxySelector.of(new InetSocketAddress("127.0.0.1", egret.proxyPort())))
@@ -299,8 +300,8 @@ class TracingTest {
   @Test
   void aCollectorThatRefusesLosesSpansCountedAndNothingElse() throws Exception {
     try (OtlpReceiver otlp = new OtlpReceiver();
-        ObservedEgret egret = ObservedEgret.start(dir, config(tracing(otlp, ", sampleRatio: 1")),
-            hosts())) {
+        EgretFixture egret = EgretFixture.builder().observed().hosts(hosts())
+            .start(dir, config(tracing(otlp, ", sampleRatio: 1")))) {
       otlp.behave(OtlpReceiver.Behaviour.REFUSE);
       for (int i = 0; i < 5; i++) {
         assertThat(get(egret, "/refused-" + i).statusCode()).isEqualTo(200);
@@ -313,8 +314,8 @@ class TracingTest {
   @Test
   void aCollectorThatHangsDelaysNoRequest() throws Exception {
     try (OtlpReceiver otlp = new OtlpReceiver();
-        ObservedEgret egret = ObservedEgret.start(dir, config(tracing(otlp, ", sampleRatio: 1")),
-            hosts())) {
+        EgretFixture egret = EgretFixture.builder().observed().hosts(hosts())
+            .start(dir, config(tracing(otlp, ", sampleRatio: 1")))) {
       otlp.behave(OtlpReceiver.Behaviour.HANG);
       for (int i = 0; i < 5; i++) {
         long t = System.nanoTime();
@@ -352,7 +353,7 @@ class TracingTest {
     }
   }
 
-  private static double dropped(ObservedEgret egret, String reason) throws Exception {
+  private static double dropped(EgretFixture egret, String reason) throws Exception {
     String prefix = "egret_trace_spans_dropped_total{reason=\"" + reason + "\"";
     return egret.scrape().lines().filter(l -> l.startsWith(prefix))
         .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1)))

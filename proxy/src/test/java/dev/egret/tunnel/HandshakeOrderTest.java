@@ -1,5 +1,6 @@
 package dev.egret.tunnel;
 
+import dev.egret.testing.EgretFixture;
 import dev.egret.testing.RecordingTelemetry;
 import static dev.egret.tunnel.HelloBytes.bytes;
 import static dev.egret.tunnel.HelloBytes.clientHelloRecord;
@@ -12,7 +13,6 @@ import static dev.egret.tunnel.HelloBytes.serverName;
 import static dev.egret.tunnel.HelloBytes.u16;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.egret.ProxyFixture;
 import dev.egret.failure.ErrorKind;
 import dev.egret.telemetry.Hop;
 import java.io.IOException;
@@ -50,13 +50,14 @@ class HandshakeOrderTest {
   @TempDir static Path dir;
   static ServerSocket scripted;
   static RecordingTelemetry telemetry;
-  static ProxyFixture egret;
+  static EgretFixture egret;
 
   @BeforeAll
   static void start() throws Exception {
     scripted = new ServerSocket(0, 50, InetAddress.getByName("127.0.0.1"));
     telemetry = new RecordingTelemetry();
-    egret = ProxyFixture.start(dir, """
+    egret = EgretFixture.builder().hosts(Map.of(HOST, "127.0.0.1")).telemetry(telemetry)
+        .start(dir, """
         version: 1
         listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
         addresses: {allow: [127.0.0.1/32]}
@@ -65,8 +66,7 @@ class HandshakeOrderTest {
         allow:
           - host: %s
             ports: [%d]
-        """.formatted(HOST, scripted.getLocalPort()),
-        Map.of(HOST, "127.0.0.1"), telemetry);
+        """.formatted(HOST, scripted.getLocalPort()));
   }
 
   @AfterAll

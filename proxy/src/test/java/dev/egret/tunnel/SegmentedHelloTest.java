@@ -1,5 +1,6 @@
 package dev.egret.tunnel;
 
+import dev.egret.testing.EgretFixture;
 import dev.egret.testing.RecordingTelemetry;
 import static dev.egret.tunnel.HelloBytes.bytes;
 import static dev.egret.tunnel.HelloBytes.clientHelloRecord;
@@ -7,7 +8,6 @@ import static dev.egret.tunnel.HelloBytes.extension;
 import static dev.egret.tunnel.HelloBytes.serverName;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.egret.ProxyFixture;
 import dev.egret.failure.ErrorKind;
 import dev.egret.telemetry.Hop;
 import dev.egret.testing.TestCert;
@@ -49,7 +49,7 @@ class SegmentedHelloTest {
   static TestCert root;
   static TlsTestServer upstream;
   static RecordingTelemetry telemetry;
-  static ProxyFixture egret;
+  static EgretFixture egret;
   static int tlsPort;
 
   @BeforeAll
@@ -60,7 +60,9 @@ class SegmentedHelloTest {
       tlsPort = s.getLocalPort();
     }
     telemetry = new RecordingTelemetry();
-    egret = ProxyFixture.start(dir, """
+    egret = EgretFixture.builder()
+        .hosts(Map.of(HOST, "127.0.0.1", "other.partner.test", "127.0.0.1")).telemetry(telemetry)
+        .start(dir, """
         version: 1
         listen:
           proxy: 127.0.0.1:0
@@ -72,8 +74,7 @@ class SegmentedHelloTest {
         allow:
           - host: %s
             ports: [%d]
-        """.formatted(tlsPort, upstream.port(), HOST, upstream.port()),
-        Map.of(HOST, "127.0.0.1", "other.partner.test", "127.0.0.1"), telemetry);
+        """.formatted(tlsPort, upstream.port(), HOST, upstream.port()));
   }
 
   @AfterAll

@@ -1,9 +1,9 @@
 package dev.egret.tunnel;
 
+import dev.egret.testing.EgretFixture;
 import dev.egret.testing.RecordingTelemetry;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.egret.ProxyFixture;
 import dev.egret.failure.ErrorKind;
 import dev.egret.policy.Kind;
 import dev.egret.telemetry.Hop;
@@ -43,7 +43,7 @@ class TransparentListenerTest {
   static SSLContext trust;
   static TestCert root;
   static RecordingTelemetry telemetry;
-  static ProxyFixture egret;
+  static EgretFixture egret;
   static int tlsPort;
   static int httpPort;
 
@@ -60,7 +60,9 @@ class TransparentListenerTest {
     telemetry = new RecordingTelemetry();
     // Each listener stands for one upstream's port; the http one is upgraded to that same port,
     // since it is not 80.
-    egret = ProxyFixture.start(dir, """
+    egret = EgretFixture.builder()
+        .hosts(Map.of(HOST, "127.0.0.1", "other.partner.test", "127.0.0.1")).telemetry(telemetry)
+        .start(dir, """
         version: 1
         listen:
           proxy: 127.0.0.1:0
@@ -74,8 +76,7 @@ class TransparentListenerTest {
           - host: %s
             ports: [%d, %d]
         """.formatted(tlsPort, upstream.port(), httpPort, plainSide.port(),
-            rootPem.getFileName(), HOST, upstream.port(), plainSide.port()),
-        Map.of(HOST, "127.0.0.1", "other.partner.test", "127.0.0.1"), telemetry);
+            rootPem.getFileName(), HOST, upstream.port(), plainSide.port()));
   }
 
   @AfterAll

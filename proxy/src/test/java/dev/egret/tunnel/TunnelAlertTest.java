@@ -1,9 +1,9 @@
 package dev.egret.tunnel;
 
+import dev.egret.testing.EgretFixture;
 import dev.egret.testing.RecordingTelemetry;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.egret.ProxyFixture;
 import dev.egret.failure.ErrorKind;
 import dev.egret.telemetry.Hop;
 import java.io.ByteArrayOutputStream;
@@ -45,7 +45,7 @@ class TunnelAlertTest {
   }
 
   /** What the client receives after sending a real ClientHello through the tunnel. */
-  private static byte[] exchange(ProxyFixture egret, int port) throws Exception {
+  private static byte[] exchange(EgretFixture egret, int port) throws Exception {
     try (ProxyConnect c = ProxyConnect.open(egret.proxyPort(), HOST + ":" + port)) {
       assertThat(c.status()).isEqualTo(200);
       Socket s = c.socket();
@@ -62,15 +62,16 @@ class TunnelAlertTest {
     }
   }
 
-  private ProxyFixture egret(int port, RecordingTelemetry telemetry) throws Exception {
-    return ProxyFixture.start(dir, """
+  private EgretFixture egret(int port, RecordingTelemetry telemetry) throws Exception {
+    return EgretFixture.builder().hosts(Map.of(HOST, "127.0.0.1")).telemetry(telemetry)
+        .start(dir, """
         version: 1
         listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
         addresses: {allow: [127.0.0.1/32]}
         allow:
           - host: %s
             ports: [%d]
-        """.formatted(HOST, port), Map.of(HOST, "127.0.0.1"), telemetry);
+        """.formatted(HOST, port));
   }
 
   @Test
@@ -78,7 +79,7 @@ class TunnelAlertTest {
     byte[] warning = {21, 3, 3, 0, 2, 1, 112}; // warning, unrecognized_name
     try (ServerSocket upstream = answering(warning)) {
       RecordingTelemetry telemetry = new RecordingTelemetry();
-      try (ProxyFixture egret = egret(upstream.getLocalPort(), telemetry)) {
+      try (EgretFixture egret = egret(upstream.getLocalPort(), telemetry)) {
         byte[] got = exchange(egret, upstream.getLocalPort());
         assertThat(got).as("nothing of the server's reply is relayed").isEmpty();
         Hop hop = telemetry.awaitHop(h -> h.error == ErrorKind.TLS_PROTOCOL_ERROR,
@@ -93,7 +94,7 @@ class TunnelAlertTest {
     byte[] fatal = {21, 3, 3, 0, 2, 2, 40}; // fatal, handshake_failure
     try (ServerSocket upstream = answering(fatal)) {
       RecordingTelemetry telemetry = new RecordingTelemetry();
-      try (ProxyFixture egret = egret(upstream.getLocalPort(), telemetry)) {
+      try (EgretFixture egret = egret(upstream.getLocalPort(), telemetry)) {
         byte[] got = exchange(egret, upstream.getLocalPort());
         assertThat(got).as("the client sees the server's own refusal").containsExactly(fatal);
         Hop hop = telemetry.awaitHop(h -> h.kind != null, Duration.ofSeconds(10));

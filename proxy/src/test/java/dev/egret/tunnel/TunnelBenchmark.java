@@ -1,6 +1,6 @@
 package dev.egret.tunnel;
 
-import dev.egret.ProxyFixture;
+import dev.egret.testing.EgretFixture;
 import dev.egret.testing.KeyKind;
 import dev.egret.testing.TestCert;
 import dev.egret.testing.TestPki;
@@ -43,14 +43,14 @@ public final class TunnelBenchmark {
     SSLContext trust = root.clientContext();
     Vertx serverVertx = Vertx.vertx();
     BulkServer bulk = BulkServer.start(serverVertx, leaf, dir);
-    ProxyFixture egret = ProxyFixture.start(dir, """
+    EgretFixture egret = EgretFixture.builder().hosts(Map.of(HOST, "127.0.0.1")).start(dir, """
         version: 1
         listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
         addresses: {allow: [127.0.0.1/32]}
         allow:
           - host: %s
             ports: [%d]
-        """.formatted(HOST, bulk.port()), Map.of(HOST, "127.0.0.1"));
+        """.formatted(HOST, bulk.port()));
     try {
       System.out.printf("%d MiB per transfer, %d rounds, %d cores, %s%n", mib, rounds,
           Runtime.getRuntime().availableProcessors(), System.getProperty("java.version"));
@@ -88,7 +88,7 @@ public final class TunnelBenchmark {
   }
 
   /** One transfer; returns MiB/s, failing if either digest is wrong. */
-  private static double transfer(SSLContext trust, BulkServer bulk, ProxyFixture egret,
+  private static double transfer(SSLContext trust, BulkServer bulk, EgretFixture egret,
       boolean viaTunnel, long size, boolean downward) throws Exception {
     long up = downward ? 0 : size;
     long down = downward ? size : 0;

@@ -1,9 +1,9 @@
 package dev.egret.tunnel;
 
+import dev.egret.testing.EgretFixture;
 import dev.egret.testing.RecordingTelemetry;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.egret.ProxyFixture;
 import dev.egret.failure.ErrorKind;
 import dev.egret.telemetry.Hop;
 import java.io.InputStream;
@@ -45,19 +45,20 @@ class TunnelHandshakeEndTest {
     return server;
   }
 
-  private ProxyFixture egret(int port, RecordingTelemetry telemetry) throws Exception {
-    return ProxyFixture.start(dir, """
+  private EgretFixture egret(int port, RecordingTelemetry telemetry) throws Exception {
+    return EgretFixture.builder().hosts(Map.of(HOST, "127.0.0.1")).telemetry(telemetry)
+        .start(dir, """
         version: 1
         listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
         addresses: {allow: [127.0.0.1/32]}
         allow:
           - host: %s
             ports: [%d]
-        """.formatted(HOST, port), Map.of(HOST, "127.0.0.1"), telemetry);
+        """.formatted(HOST, port));
   }
 
   /** Sends {@code bytes} through a tunnel, then reads until Egret closes (or closes at once). */
-  private static void send(ProxyFixture egret, int port, byte[] bytes, boolean readToEnd)
+  private static void send(EgretFixture egret, int port, byte[] bytes, boolean readToEnd)
       throws Exception {
     try (ProxyConnect c = ProxyConnect.open(egret.proxyPort(), HOST + ":" + port)) {
       assertThat(c.status()).isEqualTo(200);
@@ -80,7 +81,7 @@ class TunnelHandshakeEndTest {
     byte[] fatal = {0x15, 3, 3, 0, 2, 2, 0x28}; // fatal, handshake_failure
     try (ServerSocket upstream = answeringThenClosing(fatal)) {
       RecordingTelemetry telemetry = new RecordingTelemetry();
-      try (ProxyFixture egret = egret(upstream.getLocalPort(), telemetry)) {
+      try (EgretFixture egret = egret(upstream.getLocalPort(), telemetry)) {
         send(egret, upstream.getLocalPort(), HelloBytes.jdkClientHello(HOST), true);
         Hop hop = telemetry.awaitHop(h -> h.kind != null, WAIT);
         assertThat(hop.error).isEqualTo(ErrorKind.TLS_PROTOCOL_ERROR);
@@ -97,7 +98,7 @@ class TunnelHandshakeEndTest {
   void countsAnUpstreamThatClosesBeforeItsServerHelloAsUnavailable() throws Exception {
     try (ServerSocket upstream = answeringThenClosing(new byte[0])) {
       RecordingTelemetry telemetry = new RecordingTelemetry();
-      try (ProxyFixture egret = egret(upstream.getLocalPort(), telemetry)) {
+      try (EgretFixture egret = egret(upstream.getLocalPort(), telemetry)) {
         send(egret, upstream.getLocalPort(), HelloBytes.jdkClientHello(HOST), true);
         Hop hop = telemetry.awaitHop(h -> h.kind != null, WAIT);
         assertThat(hop.error).isEqualTo(ErrorKind.DESTINATION_UNAVAILABLE);
@@ -112,7 +113,7 @@ class TunnelHandshakeEndTest {
   void countsAClientThatClosesMidHelloAsAborted() throws Exception {
     try (RawUpstream upstream = RawUpstream.start()) {
       RecordingTelemetry telemetry = new RecordingTelemetry();
-      try (ProxyFixture egret = egret(upstream.port(), telemetry)) {
+      try (EgretFixture egret = egret(upstream.port(), telemetry)) {
         byte[] hello = HelloBytes.jdkClientHello(HOST);
         send(egret, upstream.port(), Arrays.copyOf(hello, hello.length / 2), false);
         Hop hop = telemetry.awaitHop(h -> h.kind != null, WAIT);

@@ -1,10 +1,10 @@
 package dev.egret.tunnel;
 
+import dev.egret.testing.EgretFixture;
 import dev.egret.testing.RecordingTelemetry;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.egret.ProxyFixture;
 import dev.egret.failure.ErrorKind;
 import dev.egret.telemetry.Hop;
 import dev.egret.testing.TestCert;
@@ -44,7 +44,7 @@ class TunnelLimitsTest {
   static TlsTestServer tls13;
   static RawUpstream raw;
   static RecordingTelemetry telemetry;
-  static ProxyFixture egret;
+  static EgretFixture egret;
 
   @BeforeAll
   static void start() throws Exception {
@@ -55,7 +55,8 @@ class TunnelLimitsTest {
     tls13 = TlsTestServer.https(leaf).name("tls13").protocols("TLSv1.3").start();
     raw = RawUpstream.start();
     telemetry = new RecordingTelemetry();
-    egret = ProxyFixture.start(dir, """
+    egret = EgretFixture.builder().hosts(Map.of(HOST, "127.0.0.1")).telemetry(telemetry)
+        .start(dir, """
         version: 1
         listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
         tls: {minVersion: TLSv1.3}
@@ -65,8 +66,7 @@ class TunnelLimitsTest {
         allow:
           - host: %2$s
             ports: [%3$d, %4$d, %5$d]
-        """.formatted(TIMEOUT.toMillis(), HOST, tls12.port(), tls13.port(), raw.port()),
-        Map.of(HOST, "127.0.0.1"), telemetry);
+        """.formatted(TIMEOUT.toMillis(), HOST, tls12.port(), tls13.port(), raw.port()));
   }
 
   @AfterAll

@@ -1,5 +1,6 @@
 package dev.egret.tunnel;
 
+import dev.egret.testing.EgretFixture;
 import dev.egret.testing.RecordingTelemetry;
 import static dev.egret.tunnel.HelloBytes.bytes;
 import static dev.egret.tunnel.HelloBytes.clientHelloRecord;
@@ -11,7 +12,6 @@ import static dev.egret.tunnel.HelloBytes.serverHelloBody;
 import static dev.egret.tunnel.HelloBytes.serverName;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.egret.ProxyFixture;
 import dev.egret.failure.ErrorKind;
 import dev.egret.telemetry.Hop;
 import java.io.ByteArrayOutputStream;
@@ -51,14 +51,15 @@ class TunnelRecordsTest {
   static RawUpstream raw;
   static ServerSocket scripted;
   static RecordingTelemetry telemetry;
-  static ProxyFixture egret;
+  static EgretFixture egret;
 
   @BeforeAll
   static void start() throws Exception {
     raw = RawUpstream.start();
     scripted = new ServerSocket(0, 50, InetAddress.getByName("127.0.0.1"));
     telemetry = new RecordingTelemetry();
-    egret = ProxyFixture.start(dir, """
+    egret = EgretFixture.builder().hosts(Map.of(HOST, "127.0.0.1", ECH_HOST, "127.0.0.1"))
+        .telemetry(telemetry).start(dir, """
         version: 1
         listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
         addresses: {allow: [127.0.0.1/32]}
@@ -70,8 +71,7 @@ class TunnelRecordsTest {
           - host: %s
             ports: [%d]
             ech: allow
-        """.formatted(HOST, raw.port(), scripted.getLocalPort(), ECH_HOST, raw.port()),
-        Map.of(HOST, "127.0.0.1", ECH_HOST, "127.0.0.1"), telemetry);
+        """.formatted(HOST, raw.port(), scripted.getLocalPort(), ECH_HOST, raw.port()));
   }
 
   @AfterAll

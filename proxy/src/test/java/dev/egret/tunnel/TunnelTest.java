@@ -1,11 +1,11 @@
 package dev.egret.tunnel;
 
+import dev.egret.testing.EgretFixture;
 import dev.egret.testing.RecordingTelemetry;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import dev.egret.ProxyFixture;
 import dev.egret.failure.ErrorKind;
 import dev.egret.telemetry.Hop;
 import dev.egret.testing.KeyKind;
@@ -67,7 +67,7 @@ class TunnelTest {
   static Vertx serverVertx;
   static BulkServer bulk;
   static RecordingTelemetry telemetry;
-  static ProxyFixture egret;
+  static EgretFixture egret;
 
   @BeforeAll
   static void start() throws Exception {
@@ -85,7 +85,8 @@ class TunnelTest {
     // An EC key keeps 500 simultaneous server handshakes cheap on a small machine.
     bulk = BulkServer.start(serverVertx, root.leaf(HOST).key(KeyKind.EC_P256).issue(), dir);
     telemetry = new RecordingTelemetry();
-    egret = ProxyFixture.start(dir, """
+    egret = EgretFixture.builder().hosts(Map.of(HOST, "127.0.0.1")).telemetry(telemetry)
+        .start(dir, """
         version: 1
         listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
         tls: {trust: [%s]}
@@ -96,8 +97,7 @@ class TunnelTest {
           - host: %s
             ports: [%d, %d, %d, %d, %d, %d, %d]
         """.formatted(rootPem.getFileName(), HOST, tls12.port(),
-            tls13.port(), tls10.port(), tls11.port(), plain.port(), raw.port(), bulk.port()),
-        Map.of(HOST, "127.0.0.1"), telemetry);
+            tls13.port(), tls10.port(), tls11.port(), plain.port(), raw.port(), bulk.port()));
   }
 
   @AfterAll
@@ -151,14 +151,15 @@ class TunnelTest {
     }
     // A port nothing listens on, in its own Egret's rule (the shared config is fixed).
     Path own = java.nio.file.Files.createDirectories(dir.resolve("refused"));
-    try (ProxyFixture refusing = ProxyFixture.start(own, """
+    try (EgretFixture refusing = EgretFixture.builder().hosts(Map.of(HOST, "127.0.0.1"))
+        .start(own, """
         version: 1
         listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
         addresses: {allow: [127.0.0.1/32]}
         allow:
           - host: %s
             ports: [%d]
-        """.formatted(HOST, closedPort), Map.of(HOST, "127.0.0.1"))) {
+        """.formatted(HOST, closedPort))) {
       try (ProxyConnect c = ProxyConnect.open(refusing.proxyPort(), authority(closedPort))) {
         assertThat(c.head()).startsWith("HTTP/1.1 502 ").contains("error=connection_refused");
       }

@@ -11,6 +11,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.github.tomakehurst.wiremock.WireMockServer;
+import dev.egret.testing.EgretFixture;
 import dev.egret.testing.TestCert;
 import dev.egret.testing.TestPki;
 import java.io.IOException;
@@ -60,7 +61,7 @@ class ClientsTest {
   static TestCert root;
   static Path rootPem;
   static WireMockServer partner;
-  static EgretProcess egret;
+  static EgretFixture egret;
 
   @BeforeAll
   static void start() throws Exception {
@@ -76,7 +77,8 @@ class ClientsTest {
     rootPem = root.writePem(dir).cert();
     // The child resolves through the JDK with a hosts file of its own: the test names, nothing else.
     Path hosts = Files.writeString(dir.resolve("hosts"), "127.0.0.1 " + API + " " + BLOCKED + "\n");
-    egret = EgretProcess.start(dir, """
+    egret = EgretFixture.builder()
+        .childJvm("-Dvertx.disableDnsResolver=true", "-Djdk.net.hosts.file=" + hosts).start(dir, """
         version: 1
         listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
         tls: {trust: [%s]}
@@ -87,8 +89,7 @@ class ClientsTest {
           - host: %s
             plaintext: block
             ports: [%d]
-        """.formatted(rootPem, API, partner.httpsPort(), BLOCKED, partner.httpsPort()),
-        "-Dvertx.disableDnsResolver=true", "-Djdk.net.hosts.file=" + hosts);
+        """.formatted(rootPem, API, partner.httpsPort(), BLOCKED, partner.httpsPort()));
   }
 
   @AfterAll

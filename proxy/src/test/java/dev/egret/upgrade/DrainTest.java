@@ -2,6 +2,7 @@ package dev.egret.upgrade;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.egret.testing.EgretFixture;
 import dev.egret.testing.TestCert;
 import dev.egret.testing.TestPki;
 import java.io.InputStream;
@@ -50,8 +51,8 @@ class DrainTest {
     partner.close();
   }
 
-  private static EgretProcess egret(String shutdown) throws Exception {
-    return EgretProcess.start(dir, """
+  private static EgretFixture egret(String shutdown) throws Exception {
+    return EgretFixture.builder().childJvm().start(dir, """
         version: 1
         listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
         tls: {trust: [%s]}
@@ -64,13 +65,13 @@ class DrainTest {
         """.formatted(rootPem.getFileName(), shutdown, partner.port()));
   }
 
-  private static HttpClient client(EgretProcess egret) {
+  private static HttpClient client(EgretFixture egret) {
     return HttpClient.newBuilder()
         .proxy(ProxySelector.of(new InetSocketAddress("127.0.0.1", egret.proxyPort())))
         .version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(5)).build();
   }
 
-  private static int readyz(EgretProcess egret) throws Exception {
+  private static int readyz(EgretFixture egret) throws Exception {
     return HttpClient.newHttpClient().send(HttpRequest.newBuilder(
             URI.create("http://127.0.0.1:" + egret.adminPort() + "/readyz"))
         .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.discarding())
@@ -83,7 +84,7 @@ class DrainTest {
 
   @Test
   void letsARequestInFlightFinishAfterSigtermAndExitsZero() throws Exception {
-    try (EgretProcess egret = egret("{grace: 2s, deadline: 15s}")) {
+    try (EgretFixture egret = egret("{grace: 2s, deadline: 15s}")) {
       // An idle kept-alive connection, answered once.
       Socket idle = new Socket("127.0.0.1", egret.proxyPort());
       idle.setSoTimeout(10_000);
@@ -126,7 +127,7 @@ class DrainTest {
 
   @Test
   void cutsATunnelStillOpenAtTheDeadlineAndCountsIt() throws Exception {
-    try (EgretProcess egret = egret("{grace: 200ms, deadline: 1500ms}")) {
+    try (EgretFixture egret = egret("{grace: 200ms, deadline: 1500ms}")) {
       Socket s = new Socket("127.0.0.1", egret.proxyPort());
       s.setSoTimeout(10_000);
       s.getOutputStream().write(("CONNECT 127.0.0.1:" + partner.port() + " HTTP/1.1\r\nHost: "
@@ -162,7 +163,7 @@ class DrainTest {
     Path own = java.nio.file.Files.createDirectories(dir.resolve("metric"));
     java.nio.file.Files.copy(rootPem, own.resolve(rootPem.getFileName()),
         java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-    try (dev.egret.telemetry.ObservedEgret egret = dev.egret.telemetry.ObservedEgret.start(own, """
+    try (EgretFixture egret = EgretFixture.builder().observed().start(own, """
         version: 1
         listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
         tls: {trust: [%s]}
@@ -170,7 +171,7 @@ class DrainTest {
         allow:
           - host: 127.0.0.1
             ports: [%d]
-        """.formatted(rootPem.getFileName(), partner.port()), java.util.Map.of());
+        """.formatted(rootPem.getFileName(), partner.port()));
         Socket s = new Socket("127.0.0.1", egret.proxyPort())) {
       s.setSoTimeout(10_000);
       s.getOutputStream().write(("CONNECT 127.0.0.1:" + partner.port() + " HTTP/1.1\r\nHost: "

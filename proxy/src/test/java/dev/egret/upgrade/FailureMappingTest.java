@@ -1,12 +1,12 @@
 package dev.egret.upgrade;
 
+import dev.egret.testing.EgretFixture;
 import dev.egret.testing.RecordingTelemetry;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.egret.ProxyFixture;
 import dev.egret.failure.ErrorKind;
 import dev.egret.telemetry.Hop;
 import dev.egret.testing.TestCert;
@@ -56,7 +56,7 @@ class FailureMappingTest {
   static final List<Socket> silentlyHeld = new ArrayList<>();
   static int closedPort;
   static RecordingTelemetry seen = new RecordingTelemetry();
-  static ProxyFixture egret;
+  static EgretFixture egret;
 
   @BeforeAll
   static void start() throws Exception {
@@ -83,10 +83,10 @@ class FailureMappingTest {
     try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
       closedPort = s.getLocalPort(); // nothing listens here once it is closed
     }
-    egret = ProxyFixture.start(dir, config("""
+    egret = EgretFixture.builder().hosts(Map.of(HOST, "127.0.0.1")).telemetry(seen)
+        .start(dir, config("""
         timeouts: {connect: 500ms, handshake: 500ms, response: 300ms, idle: 60s}
-        """, partner.port(), plain.port(), silent.getLocalPort(), closedPort),
-        Map.of(HOST, "127.0.0.1"), seen);
+        """, partner.port(), plain.port(), silent.getLocalPort(), closedPort));
   }
 
   /** A config allowing {@value #HOST} and nowhere.partner.test on {@code ports}. */
@@ -121,7 +121,7 @@ class FailureMappingTest {
     }
   }
 
-  private static HttpResponse<String> get(ProxyFixture through, String host, int port, String path)
+  private static HttpResponse<String> get(EgretFixture through, String host, int port, String path)
       throws Exception {
     return through.client().send(
         HttpRequest.newBuilder(URI.create("http://" + host + ":" + port + path))
@@ -315,9 +315,10 @@ class FailureMappingTest {
           }
         }
         Assumptions.assumeTrue(hangs, "this kernel does not drop SYNs to a full accept queue");
-        try (ProxyFixture tight = ProxyFixture.start(dir, config("""
+        try (EgretFixture tight = EgretFixture.builder().hosts(Map.of(HOST, "127.0.0.1"))
+            .start(dir, config("""
             timeouts: {connect: 400ms, handshake: 500ms, response: 300ms, idle: 60s}
-            """, full.getLocalPort()), Map.of(HOST, "127.0.0.1"))) {
+            """, full.getLocalPort()))) {
           long start = System.nanoTime();
           HttpResponse<String> r = get(tight, HOST, full.getLocalPort(), "/syn");
           long tookMs = (System.nanoTime() - start) / 1_000_000;
@@ -337,10 +338,11 @@ class FailureMappingTest {
     // limits.maxConnectionsPerDestination caps the hops in flight per rule (docs: "Limits"): of
     // six concurrent requests that all hold their answer, one is in flight and five are refused
     // at once, never queued.
-    try (ProxyFixture pooled = ProxyFixture.start(dir, config("""
+    try (EgretFixture pooled = EgretFixture.builder().hosts(Map.of(HOST, "127.0.0.1"))
+        .start(dir, config("""
         timeouts: {connect: 1s, handshake: 1s, response: 5s, idle: 60s}
         limits: {maxConnectionsPerDestination: 1}
-        """, partner.port()), Map.of(HOST, "127.0.0.1"))) {
+        """, partner.port()))) {
       List<CompletableFuture<HttpResponse<String>>> all = new ArrayList<>();
       var client = pooled.client();
       for (int i = 0; i < 6; i++) {
@@ -377,9 +379,10 @@ class FailureMappingTest {
 
   @Test
   void answers503ToAClientConnectionOverMaxConnections() throws Exception {
-    try (ProxyFixture capped = ProxyFixture.start(dir, config("""
+    try (EgretFixture capped = EgretFixture.builder().hosts(Map.of(HOST, "127.0.0.1"))
+        .start(dir, config("""
         limits: {maxConnections: 1}
-        """, partner.port()), Map.of(HOST, "127.0.0.1"));
+        """, partner.port()));
         Socket first = new Socket("127.0.0.1", capped.proxyPort());
         Socket second = new Socket("127.0.0.1", capped.proxyPort())) {
       String request = "GET http://" + HOST + ":" + partner.port() + "/status/204 HTTP/1.1\r\n"

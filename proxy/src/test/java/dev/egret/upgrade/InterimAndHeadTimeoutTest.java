@@ -1,9 +1,9 @@
 package dev.egret.upgrade;
 
+import dev.egret.testing.EgretFixture;
 import dev.egret.testing.RecordingTelemetry;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.egret.ProxyFixture;
 import dev.egret.failure.ErrorKind;
 import dev.egret.telemetry.Hop;
 import dev.egret.testing.TestCert;
@@ -16,7 +16,6 @@ import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import javax.net.ssl.SSLContext;
@@ -44,7 +43,7 @@ class InterimAndHeadTimeoutTest {
   static final AtomicReference<String> script = new AtomicReference<>();
   static final AtomicInteger accepted = new AtomicInteger();
   static RecordingTelemetry seen;
-  static ProxyFixture egret;
+  static EgretFixture egret;
 
   @BeforeAll
   static void start() throws Exception {
@@ -59,7 +58,7 @@ class InterimAndHeadTimeoutTest {
     t.start();
     Path rootPem = root.writePem(dir).cert();
     seen = new RecordingTelemetry();
-    egret = ProxyFixture.start(dir, """
+    egret = EgretFixture.builder().telemetry(seen).start(dir, """
         version: 1
         listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
         tls: {trust: [%s]}
@@ -68,7 +67,7 @@ class InterimAndHeadTimeoutTest {
         allow:
           - host: 127.0.0.1
             ports: [%d]
-        """.formatted(rootPem.getFileName(), upstream.getLocalPort()), Map.of(), seen);
+        """.formatted(rootPem.getFileName(), upstream.getLocalPort()));
   }
 
   @AfterAll

@@ -1,10 +1,10 @@
 package dev.egret.upgrade;
 
+import dev.egret.testing.EgretFixture;
 import dev.egret.upstream.UpstreamClient;
 import dev.egret.testing.RecordingTelemetry;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.egret.ProxyFixture;
 import dev.egret.telemetry.Hop;
 import dev.egret.testing.TestCert;
 import dev.egret.testing.TestPki;
@@ -38,14 +38,14 @@ class KeepAliveTest {
   @TempDir Path dir;
   PartnerApi partner;
   RecordingTelemetry seen;
-  ProxyFixture egret;
+  EgretFixture egret;
 
   @BeforeEach
   void start() throws Exception {
     TestCert root = TestPki.rootCa("Keep-Alive Test Root").issue();
     partner = PartnerApi.start(root.leaf(HOST).issue(), dir);
     seen = new RecordingTelemetry();
-    egret = ProxyFixture.start(dir, """
+    egret = EgretFixture.builder().hosts(Map.of(HOST, "127.0.0.1")).telemetry(seen).start(dir, """
         version: 1
         listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
         tls: {trust: [%s]}
@@ -53,8 +53,7 @@ class KeepAliveTest {
         allow:
           - host: %s
             ports: [%d]
-        """.formatted(root.writePem(dir).cert().getFileName(), HOST, partner.port()),
-        Map.of(HOST, "127.0.0.1"), seen);
+        """.formatted(root.writePem(dir).cert().getFileName(), HOST, partner.port()));
   }
 
   @AfterEach

@@ -1,9 +1,9 @@
 package dev.egret.upgrade;
 
+import dev.egret.testing.EgretFixture;
 import dev.egret.testing.RecordingTelemetry;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.egret.ProxyFixture;
 import dev.egret.failure.ErrorKind;
 import dev.egret.telemetry.Hop;
 import dev.egret.testing.TestCert;
@@ -17,7 +17,6 @@ import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -59,7 +58,7 @@ class MisbehavingUpstreamTest {
   /** Counted down when the upstream has closed a connection on its own. */
   static final AtomicReference<CountDownLatch> upstreamClosed = new AtomicReference<>();
   static RecordingTelemetry seen;
-  static ProxyFixture egret;
+  static EgretFixture egret;
 
   @BeforeAll
   static void start() throws Exception {
@@ -73,7 +72,7 @@ class MisbehavingUpstreamTest {
     t.setDaemon(true);
     t.start();
     seen = new RecordingTelemetry();
-    egret = ProxyFixture.start(dir, """
+    egret = EgretFixture.builder().telemetry(seen).start(dir, """
         version: 1
         listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
         tls: {trust: [%s]}
@@ -82,8 +81,7 @@ class MisbehavingUpstreamTest {
         allow:
           - host: 127.0.0.1
             ports: [%d]
-        """.formatted(root.writePem(dir).cert().getFileName(), upstream.getLocalPort()),
-        Map.of(), seen);
+        """.formatted(root.writePem(dir).cert().getFileName(), upstream.getLocalPort()));
   }
 
   @AfterAll

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.egret.testing.EgretFixture;
 import dev.egret.testing.TestCert;
 import dev.egret.testing.TestPki;
 import java.io.InputStream;
@@ -46,7 +47,7 @@ class StreamingTest {
       new Digest(SIZE, Generated.sha256(PartnerApi.SEED, SIZE));
   @TempDir static Path dir;
   static PartnerApi partner;
-  static EgretProcess egret;
+  static EgretFixture egret;
   static HttpClient client;
 
   @BeforeAll
@@ -54,7 +55,9 @@ class StreamingTest {
     TestCert root = TestPki.rootCa("Streaming Test Root").issue();
     partner = PartnerApi.start(root.leaf("127.0.0.1").issue(), dir);
     Path rootPem = root.writePem(dir).cert();
-    egret = EgretProcess.start(dir, """
+    egret = EgretFixture.builder()
+        .childJvm("-Xmx64m", "-XX:MaxDirectMemorySize=64m", "-XX:+ExitOnOutOfMemoryError")
+        .start(dir, """
         version: 1
         listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
         tls: {trust: [%s]}
@@ -62,8 +65,7 @@ class StreamingTest {
         allow:
           - host: 127.0.0.1
             ports: [%d]
-        """.formatted(rootPem.getFileName(), partner.port()),
-        "-Xmx64m", "-XX:MaxDirectMemorySize=64m", "-XX:+ExitOnOutOfMemoryError");
+        """.formatted(rootPem.getFileName(), partner.port()));
     client = HttpClient.newBuilder()
         .proxy(ProxySelector.of(new InetSocketAddress("127.0.0.1", egret.proxyPort())))
         .version(HttpClient.Version.HTTP_1_1)
@@ -84,7 +86,7 @@ class StreamingTest {
   @AfterEach
   void egretSurvived() {
     assertThat(egret.alive()).as("egret is alive; it said: %s then %s", egret.messages(),
-        egret.accessLog()).isTrue();
+        egret.logLines()).isTrue();
     assertThat(egret.messages()).noneMatch(m -> m.contains("OutOfMemoryError"));
   }
 

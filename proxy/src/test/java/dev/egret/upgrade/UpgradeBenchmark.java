@@ -1,6 +1,6 @@
 package dev.egret.upgrade;
 
-import dev.egret.ProxyFixture;
+import dev.egret.testing.EgretFixture;
 import dev.egret.testing.TestCert;
 import dev.egret.testing.TestPki;
 import io.vertx.core.Future;
@@ -68,7 +68,7 @@ public final class UpgradeBenchmark {
     Vertx serverVertx = Vertx.vertx();
     HttpServer upstream = startUpstream(serverVertx, root.leaf(HOST).issue(), dir);
     int port = upstream.actualPort();
-    ProxyFixture egret = ProxyFixture.start(dir, """
+    EgretFixture egret = EgretFixture.builder().hosts(Map.of(HOST, "127.0.0.1")).start(dir, """
         version: 1
         listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
         tls: {trust: [%s]}
@@ -76,11 +76,11 @@ public final class UpgradeBenchmark {
         allow:
           - host: %s
             ports: [%d]
-        """.formatted(rootPem.getFileName(), HOST, port), Map.of(HOST, "127.0.0.1"));
+        """.formatted(rootPem.getFileName(), HOST, port));
     // The client resolves api.partner.test to loopback the same way Egret does, so the direct
     // requests carry the same name for SNI and the certificate check.
     Vertx clientVertx = Vertx.vertx(new VertxOptions()
-        .setAddressResolverOptions(ProxyFixture.resolver(Map.of(HOST, "127.0.0.1"))));
+        .setAddressResolverOptions(EgretFixture.resolver(Map.of(HOST, "127.0.0.1"))));
     HttpClient direct = client(clientVertx, rootPem, null);
     HttpClient viaEgret = client(clientVertx, rootPem, egret.proxyPort());
     try {

@@ -12,7 +12,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.github.tomakehurst.wiremock.WireMockServer;
 import com.github.tomakehurst.wiremock.verification.LoggedRequest;
-import dev.egret.ProxyFixture;
+import dev.egret.testing.EgretFixture;
 import dev.egret.testing.TestCert;
 import dev.egret.testing.TestPki;
 import java.io.ByteArrayOutputStream;
@@ -43,7 +43,7 @@ class UpgradeTest {
   @TempDir static Path dir;
   static TestCert root;
   static WireMockServer partner;
-  static ProxyFixture egret;
+  static EgretFixture egret;
 
   @BeforeAll
   static void start() throws Exception {
@@ -55,7 +55,8 @@ class UpgradeTest {
         .keystorePassword(TestCert.PASSWORD).keyManagerPassword(TestCert.PASSWORD));
     partner.start();
     Path rootPem = root.writePem(dir).cert();
-    egret = ProxyFixture.start(dir, """
+    egret = EgretFixture.builder()
+        .hosts(Map.of(HOST, "127.0.0.1", "blocked.partner.test", "127.0.0.1")).start(dir, """
         version: 1
         listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
         tls: {trust: [%s]}
@@ -66,8 +67,7 @@ class UpgradeTest {
           - host: blocked.partner.test
             plaintext: block
             ports: [%d]
-        """.formatted(rootPem.getFileName(), HOST, partner.httpsPort(), partner.httpsPort()),
-        Map.of(HOST, "127.0.0.1", "blocked.partner.test", "127.0.0.1"));
+        """.formatted(rootPem.getFileName(), HOST, partner.httpsPort(), partner.httpsPort()));
   }
 
   @AfterAll

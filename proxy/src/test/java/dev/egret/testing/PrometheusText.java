@@ -1,4 +1,4 @@
-package dev.egret.telemetry;
+package dev.egret.testing;
 
 import dev.egret.deploy.MetricNames;
 import java.util.ArrayList;
@@ -16,12 +16,12 @@ import java.util.stream.Collectors;
  * the text format 0.0.4 as the Prometheus registry writes it: comments, then one {@code
  * name{label="value",...} number} per line.
  */
-record PrometheusText(List<Sample> samples) {
+public record PrometheusText(List<Sample> samples) {
 
   /** One line of the exposition. */
-  record Sample(String name, Map<String, String> labels, double value) {}
+  public record Sample(String name, Map<String, String> labels, double value) {}
 
-  static PrometheusText parse(String body) {
+  public static PrometheusText parse(String body) {
     List<Sample> samples = new ArrayList<>();
     for (String line : body.split("\n")) {
       if (line.isBlank() || line.startsWith("#")) {
@@ -68,12 +68,12 @@ record PrometheusText(List<Sample> samples) {
   }
 
   /** The samples named {@code name}, in scrape order. */
-  List<Sample> named(String name) {
+  public List<Sample> named(String name) {
     return samples.stream().filter(s -> s.name().equals(name)).toList();
   }
 
   /** The value of the series with exactly these labels, if it is exported. */
-  OptionalDouble value(String name, Map<String, String> labels) {
+  public OptionalDouble value(String name, Map<String, String> labels) {
     return samples.stream()
         .filter(s -> s.name().equals(name) && s.labels().equals(labels))
         .mapToDouble(Sample::value)
@@ -81,18 +81,18 @@ record PrometheusText(List<Sample> samples) {
   }
 
   /** The label sets of every series named {@code name}. */
-  List<Map<String, String>> labelSets(String name) {
+  public List<Map<String, String>> labelSets(String name) {
     return named(name).stream().map(Sample::labels).collect(Collectors.toList());
   }
 
   /** Every metric family with at least one sample, histogram samples folded into the family. */
-  SortedSet<String> families() {
+  public SortedSet<String> families() {
     return samples.stream().map(s -> MetricNames.family(s.name()))
         .collect(Collectors.toCollection(TreeSet::new));
   }
 
   /** Every label value of every sample, for checks that no raw value leaked into a label. */
-  List<String> allLabelValues() {
+  public List<String> allLabelValues() {
     return samples.stream().flatMap(s -> s.labels().values().stream()).toList();
   }
 }

@@ -1,4 +1,4 @@
-package dev.egret.telemetry;
+package dev.egret.testing;
 
 import java.io.ByteArrayOutputStream;
 import java.io.OutputStream;

@@ -1,15 +1,14 @@
-package dev.egret;
+package dev.egret.config;
 
 import dev.egret.listener.RequestTargets;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.egret.config.ConfigCompiler;
 import dev.egret.policy.Verdict;
 import dev.egret.telemetry.Telemetry;
+import dev.egret.testing.EgretFixture;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -32,7 +31,7 @@ class ReloadTest {
     }
   }
 
-  private static Verdict verdict(ProxyFixture egret, String url) {
+  private static Verdict verdict(EgretFixture egret, String url) {
     return egret.server().config().allowlist()
         .decide(RequestTargets.target("GET", url).target()).verdict();
   }
@@ -42,8 +41,8 @@ class ReloadTest {
   @Test
   void swapsInAChangedFileAndKeepsTheLastGoodOneWhenTheNextIsBad() throws Exception {
     ReloadEvents events = new ReloadEvents();
-    try (ProxyFixture egret = ProxyFixture.start(dir,
-        HEAD + "allow:\n  - host: a.example\n", Map.of(), events)) {
+    try (EgretFixture egret = EgretFixture.builder().telemetry(events).start(dir,
+        HEAD + "allow:\n  - host: a.example\n")) {
       String first = events.loaded.get(5, TimeUnit.SECONDS);
       assertThat(verdict(egret, "https://b.example/")).isEqualTo(Verdict.DENY);
       events.loaded = new CompletableFuture<>();
@@ -69,8 +68,8 @@ class ReloadTest {
   @Test
   void reloadOnDemandReadsTheFileAgain() throws Exception {
     ReloadEvents events = new ReloadEvents();
-    try (ProxyFixture egret = ProxyFixture.start(dir,
-        HEAD + "allow:\n  - host: a.example\n", Map.of(), events)) {
+    try (EgretFixture egret = EgretFixture.builder().telemetry(events).start(dir,
+        HEAD + "allow:\n  - host: a.example\n")) {
       events.loaded.get(5, TimeUnit.SECONDS);
       events.loaded = new CompletableFuture<>();
       Files.writeString(dir.resolve("egret.yaml"), HEAD + "mode: report\nallow:\n  - host: a.example\n");

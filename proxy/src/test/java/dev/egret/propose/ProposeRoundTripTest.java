@@ -1,4 +1,4 @@
-package dev.egret;
+package dev.egret.propose;
 
 import dev.egret.cli.Egret;
 import dev.egret.listener.RequestTargets;
@@ -15,7 +15,7 @@ import dev.egret.config.ConfigCompiler;
 import dev.egret.config.EgretConfig;
 import dev.egret.policy.Allowlist;
 import dev.egret.policy.Verdict;
-import dev.egret.telemetry.ObservedEgret;
+import dev.egret.testing.EgretFixture;
 import dev.egret.testing.TestCert;
 import dev.egret.testing.TestPki;
 import java.io.ByteArrayOutputStream;
@@ -78,7 +78,8 @@ class ProposeRoundTripTest {
     names.forEach(n -> h.put(n, "127.0.0.1"));
     hosts = Map.copyOf(h);
 
-    try (ObservedEgret egret = ObservedEgret.start(dir, reportConfig(), hosts)) {
+    try (EgretFixture egret = EgretFixture.builder().observed().hosts(hosts)
+        .start(dir, reportConfig())) {
       int p = partner.httpsPort();
       HttpClient client = client(egret.proxyPort());
       // Allowed by the report config's rule: an upgrade.
@@ -149,7 +150,7 @@ class ProposeRoundTripTest {
     // The review step of the README: switch the mode, then enforce.
     String enforced = proposal.replace("\nmode: report\n", "\nmode: enforce\n");
     assertThat(enforced).isNotEqualTo(proposal);
-    try (ObservedEgret egret = ObservedEgret.start(dir, enforced, hosts)) {
+    try (EgretFixture egret = EgretFixture.builder().observed().hosts(hosts).start(dir, enforced)) {
       HttpClient client = client(egret.proxyPort());
       List<String> replayed = new ArrayList<>();
       for (String line : reportLog) {

@@ -1,7 +1,8 @@
-package dev.egret.upgrade;
+package dev.egret.config;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.egret.testing.EgretFixture;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -23,7 +24,7 @@ class SighupReloadTest {
   private static final Duration AWAIT = Duration.ofSeconds(20);
   @TempDir Path dir;
 
-  private static String metrics(EgretProcess egret) throws Exception {
+  private static String metrics(EgretFixture egret) throws Exception {
     return HttpClient.newHttpClient().send(HttpRequest.newBuilder(
         URI.create("http://127.0.0.1:" + egret.adminPort() + "/metrics")).timeout(AWAIT).build(),
         HttpResponse.BodyHandlers.ofString()).body();
@@ -39,7 +40,7 @@ class SighupReloadTest {
   void sighupReloadsEvenAnUnchangedConfig() throws Exception {
     String yaml = "version: 1\nlisten: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}\n"
         + "allow:\n  - host: a.example\n";
-    try (EgretProcess egret = EgretProcess.start(dir, yaml, "-Xmx128m")) {
+    try (EgretFixture egret = EgretFixture.builder().childJvm("-Xmx128m").start(dir, yaml)) {
       String before = metrics(egret);
       assertThat(sample(before, "egret_config_reloads_total{result=\"success\"}")).isZero();
       double loadedAt = sample(before, "egret_config_last_reload_success_timestamp_seconds");

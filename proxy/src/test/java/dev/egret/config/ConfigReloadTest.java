@@ -1,14 +1,14 @@
-package dev.egret;
+package dev.egret.config;
 
 import dev.egret.exchange.Serving;
 import dev.egret.listener.RequestTargets;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.egret.config.ConfigCompiler;
 import dev.egret.policy.Verdict;
 import dev.egret.telemetry.AccessLog;
 import dev.egret.telemetry.Observability;
 import dev.egret.telemetry.Telemetry;
+import dev.egret.testing.EgretFixture;
 import dev.egret.testing.TestCert;
 import dev.egret.testing.TestPki;
 import dev.egret.testing.TlsTestServer;
@@ -94,7 +94,7 @@ class ConfigReloadTest {
     return ConfigCompiler.sha256(text.getBytes(StandardCharsets.UTF_8));
   }
 
-  private static Verdict verdict(ProxyFixture egret, String url) {
+  private static Verdict verdict(EgretFixture egret, String url) {
     return egret.server().config().allowlist().decide(RequestTargets.target("GET", url).target())
         .verdict();
   }
@@ -110,7 +110,7 @@ class ConfigReloadTest {
   void countsABadVersionOnceWhileItStaysAndServesTheLastGoodOne() throws Exception {
     Events events = new Events();
     String good = HEAD + "allow:\n  - host: a.example\n";
-    try (ProxyFixture egret = ProxyFixture.start(dir, good, Map.of(), events)) {
+    try (EgretFixture egret = EgretFixture.builder().telemetry(events).start(dir, good)) {
       events.nextLoaded();
       double loadedAt = events.sample("egret_config_last_reload_success_timestamp_seconds");
       assertThat(loadedAt).isGreaterThan(0);
@@ -170,7 +170,7 @@ class ConfigReloadTest {
     Files.createSymbolicLink(dir.resolve("egret.yaml"), Path.of("..data", "egret.yaml"));
 
     Events events = new Events();
-    try (ProxyFixture egret = ProxyFixture.start(dir, first, Map.of(), events)) {
+    try (EgretFixture egret = EgretFixture.builder().telemetry(events).start(dir, first)) {
       assertThat(events.nextLoaded()).isEqualTo(sha(first));
       Files.setLastModifiedTime(v1.resolve("egret.yaml"), t);
       egret.server().watch(50);
@@ -202,7 +202,8 @@ class ConfigReloadTest {
               trust: [certs/ca.pem]
           """.formatted(host, upstream.port());
       Events events = new Events();
-      try (ProxyFixture egret = ProxyFixture.start(dir, yaml, Map.of(host, "127.0.0.1"), events)) {
+      try (EgretFixture egret = EgretFixture.builder().hosts(Map.of(host, "127.0.0.1"))
+          .telemetry(events).start(dir, yaml)) {
         events.nextLoaded();
         HttpClient client = egret.client();
         HttpRequest get = HttpRequest.newBuilder(URI.create("http://" + host + ":"
@@ -228,8 +229,8 @@ class ConfigReloadTest {
     Process mkfifo = new ProcessBuilder("mkfifo", fifo.toString()).start();
     assertThat(mkfifo.waitFor(10, TimeUnit.SECONDS) && mkfifo.exitValue() == 0).isTrue();
     Events events = new Events();
-    try (ProxyFixture egret = ProxyFixture.start(dir, HEAD + "allow:\n  - host: a.example\n",
-        Map.of(), events)) {
+    try (EgretFixture egret = EgretFixture.builder().telemetry(events)
+        .start(dir, HEAD + "allow:\n  - host: a.example\n")) {
       events.nextLoaded();
       egret.server().watch(50);
       Path file = dir.resolve("egret.yaml");
@@ -259,7 +260,8 @@ class ConfigReloadTest {
             - host: %s
               ports: [%d]
           """.formatted(rootPem.getFileName(), host, upstream.port());
-      try (ProxyFixture egret = ProxyFixture.start(dir, base, Map.of(host, "127.0.0.1"), events)) {
+      try (EgretFixture egret = EgretFixture.builder().hosts(Map.of(host, "127.0.0.1"))
+          .telemetry(events).start(dir, base)) {
         events.nextLoaded();
         egret.server().watch(50);
         HttpClient client = egret.client();

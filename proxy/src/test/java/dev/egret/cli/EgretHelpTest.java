@@ -1,6 +1,5 @@
-package dev.egret;
+package dev.egret.cli;
 
-import dev.egret.cli.Egret;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;
