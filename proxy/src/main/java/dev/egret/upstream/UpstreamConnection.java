@@ -128,7 +128,10 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
     long connect = activeAt < 0 ? -1 : activeAt - dialStart;
     setup = new UpstreamClient.Setup(connect, now - (activeAt < 0 ? dialStart : activeAt));
     ready = true;
-    lastActivity = pool.loop.now;
+    // A fresh clock, not the tick's: a loop busy for longer than timeouts.idle (the first
+    // handshakes of a cold start) leaves the tick's clock that old, and the next tick would take
+    // the connection for inactive before its first request.
+    lastActivity = now;
     UpstreamClient.Lease d = dialler;
     dialler = null;
     pool.ready(this, d);
@@ -159,7 +162,7 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
   void lease(UpstreamClient.Lease l) {
     user = l;
     idle = false;
-    lastActivity = pool.loop.now;
+    lastActivity = System.nanoTime(); // fresh, as in handshaken
   }
 
   /** The request is done with it; {@code reuse} false closes it. */
