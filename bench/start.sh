@@ -113,7 +113,7 @@ for v in A B; do
     "${JAVA_OF[$v]}" "${train[@]}" "@$FLAGS_FILE" "-XX:MaxRAM=$MAXRAM" "${topts[@]}" \
     -cp "$W/$v/egret.jar" dev.egret.cli.Egret run >"$W/$v/training.log" 2>&1 \
     || die "$v's training run failed: $(tail -5 "$W/$v/training.log")"
-  say "$v's archive: $(du -h "$W/$v"/egret.[ja]* | cut -f1)"
+  say "$v's archive: $(du -h "$W/$v"/egret.jsa "$W/$v"/egret.aot 2>/dev/null | cut -f1)"
 done
 
 cpu_s() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$1/stat"; }
