@@ -61,16 +61,17 @@ COPY --from=build --chown=0:0 /src/proxy/target/egret.jar /app/egret.jar
 COPY --chown=0:0 deploy/jvm/ /app/
 COPY --from=probe --chown=0:0 /egret-probe /usr/local/bin/egret-probe
 
-# Class-data sharing: a training run of Egret's real start-up (dev.egret.lambda.Training, the
-# build's training for the Lambda layer and for target/egret.jsa too: Run.start as `egret run`
-# goes through it, against an Extensions API it fakes on loopback, an upgraded request and a
-# CONNECT tunnel to an HTTPS server it runs on loopback, two refused requests, then its drain)
-# records the classes a start and its first requests load in /app/egret.jsa, and the
-# launcher maps them instead of loading them. The sidecar profile's flags and the launcher's
+# Class-data sharing: a training run of Egret's real start-up (`egret run` in a JVM of its own,
+# driven by dev.egret.lambda.Training, the build's training for the Lambda layer and for
+# target/egret.jsa too: an upgraded request and a CONNECT tunnel to an HTTPS server it runs on
+# loopback, two refused requests, then SIGTERM and the drain) records the classes a start and its
+# first requests load in /app/egret.jsa, and the launcher maps them instead of loading them. The
+# driver's own classes stay out of the archive. The sidecar profile's flags and the launcher's
 # class path (/app/egret.jar); the gateway profile maps the same archive. -Xshare:auto in the
 # launcher: a JVM that cannot map the archive still starts, only slower.
-RUN java -XX:ArchiveClassesAtExit=/app/egret.jsa @/app/sidecar.flags \
-      -cp /app/egret.jar dev.egret.lambda.Training >/dev/null \
+RUN java -cp /app/egret.jar dev.egret.lambda.Training \
+      java -XX:ArchiveClassesAtExit=/app/egret.jsa @/app/sidecar.flags \
+      -cp /app/egret.jar dev.egret.cli.Egret run >/dev/null \
  && chmod 0444 /app/egret.jsa \
  && rm -rf /tmp/egret-training* /tmp/libnetty*
 

@@ -327,6 +327,10 @@ config_env=$(sed -n 's/^ENV .*EGRET_CONFIG=\([^ ]*\).*/\1/p' Dockerfile | tail -
 default_profile=$(sed -n 's/^ENV .*EGRET_JVM_PROFILE=\([^ ]*\).*/\1/p' Dockerfile | tail -1)
 [[ $default_profile == sidecar ]] || die "Dockerfile's EGRET_JVM_PROFILE is '$default_profile', expected sidecar"
 echo "class-data archive: $(du -h "$APP/egret.jsa" | cut -f1), trained by mvn package"
+# The launcher maps it under -Xshare:auto, which starts without it, only slower: -Xshare:on here
+# fails when the archive does not map on the image's Java with the launcher's flags and class path.
+env EGRET_JAVA="$IMAGE_JAVA" EGRET_JAVA_OPTS=-Xshare:on "$APP/egret" help >/dev/null 2>"$OUT/archive.log" \
+  || die "the launcher's JVM does not map $APP/egret.jsa: $(head -3 "$OUT/archive.log")"
 
 # The one-shot commands (egret check, iptables) run through the same launcher in the image.
 java_oneshot=(env EGRET_JAVA="$IMAGE_JAVA" "$APP/egret")

@@ -374,8 +374,8 @@ if [[ $JAR -ef $ROOT/proxy/target/egret.jar && -f $ARCHIVE ]] \
 else
   say "training a class-data archive (dev.egret.lambda.Training), as the image build does"
   ARCHIVE=$W/egret.jsa
-  "$JAVA" -XX:ArchiveClassesAtExit="$ARCHIVE" "@$ROOT/deploy/jvm/sidecar.flags" \
-    -cp "$JAR" dev.egret.lambda.Training >"$W/training.log" 2>&1 \
+  "$JAVA" -cp "$JAR" dev.egret.lambda.Training "$JAVA" -XX:ArchiveClassesAtExit="$ARCHIVE" \
+    "@$ROOT/deploy/jvm/sidecar.flags" -cp "$JAR" dev.egret.cli.Egret run >"$W/training.log" 2>&1 \
     || die "the training run failed: $(tail -5 "$W/training.log")"
 fi
 # shellcheck disable=SC2206

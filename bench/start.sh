@@ -8,8 +8,8 @@
 #   START_B_OPTS=-XX:CICompilerCount=1 bench/start.sh    # same jar, one flag more for B
 #
 # Each jar is copied into the run's folder and gets a class-data archive trained there the way
-# the image's build trains its own (dev.egret.lambda.Training, the sidecar profile's flags), so
-# both start as the image does. Each start runs the JVM profile's flags (deploy/jvm/sidecar.flags
+# the image's build trains its own (`egret run` driven by dev.egret.lambda.Training, the sidecar
+# profile's flags), so both start as the image does. Each start runs the JVM profile's flags (deploy/jvm/sidecar.flags
 # as an @argument-file) plus -XX:MaxRAM at the profile's limit and the archive, with a config
 # that trusts the JDK's CA set and the run's CA (as a default config reads the JDK's CA set),
 # behind one nginx HTTPS upstream. Per start it records:
@@ -87,14 +87,33 @@ pids+=($!)
 
 # Each variant's jar in a folder of its own with the archive trained for it there: an archive
 # maps only for the class path it was recorded with.
+# START_A_JAVA / START_B_JAVA: another java for A or B (to compare runtimes on one jar);
+# START_A_ARCHIVE / START_B_ARCHIVE: cds (a dynamic class-data archive, -XX:ArchiveClassesAtExit),
+# aot (JDK 25's AOT cache, -XX:AOTCacheOutput: classes loaded and linked, method profiles) or none.
+# The training run gets the variant's START_*_OPTS too: an archive made with other flags is refused.
+declare -A JAVA_OF ARCHIVE_OF
 for v in A B; do
-  jar_var=JAR_$v
+  jar_var=JAR_$v java_var=START_${v}_JAVA kind_var=START_${v}_ARCHIVE opts_var=START_${v}_OPTS
+  # shellcheck disable=SC2206
+  topts=(${!opts_var:-})
+  JAVA_OF[$v]=${!java_var:-$JAVA}
   mkdir -p "$W/$v"
   cp -p "${!jar_var}" "$W/$v/egret.jar"
-  say "training $v's class-data archive (${!jar_var})"
-  "$JAVA" -XX:ArchiveClassesAtExit="$W/$v/egret.jsa" "@$FLAGS_FILE" -cp "$W/$v/egret.jar" \
-    dev.egret.lambda.Training >"$W/$v/training.log" 2>&1 \
+  case ${!kind_var:-cds} in
+    cds) ARCHIVE_OF[$v]="-XX:SharedArchiveFile=$W/$v/egret.jsa -Xshare:auto"
+         train=("-XX:ArchiveClassesAtExit=$W/$v/egret.jsa") ;;
+    aot) ARCHIVE_OF[$v]="-XX:AOTCache=$W/$v/egret.aot"
+         train=("-XX:AOTCacheOutput=$W/$v/egret.aot") ;;
+    none) ARCHIVE_OF[$v]="" train=() ;;
+    *) die "START_${v}_ARCHIVE is '${!kind_var}': cds, aot or none" ;;
+  esac
+  ((${#train[@]})) || continue
+  say "training $v's ${!kind_var:-cds} archive (${!jar_var}, ${JAVA_OF[$v]})"
+  "${JAVA_OF[$v]}" -cp "$W/$v/egret.jar" dev.egret.lambda.Training \
+    "${JAVA_OF[$v]}" "${train[@]}" "@$FLAGS_FILE" "-XX:MaxRAM=$MAXRAM" "${topts[@]}" \
+    -cp "$W/$v/egret.jar" dev.egret.cli.Egret run >"$W/$v/training.log" 2>&1 \
     || die "$v's training run failed: $(tail -5 "$W/$v/training.log")"
+  say "$v's archive: $(du -h "$W/$v"/egret.jsa "$W/$v"/egret.aot 2>/dev/null | cut -f1)"
 done
 
 cpu_s() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$1/stat"; }
@@ -122,7 +141,9 @@ allow:
     ports: [$TLS_PORT]
 EOF
   start_ns=$(date +%s%N)
-  "$JAVA" "@$FLAGS_FILE" "-XX:SharedArchiveFile=$W/$v/egret.jsa" -Xshare:auto "-XX:MaxRAM=$MAXRAM" \
+  # shellcheck disable=SC2206
+  local archive=(${ARCHIVE_OF[$v]})
+  "${JAVA_OF[$v]}" "@$FLAGS_FILE" "${archive[@]}" "-XX:MaxRAM=$MAXRAM" \
     "${opts[@]}" -jar "$W/$v/egret.jar" run --config "$dir/egret.yaml" >"$dir/stdout" 2>"$dir/stderr" &
   pid=$!
   pids+=("$pid")
@@ -163,8 +184,8 @@ print(-1 if bad else round(r["requests"] / (r["duration_us"] / 1e6)))') \
 }
 
 say "$N starts each, alternating; $JAVA, @$FLAGS_FILE -XX:MaxRAM=$MAXRAM"
-say "A: $JAR_A ${START_A_OPTS:-}"
-say "B: $JAR_B ${START_B_OPTS:-}"
+say "A: $JAR_A ${JAVA_OF[A]} ${ARCHIVE_OF[A]} ${START_A_OPTS:-}"
+say "B: $JAR_B ${JAVA_OF[B]} ${ARCHIVE_OF[B]} ${START_B_OPTS:-}"
 for round in $(seq "$N"); do
   one A "$round"
   one B "$round"

@@ -29,6 +29,7 @@ import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayDeque;
+import java.util.Arrays;
 import java.util.Base64;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -51,6 +52,24 @@ import javax.net.ssl.TrustManagerFactory;
  * </pre>
  *
  * Exits 0 through the extension's own SHUTDOWN path; exits 1 if a step failed or took over 60 s.
+ *
+ * <p>With arguments, they are the command of the JVM to train, and this JVM only drives it: the
+ * upstream, the Extensions API and the requests stay here, so the child's archive holds what its
+ * start and first requests load and not the training's own classes (the JDK's TLS server and
+ * client, the Vert.x HTTP server). The child gets the config and the Extensions API's address in
+ * its environment (EGRET_CONFIG, AWS_LAMBDA_RUNTIME_API); its standard output (the access log) is
+ * dropped, its errors are this JVM's. A child whose command says {@code lambda} (the layer's) is
+ * exercised when it asks for its first event and ends through SHUTDOWN; any other ({@code egret
+ * run}: the image's and the build's archive, which then holds neither the extension's Extensions
+ * API client nor Jackson's data binding, 700 classes a sidecar never loads) is exercised once its
+ * /readyz answers 200 and ends by SIGTERM, its drain:
+ *
+ * <pre>
+ * java -cp egret.jar dev.egret.lambda.Training \
+ *     java -XX:ArchiveClassesAtExit=egret.jsa &#64;sidecar.flags -cp egret.jar dev.egret.cli.Egret run
+ * </pre>
+ *
+ * Exits 1 if the child did not exit through that path within the 60 s.
  */
 public final class Training {
   private Training() {}
@@ -58,6 +77,7 @@ public final class Training {
   public static void main(String[] args) throws Exception {
     Vertx vertx = Vertx.vertx();
     int proxyPort = freePort();
+    int adminPort = freePort();
     Path dir = Files.createTempDirectory("egret-training");
     // A loopback HTTPS upstream with a certificate made here, trusted beside the JDK's CA set (as
     // a default config trusts that set): the upgraded request and the tunnel below go through
@@ -76,7 +96,7 @@ public final class Training {
     int upstreamPort = upstream.listen(0, "127.0.0.1").await(30, TimeUnit.SECONDS).actualPort();
     Path config = Files.writeString(dir.resolve("egret.yaml"), """
         version: 1
-        listen: {proxy: 127.0.0.1:%d, admin: 127.0.0.1:0}
+        listen: {proxy: 127.0.0.1:%d, admin: 127.0.0.1:%d}
         tls: {trust: [system, %s]}
         addresses: {allow: [127.0.0.1/32]}
         allow:
@@ -86,7 +106,7 @@ public final class Training {
             paths: ["/v1/**"]
           - host: 127.0.0.1
             ports: [%d]
-        """.formatted(proxyPort, certFile, upstreamPort));
+        """.formatted(proxyPort, adminPort, certFile, upstreamPort));
     HttpServer api = vertx.createHttpServer().requestHandler(request -> {
       String path = request.path();
       if (path.endsWith("/register")) {
@@ -94,12 +114,7 @@ public final class Training {
       } else if (path.endsWith("/event/next")) {
         // The extension asks for its first event only once it serves: exercise it, then stop.
         vertx.executeBlocking(() -> {
-          for (int i = 0; i < 2; i++) { // a new upstream connection, then a pooled one
-            upgraded(proxyPort, upstreamPort);
-          }
-          tunnelled(proxyPort, upstreamPort, cert);
-          refused(proxyPort, "CONNECT denied.example.net:443 HTTP/1.1\r\nHost: denied.example.net:443\r\n\r\n");
-          refused(proxyPort, "GET http://denied.example.net/ HTTP/1.1\r\nHost: denied.example.net\r\n\r\n");
+          exercise(proxyPort, upstreamPort, cert);
           return null;
         }).onComplete(ar -> {
           if (ar.failed()) {
@@ -115,18 +130,101 @@ public final class Training {
       }
     });
     int apiPort = api.listen(0, "127.0.0.1").await(30, TimeUnit.SECONDS).actualPort();
+    Map<String, String> env = Map.of(
+        "AWS_LAMBDA_RUNTIME_API", "127.0.0.1:" + apiPort,
+        "EGRET_CONFIG", config.toString(),
+        "EGRET_METRICS_INTERVAL", "60s");
+    if (args.length > 0) {
+      System.exit(drive(args, env, adminPort, proxyPort, upstreamPort, cert));
+    }
     // A build step's time limit: a training run that hangs fails the build instead.
     vertx.setTimer(60_000, t -> {
       System.err.println("egret training: no SHUTDOWN within 60 s");
       Runtime.getRuntime().halt(1);
     });
-    int code = Extension.main(new ArrayDeque<>(), Map.of(
-        "AWS_LAMBDA_RUNTIME_API", "127.0.0.1:" + apiPort,
-        "EGRET_CONFIG", config.toString(),
-        "EGRET_METRICS_INTERVAL", "60s"), new PrintStream(OutputStream.nullOutputStream()), System.err);
+    int code = Extension.main(new ArrayDeque<>(), env,
+        new PrintStream(OutputStream.nullOutputStream()), System.err);
     if (code >= 0) {
       System.err.println("egret training: the extension did not start (exit " + code + ")");
       Runtime.getRuntime().halt(1);
+    }
+  }
+
+  /**
+   * The requests of a first start: an upgraded request twice (a new upstream connection, then a
+   * pooled one), a tunnel, two refusals.
+   */
+  private static void exercise(int proxyPort, int upstreamPort, byte[] cert) throws Exception {
+    for (int i = 0; i < 2; i++) {
+      upgraded(proxyPort, upstreamPort);
+    }
+    tunnelled(proxyPort, upstreamPort, cert);
+    refused(proxyPort, "CONNECT denied.example.net:443 HTTP/1.1\r\nHost: denied.example.net:443\r\n\r\n");
+    refused(proxyPort, "GET http://denied.example.net/ HTTP/1.1\r\nHost: denied.example.net\r\n\r\n");
+  }
+
+  /** Runs and exercises the JVM to train (see the class comment); its exit code for ours. */
+  private static int drive(String[] command, Map<String, String> env, int adminPort, int proxyPort,
+      int upstreamPort, byte[] cert) throws Exception {
+    // This JVM's TLS server warmed first (one request straight to it): its first handshake is
+    // slow on a loaded machine, and the child's first upstream handshake must not time out on it.
+    try (Socket s = new Socket(InetAddress.getLoopbackAddress(), upstreamPort)) {
+      s.setSoTimeout(30_000);
+      tlsGet(s, upstreamPort, cert, "the warm-up request");
+    }
+    ProcessBuilder trained = new ProcessBuilder(command)
+        .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+        .redirectError(ProcessBuilder.Redirect.INHERIT);
+    trained.environment().putAll(env);
+    Process child = trained.start();
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+    try {
+      boolean lambda = Arrays.asList(command).contains("lambda");
+      if (!lambda) {
+        awaitReady(child, adminPort, deadline);
+        exercise(proxyPort, upstreamPort, cert);
+        child.destroy(); // SIGTERM: the drain, then the exit that writes the archive
+      }
+      if (!child.waitFor(deadline - System.nanoTime(), TimeUnit.NANOSECONDS)) {
+        System.err.println("egret training: " + command[0] + " did not exit within 60 s");
+        return 1;
+      }
+      // 143: the JVM's exit after SIGTERM (128 + 15), which `egret run` ends with.
+      int code = child.exitValue();
+      if (code != 0 && !(code == 143 && !lambda)) {
+        System.err.println("egret training: " + command[0] + " exited " + code);
+        return 1;
+      }
+      return 0;
+    } catch (Exception e) {
+      System.err.println("egret training: " + e.getMessage());
+      return 1;
+    } finally {
+      child.destroyForcibly();
+    }
+  }
+
+  /** Polls the child's /readyz until it answers 200; fails if the child exits or time runs out. */
+  private static void awaitReady(Process child, int adminPort, long deadline) throws Exception {
+    while (true) {
+      if (!child.isAlive()) {
+        throw new IOException("the trained JVM exited " + child.exitValue() + " before it was ready");
+      }
+      if (System.nanoTime() > deadline) {
+        throw new IOException("the trained JVM was not ready within 60 s");
+      }
+      try (Socket s = new Socket(InetAddress.getLoopbackAddress(), adminPort)) {
+        s.setSoTimeout(10_000);
+        s.getOutputStream().write(("GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            + "Connection: close\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+        if (new String(s.getInputStream().readNBytes(12), StandardCharsets.US_ASCII)
+            .startsWith("HTTP/1.1 200")) {
+          return;
+        }
+      } catch (IOException notYet) {
+        // not listening yet
+      }
+      Thread.sleep(20);
     }
   }
 
@@ -171,20 +269,27 @@ public final class Training {
         head.append((char) b);
       }
       expect200(head.toString().getBytes(StandardCharsets.US_ASCII), "the CONNECT");
-      KeyStore trust = KeyStore.getInstance(KeyStore.getDefaultType());
-      trust.load(null, null);
-      trust.setCertificateEntry("upstream", CertificateFactory.getInstance("X.509")
-          .generateCertificate(new ByteArrayInputStream(cert)));
-      TrustManagerFactory tmf = TrustManagerFactory.getInstance("PKIX");
-      tmf.init(trust);
-      SSLContext tls = SSLContext.getInstance("TLS");
-      tls.init(null, tmf.getTrustManagers(), null);
-      try (SSLSocket t = (SSLSocket) tls.getSocketFactory()
-          .createSocket(s, "127.0.0.1", upstreamPort, false)) {
-        t.getOutputStream().write(("GET / HTTP/1.1\r\nHost: " + authority
-            + "\r\nConnection: close\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
-        expect200(t.getInputStream().readAllBytes(), "the request inside the tunnel");
-      }
+      tlsGet(s, upstreamPort, cert, "the request inside the tunnel");
+    }
+  }
+
+  /** A TLS GET / over {@code s} to the upstream, trusting its certificate; expects a 200. */
+  private static void tlsGet(Socket s, int upstreamPort, byte[] cert, String what)
+      throws Exception {
+    String authority = "127.0.0.1:" + upstreamPort;
+    KeyStore trust = KeyStore.getInstance(KeyStore.getDefaultType());
+    trust.load(null, null);
+    trust.setCertificateEntry("upstream", CertificateFactory.getInstance("X.509")
+        .generateCertificate(new ByteArrayInputStream(cert)));
+    TrustManagerFactory tmf = TrustManagerFactory.getInstance("PKIX");
+    tmf.init(trust);
+    SSLContext tls = SSLContext.getInstance("TLS");
+    tls.init(null, tmf.getTrustManagers(), null);
+    try (SSLSocket t = (SSLSocket) tls.getSocketFactory()
+        .createSocket(s, "127.0.0.1", upstreamPort, false)) {
+      t.getOutputStream().write(("GET / HTTP/1.1\r\nHost: " + authority
+          + "\r\nConnection: close\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+      expect200(t.getInputStream().readAllBytes(), what);
     }
   }
 
