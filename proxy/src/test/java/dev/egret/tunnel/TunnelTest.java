@@ -82,7 +82,9 @@ class TunnelTest {
     plain = TlsTestServer.plain().name("plain").start();
     raw = RawUpstream.start();
     serverVertx = Vertx.vertx();
-    // An EC key keeps 500 simultaneous server handshakes cheap on a small machine.
+    // An EC key keeps 500 simultaneous server handshakes cheap on a small machine. No test here
+    // waits for a timeout, so handshake and idle are long: at a load average of 12 or more, 500
+    // handshakes took over 10 s and the first tunnels idled 30 s waiting for the last.
     bulk = BulkServer.start(serverVertx, root.leaf(HOST).key(KeyKind.EC_P256).issue(), dir);
     telemetry = new RecordingTelemetry();
     egret = EgretFixture.builder().hosts(Map.of(HOST, "127.0.0.1")).telemetry(telemetry)
@@ -91,7 +93,7 @@ class TunnelTest {
         listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
         tls: {trust: [%s]}
         addresses: {allow: [127.0.0.1/32]}
-        timeouts: {connect: 2s, handshake: 10s, idle: 30s}
+        timeouts: {connect: 2s, handshake: 60s, idle: 90s}
         limits: {maxConnectionsPerDestination: 600}
         allow:
           - host: %s
