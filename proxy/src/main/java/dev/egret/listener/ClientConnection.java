@@ -23,7 +23,6 @@ import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.LastHttpContent;
 import dev.egret.telemetry.Fatal;
-import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.util.ReferenceCountUtil;
 import io.vertx.core.Future;
 import io.vertx.core.internal.ContextInternal;
@@ -60,13 +59,24 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
   private boolean closed;
   /** Requests begun on this connection; a fresh one is served once even while draining. */
   private int served;
+  /**
+   * {@code timeouts.idle}: between requests, a connection without a byte read or a response
+   * byte written for this long closes (0: never). Kept here rather than by Netty's {@code
+   * IdleStateHandler}, which would be one more handler for every read, write and flush of every
+   * request and a listener on every write; only the end of each response is watched.
+   */
+  private final long idleNanos;
+  /** When a byte was last read, or the last response was written ({@link System#nanoTime()}). */
+  private long lastActive;
+  private java.util.concurrent.ScheduledFuture<?> idleTimer;
 
   ClientConnection(Stages stages, Pipelines pipelines, ContextInternal context,
-      Exchange.Origin origin) {
+      Exchange.Origin origin, long idleNanos) {
     this.stages = stages;
     this.pipelines = pipelines;
     this.context = context;
     this.origin = origin;
+    this.idleNanos = idleNanos;
   }
 
   @Override
@@ -77,6 +87,54 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
     this.peer = ClientPeer.proxied(ctx.channel())
         ? Exchange.address(ClientPeer.peerAddress(ctx.channel())) : null;
     stages.connections().track(ctx.channel(), this);
+    lastActive = System.nanoTime();
+    if (idleNanos > 0) {
+      scheduleIdleCheck(idleNanos);
+    }
+  }
+
+  @Override
+  public void handlerRemoved(ChannelHandlerContext ctx) {
+    if (idleTimer != null) {
+      idleTimer.cancel(false); // the socket went to a tunnel, which keeps its own time
+      idleTimer = null;
+    }
+  }
+
+  @Override
+  public void channelReadComplete(ChannelHandlerContext ctx) {
+    lastActive = System.nanoTime(); // once per read from the socket, whatever it held
+    ctx.fireChannelReadComplete();
+  }
+
+  private void scheduleIdleCheck(long delayNanos) {
+    idleTimer = ctx.executor().schedule(this::idleCheck, delayNanos,
+        java.util.concurrent.TimeUnit.NANOSECONDS);
+  }
+
+  /** {@code timeouts.idle} between requests; a hop in flight has its own timeouts. */
+  private void idleCheck() {
+    idleTimer = null;
+    if (!ctx.channel().isActive() || ctx.isRemoved()) {
+      return;
+    }
+    long left = idleNanos - (System.nanoTime() - lastActive);
+    if (left <= 0 && current == null) {
+      ctx.close();
+      return;
+    }
+    scheduleIdleCheck(left > 0 ? left : idleNanos);
+  }
+
+  /**
+   * The response has been handed to the socket: the connection is idle from when its last
+   * byte is written (at once, unless the client reads slowly).
+   */
+  private void activeUntil(io.netty.channel.ChannelFuture lastWrite) {
+    lastActive = System.nanoTime();
+    if (lastWrite != null && !lastWrite.isDone()) {
+      lastWrite.addListener(f -> lastActive = System.nanoTime());
+    }
   }
 
   @Override
@@ -102,15 +160,6 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
       current.roomAgain();
     }
     ctx.fireChannelWritabilityChanged();
-  }
-
-  @Override
-  public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
-    if (evt instanceof IdleStateEvent && current == null) {
-      ctx.close(); // timeouts.idle between requests; a hop in flight has its own timeouts
-      return;
-    }
-    ctx.fireUserEventTriggered(evt);
   }
 
   @Override
@@ -207,7 +256,6 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
     var p = ctx.pipeline();
     p.remove(decoder);
     p.remove(Pipelines.ENCODER);
-    p.remove(Pipelines.IDLE);
     p.remove(this);
     return early;
   }
@@ -246,7 +294,10 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
   private final class Request implements Downstream {
     private final Exchange ex;
     private final RequestHead head;
-    private final ArrayDeque<HttpContent> early = new ArrayDeque<>();
+    /** Body data that arrived before the upgrade asked for it; made only when some does. */
+    private ArrayDeque<HttpContent> early;
+    /** The last write of the response, once it has been made. */
+    private io.netty.channel.ChannelFuture lastWrite;
     private final boolean clientAsksClose;
     private Consumer<ByteBuf> bodySink;
     private Runnable bodyEnd;
@@ -273,6 +324,9 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
       if (bodySink != null) {
         deliver(content);
       } else if (content.content().isReadable() || content instanceof LastHttpContent) {
+        if (early == null) {
+          early = new ArrayDeque<>();
+        }
         early.add(content);
       } else {
         content.release();
@@ -299,7 +353,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
     public void body(Consumer<ByteBuf> data, Runnable end) {
       bodySink = data;
       bodyEnd = end;
-      while (!early.isEmpty() && bodySink != null) {
+      while (early != null && !early.isEmpty() && bodySink != null) {
         deliver(early.poll());
       }
     }
@@ -327,6 +381,22 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
 
     @Override
     public void head(HttpResponse response) {
+      ctx.write(prepare(response));
+    }
+
+    @Override
+    public void whole(HttpResponse head, ByteBuf data) {
+      HttpResponse h = prepare(head);
+      // One message: the encoder writes the head and a small body into one buffer, and the
+      // response costs one write and one flush instead of three writes and two. Trailers are
+      // not relayed, as with end().
+      lastWrite = ctx.writeAndFlush(new io.netty.handler.codec.http.DefaultFullHttpResponse(
+          h.protocolVersion(), h.status(), data, h.headers(),
+          io.netty.handler.codec.http.EmptyHttpHeaders.INSTANCE));
+    }
+
+    /** The head as this connection writes it: its status recorded, Connection set. */
+    private HttpResponse prepare(HttpResponse response) {
       headWritten = true;
       ex.status(response.status().code());
       closeAfter |= draining || clientAsksClose
@@ -339,7 +409,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
       if (http10()) {
         response.setProtocolVersion(io.netty.handler.codec.http.HttpVersion.HTTP_1_0);
       }
-      ctx.write(response);
+      return response;
     }
 
     @Override
@@ -363,7 +433,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
 
     @Override
     public void end() {
-      ctx.writeAndFlush(LastHttpContent.EMPTY_LAST_CONTENT);
+      lastWrite = ctx.writeAndFlush(LastHttpContent.EMPTY_LAST_CONTENT);
     }
 
     @Override
@@ -411,8 +481,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
     /** The body broke off or was malformed after the head was handed on. */
     void bodyBroken(ProxyFailure failure) {
       bodyDone = true;
-      early.forEach(HttpContent::release);
-      early.clear();
+      releaseEarly();
       bodySink = null;
       fail(failure);
       clientGone(); // the upstream request is reset, never ended
@@ -429,7 +498,15 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
             .addListener(ChannelFutureListener.CLOSE);
       } else {
         current = null;
+        activeUntil(lastWrite);
         decoder.next();
+      }
+    }
+
+    private void releaseEarly() {
+      if (early != null) {
+        early.forEach(HttpContent::release);
+        early.clear();
       }
     }
 
@@ -452,8 +529,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
       // it was not a CONNECT (whose following bytes were meant for a tunnel), or malformed.
       boolean close = !bodyDone || head == null || head.isConnect() || draining
           || clientAsksClose || f.kind() == ErrorKind.REQUEST_ERROR;
-      early.forEach(HttpContent::release);
-      early.clear();
+      releaseEarly();
       headWritten = true;
       ex.status(f.status());
       finish(f);
@@ -470,6 +546,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
         written.addListener(ChannelFutureListener.CLOSE);
       } else {
         current = null;
+        activeUntil(written);
         decoder.next();
       }
     }

@@ -343,12 +343,18 @@ final class UpstreamCall extends UpstreamClient.Lease {
       content.release();
       return;
     }
-    if (pendingHead != null) {
-      down.head(pendingHead);
-      pendingHead = null;
-    }
     ByteBuf data = content.content();
     int n = data.readableBytes();
+    if (pendingHead != null) {
+      HttpResponse h = pendingHead;
+      pendingHead = null;
+      if (content instanceof LastHttpContent) {
+        received += n;
+        complete(h, data); // head and body arrived together: one write for the client
+        return;
+      }
+      down.head(h);
+    }
     if (n > 0) {
       received += n;
       down.data(data); // the client connection releases it
@@ -374,9 +380,18 @@ final class UpstreamCall extends UpstreamClient.Lease {
 
   /** The response is complete: the connection goes back to the pool (if it can be reused). */
   private void complete() {
+    complete(null, null);
+  }
+
+  /** As {@link #complete()}; with a {@code head}, the whole response goes to the client now. */
+  private void complete(HttpResponse head, ByteBuf data) {
     finished = true;
     ex.bytes(sent, received);
-    down.end();
+    if (head != null) {
+      down.whole(head, data);
+    } else {
+      down.end();
+    }
     UpstreamConnection c = conn;
     conn = null;
     if (c != null) {
