@@ -69,6 +69,13 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
   /** When a byte was last read, or the last response was written ({@link System#nanoTime()}). */
   private long lastActive;
   private java.util.concurrent.ScheduledFuture<?> idleTimer;
+  /**
+   * {@link #begin}, bound once. Under the sidecar profile's client compiler, each capture of a
+   * lambda or method reference is a call into the VM (an unintrinsified allocateInstance), so the
+   * per-request path captures none: what it needs is bound per connection, or is an object the
+   * request has anyway ({@link Request} is its own continuation).
+   */
+  private final io.vertx.core.Handler<RequestHead> begin = this::begin;
 
   ClientConnection(Stages stages, Pipelines pipelines, ContextInternal context,
       Exchange.Origin origin, long idleNanos) {
@@ -140,7 +147,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
   @Override
   public void channelRead(ChannelHandlerContext ctx, Object msg) {
     if (msg instanceof RequestHead head) {
-      context.dispatch(head, this::begin);
+      context.dispatch(head, begin);
     } else if (msg instanceof HttpContent content) {
       if (current != null) {
         current.content(content);
@@ -196,31 +203,8 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
     if (ex.serving().config().clients().gateway()) {
       ex.from(credentials(head));
     }
-    stages.route().admit(ex)
-        .compose(admitted -> {
-          if (request.gone) {
-            // The client left while the host was resolved: nothing goes upstream for nobody.
-            return Future.failedFuture(new ProxyFailure(ErrorKind.CLIENT_ABORTED,
-                "the client connection closed before the request was forwarded"));
-          }
-          if (admitted.kind() == Kind.TUNNEL) {
-            // The tunnel, and plain HTTP inside it, are the CONNECT's client.
-            Credentials.remember(ctx.channel(), admitted.identified());
-            return stages.tunnel().open(admitted, ctx, this::handOver, (pipeline, first) ->
-                pipelines.plainHttpInTunnel(pipeline, context, head.authority(), first));
-          }
-          return stages.upgrade().forward(admitted, request).map(true);
-        })
-        .onComplete(ar -> {
-          if (ar.failed()) {
-            request.fail(FailureClassifier.classify(ar.cause(), ex.host()).failure());
-          } else if (ar.result()) {
-            request.completed(null);
-          } else {
-            // The tunnel carried plain HTTP: its requests are the hops; the CONNECT is not one.
-            ex.finish(null);
-          }
-        });
+    // Request.apply forwards the admitted hop; Request.handle ends it.
+    stages.route().admit(ex).compose(request).onComplete(request);
   }
 
   /**
@@ -290,8 +274,13 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
     return current == null || current.ex.kind() == null ? null : current.ex.kind().label();
   }
 
-  /** One request on this connection, from its head to the end of its response. */
-  private final class Request implements Downstream {
+  /**
+   * One request on this connection, from its head to the end of its response; also what runs
+   * once the route admitted it ({@link #apply}) and once it is over ({@link #handle}).
+   */
+  private final class Request implements Downstream,
+      java.util.function.Function<Exchange, Future<Boolean>>,
+      io.vertx.core.Handler<io.vertx.core.AsyncResult<Boolean>> {
     private final Exchange ex;
     private final RequestHead head;
     /** Body data that arrived before the upgrade asked for it; made only when some does. */
@@ -315,6 +304,40 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
       this.head = head;
       this.bodyDone = head == null || head.isConnect() || !hasBody(head);
       this.clientAsksClose = head != null && asksToClose(head);
+    }
+
+    /**
+     * The route admitted the hop: it goes to the tunnel or upstream. The future's value is true
+     * for a hop this request answers, false for a CONNECT that carried plain HTTP.
+     */
+    @Override
+    public Future<Boolean> apply(Exchange admitted) {
+      if (gone) {
+        // The client left while the host was resolved: nothing goes upstream for nobody.
+        return Future.failedFuture(new ProxyFailure(ErrorKind.CLIENT_ABORTED,
+            "the client connection closed before the request was forwarded"));
+      }
+      if (admitted.kind() == Kind.TUNNEL) {
+        // The tunnel, and plain HTTP inside it, are the CONNECT's client.
+        Credentials.remember(ctx.channel(), admitted.identified());
+        return stages.tunnel().open(admitted, ctx, ClientConnection.this::handOver,
+            (pipeline, first) -> pipelines.plainHttpInTunnel(pipeline, context,
+                head.authority(), first));
+      }
+      return stages.upgrade().forward(admitted, this).map(true);
+    }
+
+    /** The hop is over: answered, failed, or a tunnel. */
+    @Override
+    public void handle(io.vertx.core.AsyncResult<Boolean> ar) {
+      if (ar.failed()) {
+        fail(FailureClassifier.classify(ar.cause(), ex.host()).failure());
+      } else if (ar.result()) {
+        completed(null);
+      } else {
+        // The tunnel carried plain HTTP: its requests are the hops; the CONNECT is not one.
+        ex.finish(null);
+      }
     }
 
     void content(HttpContent content) {
