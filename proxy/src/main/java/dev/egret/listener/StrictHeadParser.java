@@ -243,15 +243,32 @@ public final class StrictHeadParser {
         throw Refusals.badRequest("control character in the request line");
       }
     }
-    String text = new String(head, 0, end, StandardCharsets.US_ASCII);
-    String[] parts = text.split(" ", -1);
-    if (parts.length == 2 && !parts[0].isEmpty() && !parts[1].isEmpty()) {
+    // The line split at every space, as String.split(" ", -1) would, read from the bytes: the
+    // two spaces' places and how many there are.
+    int first = -1;
+    int second = -1;
+    int spaces = 0;
+    for (int i = 0; i < end; i++) {
+      if (head[i] == ' ') {
+        if (spaces == 0) {
+          first = i;
+        } else if (spaces == 1) {
+          second = i;
+        }
+        spaces++;
+      }
+    }
+    if (spaces == 1 && first > 0 && first < end - 1) {
       throw Refusals.badRequest("HTTP/0.9 request (no HTTP version) on the proxy port");
     }
-    if (parts.length != 3 || parts[0].isEmpty() || parts[1].isEmpty() || parts[2].isEmpty()) {
+    if (spaces != 2 || first == 0 || second == first + 1 || second == end - 1) {
       throw Refusals.badRequest(
           "request line is not METHOD SP target SP HTTP-version with single spaces");
     }
+    String[] parts = {
+        new String(head, 0, first, StandardCharsets.US_ASCII),
+        new String(head, first + 1, second - first - 1, StandardCharsets.US_ASCII),
+        new String(head, second + 1, end - second - 1, StandardCharsets.US_ASCII)};
     if (parts[0].equals("PRI") && parts[1].equals("*") && parts[2].equals("HTTP/2.0")) {
       throw Refusals.versionNotSupported(
           "HTTP/2 connection preface on the proxy port; Egret speaks HTTP/1.1 to clients");
