@@ -97,11 +97,21 @@ public final class Cidr {
     if (!dev.egret.address.HostName.isDottedQuad(s)) {
       return null;
     }
-    String[] p = s.split("\\.");
+    // Four decimal octets, checked just above: read them in one pass (no split, no parse per
+    // octet; a literal host is judged on every request to it).
     byte[] b = new byte[4];
-    for (int i = 0; i < 4; i++) {
-      b[i] = (byte) Integer.parseInt(p[i]);
+    int octet = 0;
+    int value = 0;
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      if (c == '.') {
+        b[octet++] = (byte) value;
+        value = 0;
+      } else {
+        value = value * 10 + (c - '0');
+      }
     }
+    b[octet] = (byte) value;
     return b;
   }
 

@@ -15,16 +15,33 @@ final class DestinationSlots {
 
   /** Takes a slot if fewer than {@code limit} are taken; false when the cap is reached. */
   boolean tryAcquire(String destination, int limit) {
-    boolean[] taken = {false};
-    open.compute(destination, (d, n) -> {
+    Acquire acquire = new Acquire(limit);
+    open.compute(destination, acquire);
+    return acquire.taken;
+  }
+
+  /**
+   * One attempt to take a slot, and whether it did: a class rather than a capturing lambda and
+   * an array, because under the client compiler a lambda capture is a call into the VM.
+   */
+  private static final class Acquire
+      implements java.util.function.BiFunction<String, Integer, Integer> {
+    private final int limit;
+    boolean taken;
+
+    Acquire(int limit) {
+      this.limit = limit;
+    }
+
+    @Override
+    public Integer apply(String destination, Integer n) {
       int count = n == null ? 0 : n;
       if (count >= limit) {
         return n;
       }
-      taken[0] = true;
+      taken = true;
       return count + 1;
-    });
-    return taken[0];
+    }
   }
 
   void release(String destination) {

@@ -50,6 +50,21 @@ public interface Downstream {
   /** Ends the response; the hop is then complete. */
   void end();
 
+  /**
+   * The whole response at once, as {@link #head}, {@link #data} and {@link #end} would write it,
+   * in one write and one flush: for an answer whose head and body arrived together (a small
+   * body, the common case). The connection releases {@code data}, which may be empty.
+   */
+  default void whole(HttpResponse head, ByteBuf data) {
+    head(head);
+    if (data.isReadable()) {
+      data(data);
+    } else {
+      data.release();
+    }
+    end();
+  }
+
   /** False while the client's socket buffer is full: stop writing until {@code whenWritable}. */
   boolean writable();
 

@@ -16,6 +16,7 @@ import io.vertx.core.Future;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.util.Set;
+import java.util.function.Function;
 import java.util.function.Supplier;
 
 /**
@@ -58,16 +59,45 @@ public final class Route {
       return Future.succeededFuture(ex);
     }
     EgretConfig config = ex.serving().config();
-    long dnsStart = System.nanoTime();
+    Dial dial = new Dial(ex, d, config, System.nanoTime());
     return guard.check(ex.host(), d.rule() == null ? null : d.rule().allowAddresses(),
             config.addresses())
-        // Timed whether it resolved or not: a slow failure (a DNS timeout) is worth seeing.
-        .andThen(ar -> ex.timings().dns(System.nanoTime() - dnsStart))
-        .compose(address -> {
-          InetSocketAddress upstream = new InetSocketAddress(address, d.upstreamPort());
-          checkNotOwn(ex, upstream);
-          return Future.succeededFuture(ex.routed(upstream, takeSlot(ex, config)));
-        });
+        .compose(dial, dial.failed);
+  }
+
+  /**
+   * What follows the address check, as one object rather than lambdas: under the sidecar
+   * profile's client compiler each lambda capture is a call into the VM, and this runs for
+   * every request. The DNS time is taken whether it resolved or not: a slow failure (a DNS
+   * timeout) is worth seeing.
+   */
+  private final class Dial implements Function<InetAddress, Future<Exchange>> {
+    private final Exchange ex;
+    private final Decision d;
+    private final EgretConfig config;
+    private final long dnsStart;
+    final Function<Throwable, Future<Exchange>> failed = new Function<>() {
+      @Override
+      public Future<Exchange> apply(Throwable e) {
+        ex.timings().dns(System.nanoTime() - dnsStart);
+        return Future.failedFuture(e);
+      }
+    };
+
+    Dial(Exchange ex, Decision d, EgretConfig config, long dnsStart) {
+      this.ex = ex;
+      this.d = d;
+      this.config = config;
+      this.dnsStart = dnsStart;
+    }
+
+    @Override
+    public Future<Exchange> apply(InetAddress address) {
+      ex.timings().dns(System.nanoTime() - dnsStart);
+      InetSocketAddress upstream = new InetSocketAddress(address, d.upstreamPort());
+      checkNotOwn(ex, upstream);
+      return Future.succeededFuture(ex.routed(upstream, takeSlot(ex, config)));
+    }
   }
 
   /**
@@ -140,6 +170,20 @@ public final class Route {
       throw new ProxyFailure(ErrorKind.CONNECTION_LIMIT_REACHED, destination + " already has "
           + limit + " requests and tunnels in flight (limits.maxConnectionsPerDestination)");
     }
-    return () -> slots.release(destination);
+    return new Release(destination);
+  }
+
+  /** Gives a slot back; a class rather than a lambda for the reason {@link Dial} gives. */
+  private final class Release implements Runnable {
+    private final String destination;
+
+    Release(String destination) {
+      this.destination = destination;
+    }
+
+    @Override
+    public void run() {
+      slots.release(destination);
+    }
   }
 }

@@ -24,7 +24,6 @@ import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.LastHttpContent;
 import dev.egret.telemetry.Fatal;
-import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.util.ReferenceCountUtil;
 import io.vertx.core.Future;
 import io.vertx.core.Context;
@@ -61,13 +60,31 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
   private boolean closed;
   /** Requests begun on this connection; a fresh one is served once even while draining. */
   private int served;
+  /**
+   * {@code timeouts.idle}: between requests, a connection without a byte read or a response
+   * byte written for this long closes (0: never). Kept here rather than by Netty's {@code
+   * IdleStateHandler}, which would be one more handler for every read, write and flush of every
+   * request and a listener on every write; only the end of each response is watched.
+   */
+  private final long idleNanos;
+  /** When a byte was last read, or the last response was written ({@link System#nanoTime()}). */
+  private long lastActive;
+  private java.util.concurrent.ScheduledFuture<?> idleTimer;
+  /**
+   * {@link #begin}, bound once. Under the sidecar profile's client compiler, each capture of a
+   * lambda or method reference is a call into the VM (an unintrinsified allocateInstance), so the
+   * per-request path captures none: what it needs is bound per connection, or is an object the
+   * request has anyway ({@link Request} is its own continuation).
+   */
+  private final io.vertx.core.Handler<RequestHead> begin = this::begin;
 
   ClientConnection(Stages stages, Pipelines pipelines, Context context,
-      Exchange.Origin origin) {
+      Exchange.Origin origin, long idleNanos) {
     this.stages = stages;
     this.pipelines = pipelines;
     this.context = context;
     this.origin = origin;
+    this.idleNanos = idleNanos;
   }
 
   @Override
@@ -78,12 +95,60 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
     this.peer = ClientPeer.proxied(ctx.channel())
         ? Exchange.address(ClientPeer.peerAddress(ctx.channel())) : null;
     stages.connections().track(ctx.channel(), this);
+    lastActive = System.nanoTime();
+    if (idleNanos > 0) {
+      scheduleIdleCheck(idleNanos);
+    }
+  }
+
+  @Override
+  public void handlerRemoved(ChannelHandlerContext ctx) {
+    if (idleTimer != null) {
+      idleTimer.cancel(false); // the socket went to a tunnel, which keeps its own time
+      idleTimer = null;
+    }
+  }
+
+  @Override
+  public void channelReadComplete(ChannelHandlerContext ctx) {
+    lastActive = System.nanoTime(); // once per read from the socket, whatever it held
+    ctx.fireChannelReadComplete();
+  }
+
+  private void scheduleIdleCheck(long delayNanos) {
+    idleTimer = ctx.executor().schedule(this::idleCheck, delayNanos,
+        java.util.concurrent.TimeUnit.NANOSECONDS);
+  }
+
+  /** {@code timeouts.idle} between requests; a hop in flight has its own timeouts. */
+  private void idleCheck() {
+    idleTimer = null;
+    if (!ctx.channel().isActive() || ctx.isRemoved()) {
+      return;
+    }
+    long left = idleNanos - (System.nanoTime() - lastActive);
+    if (left <= 0 && current == null) {
+      ctx.close();
+      return;
+    }
+    scheduleIdleCheck(left > 0 ? left : idleNanos);
+  }
+
+  /**
+   * The response has been handed to the socket: the connection is idle from when its last
+   * byte is written (at once, unless the client reads slowly).
+   */
+  private void activeUntil(io.netty.channel.ChannelFuture lastWrite) {
+    lastActive = System.nanoTime();
+    if (lastWrite != null && !lastWrite.isDone()) {
+      lastWrite.addListener(f -> lastActive = System.nanoTime());
+    }
   }
 
   @Override
   public void channelRead(ChannelHandlerContext ctx, Object msg) {
     if (msg instanceof RequestHead head) {
-      VertxRuntime.dispatch(context, head, this::begin);
+      VertxRuntime.dispatch(context, head, begin);
     } else if (msg instanceof HttpContent content) {
       if (current != null) {
         current.content(content);
@@ -103,15 +168,6 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
       current.roomAgain();
     }
     ctx.fireChannelWritabilityChanged();
-  }
-
-  @Override
-  public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
-    if (evt instanceof IdleStateEvent && current == null) {
-      ctx.close(); // timeouts.idle between requests; a hop in flight has its own timeouts
-      return;
-    }
-    ctx.fireUserEventTriggered(evt);
   }
 
   @Override
@@ -148,31 +204,8 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
     if (ex.serving().config().clients().gateway()) {
       ex.from(credentials(head));
     }
-    stages.route().admit(ex)
-        .compose(admitted -> {
-          if (request.gone) {
-            // The client left while the host was resolved: nothing goes upstream for nobody.
-            return Future.failedFuture(new ProxyFailure(ErrorKind.CLIENT_ABORTED,
-                "the client connection closed before the request was forwarded"));
-          }
-          if (admitted.kind() == Kind.TUNNEL) {
-            // The tunnel, and plain HTTP inside it, are the CONNECT's client.
-            Credentials.remember(ctx.channel(), admitted.identified());
-            return stages.tunnel().open(admitted, ctx, this::handOver, (pipeline, first) ->
-                pipelines.plainHttpInTunnel(pipeline, context, head.authority(), first));
-          }
-          return stages.upgrade().forward(admitted, request).map(true);
-        })
-        .onComplete(ar -> {
-          if (ar.failed()) {
-            request.fail(FailureClassifier.classify(ar.cause(), ex.host()).failure());
-          } else if (ar.result()) {
-            request.completed(null);
-          } else {
-            // The tunnel carried plain HTTP: its requests are the hops; the CONNECT is not one.
-            ex.finish(null);
-          }
-        });
+    // Request.apply forwards the admitted hop; Request.handle ends it.
+    stages.route().admit(ex).compose(request).onComplete(request);
   }
 
   /**
@@ -208,7 +241,6 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
     var p = ctx.pipeline();
     p.remove(decoder);
     p.remove(Pipelines.ENCODER);
-    p.remove(Pipelines.IDLE);
     p.remove(this);
     return early;
   }
@@ -243,11 +275,19 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
     return current == null || current.ex.kind() == null ? null : current.ex.kind().label();
   }
 
-  /** One request on this connection, from its head to the end of its response. */
-  private final class Request implements Downstream {
+  /**
+   * One request on this connection, from its head to the end of its response; also what runs
+   * once the route admitted it ({@link #apply}) and once it is over ({@link #handle}).
+   */
+  private final class Request implements Downstream,
+      java.util.function.Function<Exchange, Future<Boolean>>,
+      io.vertx.core.Handler<io.vertx.core.AsyncResult<Boolean>> {
     private final Exchange ex;
     private final RequestHead head;
-    private final ArrayDeque<HttpContent> early = new ArrayDeque<>();
+    /** Body data that arrived before the upgrade asked for it; made only when some does. */
+    private ArrayDeque<HttpContent> early;
+    /** The last write of the response, once it has been made. */
+    private io.netty.channel.ChannelFuture lastWrite;
     private final boolean clientAsksClose;
     private Consumer<ByteBuf> bodySink;
     private Runnable bodyEnd;
@@ -267,6 +307,40 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
       this.clientAsksClose = head != null && asksToClose(head);
     }
 
+    /**
+     * The route admitted the hop: it goes to the tunnel or upstream. The future's value is true
+     * for a hop this request answers, false for a CONNECT that carried plain HTTP.
+     */
+    @Override
+    public Future<Boolean> apply(Exchange admitted) {
+      if (gone) {
+        // The client left while the host was resolved: nothing goes upstream for nobody.
+        return Future.failedFuture(new ProxyFailure(ErrorKind.CLIENT_ABORTED,
+            "the client connection closed before the request was forwarded"));
+      }
+      if (admitted.kind() == Kind.TUNNEL) {
+        // The tunnel, and plain HTTP inside it, are the CONNECT's client.
+        Credentials.remember(ctx.channel(), admitted.identified());
+        return stages.tunnel().open(admitted, ctx, ClientConnection.this::handOver,
+            (pipeline, first) -> pipelines.plainHttpInTunnel(pipeline, context,
+                head.authority(), first));
+      }
+      return stages.upgrade().forward(admitted, this).map(true);
+    }
+
+    /** The hop is over: answered, failed, or a tunnel. */
+    @Override
+    public void handle(io.vertx.core.AsyncResult<Boolean> ar) {
+      if (ar.failed()) {
+        fail(FailureClassifier.classify(ar.cause(), ex.host()).failure());
+      } else if (ar.result()) {
+        completed(null);
+      } else {
+        // The tunnel carried plain HTTP: its requests are the hops; the CONNECT is not one.
+        ex.finish(null);
+      }
+    }
+
     void content(HttpContent content) {
       if (content instanceof LastHttpContent) {
         bodyDone = true;
@@ -274,6 +348,9 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
       if (bodySink != null) {
         deliver(content);
       } else if (content.content().isReadable() || content instanceof LastHttpContent) {
+        if (early == null) {
+          early = new ArrayDeque<>();
+        }
         early.add(content);
       } else {
         content.release();
@@ -300,7 +377,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
     public void body(Consumer<ByteBuf> data, Runnable end) {
       bodySink = data;
       bodyEnd = end;
-      while (!early.isEmpty() && bodySink != null) {
+      while (early != null && !early.isEmpty() && bodySink != null) {
         deliver(early.poll());
       }
     }
@@ -328,6 +405,22 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
 
     @Override
     public void head(HttpResponse response) {
+      ctx.write(prepare(response));
+    }
+
+    @Override
+    public void whole(HttpResponse head, ByteBuf data) {
+      HttpResponse h = prepare(head);
+      // One message: the encoder writes the head and a small body into one buffer, and the
+      // response costs one write and one flush instead of three writes and two. Trailers are
+      // not relayed, as with end().
+      lastWrite = ctx.writeAndFlush(new io.netty.handler.codec.http.DefaultFullHttpResponse(
+          h.protocolVersion(), h.status(), data, h.headers(),
+          io.netty.handler.codec.http.EmptyHttpHeaders.INSTANCE));
+    }
+
+    /** The head as this connection writes it: its status recorded, Connection set. */
+    private HttpResponse prepare(HttpResponse response) {
       headWritten = true;
       ex.status(response.status().code());
       closeAfter |= draining || clientAsksClose
@@ -340,7 +433,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
       if (http10()) {
         response.setProtocolVersion(io.netty.handler.codec.http.HttpVersion.HTTP_1_0);
       }
-      ctx.write(response);
+      return response;
     }
 
     @Override
@@ -364,7 +457,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
 
     @Override
     public void end() {
-      ctx.writeAndFlush(LastHttpContent.EMPTY_LAST_CONTENT);
+      lastWrite = ctx.writeAndFlush(LastHttpContent.EMPTY_LAST_CONTENT);
     }
 
     @Override
@@ -412,8 +505,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
     /** The body broke off or was malformed after the head was handed on. */
     void bodyBroken(ProxyFailure failure) {
       bodyDone = true;
-      early.forEach(HttpContent::release);
-      early.clear();
+      releaseEarly();
       bodySink = null;
       fail(failure);
       clientGone(); // the upstream request is reset, never ended
@@ -430,7 +522,15 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
             .addListener(ChannelFutureListener.CLOSE);
       } else {
         current = null;
+        activeUntil(lastWrite);
         decoder.next();
+      }
+    }
+
+    private void releaseEarly() {
+      if (early != null) {
+        early.forEach(HttpContent::release);
+        early.clear();
       }
     }
 
@@ -453,8 +553,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
       // it was not a CONNECT (whose following bytes were meant for a tunnel), or malformed.
       boolean close = !bodyDone || head == null || head.isConnect() || draining
           || clientAsksClose || f.kind() == ErrorKind.REQUEST_ERROR;
-      early.forEach(HttpContent::release);
-      early.clear();
+      releaseEarly();
       headWritten = true;
       ex.status(f.status());
       finish(f);
@@ -471,6 +570,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
         written.addListener(ChannelFutureListener.CLOSE);
       } else {
         current = null;
+        activeUntil(written);
         decoder.next();
       }
     }

@@ -6,14 +6,13 @@ import dev.egret.exchange.Exchange;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelPipeline;
 import io.netty.handler.codec.http.HttpResponseEncoder;
-import io.netty.handler.timeout.IdleStateHandler;
 import io.vertx.core.Context;
-import java.util.concurrent.TimeUnit;
 
 /**
- * The handlers of an HTTP client connection, in one place: idle timer, {@link
- * StrictRequestDecoder} (the only request parser), Netty's response encoder, and the {@link
- * ClientConnection} that runs each request through the stages. The proxy port, plain HTTP
+ * The handlers of an HTTP client connection, in one place: {@link StrictRequestDecoder} (the
+ * only request parser), Netty's response encoder, and the {@link ClientConnection} that runs
+ * each request through the stages and keeps the idle timer. Every handler on this path costs
+ * each read, write and flush of every request a hop through it, so there are no more. The proxy port, plain HTTP
  * inside a tunnel and the transparent {@code http} listener differ only in how the decoder reads
  * the request-target.
  *
@@ -23,7 +22,6 @@ import java.util.concurrent.TimeUnit;
  * connection keeps the ones it started with.
  */
 public final class Pipelines {
-  static final String IDLE = "egret-idle";
   static final String DECODER = "egret-decoder";
   static final String ENCODER = "egret-encoder";
   static final String HANDLER = "egret-connection";
@@ -49,12 +47,11 @@ public final class Pipelines {
   void http(ChannelPipeline p, Context context, StrictHeadParser.TargetForm form,
       Exchange.Origin origin) {
     EgretConfig config = stages.serving().get().config();
-    p.addLast(IDLE, new IdleStateHandler(0, 0, config.timeouts().idle().toMillis(),
-        TimeUnit.MILLISECONDS));
     p.addLast(DECODER, new StrictRequestDecoder(parser(config.limits().maxHeaderBytes()), form,
         config.timeouts().requestHead()));
     p.addLast(ENCODER, new HttpResponseEncoder());
-    p.addLast(HANDLER, new ClientConnection(stages, this, context, origin));
+    p.addLast(HANDLER, new ClientConnection(stages, this, context, origin,
+        config.timeouts().idle().toNanos()));
   }
 
   /**

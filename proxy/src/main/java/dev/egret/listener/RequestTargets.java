@@ -265,6 +265,11 @@ public final class RequestTargets {
     }
     int q = pathAndQuery.indexOf('?');
     String path = q < 0 ? pathAndQuery : pathAndQuery.substring(0, q);
+    if (path.indexOf('%') < 0 && path.indexOf('.') < 0) {
+      // Nothing below can match: an encoded slash or backslash needs a '%', a dot segment a
+      // '.' or "%2e". Most paths end here, without a lower-cased copy and a split.
+      return;
+    }
     String lower = path.toLowerCase(Locale.ROOT);
     if (lower.contains("%2f")) {
       throw Refusals.badRequest("encoded slash (%2F) in the path");

@@ -85,6 +85,22 @@ public final class StrictHeadParser {
 
   /** As {@link #parse(byte[], int)}, reading the target as {@code form} says. */
   public RequestHead parse(byte[] head, int len, TargetForm form) {
+    return parse(head, len, form, null);
+  }
+
+  /**
+   * A request line {@link #checkRequestLine} has passed: its three parts and, on the proxy
+   * port, the target's authority (null for origin-form, whose authority comes from elsewhere).
+   */
+  record Line(String method, String target, String version, RequestHead.Authority authority) {}
+
+  /**
+   * As {@link #parse(byte[], int, TargetForm)}; {@code checked}, when not null, is what {@link
+   * #checkRequestLine} returned for the same bytes' request line, which is then not split and
+   * judged a second time (the decoder checks each line as it arrives). Every other rule applies
+   * as without it.
+   */
+  RequestHead parse(byte[] head, int len, TargetForm form, Line checked) {
     checkLineEndings(head, len);
     if (len < 4 || head[len - 4] != FieldLines.CR || head[len - 3] != FieldLines.LF) {
       throw Refusals.badRequest("request head does not end with an empty line");
@@ -93,10 +109,19 @@ public final class StrictHeadParser {
     if (lineEnd > maxRequestLineBytes) {
       throw Refusals.uriTooLong("request line is longer than " + maxRequestLineBytes + " bytes");
     }
-    String[] line = requestLine(head, lineEnd);
-    String method = line[0];
-    String target = line[1];
-    String version = line[2];
+    String method;
+    String target;
+    String version;
+    if (checked != null) {
+      method = checked.method();
+      target = checked.target();
+      version = checked.version();
+    } else {
+      String[] line = requestLine(head, lineEnd);
+      method = line[0];
+      target = line[1];
+      version = line[2];
+    }
 
     List<RequestHead.Header> headers = new ArrayList<>();
     int headerEnd = len - 2;
@@ -115,10 +140,12 @@ public final class StrictHeadParser {
 
     RequestHead.Authority authority;
     if (form instanceof TargetForm.Origin origin) {
-      RequestTargets.originForm(method, target);
+      if (checked == null) {
+        RequestTargets.originForm(method, target);
+      }
       authority = origin.fixed() != null ? origin.fixed() : hostAuthority(headers, origin.port());
     } else {
-      authority = RequestTargets.parse(method, target);
+      authority = checked != null ? checked.authority() : RequestTargets.parse(method, target);
     }
     RequestHead.Framing framing = framing(version, headers);
     if (method.equals("CONNECT") && framing.type() != RequestHead.Framing.Type.NONE
@@ -163,22 +190,25 @@ public final class StrictHeadParser {
    * would leave it hanging until the idle timeout; and a bad target is refused before its
    * headers are read. {@link #parse} checks the same line again with the rest of the head.
    */
-  void checkRequestLine(byte[] head, int len) {
-    checkRequestLine(head, len, TargetForm.PROXY);
+  Line checkRequestLine(byte[] head, int len) {
+    return checkRequestLine(head, len, TargetForm.PROXY);
   }
 
-  void checkRequestLine(byte[] head, int len, TargetForm form) {
+  /** Returns the checked line, which {@link #parse(byte[], int, TargetForm, Line)} takes. */
+  Line checkRequestLine(byte[] head, int len, TargetForm form) {
     checkLineEndings(head, len);
     int lineEnd = len - 2;
     if (lineEnd > maxRequestLineBytes) {
       throw Refusals.uriTooLong("request line is longer than " + maxRequestLineBytes + " bytes");
     }
     String[] line = requestLine(head, lineEnd);
+    RequestHead.Authority authority = null;
     if (form instanceof TargetForm.Origin) {
       RequestTargets.originForm(line[0], line[1]);
     } else {
-      RequestTargets.parse(line[0], line[1]);
+      authority = RequestTargets.parse(line[0], line[1]);
     }
+    return new Line(line[0], line[1], line[2], authority);
   }
 
   /** Every LF must follow a CR and every CR must precede an LF, anywhere in the head. */
@@ -213,15 +243,32 @@ public final class StrictHeadParser {
         throw Refusals.badRequest("control character in the request line");
       }
     }
-    String text = new String(head, 0, end, StandardCharsets.US_ASCII);
-    String[] parts = text.split(" ", -1);
-    if (parts.length == 2 && !parts[0].isEmpty() && !parts[1].isEmpty()) {
+    // The line split at every space, as String.split(" ", -1) would, read from the bytes: the
+    // two spaces' places and how many there are.
+    int first = -1;
+    int second = -1;
+    int spaces = 0;
+    for (int i = 0; i < end; i++) {
+      if (head[i] == ' ') {
+        if (spaces == 0) {
+          first = i;
+        } else if (spaces == 1) {
+          second = i;
+        }
+        spaces++;
+      }
+    }
+    if (spaces == 1 && first > 0 && first < end - 1) {
       throw Refusals.badRequest("HTTP/0.9 request (no HTTP version) on the proxy port");
     }
-    if (parts.length != 3 || parts[0].isEmpty() || parts[1].isEmpty() || parts[2].isEmpty()) {
+    if (spaces != 2 || first == 0 || second == first + 1 || second == end - 1) {
       throw Refusals.badRequest(
           "request line is not METHOD SP target SP HTTP-version with single spaces");
     }
+    String[] parts = {
+        new String(head, 0, first, StandardCharsets.US_ASCII),
+        new String(head, first + 1, second - first - 1, StandardCharsets.US_ASCII),
+        new String(head, second + 1, end - second - 1, StandardCharsets.US_ASCII)};
     if (parts[0].equals("PRI") && parts[1].equals("*") && parts[2].equals("HTTP/2.0")) {
       throw Refusals.versionNotSupported(
           "HTTP/2 connection preface on the proxy port; Egret speaks HTTP/1.1 to clients");

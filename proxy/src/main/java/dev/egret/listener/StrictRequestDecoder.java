@@ -54,6 +54,8 @@ public final class StrictRequestDecoder extends ChannelInboundHandlerAdapter {
   private int headLen;
   /** Index in {@code head} just past the request line's LF; -1 while still in it. */
   private int requestLineEnd = -1;
+  /** The request line as checked when it arrived; the head's parse takes it as it is. */
+  private StrictHeadParser.Line requestLine;
   private int lineStart;
   private int leadingEmptyLines;
   private boolean leadingCr;
@@ -61,7 +63,15 @@ public final class StrictRequestDecoder extends ChannelInboundHandlerAdapter {
   /** Bytes that arrived while waiting; read on {@link #next()} or handed to a tunnel. */
   private CompositeByteBuf held;
   private ChannelHandlerContext ctx;
+  /**
+   * The head timer's task while one is scheduled. It is not cancelled when a head completes:
+   * {@link #headDeadline} says whether a head is being timed and until when, and the task, when
+   * it runs, refuses a late head or schedules itself for the deadline in force. So a kept-alive
+   * connection schedules one task per {@code headTimeout}, not one (and a cancel) per request.
+   */
   private ScheduledFuture<?> headTimer;
+  /** When the head being read must be complete ({@link System#nanoTime()}); 0 when none is. */
+  private long headDeadline;
   /** True while bytes are being read, so a {@link #next()} from a handler waits its turn. */
   private boolean reading;
   private boolean nextRequested;
@@ -88,13 +98,13 @@ public final class StrictRequestDecoder extends ChannelInboundHandlerAdapter {
 
   @Override
   public void handlerRemoved(ChannelHandlerContext ctx) {
-    cancelHeadTimer();
+    stopHeadTimer();
     releaseHeld();
   }
 
   @Override
   public void channelInactive(ChannelHandlerContext ctx) {
-    cancelHeadTimer();
+    stopHeadTimer();
     releaseHeld();
     state = State.DONE;
     ctx.fireChannelInactive();
@@ -153,7 +163,7 @@ public final class StrictRequestDecoder extends ChannelInboundHandlerAdapter {
    */
   public ByteBuf detach() {
     state = State.DONE;
-    cancelHeadTimer();
+    stopHeadTimer();
     ByteBuf rest = held;
     held = null;
     return rest;
@@ -203,7 +213,7 @@ public final class StrictRequestDecoder extends ChannelInboundHandlerAdapter {
       if (headLen == 0 && skipLeading(b)) {
         continue;
       }
-      if (headLen == 0 && headTimer == null) {
+      if (headLen == 0 && headDeadline == 0) {
         startHeadTimer();
       }
       checkLimits(headLen + 1);
@@ -213,7 +223,7 @@ public final class StrictRequestDecoder extends ChannelInboundHandlerAdapter {
             || (headLen - lineStart == 2 && head[lineStart] == FieldLines.CR);
         if (requestLineEnd < 0) {
           requestLineEnd = headLen;
-          parser.checkRequestLine(head, headLen, form);
+          requestLine = parser.checkRequestLine(head, headLen, form);
         } else if (empty) {
           completeHead();
           return i + 1;
@@ -225,12 +235,14 @@ public final class StrictRequestDecoder extends ChannelInboundHandlerAdapter {
   }
 
   private void completeHead() {
-    RequestHead parsed = parser.parse(head, headLen, form);
+    RequestHead parsed = parser.parse(head, headLen, form, requestLine);
     resetHead();
     cancelHeadTimer();
     if (parsed.isConnect()) {
-      // What follows is the tunnel's, or nobody's: it waits for the CONNECT's answer.
+      // What follows is the tunnel's, or nobody's: it waits for the CONNECT's answer, and no
+      // byte more is read from the socket until the tunnel (or the next request) takes over.
       waitForResponse();
+      ctx.channel().config().setAutoRead(false);
       ctx.fireChannelRead(parsed);
       return;
     }
@@ -252,15 +264,21 @@ public final class StrictRequestDecoder extends ChannelInboundHandlerAdapter {
     ctx.fireChannelRead(LastHttpContent.EMPTY_LAST_CONTENT);
   }
 
+  /**
+   * Reading stops only once a byte of the next request arrives while this one is answered
+   * ({@link #hold}): a client that waits for each answer (nearly all do) sends nothing meanwhile,
+   * and turning reads off and on again for each request would cost two {@code epoll_ctl} calls.
+   * What is held stays bounded by the read that brought it, as when reading stopped at once.
+   */
   private void waitForResponse() {
     state = State.WAITING;
-    ctx.channel().config().setAutoRead(false);
   }
 
   private void hold(ByteBuf buf, int from, int to) {
     if (from >= to) {
       return;
     }
+    ctx.channel().config().setAutoRead(false);
     if (held == null) {
       held = ctx.alloc().compositeBuffer();
     }
@@ -326,26 +344,49 @@ public final class StrictRequestDecoder extends ChannelInboundHandlerAdapter {
     }
     headLen = 0;
     requestLineEnd = -1;
+    requestLine = null;
     lineStart = 0;
     leadingEmptyLines = 0;
   }
 
   private void startHeadTimer() {
-    cancelHeadTimer();
     if (state == State.DONE) {
       return;
     }
-    headTimer = ctx.executor().schedule(() -> {
-      headTimer = null;
-      if (state == State.HEAD) {
-        fail(new ProxyFailure(ErrorKind.REQUEST_ERROR, 408, "the request head was not complete "
-            + "within " + TimeUnit.NANOSECONDS.toMillis(headTimeoutNanos)
-            + " ms (timeouts.requestHead)", null));
-      }
-    }, headTimeoutNanos, TimeUnit.NANOSECONDS);
+    // Never 0, which means "no head is timed".
+    headDeadline = (System.nanoTime() + headTimeoutNanos) | 1;
+    if (headTimer == null) {
+      scheduleHeadTimer(headTimeoutNanos);
+    }
   }
 
+  private void scheduleHeadTimer(long delayNanos) {
+    headTimer = ctx.executor().schedule(this::headTimerRan, delayNanos, TimeUnit.NANOSECONDS);
+  }
+
+  private void headTimerRan() {
+    headTimer = null;
+    if (state == State.DONE || headDeadline == 0) {
+      return; // no head is timed now; the next one schedules the task again
+    }
+    long left = headDeadline - System.nanoTime();
+    if (left > 0) {
+      scheduleHeadTimer(left); // the head timed now began after this task was scheduled
+    } else if (state == State.HEAD) {
+      fail(new ProxyFailure(ErrorKind.REQUEST_ERROR, 408, "the request head was not complete "
+          + "within " + TimeUnit.NANOSECONDS.toMillis(headTimeoutNanos)
+          + " ms (timeouts.requestHead)", null));
+    }
+  }
+
+  /** The head is complete (or the decoder stops): its time no longer runs. */
   private void cancelHeadTimer() {
+    headDeadline = 0;
+  }
+
+  /** For good: the task goes too, so that it does not hold the connection until it runs. */
+  private void stopHeadTimer() {
+    headDeadline = 0;
     if (headTimer != null) {
       headTimer.cancel(false);
       headTimer = null;
@@ -360,7 +401,7 @@ public final class StrictRequestDecoder extends ChannelInboundHandlerAdapter {
     state = State.DONE;
     head = null;
     body = null;
-    cancelHeadTimer();
+    stopHeadTimer();
     releaseHeld();
     ctx.channel().config().setAutoRead(false);
     ctx.fireChannelRead(failure);

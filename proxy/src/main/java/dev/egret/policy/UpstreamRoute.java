@@ -19,6 +19,18 @@ public record UpstreamRoute(UpstreamProxy proxy) {
     return proxy == null;
   }
 
+  // Written out, as a record's own would be (the proxy's identity): the upstream pool's key
+  // holds a route and is looked up for every request.
+  @Override
+  public boolean equals(Object o) {
+    return this == o || o instanceof UpstreamRoute r && java.util.Objects.equals(proxy, r.proxy);
+  }
+
+  @Override
+  public int hashCode() {
+    return java.util.Objects.hashCode(proxy);
+  }
+
   /** The proxy's configured name, or {@code none} for a direct route (the config's word). */
   public String name() {
     return proxy == null ? "none" : proxy.name();

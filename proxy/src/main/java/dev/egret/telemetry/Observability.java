@@ -295,9 +295,9 @@ public final class Observability implements Telemetry, AutoCloseable {
     RequestMeters m = requestMeters.get(
         new RequestKey(destination, kindLabel(hop), hop.outcome(), hop.errorLabel(),
             hop.identity),
-        this::newRequestMeters);
+        newRequestMeters);
     m.count().increment();
-    m.duration().record(Duration.ofNanos(total));
+    m.duration().record(total, java.util.concurrent.TimeUnit.NANOSECONDS);
     // Zero amounts create no series: a denied request relayed nothing.
     if (hop.bytesUpstream > 0) {
       bytes(destination, "upstream", hop.identity).increment(hop.bytesUpstream);
@@ -487,16 +487,25 @@ public final class Observability implements Telemetry, AutoCloseable {
   }
 
   private Counter bytes(String destination, String direction, String client) {
-    return bytesMeters.get(new BytesKey(destination, direction, client), k -> {
-      Counter.Builder b = Counter.builder(BYTES)
-          .description("Payload bytes relayed, by destination and direction")
-          .tag("destination", k.destination())
-          .tag("direction", k.direction());
-      if (k.client() != null) {
-        b.tag("client", k.client());
-      }
-      return b.register(registry);
-    });
+    return bytesMeters.get(new BytesKey(destination, direction, client), newBytesCounter);
+  }
+
+  // The builders of the per-request meters, bound once: a method reference or lambda that
+  // captures this is a call into the VM at each capture under the client compiler.
+  private final java.util.function.Function<RequestKey, RequestMeters> newRequestMeters =
+      this::newRequestMeters;
+  private final java.util.function.Function<BytesKey, Counter> newBytesCounter =
+      this::newBytesCounter;
+
+  private Counter newBytesCounter(BytesKey k) {
+    Counter.Builder b = Counter.builder(BYTES)
+        .description("Payload bytes relayed, by destination and direction")
+        .tag("destination", k.destination())
+        .tag("direction", k.direction());
+    if (k.client() != null) {
+      b.tag("client", k.client());
+    }
+    return b.register(registry);
   }
 
   /**

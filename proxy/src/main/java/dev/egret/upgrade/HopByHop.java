@@ -55,17 +55,24 @@ final class HopByHop {
     }
   }
 
+  /** {@link #ALWAYS} as an array, for a scan without a lower-cased copy of the name. */
+  private static final String[] ALWAYS_NAMES = ALWAYS.toArray(String[]::new);
+
   /**
-   * Whether a header stops at this hop. Nearly every message has no {@code Connection} tokens
-   * and headers whose names are already lower case or not hop-by-hop, so the name is lower-cased
-   * (a copy) only when its length is one of the fixed set's.
+   * Whether a header stops at this hop. Nearly every message has no {@code Connection} tokens,
+   * and most names are not of a fixed-set name's length; one that is is compared with the names
+   * of the set, ignoring case, without a lower-cased copy.
    */
   static boolean dropped(String name, Set<String> named) {
-    if (name.length() >= HOP_LENGTHS.length || !HOP_LENGTHS[name.length()]) {
-      return !named.isEmpty() && named.contains(name.toLowerCase(Locale.ROOT));
+    int n = name.length();
+    if (n < HOP_LENGTHS.length && HOP_LENGTHS[n]) {
+      for (String hop : ALWAYS_NAMES) {
+        if (hop.length() == n && hop.equalsIgnoreCase(name)) {
+          return true;
+        }
+      }
     }
-    String lower = name.toLowerCase(Locale.ROOT);
-    return ALWAYS.contains(lower) || named.contains(lower);
+    return !named.isEmpty() && named.contains(name.toLowerCase(Locale.ROOT));
   }
 
   /**

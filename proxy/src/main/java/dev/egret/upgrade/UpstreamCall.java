@@ -60,7 +60,30 @@ final class UpstreamCall extends UpstreamClient.Lease {
   private final boolean hasBody;
   private final Promise<Void> done = Promise.promise();
   private final long startMillis = System.currentTimeMillis();
-  private final Runnable resumeRead = this::resumeRead;
+  // The hooks handed to the client connection, as classes: under the sidecar profile's client
+  // compiler each lambda or method-reference capture is a call into the VM, and each request
+  // has these.
+  private final Runnable clientGone = new Runnable() {
+    @Override
+    public void run() {
+      clientGone();
+    }
+  };
+  private final java.util.function.Consumer<ByteBuf> bodyData =
+      new java.util.function.Consumer<>() {
+        @Override
+        public void accept(ByteBuf data) {
+          bodyData(data);
+        }
+      };
+  private final Runnable bodyEnd = new Runnable() {
+    @Override
+    public void run() {
+      bodyEnd();
+    }
+  };
+  /** Made when the client is first too slow, which most requests never meet. */
+  private Runnable resumeRead;
 
   private UpstreamConnection conn;
   private boolean bodyStarted;
@@ -98,7 +121,7 @@ final class UpstreamCall extends UpstreamClient.Lease {
   }
 
   io.vertx.core.Future<Void> start() {
-    down.onClientGone(this::clientGone);
+    down.onClientGone(clientGone);
     if (ex.trace() != null) {
       ex.trace().upstreamStarted();
     }
@@ -146,7 +169,7 @@ final class UpstreamCall extends UpstreamClient.Lease {
     // Not a bulk copy: a body that breaks off must close the upstream connection rather than
     // end the request, or a chunked request would reach the upstream as a whole, shorter body.
     // The client connection calls clientGone for that, and nothing ends the request then.
-    down.body(this::bodyData, this::bodyEnd);
+    down.body(bodyData, bodyEnd);
     if (unflushed && conn != null) {
       conn.channel().flush(); // the head, with whatever of the body was already here
       unflushed = false;
@@ -343,12 +366,18 @@ final class UpstreamCall extends UpstreamClient.Lease {
       content.release();
       return;
     }
-    if (pendingHead != null) {
-      down.head(pendingHead);
-      pendingHead = null;
-    }
     ByteBuf data = content.content();
     int n = data.readableBytes();
+    if (pendingHead != null) {
+      HttpResponse h = pendingHead;
+      pendingHead = null;
+      if (content instanceof LastHttpContent) {
+        received += n;
+        complete(h, data); // head and body arrived together: one write for the client
+        return;
+      }
+      down.head(h);
+    }
     if (n > 0) {
       received += n;
       down.data(data); // the client connection releases it
@@ -359,6 +388,14 @@ final class UpstreamCall extends UpstreamClient.Lease {
       complete();
     } else if (!down.writable()) {
       conn.channel().config().setAutoRead(false);
+      if (resumeRead == null) {
+        resumeRead = new Runnable() {
+          @Override
+          public void run() {
+            resumeRead();
+          }
+        };
+      }
       down.whenWritable(resumeRead);
     }
   }
@@ -374,9 +411,18 @@ final class UpstreamCall extends UpstreamClient.Lease {
 
   /** The response is complete: the connection goes back to the pool (if it can be reused). */
   private void complete() {
+    complete(null, null);
+  }
+
+  /** As {@link #complete()}; with a {@code head}, the whole response goes to the client now. */
+  private void complete(HttpResponse head, ByteBuf data) {
     finished = true;
     ex.bytes(sent, received);
-    down.end();
+    if (head != null) {
+      down.whole(head, data);
+    } else {
+      down.end();
+    }
     UpstreamConnection c = conn;
     conn = null;
     if (c != null) {

@@ -129,6 +129,22 @@ public final class UpstreamClient {
     Key(String host, InetSocketAddress address, TlsProfile tls) {
       this(host, address, tls, UpstreamRoute.DIRECT);
     }
+
+    // Written out, with the same meaning as a record's own: those are generated at run time
+    // as method-handle chains, which the client compiler runs slowly, and a pool is looked up
+    // by its key for every request.
+    @Override
+    public boolean equals(Object o) {
+      return this == o || o instanceof Key k && java.util.Objects.equals(host, k.host)
+          && java.util.Objects.equals(address, k.address) && java.util.Objects.equals(tls, k.tls)
+          && java.util.Objects.equals(route, k.route);
+    }
+
+    @Override
+    public int hashCode() {
+      return ((java.util.Objects.hashCode(host) * 31 + java.util.Objects.hashCode(address)) * 31
+          + java.util.Objects.hashCode(tls)) * 31 + java.util.Objects.hashCode(route);
+    }
   }
 
   /**
