@@ -100,8 +100,8 @@ public final class EgretServer {
         .toList();
   }
 
-  /** Client connections open now (every listener). */
-  public int clientConnections() {
+  /** Downstream connections open now (every listener). */
+  public int downstreamConnections() {
     return connections.count();
   }
 
@@ -224,7 +224,7 @@ public final class EgretServer {
     Tracing tracing = sameTracing ? previous.tracing() : Tracing.start(next.tracing(), telemetry);
     Serving old = serving.getAndSet(new Serving(next, new UpstreamClient(vertx, next), tracing));
     telemetry.configLoaded(next.sha256());
-    telemetry.clientConnectionsLimit(next.limits().maxConnections());
+    telemetry.downstreamConnectionsLimit(next.limits().maxConnections());
     notice("config reloaded from " + next.file() + " (sha256 " + next.sha256() + ")");
     // A hop takes its Serving when it arrives and asks that Serving's client for a connection
     // only after DNS and the address guard; a client already shut down answers "Pool closed"
@@ -247,7 +247,7 @@ public final class EgretServer {
   /**
    * The settings a reload cannot apply, by key; empty when none of them changed. Only where the
    * listeners bind: a reload cannot move a bound socket. Everything else applies on reload: the
-   * policy, TLS, addresses and upstream timeouts to each hop that starts after it, the client
+   * policy, TLS, addresses and upstream timeouts to each hop that starts after it, the downstream
    * connections' limits and timeouts ({@code limits.*}, {@code timeouts.idle}, {@code
    * timeouts.requestHead}) and {@code listen.proxyProtocol} to each connection accepted after it, {@code shutdown} to the next
    * drain.
@@ -277,7 +277,7 @@ public final class EgretServer {
    * Drains, as SIGTERM and Lambda's SHUTDOWN ask (docs: "Shutdown"): idle kept-alive connections
    * close at once and every response from now says {@code Connection: close}; the listeners
    * keep accepting for {@code grace}, then stop; hops in flight run until {@code deadline}
-   * (counted from now), when what is left is closed and counted. Completes when no client
+   * (counted from now), when what is left is closed and counted. Completes when no downstream
    * connection is left.
    */
   public Future<DrainReport> drain(Duration grace, Duration deadline) {

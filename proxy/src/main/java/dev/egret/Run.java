@@ -181,7 +181,7 @@ public final class Run {
   }
 
   /**
-   * Warns when {@code ulimit -n} is below what the caps allow Egret to open: each client
+   * Warns when {@code ulimit -n} is below what the caps allow Egret to open: each downstream
    * connection may hold an upstream one, up to {@link ProxyListener#MAX_REFUSING} refused ones may
    * be open while their 503 is written, and the JVM keeps its own files (about 120 at rest). A
    * warning, not a refusal: Lambda's limit is a fixed 1,024, below the default caps, and the caps

@@ -4,7 +4,7 @@
  * <ol>
  *   <li>{@link dev.egret.listener} — the proxy port and the transparent listeners;
  *       {@code StrictRequestDecoder} is the one parser of the client's bytes, and
- *       {@code ClientConnection} runs the stages below for each request it decodes;
+ *       {@code DownstreamConnection} runs the stages below for each request it decodes;
  *   <li>{@link dev.egret.policy} — {@code Allowlist.decide} makes the {@code Decision};
  *   <li>{@link dev.egret.address} — {@code AddressGuard} resolves and checks the addresses;
  *   <li>{@link dev.egret.exchange} — the {@code Exchange}, one value per hop, carried from stage

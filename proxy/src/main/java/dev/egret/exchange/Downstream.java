@@ -5,9 +5,9 @@ import io.netty.handler.codec.http.HttpResponse;
 import java.util.function.Consumer;
 
 /**
- * The client's side of one request, as the client connection offers it to the upgrade stage:
+ * The downstream side of one request, as the downstream connection offers it to the upgrade stage:
  * the request body to read with back-pressure, and the response to write. Every method runs on
- * the client connection's event loop.
+ * the downstream connection's event loop.
  *
  * <pre>{@code
  * down.body(data -> upstream.write(data), () -> upstream.end());   // buffered bytes come first
@@ -24,7 +24,7 @@ public interface Downstream {
    */
   void body(Consumer<ByteBuf> data, Runnable end);
 
-  /** Stops reading the client's body until {@link #resumeBody()}: the upstream is full. */
+  /** Stops reading the request body until {@link #resumeBody()}: the upstream is full. */
   void pauseBody();
 
   void resumeBody();
@@ -33,7 +33,7 @@ public interface Downstream {
   void interim(HttpResponse response);
 
   /**
-   * Writes the response head. The client connection adds {@code Connection: close} when it will
+   * Writes the response head. The downstream connection adds {@code Connection: close} when it will
    * close after this response (the client asked, or Egret is draining); read it back with
    * {@link #closesAfter()}.
    */
@@ -65,15 +65,17 @@ public interface Downstream {
     end();
   }
 
-  /** False while the client's socket buffer is full: stop writing until {@code whenWritable}. */
+  /**
+   * False while the downstream socket's buffer is full: stop writing until {@code whenWritable}.
+   */
   boolean writable();
 
-  /** Runs {@code r} once the client can take more (at once if it already can). */
+  /** Runs {@code r} once the downstream can take more (at once if it already can). */
   void whenWritable(Runnable r);
 
-  /** Runs {@code r} if the client connection closes before the response has ended. */
-  void onClientGone(Runnable r);
+  /** Runs {@code r} if the downstream connection closes before the response has ended. */
+  void onDownstreamGone(Runnable r);
 
-  /** The client's HTTP version is 1.0: a body of unknown length ends by closing. */
+  /** The downstream's HTTP version is 1.0: a body of unknown length ends by closing. */
   boolean http10();
 }

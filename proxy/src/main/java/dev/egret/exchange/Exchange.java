@@ -29,7 +29,7 @@ import java.util.Objects;
  * }</pre>
  *
  * <p>Each setter may be called once, in that order; the values it takes are immutable. Confined
- * to the event loop of the client connection that created it, so it needs no locking.
+ * to the event loop of the downstream connection that created it, so it needs no locking.
  */
 public final class Exchange {
   /** How the request reached Egret; the access log tells them apart. */

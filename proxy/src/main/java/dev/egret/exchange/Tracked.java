@@ -1,7 +1,7 @@
 package dev.egret.exchange;
 
 /**
- * What the listener knows of each open client connection, for the drain: a connection between
+ * What the listener knows of each open downstream connection, for the drain: a connection between
  * requests closes at once, one in flight closes when its response ends, and whatever is left at
  * {@code shutdown.deadline} is cut and counted by what it was doing.
  */

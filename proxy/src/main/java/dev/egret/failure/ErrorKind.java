@@ -40,10 +40,10 @@ public enum ErrorKind {
   /** The upstream connection broke after the response started: nothing can be sent, only logged. */
   RESPONSE_INCOMPLETE(502, "http_response_incomplete"),
   /**
-   * The client went away mid-request (its body broke off). No answer can reach it; counted as
+   * The downstream went away mid-request (its body broke off). No answer can reach it; counted as
    * {@code failed} with RFC 9209's generic request error type, like Envoy's "DC" or nginx's 499.
    */
-  CLIENT_ABORTED(400, "http_request_error"),
+  DOWNSTREAM_ABORTED(400, "http_request_error"),
   /** The upstream went away for another reason (reset, closed before answering). */
   DESTINATION_UNAVAILABLE(502, "destination_unavailable"),
   /** Egret itself failed on the hop (a bug, an exhausted resource): never counted a success. */

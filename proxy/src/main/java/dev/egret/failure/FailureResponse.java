@@ -15,7 +15,7 @@ import java.nio.charset.StandardCharsets;
 /**
  * The one place that turns a {@link ProxyFailure} into what the client receives: the status, a
  * {@code Proxy-Status} header (RFC 9209) naming {@code egret} and the error type, and a short
- * JSON body {@code {"error", "details", "host", "rule"}}. The client connection's responses and
+ * JSON body {@code {"error", "details", "host", "rule"}}. The downstream connection's responses and
  * the raw bytes written where no HTTP encoder runs (a connection over the cap) come from here.
  */
 public final class FailureResponse {
@@ -51,7 +51,7 @@ public final class FailureResponse {
   }
 
   /**
-   * The answer as a Netty response, for the client connection's encoder. {@code close} adds
+   * The answer as a Netty response, for the downstream connection's encoder. {@code close} adds
    * {@code Connection: close}; the caller closes after writing it. Otherwise keep-alive stays as
    * the client asked, so a denied request on a kept-alive connection costs nothing more.
    */

@@ -12,9 +12,9 @@ import java.util.List;
  * What one request presents to the identity stage, gathered by the listener:
  *
  * <pre>{@code
- * Credentials.request(ClientPeer.certificate(ch), ClientPeer.clientAddress(ch), proxyAuthValues)
- * Credentials.tunnelled(Credentials.remembered(ch), ClientPeer.clientAddress(ch))
- * Credentials.addressOnly(ClientPeer.clientAddress(ch))        // transparent listeners
+ * Credentials.request(DownstreamPeer.certificate(ch), DownstreamPeer.sourceAddress(ch), proxyAuth)
+ * Credentials.tunnelled(Credentials.remembered(ch), DownstreamPeer.sourceAddress(ch))
+ * Credentials.addressOnly(DownstreamPeer.sourceAddress(ch))        // transparent listeners
  * }</pre>
  *
  * @param certificate the verified client-certificate leaf of the proxy port's TLS, or null

@@ -12,8 +12,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.IntSupplier;
 
 /**
- * Every admitted client connection of every listener: the {@code limits.maxConnections} cap, the
- * {@code egret_client_connections} gauge, and the drain. A connection is counted from accept
+ * Every admitted downstream connection of every listener: the {@code limits.maxConnections} cap,
+ * the {@code egret_client_connections} gauge, and the drain. A connection is counted from accept
  * until its channel closes, whatever it became (a tunnel included): the count is given back by
  * the channel's close future, which fires exactly once for every channel. The cap is read at
  * each accept from the config in force, so a reload applies it to the next connection; the ones
@@ -31,7 +31,7 @@ public final class Connections {
   public Connections(Telemetry telemetry, IntSupplier limit) {
     this.telemetry = telemetry;
     this.limit = limit;
-    telemetry.clientConnectionsLimit(limit.getAsInt());
+    telemetry.downstreamConnectionsLimit(limit.getAsInt());
   }
 
   /**
@@ -43,14 +43,14 @@ public final class Connections {
   boolean admit(Channel ch) {
     if (count.incrementAndGet() > limit.getAsInt()) {
       count.decrementAndGet();
-      telemetry.clientConnectionRefusedAtCap();
+      telemetry.downstreamConnectionRefusedAtCap();
       return false;
     }
-    telemetry.clientConnectionOpened();
+    telemetry.downstreamConnectionOpened();
     ch.closeFuture().addListener(f -> {
       count.decrementAndGet();
       open.remove(ch);
-      telemetry.clientConnectionClosed();
+      telemetry.downstreamConnectionClosed();
       if (draining && count.get() == 0) {
         allClosed.tryComplete();
       }

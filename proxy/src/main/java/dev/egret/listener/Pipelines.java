@@ -9,8 +9,8 @@ import io.netty.handler.codec.http.HttpResponseEncoder;
 import io.vertx.core.Context;
 
 /**
- * The handlers of an HTTP client connection, in one place: {@link StrictRequestDecoder} (the
- * only request parser), Netty's response encoder, and the {@link ClientConnection} that runs
+ * The handlers of an HTTP downstream connection, in one place: {@link StrictRequestDecoder} (the
+ * only request parser), Netty's response encoder, and the {@link DownstreamConnection} that runs
  * each request through the stages and keeps the idle timer. Every handler on this path costs
  * each read, write and flush of every request a hop through it, so there are no more. The proxy port, plain HTTP
  * inside a tunnel and the transparent {@code http} listener differ only in how the decoder reads
@@ -50,14 +50,14 @@ public final class Pipelines {
     p.addLast(DECODER, new StrictRequestDecoder(parser(config.limits().maxHeaderBytes()), form,
         config.timeouts().requestHead()));
     p.addLast(ENCODER, new HttpResponseEncoder());
-    p.addLast(HANDLER, new ClientConnection(stages, this, context, origin,
+    p.addLast(HANDLER, new DownstreamConnection(stages, this, context, origin,
         config.timeouts().idle().toNanos()));
   }
 
   /**
    * Makes {@code p} speak TLS as the server ({@code listen.proxyTls}): the handshake runs before
    * any HTTP byte, and a verified client certificate becomes the connection's {@link
-   * ClientPeer#certificate}. Call before {@link #http}.
+   * DownstreamPeer#certificate}. Call before {@link #http}.
    */
   void proxyTls(ChannelPipeline p, EgretConfig.ProxyTls tls) {
     io.netty.handler.ssl.SslHandler ssl = tls.context().newHandler(p.channel().alloc());

@@ -1,7 +1,7 @@
 package dev.egret.listener;
 
 import dev.egret.config.EgretConfig;
-import dev.egret.exchange.ClientPeer;
+import dev.egret.exchange.DownstreamPeer;
 import dev.egret.exchange.Tracked;
 import dev.egret.telemetry.Fatal;
 import dev.egret.telemetry.Telemetry;
@@ -38,7 +38,7 @@ import java.util.concurrent.TimeUnit;
  * else (a TLS handler included: the header comes before TLS on the wire): Netty's {@link
  * HAProxyMessageDecoder} ({@value #DECODER}), behind a check that the first bytes are a PROXY
  * signature at all, and this handler ({@value #NAME}). Once one header is read, the client
- * address it names is recorded ({@link ClientPeer#proxiedFrom}), {@code then} builds the HTTP
+ * address it names is recorded ({@link DownstreamPeer#proxiedFrom}), {@code then} builds the HTTP
  * connection behind this handler, the decoder removes itself and hands on the bytes that came
  * behind the header in the same read, and the connection goes on as one without a header would.
  *
@@ -103,7 +103,7 @@ final class ProxyHeader extends ChannelInboundHandlerAdapter implements Tracked 
    */
   static boolean refuseUntrusted(Channel ch, EgretConfig.ProxyProtocol config,
       Telemetry telemetry) {
-    if (ClientPeer.peerAddress(ch) instanceof InetSocketAddress peer
+    if (DownstreamPeer.peerAddress(ch) instanceof InetSocketAddress peer
         && peer.getAddress() != null && config.trusts(peer.getAddress())) {
       return false;
     }
@@ -175,7 +175,7 @@ final class ProxyHeader extends ChannelInboundHandlerAdapter implements Tracked 
     cancelTimer();
     InetSocketAddress source = source(header);
     if (source != null) {
-      ClientPeer.proxiedFrom(ctx.channel(), source);
+      DownstreamPeer.proxiedFrom(ctx.channel(), source);
     }
     state = State.AFTER;
     then.run();

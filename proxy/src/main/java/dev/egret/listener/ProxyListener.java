@@ -1,7 +1,7 @@
 package dev.egret.listener;
 
 import dev.egret.config.EgretConfig;
-import dev.egret.exchange.ClientPeer;
+import dev.egret.exchange.DownstreamPeer;
 import dev.egret.exchange.Exchange;
 import dev.egret.failure.ErrorKind;
 import dev.egret.failure.FailureResponse;
@@ -35,7 +35,7 @@ import java.util.concurrent.TimeUnit;
  * redirect feeds. Each is a Netty server channel on Vert.x's own acceptor and event loops, with
  * a pipeline Egret owns ({@link Pipelines}): nothing of Vert.x's HTTP server is on the byte
  * path. Each event loop has one Vert.x context bound to it, so the upstream client and timers
- * of a hop run on the thread of its client connection.
+ * of a hop run on the thread of its downstream connection.
  *
  * <pre>{@code
  * ProxyListener l = new ProxyListener(vertx, stages);
@@ -234,7 +234,7 @@ public final class ProxyListener {
     ProxyFailure f = new ProxyFailure(ErrorKind.CONNECTION_LIMIT_REACHED, "Egret already serves "
         + stages.connections().limit() + " client connections (limits.maxConnections)");
     Hop hop = new Hop();
-    hop.client = Exchange.address(ClientPeer.clientAddress(ch));
+    hop.client = Exchange.address(DownstreamPeer.sourceAddress(ch));
     if (stages.serving().get().config().clients().gateway()) {
       // Refused before any request: no client is known, and every gateway hop has the label.
       hop.identity = dev.egret.identity.Clients.UNIDENTIFIED;

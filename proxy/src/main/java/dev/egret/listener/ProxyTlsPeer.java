@@ -1,7 +1,7 @@
 package dev.egret.listener;
 
 import dev.egret.config.EgretConfig;
-import dev.egret.exchange.ClientPeer;
+import dev.egret.exchange.DownstreamPeer;
 import dev.egret.telemetry.Fatal;
 import dev.egret.telemetry.Telemetry;
 import io.netty.channel.ChannelHandlerContext;
@@ -16,7 +16,7 @@ import javax.net.ssl.SSLPeerUnverifiedException;
 /**
  * Sits behind the proxy port's {@link SslHandler} ({@code listen.proxyTls}) until the handshake
  * ends, then leaves the pipeline. A handshake that verified a client certificate records its
- * leaf ({@link ClientPeer#certified}), the strongest source of a gateway client's identity. A
+ * leaf ({@link DownstreamPeer#certified}), the strongest source of a gateway client's identity. A
  * handshake refused because the client certificate did not verify is counted as {@code
  * certificate}/{@code untrusted}; one that completed without a certificate where {@code
  * clientAuth: required} is closed and counted as {@code certificate}/{@code missing}. Other
@@ -50,7 +50,7 @@ final class ProxyTlsPeer extends ChannelInboundHandlerAdapter {
     }
     X509Certificate leaf = leaf(ctx.pipeline().get(SslHandler.class));
     if (leaf != null) {
-      ClientPeer.certified(ctx.channel(), leaf);
+      DownstreamPeer.certified(ctx.channel(), leaf);
     } else if (clientAuth == EgretConfig.ClientAuth.REQUIRED) {
       telemetry.identityFailure("certificate", "missing");
       ctx.close();

@@ -8,14 +8,14 @@ import dev.egret.upgrade.Upgrade;
 import java.util.function.Supplier;
 
 /**
- * The stages a client connection runs its hops through, built once per listener.
+ * The stages a downstream connection runs its hops through, built once per listener.
  *
  * @param serving the config snapshot and upstream client in force; each hop reads it once
  * @param route decision, address guard, slot
  * @param upgrade requests Egret re-originates over TLS
  * @param tunnel CONNECT and transparent TLS
  * @param telemetry where every hop is reported
- * @param connections the open client connections, for the cap, the gauges and the drain
+ * @param connections the open downstream connections, for the cap, the gauges and the drain
  */
 public record Stages(Supplier<Serving> serving, Route route, Upgrade upgrade, Tunnel tunnel,
     Telemetry telemetry, Connections connections) {}

@@ -16,7 +16,7 @@ import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 
 /**
- * The one HTTP/1.1 request parser of a client connection. It reads the raw bytes strictly
+ * The one HTTP/1.1 request parser of a downstream connection. It reads the raw bytes strictly
  * ({@link StrictHeadParser} for the head, {@link BodyFraming} for the body) and passes on, in
  * order: one {@link RequestHead}, the body's data as {@link io.netty.handler.codec.http.HttpContent}
  * (framing removed), then {@link LastHttpContent#EMPTY_LAST_CONTENT}. A refusal is passed on as

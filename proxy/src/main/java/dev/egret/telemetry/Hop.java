@@ -7,7 +7,7 @@ import dev.egret.policy.Verdict;
 
 /**
  * What one request or tunnel did, filled in stage by stage and handed to {@link
- * Telemetry#hopFinished} once at the end. Confined to the event loop of the client connection
+ * Telemetry#hopFinished} once at the end. Confined to the event loop of the downstream connection
  * that created it, so it needs no locking.
  */
 public final class Hop {

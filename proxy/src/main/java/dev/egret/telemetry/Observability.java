@@ -95,7 +95,7 @@ public final class Observability implements Telemetry, AutoCloseable {
   static final String CONFIG_LOADED_AT = "egret.config.last.reload.success.timestamp.seconds";
   /** egret_shutdown_cut_total{kind}: hops still in flight at shutdown.deadline, closed. */
   static final String SHUTDOWN_CUT = "egret.shutdown.cut";
-  /** egret_client_connections: client connections open now, on every listener. */
+  /** egret_client_connections: downstream connections open now, on every listener. */
   static final String CLIENT_CONNECTIONS = "egret.client.connections";
   /** egret_client_connections_limit: {@code limits.maxConnections}. */
   static final String CLIENT_CONNECTIONS_LIMIT = "egret.client.connections.limit";
@@ -207,8 +207,8 @@ public final class Observability implements Telemetry, AutoCloseable {
   private final Counter connectionsRefused;
   private final AtomicLong tunnelsActive = new AtomicLong();
   private final AtomicLong configLoadedAtMillis = new AtomicLong();
-  private final AtomicLong clientConnections = new AtomicLong();
-  private final AtomicLong clientConnectionsLimit = new AtomicLong(-1);
+  private final AtomicLong downstreamConnections = new AtomicLong();
+  private final AtomicLong downstreamConnectionsLimit = new AtomicLong(-1);
   private final AtomicLong adminConnections = new AtomicLong();
   private final CertificateExpiry expiry;
   private final AccessLog accessLog;
@@ -245,7 +245,7 @@ public final class Observability implements Telemetry, AutoCloseable {
     Gauge.builder(TUNNELS_ACTIVE, tunnelsActive, AtomicLong::get)
         .description("CONNECT tunnels relaying right now")
         .register(registry);
-    Gauge.builder(CLIENT_CONNECTIONS, clientConnections, AtomicLong::get)
+    Gauge.builder(CLIENT_CONNECTIONS, downstreamConnections, AtomicLong::get)
         .description("Client connections open now, on every listener (limits.maxConnections caps"
             + " them)")
         .register(registry);
@@ -319,13 +319,13 @@ public final class Observability implements Telemetry, AutoCloseable {
   }
 
   @Override
-  public void clientConnectionOpened() {
-    clientConnections.incrementAndGet();
+  public void downstreamConnectionOpened() {
+    downstreamConnections.incrementAndGet();
   }
 
   @Override
-  public void clientConnectionClosed() {
-    clientConnections.decrementAndGet();
+  public void downstreamConnectionClosed() {
+    downstreamConnections.decrementAndGet();
   }
 
   @Override
@@ -367,7 +367,7 @@ public final class Observability implements Telemetry, AutoCloseable {
   }
 
   @Override
-  public void clientConnectionRefusedAtCap() {
+  public void downstreamConnectionRefusedAtCap() {
     connectionsRefused.increment();
   }
 
@@ -376,9 +376,9 @@ public final class Observability implements Telemetry, AutoCloseable {
    * ever sees a limit of 0 that open connections would trivially "reach".
    */
   @Override
-  public void clientConnectionsLimit(int limit) {
-    if (clientConnectionsLimit.getAndSet(limit) < 0) {
-      Gauge.builder(CLIENT_CONNECTIONS_LIMIT, clientConnectionsLimit, AtomicLong::get)
+  public void downstreamConnectionsLimit(int limit) {
+    if (downstreamConnectionsLimit.getAndSet(limit) < 0) {
+      Gauge.builder(CLIENT_CONNECTIONS_LIMIT, downstreamConnectionsLimit, AtomicLong::get)
           .description("limits.maxConnections: the client connections Egret serves at once")
           .register(registry);
     }

@@ -53,19 +53,21 @@ public interface Telemetry {
   default void upstreamProxyFailed(String proxy, String status) {}
 
   /**
-   * A listener accepted a client connection; paired with {@link #clientConnectionClosed()}.
+   * A listener accepted a downstream connection; paired with {@link #downstreamConnectionClosed()}.
    * Every accepted connection counts until it closes, tunnels and refused ones included, as
    * {@code limits.maxConnections} counts them.
    */
-  default void clientConnectionOpened() {}
+  default void downstreamConnectionOpened() {}
 
-  default void clientConnectionClosed() {}
+  default void downstreamConnectionClosed() {}
 
-  /** A client connection was answered 503 because {@code limits.maxConnections} were open. */
-  default void clientConnectionRefusedAtCap() {}
+  /** A downstream connection was answered 503 because {@code limits.maxConnections} were open. */
+  default void downstreamConnectionRefusedAtCap() {}
 
-  /** The cap on client connections ({@code limits.maxConnections}), at start and each reload. */
-  default void clientConnectionsLimit(int limit) {}
+  /**
+   * The cap on downstream connections ({@code limits.maxConnections}), at start and each reload.
+   */
+  default void downstreamConnectionsLimit(int limit) {}
 
   /**
    * The admin listener admitted a connection under {@code limits.maxAdminConnections}; paired

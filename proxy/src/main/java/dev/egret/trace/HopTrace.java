@@ -6,7 +6,7 @@ import java.util.function.BiConsumer;
 /**
  * The trace of one hop: its SERVER span, and on the upgrade path the CLIENT span of the upstream
  * call. Exists only while tracing is on ({@link Tracing#hop} gives null otherwise). Confined to
- * the event loop of the hop's client connection, like the exchange that holds it.
+ * the event loop of the hop's downstream connection, like the exchange that holds it.
  */
 public interface HopTrace {
 

@@ -13,7 +13,7 @@ import io.netty.handler.codec.ByteToMessageDecoder;
  *
  * <pre>{@code
  * RecordChecker[] both = RecordChecker.pair(policy, alloc);
- * ByteBuf passed = both[0].offer(chunkFromClient);   // null while held, or after a refusal
+ * ByteBuf passed = both[0].offer(chunkFromDownstream);   // null while held, or after a refusal
  * if (both[0].failure() != null) cut(both[0].failure());
  * else if (passed != null) upstream.write(passed);
  * }</pre>

@@ -9,7 +9,7 @@ import dev.egret.exchange.Tracked;
 import dev.egret.failure.ErrorKind;
 import dev.egret.failure.FailureClassifier;
 import dev.egret.failure.ProxyFailure;
-import dev.egret.exchange.ClientPeer;
+import dev.egret.exchange.DownstreamPeer;
 import dev.egret.exchange.RequestTarget;
 import dev.egret.failure.UpstreamProxyFailure;
 import dev.egret.identity.Credentials;
@@ -45,7 +45,7 @@ import java.util.function.Supplier;
 /**
  * Tunnels that can only carry TLS (or, where a rule would upgrade {@code http://} to the same
  * place, plain HTTP requests that Egret upgrades itself). A {@code CONNECT} is dialled first, on
- * the client connection's own event loop, and answered {@code 200 Connection Established} only
+ * the downstream connection's own event loop, and answered {@code 200 Connection Established} only
  * once the upstream is up; a transparent TLS listener reads the ClientHello first and takes the
  * destination from its SNI, then does what a CONNECT to that name gets. Then {@link
  * TunnelRelay} relays only what each direction's {@link RecordChecker} passed: both hellos
@@ -65,8 +65,8 @@ public final class Tunnel {
   private final BiConsumer<Channel, Tracked> track;
 
   /**
-   * @param route admits transparent tunnels (a CONNECT is admitted by its client connection)
-   * @param track tells the listener what a client connection became, for the drain
+   * @param route admits transparent tunnels (a CONNECT is admitted by its downstream connection)
+   * @param track tells the listener what a downstream connection became, for the drain
    */
   public Tunnel(Vertx vertx, Telemetry telemetry, Route route, BiConsumer<Channel, Tracked> track) {
     this.runtime = new VertxRuntime(vertx);
@@ -78,28 +78,28 @@ public final class Tunnel {
   /**
    * Opens an admitted CONNECT. Fails with a {@link ProxyFailure} before the 200 is sent, or
    * with the reason the tunnel was cut; completes with true when it ended normally, false when
-   * its client turned out to send plain HTTP and the socket became an HTTP connection again
+   * its downstream turned out to send plain HTTP and the socket became an HTTP connection again
    * (its requests are hops of their own).
    *
    * @param handOver removes the HTTP handlers and returns the bytes read behind the CONNECT
    */
-  public Future<Boolean> open(Exchange ex, ChannelHandlerContext clientCtx,
+  public Future<Boolean> open(Exchange ex, ChannelHandlerContext downstreamCtx,
       Supplier<ByteBuf> handOver, PlainHttpHandOff plainHttp) {
-    Channel client = clientCtx.channel();
+    Channel downstream = downstreamCtx.channel();
     boolean tlsAllowed = ex.decision().reason() != Reason.PLAIN_HTTP_ONLY;
-    Future<Channel> upstream = tlsAllowed ? connect(ex, client) : Future.succeededFuture(null);
-    return upstream.compose(server -> {
-      if (!client.isActive()) {
-        if (server != null) {
-          server.close();
+    Future<Channel> dialled = tlsAllowed ? connect(ex, downstream) : Future.succeededFuture(null);
+    return dialled.compose(upstream -> {
+      if (!downstream.isActive()) {
+        if (upstream != null) {
+          upstream.close();
         }
-        return Future.failedFuture(new ProxyFailure(ErrorKind.CLIENT_ABORTED,
+        return Future.failedFuture(new ProxyFailure(ErrorKind.DOWNSTREAM_ABORTED,
             "the client left before the tunnel to " + ex.host() + " opened"));
       }
       ex.status(200);
       ByteBuf early = handOver.get();
-      client.writeAndFlush(Unpooled.wrappedBuffer(ESTABLISHED));
-      return relay(ex, client, server, early, tlsAllowed, plainHttp);
+      downstream.writeAndFlush(Unpooled.wrappedBuffer(ESTABLISHED));
+      return relay(ex, downstream, upstream, early, tlsAllowed, plainHttp);
     });
   }
 
@@ -109,15 +109,15 @@ public final class Tunnel {
     ch.pipeline().addLast("egret-hello", new TransparentHello(context, port, serving));
   }
 
-  private Future<Channel> connect(Exchange ex, Channel client) {
+  private Future<Channel> connect(Exchange ex, Channel downstream) {
     if (!ex.decision().route().direct()) {
-      return connectThroughProxy(ex, client);
+      return connectThroughProxy(ex, downstream);
     }
     Promise<Channel> connected = Promise.promise();
     EgretConfig config = ex.serving().config();
     long start = System.nanoTime();
     new Bootstrap()
-        .group(client.eventLoop())
+        .group(downstream.eventLoop())
         .channelFactory(runtime.channelFactory())
         .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) config.timeouts().connect().toMillis())
         .option(ChannelOption.TCP_NODELAY, true)
@@ -143,12 +143,12 @@ public final class Tunnel {
    * after its answer until the relay's first read. The client's TLS then goes through it, checked
    * record by record as on a direct tunnel.
    */
-  private Future<Channel> connectThroughProxy(Exchange ex, Channel client) {
+  private Future<Channel> connectThroughProxy(Exchange ex, Channel downstream) {
     var proxyTls = ex.decision().route().proxy().tlsProfile();
     if (proxyTls != null && !proxyTls.prepared()) {
       // Its trust store is built off the event loops (TlsProfile says why): wait, not block.
       Promise<Void> ready = Promise.promise();
-      proxyTls.prepare().whenComplete((c, e) -> client.eventLoop().execute(() -> {
+      proxyTls.prepare().whenComplete((c, e) -> downstream.eventLoop().execute(() -> {
         if (e != null) {
           ready.fail(e instanceof java.util.concurrent.CompletionException && e.getCause() != null
               ? e.getCause() : e);
@@ -156,12 +156,12 @@ public final class Tunnel {
           ready.complete();
         }
       }));
-      return ready.future().compose(v -> dialProxy(ex, client));
+      return ready.future().compose(v -> dialProxy(ex, downstream));
     }
-    return dialProxy(ex, client);
+    return dialProxy(ex, downstream);
   }
 
-  private Future<Channel> dialProxy(Exchange ex, Channel client) {
+  private Future<Channel> dialProxy(Exchange ex, Channel downstream) {
     Promise<Channel> connected = Promise.promise();
     EgretConfig config = ex.serving().config();
     long start = System.nanoTime();
@@ -183,7 +183,7 @@ public final class Tunnel {
           }
         });
     new Bootstrap()
-        .group(client.eventLoop())
+        .group(downstream.eventLoop())
         .channelFactory(runtime.channelFactory())
         .resolver(runtime.addressResolverGroup())
         .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) config.timeouts().connect().toMillis())
@@ -204,16 +204,16 @@ public final class Tunnel {
     return connected.future();
   }
 
-  private Future<Boolean> relay(Exchange ex, Channel client, Channel server, ByteBuf early,
+  private Future<Boolean> relay(Exchange ex, Channel downstream, Channel upstream, ByteBuf early,
       boolean tlsAllowed, PlainHttpHandOff plainHttp) {
     EgretConfig config = ex.serving().config();
     Decision d = ex.decision();
     Promise<Boolean> closed = Promise.promise();
     HelloPolicy policy = new HelloPolicy(ex.host(), config.tlsBaseline().minWireVersion(),
         d.rule() != null && d.rule().echAllowed());
-    TunnelRelay relay = new TunnelRelay(client, server, policy, tlsAllowed, plainHttp,
+    TunnelRelay relay = new TunnelRelay(downstream, upstream, policy, tlsAllowed, plainHttp,
         config.timeouts().idle().toMillis(), config.timeouts().handshake().toMillis());
-    track.accept(client, relay);
+    track.accept(downstream, relay);
     telemetry.tunnelOpened();
     relay.onClose(r -> {
       telemetry.tunnelClosed();
@@ -227,8 +227,8 @@ public final class Tunnel {
       if (stats.handshakeNanos() >= 0) {
         ex.timings().handshake(stats.handshakeNanos());
       }
-      if (stats.firstServerByteNanos() >= 0) {
-        ex.timings().firstByte(stats.firstServerByteNanos() - ex.startNanos());
+      if (stats.firstUpstreamByteNanos() >= 0) {
+        ex.timings().firstByte(stats.firstUpstreamByteNanos() - ex.startNanos());
       }
       reportHandshake(r, ex);
       if (r.failure() != null) {
@@ -267,7 +267,7 @@ public final class Tunnel {
   }
 
   /**
-   * The start of a transparent TLS connection: holds the client's bytes until its ClientHello
+   * The start of a transparent TLS connection: holds the downstream's bytes until its ClientHello
    * names the destination, then admits it as a CONNECT to that name and port would be.
    */
   private final class TransparentHello extends ChannelInboundHandlerAdapter {
@@ -275,7 +275,7 @@ public final class Tunnel {
     private final int port;
     private final Supplier<Serving> serving;
     private final ClientHelloInspector inspector = new ClientHelloInspector();
-    /** The client's bytes so far, in one buffer (a hello may come in any number of reads). */
+    /** The downstream's bytes so far, in one buffer (a hello may come in any number of reads). */
     private ByteBuf held;
     private ScheduledFuture<?> timeout;
     private Exchange ex;
@@ -289,11 +289,12 @@ public final class Tunnel {
     @Override
     public void handlerAdded(ChannelHandlerContext ctx) {
       held = Unpooled.EMPTY_BUFFER;
-      ex = Exchange.start(serving.get(), Exchange.address(ClientPeer.clientAddress(ctx.channel())),
+      ex = Exchange.start(serving.get(),
+          Exchange.address(DownstreamPeer.sourceAddress(ctx.channel())),
           Exchange.Origin.TRANSPARENT);
       if (ex.serving().config().clients().gateway()) {
         // A transparent connection knows only its address: no certificate, no token.
-        ex.from(Credentials.addressOnly(ClientPeer.clientAddress(ctx.channel())));
+        ex.from(Credentials.addressOnly(DownstreamPeer.sourceAddress(ctx.channel())));
       }
       long ms = ex.serving().config().timeouts().handshake().toMillis();
       timeout = ctx.executor().schedule(() -> refuse(ctx, new ProxyFailure(
@@ -339,28 +340,28 @@ public final class Tunnel {
       }
     }
 
-    private void admit(Channel client, ByteBuf first) {
+    private void admit(Channel downstream, ByteBuf first) {
       route.admit(ex)
           .compose(admitted -> {
             if (admitted.decision().reason() == Reason.PLAIN_HTTP_ONLY) {
               return Future.failedFuture(new ProxyFailure(ErrorKind.REQUEST_DENIED,
                   "no rule lets TLS through to " + ex.target().target().describe()));
             }
-            return connect(admitted, client);
+            return connect(admitted, downstream);
           })
-          .compose(server -> {
-            if (!client.isActive()) {
-              server.close();
-              return Future.failedFuture(new ProxyFailure(ErrorKind.CLIENT_ABORTED,
+          .compose(upstream -> {
+            if (!downstream.isActive()) {
+              upstream.close();
+              return Future.failedFuture(new ProxyFailure(ErrorKind.DOWNSTREAM_ABORTED,
                   "the client left before the tunnel to " + ex.host() + " opened"));
             }
             ex.status(200);
-            return relay(ex, client, server, first.retain(), true, null);
+            return relay(ex, downstream, upstream, first.retain(), true, null);
           })
           .onComplete(ar -> {
             first.release();
             if (ar.failed()) {
-              client.close();
+              downstream.close();
             }
             report(ex, ar.failed() ? FailureClassifier.classify(ar.cause(), ex.host()).failure()
                 : null);
@@ -381,7 +382,7 @@ public final class Tunnel {
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
       if (held != null) {
-        refuse(ctx, new ProxyFailure(ErrorKind.CLIENT_ABORTED,
+        refuse(ctx, new ProxyFailure(ErrorKind.DOWNSTREAM_ABORTED,
             "the client closed before its ClientHello was complete"));
       }
       ctx.fireChannelInactive();

@@ -25,14 +25,14 @@ import java.util.function.Consumer;
  * ends the tunnel: the other side gets every byte already relayed, then closes (TLS ends with
  * close_notify, so no half-close is kept open).
  *
- * <p>Everything here runs on the client connection's event loop (the upstream channel was
+ * <p>Everything here runs on the downstream connection's event loop (the upstream channel was
  * connected from it), so the fields need no locking.
  */
 final class TunnelRelay implements Tracked {
-  private final Channel client;
-  private final Channel server;
-  private final RecordChecker fromClient;
-  private final RecordChecker fromServer;
+  private final Channel downstream;
+  private final Channel upstream;
+  private final RecordChecker fromDownstream;
+  private final RecordChecker fromUpstream;
   private final HelloPolicy policy;
   private final boolean tlsAllowed;
   private final PlainHttpHandOff plainHttp;
@@ -41,68 +41,68 @@ final class TunnelRelay implements Tracked {
   private final long startNanos = System.nanoTime();
   private final TunnelStats stats = new TunnelStats();
   private long lastActivityNanos = startNanos;
-  private boolean firstClientByte = true;
+  private boolean firstDownstreamByte = true;
   private ProxyFailure failure;
   private boolean closed;
   private boolean handedOver;
   private ScheduledFuture<?> timer;
   private Consumer<TunnelRelay> onClose = r -> { };
-  private ByteBufAllocator clientAllocator;
+  private ByteBufAllocator downstreamAllocator;
 
   /**
-   * @param server the connected upstream, or null for a CONNECT admitted for plain HTTP only
+   * @param upstream the connected upstream, or null for a CONNECT admitted for plain HTTP only
    * @param tlsAllowed whether a rule lets this tunnel carry TLS (else only plain HTTP may come)
    * @param plainHttp where plain HTTP requests go, or null where they are refused (transparent)
    */
-  TunnelRelay(Channel client, Channel server, HelloPolicy policy, boolean tlsAllowed,
+  TunnelRelay(Channel downstream, Channel upstream, HelloPolicy policy, boolean tlsAllowed,
       PlainHttpHandOff plainHttp, long idleMs, long handshakeMs) {
-    this.client = client;
-    this.server = server;
+    this.downstream = downstream;
+    this.upstream = upstream;
     this.policy = policy;
     this.tlsAllowed = tlsAllowed;
     this.plainHttp = plainHttp;
     this.idleNanos = TimeUnit.MILLISECONDS.toNanos(idleMs);
     this.handshakeNanos = TimeUnit.MILLISECONDS.toNanos(handshakeMs);
-    RecordChecker[] checkers = RecordChecker.pair(policy, client.alloc());
-    this.fromClient = checkers[0];
-    this.fromServer = checkers[1];
+    RecordChecker[] checkers = RecordChecker.pair(policy, downstream.alloc());
+    this.fromDownstream = checkers[0];
+    this.fromUpstream = checkers[1];
   }
 
   void onClose(Consumer<TunnelRelay> onClose) {
     this.onClose = onClose;
   }
 
-  /** Installs both sides' handlers and starts with the bytes already read from the client. */
+  /** Installs both sides' handlers and starts with the bytes already read from the downstream. */
   void start(ByteBuf early) {
     // Both sides read into buffers that are reused while still in cache (RelayBuffers).
-    clientAllocator = client.config().getAllocator();
-    client.config().setAllocator(RelayBuffers.INSTANCE);
-    client.pipeline().addLast("egret-tunnel", new Side(true));
-    if (server != null) {
-      server.config().setAllocator(RelayBuffers.INSTANCE);
-      server.pipeline().addLast("egret-tunnel", new Side(false));
-      server.config().setAutoRead(true);
+    downstreamAllocator = downstream.config().getAllocator();
+    downstream.config().setAllocator(RelayBuffers.INSTANCE);
+    downstream.pipeline().addLast("egret-tunnel", new Side(true));
+    if (upstream != null) {
+      upstream.config().setAllocator(RelayBuffers.INSTANCE);
+      upstream.pipeline().addLast("egret-tunnel", new Side(false));
+      upstream.config().setAutoRead(true);
     }
     long period = Math.max(25, Math.min(idleNanos, handshakeNanos) / 4_000_000L);
-    timer = client.eventLoop().scheduleAtFixedRate(this::tick, period, period,
+    timer = downstream.eventLoop().scheduleAtFixedRate(this::tick, period, period,
         TimeUnit.MILLISECONDS);
     if (early != null && early.isReadable()) {
-      fromClient(early);
-      if (server != null && !closed && !handedOver) {
-        server.flush(); // no read completes for these bytes, which came before the relay
+      fromDownstream(early);
+      if (upstream != null && !closed && !handedOver) {
+        upstream.flush(); // no read completes for these bytes, which came before the relay
       }
     } else if (early != null) {
       early.release();
     }
     if (!closed && !handedOver) {
-      client.config().setAutoRead(true);
-      client.read();
+      downstream.config().setAutoRead(true);
+      downstream.read();
     }
   }
 
   private void tick() {
     long now = System.nanoTime();
-    boolean hellosPassed = fromClient.helloPassed() && fromServer.helloPassed();
+    boolean hellosPassed = fromDownstream.helloPassed() && fromUpstream.helloPassed();
     if (!hellosPassed && now - startNanos > handshakeNanos) {
       cut(new ProxyFailure(ErrorKind.TLS_PROTOCOL_ERROR, "no complete TLS handshake hello within "
           + TimeUnit.NANOSECONDS.toMillis(handshakeNanos) + " ms"));
@@ -111,14 +111,14 @@ final class TunnelRelay implements Tracked {
     }
   }
 
-  private void fromClient(ByteBuf buf) {
+  private void fromDownstream(ByteBuf buf) {
     if (closed) {
       buf.release();
       return;
     }
     lastActivityNanos = System.nanoTime();
-    if (firstClientByte) {
-      firstClientByte = false;
+    if (firstDownstreamByte) {
+      firstDownstreamByte = false;
       int b = buf.getByte(buf.readerIndex()) & 0xff;
       if (b >= 'A' && b <= 'Z' && plainHttp != null) {
         handToHttp(buf);
@@ -132,33 +132,33 @@ final class TunnelRelay implements Tracked {
         return;
       }
     }
-    ByteBuf passed = fromClient.offer(buf);
-    if (fromClient.failure() != null) {
-      cut(fromClient.failure());
+    ByteBuf passed = fromDownstream.offer(buf);
+    if (fromDownstream.failure() != null) {
+      cut(fromDownstream.failure());
     } else if (passed != null) {
-      stats.upstream(passed.readableBytes(), fromServer.helloPassed(), lastActivityNanos);
-      relay(passed, server, client);
+      stats.upstream(passed.readableBytes(), fromUpstream.helloPassed(), lastActivityNanos);
+      relay(passed, upstream, downstream);
     }
   }
 
-  private void fromServer(ByteBuf buf) {
+  private void fromUpstream(ByteBuf buf) {
     if (closed) {
       buf.release();
       return;
     }
     lastActivityNanos = System.nanoTime();
-    stats.serverByte(lastActivityNanos);
-    ByteBuf passed = fromServer.offer(buf);
-    if (fromServer.failure() != null) {
-      cut(fromServer.failure());
+    stats.upstreamByte(lastActivityNanos);
+    ByteBuf passed = fromUpstream.offer(buf);
+    if (fromUpstream.failure() != null) {
+      cut(fromUpstream.failure());
       return;
     }
     if (passed != null) {
       stats.downstream(passed.readableBytes());
-      relay(passed, client, server);
+      relay(passed, downstream, upstream);
     }
-    if (fromServer.state() == RecordChecker.State.ENDED) {
-      endBoth(false); // the server's fatal alert, passed on: nothing may follow it
+    if (fromUpstream.state() == RecordChecker.State.ENDED) {
+      endBoth(false); // the upstream's fatal alert, passed on: nothing may follow it
     }
   }
 
@@ -167,13 +167,13 @@ final class TunnelRelay implements Tracked {
     closed = true;
     cancelTimer();
     releaseCheckers();
-    client.pipeline().remove("egret-tunnel");
-    client.config().setAllocator(clientAllocator); // an HTTP connection again, as it was
-    if (server != null) {
-      server.close();
+    downstream.pipeline().remove("egret-tunnel");
+    downstream.config().setAllocator(downstreamAllocator); // an HTTP connection again, as it was
+    if (upstream != null) {
+      upstream.close();
     }
     onClose.accept(this);
-    plainHttp.start(client.pipeline(), first);
+    plainHttp.start(downstream.pipeline(), first);
   }
 
   /**
@@ -209,9 +209,9 @@ final class TunnelRelay implements Tracked {
     closed = true;
     cancelTimer();
     releaseCheckers();
-    client.close();
-    if (server != null) {
-      server.close();
+    downstream.close();
+    if (upstream != null) {
+      upstream.close();
     }
     onClose.accept(this);
   }
@@ -221,47 +221,47 @@ final class TunnelRelay implements Tracked {
    * the other side, which closes once those bytes have left (Netty flushes the queued writes
    * before the close that follows them), or when the idle timeout says the reader is gone.
    */
-  private void endBoth(boolean clientEnded) {
+  private void endBoth(boolean downstreamEnded) {
     if (closed) {
       return;
     }
     if (failure == null) {
-      failure = unfinishedHandshake(clientEnded);
+      failure = unfinishedHandshake(downstreamEnded);
     }
     closed = true;
     cancelTimer();
     releaseCheckers();
-    flushThenClose(client);
-    if (server != null) {
-      flushThenClose(server);
+    flushThenClose(downstream);
+    if (upstream != null) {
+      flushThenClose(upstream);
     }
     onClose.accept(this);
   }
 
   /**
    * Why a tunnel whose stream ended in the clear handshake failed, or null if it did not: the
-   * server refused the ClientHello with a fatal alert, the server closed before its ServerHello,
-   * or the client closed partway through its ClientHello. A client that closes having sent
-   * nothing, or after the handshake, ends its tunnel well.
+   * upstream refused the ClientHello with a fatal alert, the upstream closed before its
+   * ServerHello, or the downstream closed partway through its ClientHello. A downstream that closes
+   * having sent nothing, or after the handshake, ends its tunnel well.
    */
-  private ProxyFailure unfinishedHandshake(boolean clientEnded) {
-    if (server == null) {
+  private ProxyFailure unfinishedHandshake(boolean downstreamEnded) {
+    if (upstream == null) {
       return null;
     }
-    HelloInspection.Alert alert = fromServer.endingAlert();
-    if (alert != null && fromServer.serverHello() == null) {
+    HelloInspection.Alert alert = fromUpstream.endingAlert();
+    if (alert != null && fromUpstream.serverHello() == null) {
       return new ProxyFailure(ErrorKind.TLS_PROTOCOL_ERROR, policy.host()
           + " answered the ClientHello with a fatal TLS alert (" + alert.descriptionName()
           + ", description code " + alert.description() + ") before any ServerHello");
     }
-    if (!clientEnded && fromClient.helloPassed()
-        && fromServer.state() == RecordChecker.State.AWAITING_HELLO) {
+    if (!downstreamEnded && fromDownstream.helloPassed()
+        && fromUpstream.state() == RecordChecker.State.AWAITING_HELLO) {
       return new ProxyFailure(ErrorKind.DESTINATION_UNAVAILABLE, policy.host()
           + " closed the connection after the ClientHello, before its ServerHello");
     }
-    if (clientEnded && fromClient.state() == RecordChecker.State.AWAITING_HELLO
-        && fromClient.offered() > 0) {
-      return new ProxyFailure(ErrorKind.CLIENT_ABORTED,
+    if (downstreamEnded && fromDownstream.state() == RecordChecker.State.AWAITING_HELLO
+        && fromDownstream.offered() > 0) {
+      return new ProxyFailure(ErrorKind.DOWNSTREAM_ABORTED,
           "the client closed before its ClientHello was complete");
     }
     return null;
@@ -286,8 +286,8 @@ final class TunnelRelay implements Tracked {
   }
 
   private void releaseCheckers() {
-    fromClient.release();
-    fromServer.release();
+    fromDownstream.release();
+    fromUpstream.release();
   }
 
   @Override
@@ -312,26 +312,26 @@ final class TunnelRelay implements Tracked {
     return stats;
   }
 
-  /** The version the server chose (its fatal alert: "none"), or null if it never said. */
+  /** The version the upstream chose (its fatal alert: "none"), or null if it never said. */
   String negotiatedVersion() {
-    if (fromServer.state() == RecordChecker.State.ENDED) {
+    if (fromUpstream.state() == RecordChecker.State.ENDED) {
       return "none";
     }
-    HelloInspection.ServerHello hello = fromServer.serverHello();
+    HelloInspection.ServerHello hello = fromUpstream.serverHello();
     return hello == null ? null : hello.versionName();
   }
 
   String negotiatedCipher() {
-    HelloInspection.ServerHello hello = fromServer.serverHello();
+    HelloInspection.ServerHello hello = fromUpstream.serverHello();
     return hello == null ? null : hello.cipherName();
   }
 
   /** One side's handler: reads go to the relay, the other side's room resumes reading. */
   private final class Side extends ChannelInboundHandlerAdapter {
-    private final boolean isClient;
+    private final boolean isDownstream;
 
-    Side(boolean isClient) {
-      this.isClient = isClient;
+    Side(boolean isDownstream) {
+      this.isDownstream = isDownstream;
     }
 
     @Override
@@ -340,16 +340,16 @@ final class TunnelRelay implements Tracked {
         ReferenceCountUtil.release(msg);
         return;
       }
-      if (isClient) {
-        fromClient(buf);
+      if (isDownstream) {
+        fromDownstream(buf);
       } else {
-        fromServer(buf);
+        fromUpstream(buf);
       }
     }
 
     @Override
     public void channelReadComplete(ChannelHandlerContext ctx) {
-      Channel other = isClient ? server : client;
+      Channel other = isDownstream ? upstream : downstream;
       if (other != null && !closed) {
         other.flush();
       }
@@ -357,7 +357,7 @@ final class TunnelRelay implements Tracked {
 
     @Override
     public void channelWritabilityChanged(ChannelHandlerContext ctx) {
-      Channel source = isClient ? server : client;
+      Channel source = isDownstream ? upstream : downstream;
       if (ctx.channel().isWritable() && source != null && !closed) {
         source.config().setAutoRead(true);
       }
@@ -366,7 +366,7 @@ final class TunnelRelay implements Tracked {
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
       if (!handedOver) {
-        endBoth(isClient);
+        endBoth(isDownstream);
       }
       ctx.fireChannelInactive();
     }
@@ -378,8 +378,8 @@ final class TunnelRelay implements Tracked {
         // any other, never as a tunnel that ended well.
         cut(new ProxyFailure(ErrorKind.PROXY_INTERNAL_ERROR, "Egret failed inside the tunnel to "
             + policy.host() + ": " + cause, cause));
-      } else if (isClient) {
-        // A client that resets is a client going away, which many do at the end of every TLS
+      } else if (isDownstream) {
+        // A downstream that resets is the task going away, which many do at the end of every TLS
         // session.
         closeBoth();
       } else {

@@ -8,10 +8,12 @@ final class TunnelStats {
   private long bytesUpstream;
   private long bytesDownstream;
   private long clientHelloSentNanos = -1;
-  private long firstServerByteNanos = -1;
+  private long firstUpstreamByteNanos = -1;
   private long clientFlightNanos = -1;
 
-  /** The client's bytes went upstream; {@code serverHelloPassed}: the server's hello is through. */
+  /**
+   * The downstream's bytes went upstream; {@code serverHelloPassed}: the server's hello is through.
+   */
   void upstream(int bytes, boolean serverHelloPassed, long now) {
     if (clientHelloSentNanos < 0) {
       clientHelloSentNanos = now; // the first bytes that pass hold the ClientHello
@@ -26,10 +28,10 @@ final class TunnelStats {
     bytesDownstream += bytes;
   }
 
-  /** The server sent its first byte (whether or not it passed). */
-  void serverByte(long now) {
-    if (firstServerByteNanos < 0) {
-      firstServerByteNanos = now;
+  /** The upstream sent its first byte (whether or not it passed). */
+  void upstreamByte(long now) {
+    if (firstUpstreamByteNanos < 0) {
+      firstUpstreamByteNanos = now;
     }
   }
 
@@ -41,8 +43,8 @@ final class TunnelStats {
     return bytesDownstream;
   }
 
-  long firstServerByteNanos() {
-    return firstServerByteNanos;
+  long firstUpstreamByteNanos() {
+    return firstUpstreamByteNanos;
   }
 
   /**

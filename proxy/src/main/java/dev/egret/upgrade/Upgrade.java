@@ -13,12 +13,12 @@ import io.vertx.core.Vertx;
 /**
  * Re-originates an admitted {@code http://} request (absolute-form, inside a tunnel, or from a
  * transparent listener) or absolute-form {@code https://} request over verified TLS to the
- * checked address, on a pooled keep-alive connection of the client connection's own event loop
+ * checked address, on a pooled keep-alive connection of the downstream connection's own event loop
  * ({@link UpstreamClient}), and streams the answer back ({@link UpstreamCall}). Bodies flow both
  * ways with back-pressure; nothing is buffered whole.
  *
  * <p>The returned future fails with a {@link dev.egret.failure.ProxyFailure} when the hop fails;
- * the client connection turns it into the client's answer (or a close, once the response has
+ * the downstream connection turns it into the client's answer (or a close, once the response has
  * started).
  */
 public final class Upgrade {
@@ -35,7 +35,7 @@ public final class Upgrade {
 
   /**
    * Forwards the exchange's request and relays the response to {@code down}. Called on the
-   * client connection's event loop (its Vert.x context), where the whole hop then runs.
+   * downstream connection's event loop (its Vert.x context), where the whole hop then runs.
    */
   public Future<Void> forward(Exchange ex, Downstream down) {
     EventLoop loop = VertxRuntime.currentEventLoop();

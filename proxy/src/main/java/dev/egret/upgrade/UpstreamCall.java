@@ -37,9 +37,9 @@ import javax.net.ssl.SSLException;
  * the answer: writes the request head ({@link RequestWriter}) and streams the client's body with
  * back-pressure, relays interim responses, then the final head and body, again with
  * back-pressure, and gives the connection back when both messages are complete. Every failure
- * ends in {@link #fail} (once); the client connection turns it into the client's answer.
+ * ends in {@link #fail} (once); the downstream connection turns it into the client's answer.
  *
- * <p>Confined to the client connection's event loop, which is the upstream connection's too.
+ * <p>Confined to the downstream connection's event loop, which is the upstream connection's too.
  */
 final class UpstreamCall extends UpstreamClient.Lease {
   private static final ByteBuf CRLF =
@@ -60,13 +60,13 @@ final class UpstreamCall extends UpstreamClient.Lease {
   private final boolean hasBody;
   private final Promise<Void> done = Promise.promise();
   private final long startMillis = System.currentTimeMillis();
-  // The hooks handed to the client connection, as classes: under the sidecar profile's client
+  // The hooks handed to the downstream connection, as classes: under the sidecar profile's client
   // compiler each lambda or method-reference capture is a call into the VM, and each request
   // has these.
-  private final Runnable clientGone = new Runnable() {
+  private final Runnable downstreamGone = new Runnable() {
     @Override
     public void run() {
-      clientGone();
+      downstreamGone();
     }
   };
   private final java.util.function.Consumer<ByteBuf> bodyData =
@@ -121,7 +121,7 @@ final class UpstreamCall extends UpstreamClient.Lease {
   }
 
   io.vertx.core.Future<Void> start() {
-    down.onClientGone(clientGone);
+    down.onDownstreamGone(downstreamGone);
     if (ex.trace() != null) {
       ex.trace().upstreamStarted();
     }
@@ -168,7 +168,7 @@ final class UpstreamCall extends UpstreamClient.Lease {
     bodyStarted = true;
     // Not a bulk copy: a body that breaks off must close the upstream connection rather than
     // end the request, or a chunked request would reach the upstream as a whole, shorter body.
-    // The client connection calls clientGone for that, and nothing ends the request then.
+    // The downstream connection calls downstreamGone for that, and nothing ends the request then.
     down.body(bodyData, bodyEnd);
     if (unflushed && conn != null) {
       conn.channel().flush(); // the head, with whatever of the body was already here
@@ -380,7 +380,7 @@ final class UpstreamCall extends UpstreamClient.Lease {
     }
     if (n > 0) {
       received += n;
-      down.data(data); // the client connection releases it
+      down.data(data); // the downstream connection releases it
     } else {
       data.release();
     }
@@ -501,7 +501,7 @@ final class UpstreamCall extends UpstreamClient.Lease {
     }
   }
 
-  private void clientGone() {
+  private void downstreamGone() {
     if (finished) {
       return;
     }
@@ -509,7 +509,8 @@ final class UpstreamCall extends UpstreamClient.Lease {
       fail(new ProxyFailure(ErrorKind.RESPONSE_INCOMPLETE, "the client went away after "
           + received + " bytes of the response; the upstream request was reset"));
     } else {
-      fail(new ProxyFailure(ErrorKind.CLIENT_ABORTED, "the client's request body broke off after "
+      fail(new ProxyFailure(ErrorKind.DOWNSTREAM_ABORTED,
+          "the client's request body broke off after "
           + sent + " bytes (the client connection closed or its framing broke); the upstream "
           + "request was reset, not ended"));
     }

@@ -37,7 +37,7 @@ import java.util.concurrent.TimeoutException;
 /**
  * The pooled keep-alive HTTP/1.1 client Egret originates upstream TLS with, written on Netty's
  * pipeline: each event loop has its own pools, and a request uses a connection of the loop its
- * client connection runs on, so a hop never crosses threads. A pool is kept per (host, checked
+ * downstream connection runs on, so a hop never crosses threads. A pool is kept per (host, checked
  * address, port, TLS profile, route): one rule's trust and pins never serve another's requests,
  * a host name's connections are never handed to another name that shares its address, and a
  * connection through an upstream proxy never serves a hop routed direct (or through another).

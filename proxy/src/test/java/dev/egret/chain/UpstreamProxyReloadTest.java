@@ -22,7 +22,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A reload that changes the route applies to the hops that start after it, on the same kept-alive
- * client connection too; and the upstream proxy meters appear only once a proxy carried a hop,
+ * downstream connection too; and the upstream proxy meters appear only once a proxy carried a hop,
  * so a scrape without proxies in use is unchanged.
  */
 class UpstreamProxyReloadTest {

@@ -3,7 +3,7 @@ package dev.egret.listener;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
-import dev.egret.exchange.ClientPeer;
+import dev.egret.exchange.DownstreamPeer;
 import dev.egret.telemetry.IdentityFailures;
 import dev.egret.telemetry.Telemetry;
 import io.netty.buffer.ByteBuf;
@@ -114,7 +114,7 @@ class ProxyHeaderFuzzTest {
       ch.freezeTime();
       ProxyHeader.install(ch.pipeline(), DEADLINE, stages, () -> {
         run.built++;
-        SocketAddress named = ClientPeer.proxied(ch) ? ClientPeer.clientAddress(ch) : null;
+        SocketAddress named = DownstreamPeer.proxied(ch) ? DownstreamPeer.sourceAddress(ch) : null;
         run.client = (InetSocketAddress) named;
         ch.pipeline().addLast(new ChannelInboundHandlerAdapter() {
           @Override

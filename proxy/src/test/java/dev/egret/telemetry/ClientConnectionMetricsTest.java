@@ -18,7 +18,7 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The client connection slots on /metrics: a proxy whose every slot is taken
+ * The downstream connection slots on /metrics: a proxy whose every slot is taken
  * answers 503 to everyone while /readyz stays 200, so the gauges of slots in use and of the cap,
  * and the count of refusals at the cap, are what shows it. Real sockets against a real Egret.
  */

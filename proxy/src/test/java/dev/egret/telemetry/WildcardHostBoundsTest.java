@@ -155,7 +155,7 @@ class WildcardHostBoundsTest {
               URI.create("http://" + host(i) + ":" + upstream.actualPort() + "/"))
           .timeout(Duration.ofSeconds(20)).build();
       all.add(client.sendAsync(request, HttpResponse.BodyHandlers.discarding())
-          // timeouts.idle is short here and applies to client connections too: on a loaded
+          // timeouts.idle is short here and applies to downstream connections too: on a loaded
           // machine the client may reuse a kept-alive connection just as Egret closes it
           // ("header parser received no bytes"), a race every HTTP client retries once.
           .exceptionallyCompose(e -> client.sendAsync(request,

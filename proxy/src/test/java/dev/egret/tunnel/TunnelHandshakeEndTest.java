@@ -117,8 +117,8 @@ class TunnelHandshakeEndTest {
         byte[] hello = HelloBytes.jdkClientHello(HOST);
         send(egret, upstream.port(), Arrays.copyOf(hello, hello.length / 2), false);
         Hop hop = telemetry.awaitHop(h -> h.kind != null, WAIT);
-        assertThat(hop.error).isEqualTo(ErrorKind.CLIENT_ABORTED);
-        assertThat(hop.errorLabel()).isEqualTo(ErrorKind.CLIENT_ABORTED.proxyStatusError());
+        assertThat(hop.error).isEqualTo(ErrorKind.DOWNSTREAM_ABORTED);
+        assertThat(hop.errorLabel()).isEqualTo(ErrorKind.DOWNSTREAM_ABORTED.proxyStatusError());
         assertThat(hop.errorDetails).contains("ClientHello");
         assertThat(upstream.awaitClosed(0, WAIT)).as("nothing of a half hello is relayed")
             .isZero();

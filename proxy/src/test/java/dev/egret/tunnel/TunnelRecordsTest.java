@@ -310,10 +310,10 @@ class TunnelRecordsTest {
       }
     }
     long deadline = System.nanoTime() + WAIT.toNanos();
-    while (egret.server().clientConnections() > 0 && System.nanoTime() < deadline) {
+    while (egret.server().downstreamConnections() > 0 && System.nanoTime() < deadline) {
       java.util.concurrent.locks.LockSupport.parkNanos(5_000_000); // polls a count, bounded
     }
-    assertThat(egret.server().clientConnections()).isZero();
+    assertThat(egret.server().downstreamConnections()).isZero();
     try (ProxyConnect c = ProxyConnect.open(egret.proxyPort(), authority(HOST, raw.port()))) {
       assertThat(c.status()).isEqualTo(200);
     }

@@ -196,7 +196,7 @@ class FailureMappingTest {
   }
 
   @Test
-  void breaksTheClientsResponseWhenTheUpstreamClosesMidBody() throws Exception {
+  void breaksTheDownstreamResponseWhenTheUpstreamClosesMidBody() throws Exception {
     assertThatThrownBy(() -> get(egret, HOST, partner.port(), "/break/65536"))
         .isInstanceOf(IOException.class);
     Hop hop = hopFor("/break/65536");
@@ -225,7 +225,7 @@ class FailureMappingTest {
   }
 
   @Test
-  void resetsTheUpstreamWhenTheClientAbandonsAnUpload() throws Exception {
+  void resetsTheUpstreamWhenTheDownstreamAbandonsAnUpload() throws Exception {
     try (Socket s = new Socket("127.0.0.1", egret.proxyPort())) {
       OutputStream out = s.getOutputStream();
       out.write(("POST http://" + HOST + ":" + partner.port() + "/digest/abort HTTP/1.1\r\nHost: "
@@ -242,7 +242,7 @@ class FailureMappingTest {
     // A clean end would hand the upstream a truncated body as if it were whole.
     assertThat(outcome).startsWith("upload aborted");
     Hop hop = hopFor("/digest/abort");
-    assertThat(hop.error).isEqualTo(ErrorKind.CLIENT_ABORTED);
+    assertThat(hop.error).isEqualTo(ErrorKind.DOWNSTREAM_ABORTED);
     assertThat(hop.outcome()).isEqualTo("failed");
     assertThat(hop.errorDetails).contains("the client's request body broke off");
     // What was forwarded before the break is logged (the 64 KiB chunk at least), not 0.
@@ -273,7 +273,7 @@ class FailureMappingTest {
   }
 
   @Test
-  void closesTheUpstreamWhenTheClientAbandonsADownload() throws Exception {
+  void closesTheUpstreamWhenTheDownstreamAbandonsADownload() throws Exception {
     long size = 64 * Generated.MIB;
     try (Socket s = new Socket("127.0.0.1", egret.proxyPort())) {
       s.setSoTimeout(10_000);
@@ -378,7 +378,7 @@ class FailureMappingTest {
   }
 
   @Test
-  void answers503ToAClientConnectionOverMaxConnections() throws Exception {
+  void answers503ToADownstreamConnectionOverMaxConnections() throws Exception {
     try (EgretFixture capped = EgretFixture.builder().hosts(Map.of(HOST, "127.0.0.1"))
         .start(dir, config("""
         limits: {maxConnections: 1}

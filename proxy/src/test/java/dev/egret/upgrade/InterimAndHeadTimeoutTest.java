@@ -259,9 +259,9 @@ class InterimAndHeadTimeoutTest {
     Hop hop = seen.awaitHop(h -> h.status == 408, WAIT);
     assertThat(hop.error).isEqualTo(ErrorKind.REQUEST_ERROR);
     long deadline = System.nanoTime() + WAIT.toNanos();
-    while (egret.server().clientConnections() > 0 && System.nanoTime() < deadline) {
+    while (egret.server().downstreamConnections() > 0 && System.nanoTime() < deadline) {
       java.util.concurrent.locks.LockSupport.parkNanos(5_000_000); // polls a count, bounded
     }
-    assertThat(egret.server().clientConnections()).isZero();
+    assertThat(egret.server().downstreamConnections()).isZero();
   }
 }

@@ -92,11 +92,11 @@ class KeepAliveTest {
   }
 
   @Test
-  void reusesTheUpstreamConnectionAcrossClientConnections() throws Exception {
-    // Separate clients, separate client connections: the pool is Egret's, not the client's.
+  void reusesTheUpstreamConnectionAcrossDownstreamConnections() throws Exception {
+    // Separate clients, separate downstream connections: the pool is Egret's, not the client's.
     // Egret pools per event loop (UpstreamClient: a request and its upstream connection share
-    // a thread, as Envoy's per-worker pools do), and client connections are spread over the
-    // loops; so many sequential client connections open at most one upstream per loop.
+    // a thread, as Envoy's per-worker pools do), and downstream connections are spread over the
+    // loops; so many sequential downstream connections open at most one upstream per loop.
     int loops = io.vertx.core.VertxOptions.DEFAULT_EVENT_LOOP_POOL_SIZE;
     int requests = 3 * loops;
     for (int i = 0; i < requests; i++) {

@@ -169,7 +169,7 @@ class MisbehavingUpstreamTest {
     return "HTTP/1.1 200 OK\r\nContent-Length: " + body.length() + "\r\n\r\n" + body;
   }
 
-  /** One request on a client connection of its own; returns all the client got. */
+  /** One request on a downstream connection of its own; returns all the client got. */
   private static String exchange(String method, String path, String body) throws Exception {
     try (Socket s = new Socket(HOST, egret.proxyPort())) {
       s.setSoTimeout(10_000);
@@ -188,7 +188,7 @@ class MisbehavingUpstreamTest {
   }
 
   /**
-   * Two requests on one kept-alive client connection, so both use the pools of one event loop,
+   * Two requests on one kept-alive downstream connection, so both use the pools of one event loop,
    * where the second finds the connection the first used (the most recently used goes first).
    * Runs {@code between} after the first answer; returns both answers.
    */
@@ -310,7 +310,7 @@ class MisbehavingUpstreamTest {
   }
 
   @Test
-  void closesTheClientConnectionOnABadChunkAfterTheResponseStarted() throws Exception {
+  void closesTheDownstreamConnectionOnABadChunkAfterTheResponseStarted() throws Exception {
     // The first chunk is sound and relayed; the second's size line is not hex.
     script.set((n, head) -> "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
         + "5\r\nhello\r\nzz\r\nworld\r\n0\r\n\r\n");

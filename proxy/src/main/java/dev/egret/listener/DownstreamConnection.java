@@ -1,6 +1,6 @@
 package dev.egret.listener;
 
-import dev.egret.exchange.ClientPeer;
+import dev.egret.exchange.DownstreamPeer;
 import dev.egret.exchange.RequestTarget;
 import dev.egret.exchange.RequestHead;
 import dev.egret.exchange.Downstream;
@@ -32,7 +32,7 @@ import java.util.Locale;
 import java.util.function.Consumer;
 
 /**
- * The request handler of a client connection: one per connection, behind the {@link
+ * The request handler of a downstream connection: one per connection, behind the {@link
  * StrictRequestDecoder} and Netty's response encoder. For each request head it creates the
  * hop's {@link Exchange}, runs the route (decision, address guard, slot), then hands the
  * exchange to the upgrade ({@code http://}, {@code https://}, plain HTTP inside a tunnel) or
@@ -44,7 +44,7 @@ import java.util.function.Consumer;
  * loop; {@code context} is the Vert.x context bound to it, so the upstream client's callbacks
  * run on the same thread and the fields here need no locking.
  */
-final class ClientConnection extends ChannelInboundHandlerAdapter implements Tracked {
+final class DownstreamConnection extends ChannelInboundHandlerAdapter implements Tracked {
   private final Stages stages;
   private final Pipelines pipelines;
   private final Context context;
@@ -78,7 +78,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
    */
   private final io.vertx.core.Handler<RequestHead> begin = this::begin;
 
-  ClientConnection(Stages stages, Pipelines pipelines, Context context,
+  DownstreamConnection(Stages stages, Pipelines pipelines, Context context,
       Exchange.Origin origin, long idleNanos) {
     this.stages = stages;
     this.pipelines = pipelines;
@@ -91,9 +91,9 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
   public void handlerAdded(ChannelHandlerContext ctx) {
     this.ctx = ctx;
     this.decoder = ctx.pipeline().get(StrictRequestDecoder.class);
-    this.remote = Exchange.address(ClientPeer.clientAddress(ctx.channel()));
-    this.peer = ClientPeer.proxied(ctx.channel())
-        ? Exchange.address(ClientPeer.peerAddress(ctx.channel())) : null;
+    this.remote = Exchange.address(DownstreamPeer.sourceAddress(ctx.channel()));
+    this.peer = DownstreamPeer.proxied(ctx.channel())
+        ? Exchange.address(DownstreamPeer.peerAddress(ctx.channel())) : null;
     stages.connections().track(ctx.channel(), this);
     lastActive = System.nanoTime();
     if (idleNanos > 0) {
@@ -175,7 +175,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
     closed = true;
     if (current != null) {
       Request r = current;
-      VertxRuntime.dispatch(context, v -> r.clientGone());
+      VertxRuntime.dispatch(context, v -> r.downstreamGone());
     }
     ctx.fireChannelInactive();
   }
@@ -183,7 +183,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
   @Override
   public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
     Fatal.check(cause); // an OutOfMemoryError in a handler of this pipeline ends the process
-    ctx.close(); // a reset or I/O error on the client socket; the hop records the abort
+    ctx.close(); // a reset or I/O error on the downstream socket; the hop records the abort
   }
 
   // --- the hop ---
@@ -217,8 +217,8 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
     var ch = ctx.channel();
     return switch (origin) {
       case TUNNELLED -> Credentials.tunnelled(Credentials.remembered(ch),
-          ClientPeer.clientAddress(ch));
-      case TRANSPARENT -> Credentials.addressOnly(ClientPeer.clientAddress(ch));
+          DownstreamPeer.sourceAddress(ch));
+      case TRANSPARENT -> Credentials.addressOnly(DownstreamPeer.sourceAddress(ch));
       case PROXY -> {
         java.util.List<String> auth = new java.util.ArrayList<>(1);
         for (RequestHead.Header h : head.headers()) {
@@ -226,7 +226,8 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
             auth.add(h.value());
           }
         }
-        yield Credentials.request(ClientPeer.certificate(ch), ClientPeer.clientAddress(ch), auth);
+        yield Credentials.request(DownstreamPeer.certificate(ch), DownstreamPeer.sourceAddress(ch),
+            auth);
       }
     };
   }
@@ -288,7 +289,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
     private ArrayDeque<HttpContent> early;
     /** The last write of the response, once it has been made. */
     private io.netty.channel.ChannelFuture lastWrite;
-    private final boolean clientAsksClose;
+    private final boolean downstreamAsksClose;
     private Consumer<ByteBuf> bodySink;
     private Runnable bodyEnd;
     private boolean bodyDone;
@@ -304,7 +305,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
       this.ex = ex;
       this.head = head;
       this.bodyDone = head == null || head.isConnect() || !hasBody(head);
-      this.clientAsksClose = head != null && asksToClose(head);
+      this.downstreamAsksClose = head != null && asksToClose(head);
     }
 
     /**
@@ -314,14 +315,14 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
     @Override
     public Future<Boolean> apply(Exchange admitted) {
       if (gone) {
-        // The client left while the host was resolved: nothing goes upstream for nobody.
-        return Future.failedFuture(new ProxyFailure(ErrorKind.CLIENT_ABORTED,
+        // The downstream left while the host was resolved: nothing goes upstream for nobody.
+        return Future.failedFuture(new ProxyFailure(ErrorKind.DOWNSTREAM_ABORTED,
             "the client connection closed before the request was forwarded"));
       }
       if (admitted.kind() == Kind.TUNNEL) {
         // The tunnel, and plain HTTP inside it, are the CONNECT's client.
         Credentials.remember(ctx.channel(), admitted.identified());
-        return stages.tunnel().open(admitted, ctx, ClientConnection.this::handOver,
+        return stages.tunnel().open(admitted, ctx, DownstreamConnection.this::handOver,
             (pipeline, first) -> pipelines.plainHttpInTunnel(pipeline, context,
                 head.authority(), first));
       }
@@ -423,7 +424,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
     private HttpResponse prepare(HttpResponse response) {
       headWritten = true;
       ex.status(response.status().code());
-      closeAfter |= draining || clientAsksClose
+      closeAfter |= draining || downstreamAsksClose
           || response.headers().containsValue(HttpHeaderNames.CONNECTION, "close", true);
       if (closeAfter) {
         response.headers().set(HttpHeaderNames.CONNECTION, "close");
@@ -483,7 +484,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
     }
 
     @Override
-    public void onClientGone(Runnable r) {
+    public void onDownstreamGone(Runnable r) {
       onGone = r;
     }
 
@@ -492,7 +493,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
       return head != null && head.version().equals("HTTP/1.0");
     }
 
-    void clientGone() {
+    void downstreamGone() {
       gone = true;
       Runnable r = onGone;
       onGone = null;
@@ -508,7 +509,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
       releaseEarly();
       bodySink = null;
       fail(failure);
-      clientGone(); // the upstream request is reset, never ended
+      downstreamGone(); // the upstream request is reset, never ended
     }
 
     /** The hop ended well: its response is written. */
@@ -552,7 +553,7 @@ final class ClientConnection extends ChannelInboundHandlerAdapter implements Tra
       // After a refusal the connection is kept only when the whole request has been read and
       // it was not a CONNECT (whose following bytes were meant for a tunnel), or malformed.
       boolean close = !bodyDone || head == null || head.isConnect() || draining
-          || clientAsksClose || f.kind() == ErrorKind.REQUEST_ERROR;
+          || downstreamAsksClose || f.kind() == ErrorKind.REQUEST_ERROR;
       releaseEarly();
       headWritten = true;
       ex.status(f.status());

@@ -7,42 +7,42 @@ import java.net.SocketAddress;
 import java.security.cert.X509Certificate;
 
 /**
- * What a client connection knows of who is on the other end, before any request: the TCP peer,
- * the client address (the PROXY header's source when a trusted load balancer sent one, else the
+ * What a downstream connection knows of who is on the other end, before any request: the TCP peer,
+ * the source address (the PROXY header's source when a trusted load balancer sent one, else the
  * peer), and the client certificate the proxy port's TLS verified. Kept as channel attributes so
  * that a tunnel and the plain HTTP inside it, which take over the same channel, see the same
  * values as the CONNECT that opened them.
  */
-public final class ClientPeer {
-  private static final AttributeKey<InetSocketAddress> CLIENT_ADDRESS =
-      AttributeKey.valueOf("egret.clientAddress");
+public final class DownstreamPeer {
+  private static final AttributeKey<InetSocketAddress> SOURCE_ADDRESS =
+      AttributeKey.valueOf("egret.sourceAddress");
   private static final AttributeKey<X509Certificate> CLIENT_CERTIFICATE =
       AttributeKey.valueOf("egret.clientCertificate");
 
-  private ClientPeer() {}
+  private DownstreamPeer() {}
 
-  /** The TCP peer: the client itself, or the load balancer in front of Egret. */
+  /** The TCP peer: the downstream itself, or the load balancer in front of Egret. */
   public static SocketAddress peerAddress(Channel ch) {
     return ch.remoteAddress();
   }
 
   /**
-   * The client's address: the source a trusted PROXY header named, else the TCP peer. What
-   * address identity matches and what the access log calls the client.
+   * The downstream's source address: the source a trusted PROXY header named, else the TCP peer.
+   * What address identity matches and what the access log calls the client.
    */
-  public static SocketAddress clientAddress(Channel ch) {
-    InetSocketAddress proxied = ch.attr(CLIENT_ADDRESS).get();
+  public static SocketAddress sourceAddress(Channel ch) {
+    InetSocketAddress proxied = ch.attr(SOURCE_ADDRESS).get();
     return proxied != null ? proxied : ch.remoteAddress();
   }
 
-  /** True when a PROXY header named the client: the peer is a load balancer, not the client. */
+  /** True when a PROXY header named the source: the peer is a load balancer, not the downstream. */
   public static boolean proxied(Channel ch) {
-    return ch.attr(CLIENT_ADDRESS).get() != null;
+    return ch.attr(SOURCE_ADDRESS).get() != null;
   }
 
   /** Records the source address a trusted PROXY header named. */
   public static void proxiedFrom(Channel ch, InetSocketAddress source) {
-    ch.attr(CLIENT_ADDRESS).set(source);
+    ch.attr(SOURCE_ADDRESS).set(source);
   }
 
   /** The verified client certificate (the leaf) of the proxy port's TLS, or null. */
