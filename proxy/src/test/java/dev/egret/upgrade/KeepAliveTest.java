@@ -16,6 +16,7 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
@@ -168,6 +169,39 @@ class KeepAliveTest {
       assertThat(text.substring(0, end).toLowerCase()).doesNotContain("transfer-encoding")
           .doesNotContain("content-length");
       assertThat(all.length - end - 4).isEqualTo(3000);
+    }
+  }
+
+  @Test
+  void closesADownstreamConnectionIdleForTimeoutsIdleAfterARelayedResponse() throws Exception {
+    // timeouts.idle is kept by the downstream connection itself: it starts when the relayed
+    // response's last byte is written, and a connection that sends nothing more then closes.
+    TestCert root = TestPki.rootCa("Idle After Response Root").issue();
+    Path own = Files.createDirectories(dir.resolve("idle"));
+    try (PartnerApi api = PartnerApi.start(root.leaf(HOST).issue(), own);
+        EgretFixture idle = EgretFixture.builder().hosts(Map.of(HOST, "127.0.0.1")).start(own, """
+            version: 1
+            listen: {proxy: 127.0.0.1:0, admin: 127.0.0.1:0}
+            tls: {trust: [%s]}
+            addresses: {allow: [127.0.0.1/32]}
+            timeouts: {idle: 1s}
+            allow:
+              - host: %s
+                ports: [%d]
+            """.formatted(root.writePem(own).cert().getFileName(), HOST, api.port()));
+        Socket s = new Socket("127.0.0.1", idle.proxyPort())) {
+      s.setSoTimeout(20_000);
+      s.getOutputStream().write(("GET http://" + HOST + ":" + api.port() + "/bytes/1000 HTTP/1.1"
+          + "\r\nHost: " + HOST + ":" + api.port() + "\r\n\r\n")
+          .getBytes(StandardCharsets.ISO_8859_1));
+      RawResponse r = RawResponse.read(s.getInputStream(), false);
+      assertThat(r.status()).isEqualTo(200);
+      assertThat(r.bodyBytes()).hasSize(1000);
+      long answered = System.nanoTime();
+      // Nothing more arrives: the next read sees Egret's close (end of stream), not a timeout.
+      assertThat(s.getInputStream().read()).isEqualTo(-1);
+      assertThat(Duration.ofNanos(System.nanoTime() - answered))
+          .isGreaterThanOrEqualTo(Duration.ofMillis(900));
     }
   }
 }
