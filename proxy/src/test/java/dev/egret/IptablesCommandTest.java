@@ -1,11 +1,12 @@
 package dev.egret;
 
+import static dev.egret.testing.EgretCommand.egret;
+
+import dev.egret.testing.EgretCommand.Result;
 import dev.egret.cli.Egret;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -21,15 +22,6 @@ import org.junit.jupiter.api.io.TempDir;
 class IptablesCommandTest {
   @TempDir Path dir;
 
-  record Result(int code, String out, String err) {}
-
-  private static Result egret(String... args) {
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    ByteArrayOutputStream err = new ByteArrayOutputStream();
-    int code = Egret.run(args, new PrintStream(out, true, StandardCharsets.UTF_8),
-        new PrintStream(err, true, StandardCharsets.UTF_8));
-    return new Result(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-  }
 
   static final String WITH_LISTENERS = """
       version: 1

@@ -1,9 +1,10 @@
 package dev.egret.cli;
 
+import static dev.egret.testing.EgretCommand.egret;
+
+import dev.egret.testing.EgretCommand.Result;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -19,15 +20,6 @@ import org.junit.jupiter.api.io.TempDir;
 class ExplainResolvesTest {
   @TempDir Path dir;
 
-  record Result(int code, String out, String err) {}
-
-  private static Result egret(String... args) {
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    ByteArrayOutputStream err = new ByteArrayOutputStream();
-    int code = Egret.run(args, new PrintStream(out, true, StandardCharsets.UTF_8),
-        new PrintStream(err, true, StandardCharsets.UTF_8));
-    return new Result(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-  }
 
   private String config(String yaml) throws Exception {
     return Files.writeString(dir.resolve("egret.yaml"), yaml).toString();

@@ -1,5 +1,8 @@
 package dev.egret.propose;
 
+import static dev.egret.testing.EgretCommand.egret;
+
+import dev.egret.testing.EgretCommand.Result;
 import dev.egret.cli.Egret;
 import dev.egret.listener.RequestTargets;
 import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
@@ -18,8 +21,6 @@ import dev.egret.policy.Verdict;
 import dev.egret.testing.EgretFixture;
 import dev.egret.testing.TestCert;
 import dev.egret.testing.TestPki;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
 import java.net.InetSocketAddress;
 import java.net.ProxySelector;
 import java.net.URI;
@@ -290,13 +291,4 @@ class ProposeRoundTripTest {
         .connectTimeout(Duration.ofSeconds(5)).build();
   }
 
-  record Result(int code, String out, String err) {}
-
-  private static Result egret(String... args) {
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    ByteArrayOutputStream err = new ByteArrayOutputStream();
-    int code = Egret.run(args, new PrintStream(out, true, StandardCharsets.UTF_8),
-        new PrintStream(err, true, StandardCharsets.UTF_8));
-    return new Result(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-  }
 }
