@@ -119,6 +119,10 @@ await_port() {
 }
 
 mkdir -p "$OUT"
+# One run per results folder: a second run writing the same raw.jsonl would mix its records into
+# this run's report (and its labels). The lock goes with this shell's exit.
+exec 9>"$OUT/.lock"
+flock -n 9 || die "another bench/run.sh is writing to $OUT; give this one its own BENCH_OUT"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 RAW=$OUT/raw.jsonl
 : >"$RAW"
