@@ -101,7 +101,7 @@ fi
 W=$(mktemp -d /tmp/egret-bench.XXXXXX)
 chmod 755 "$W"   # nginx workers and squid run as unprivileged users and read files here
 pids=()
-# Up to 30 s each: a training run (-XX:ArchiveClassesAtExit, -XX:AOTCacheOutput) writes its
+# Up to 30 s each: a training run (Training --static-archive, -XX:AOTCacheOutput) writes its
 # archive on the way out.
 stop_on_exit bench 300 "${BENCH_KEEP:-}"
 

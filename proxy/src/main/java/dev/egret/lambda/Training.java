@@ -45,8 +45,8 @@ import javax.net.ssl.TrustManagerFactory;
  * {@code CONNECT} tunnel carrying TLS to an HTTPS server it runs on loopback, and two refused
  * requests through the proxy, then {@code SHUTDOWN}. The JVM that runs it with
  * {@code -XX:ArchiveClassesAtExit} records every class a cold start and its first requests load,
- * which is what makes the layer and the image start fast (the image and {@code mvn package}
- * train their {@code egret.jsa} with it too).
+ * which is what makes the layer and the image start fast (the layer, the image and {@code mvn
+ * package} make their {@code egret.jsa} with it, in the {@code --static-archive} form below).
  *
  * <pre>
  * jre/bin/java -XX:ArchiveClassesAtExit=egret.jsa -cp egret.jar dev.egret.lambda.Training
