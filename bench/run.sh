@@ -374,7 +374,9 @@ if [[ $JAR -ef $ROOT/proxy/target/egret.jar && -f $ARCHIVE ]] \
 else
   say "training a class-data archive (dev.egret.lambda.Training), as the image build does"
   ARCHIVE=$W/egret.jsa
-  "$JAVA" -cp "$JAR" dev.egret.lambda.Training --static-archive "$ARCHIVE" "$JAVA" \
+  training=("$JAVA" -XX:ArchiveClassesAtExit="$ARCHIVE")
+  [[ $(archive_form "$JAR") == dynamic ]] || training=(--static-archive "$ARCHIVE" "$JAVA")
+  "$JAVA" -cp "$JAR" dev.egret.lambda.Training "${training[@]}" \
     "@$ROOT/deploy/jvm/sidecar.flags" -cp "$JAR" dev.egret.cli.Egret run >"$W/training.log" 2>&1 \
     || die "the training run failed: $(tail -5 "$W/training.log")"
 fi

@@ -90,8 +90,8 @@ pids+=($!)
 # maps only for the class path it was recorded with.
 # START_A_JAVA / START_B_JAVA: another java for A or B (to compare runtimes on one jar);
 # START_A_ARCHIVE / START_B_ARCHIVE: cds (the build's: one static archive of the training's class
-# list, Training --static-archive), dynamic (a dynamic archive on the JDK's default one,
-# -XX:ArchiveClassesAtExit),
+# list, Training --static-archive; for a jar built before that, the dynamic one), dynamic (a
+# dynamic archive on the JDK's default one, -XX:ArchiveClassesAtExit),
 # aot (JDK 25's AOT cache, -XX:AOTCacheOutput: classes loaded and linked, method profiles) or none.
 # The training run gets the variant's START_*_OPTS too: an archive made with other flags is refused.
 declare -A JAVA_OF ARCHIVE_OF
@@ -105,7 +105,11 @@ for v in A B; do
   static=()
   case ${!kind_var:-cds} in
     cds) ARCHIVE_OF[$v]="-XX:SharedArchiveFile=$W/$v/egret.jsa -Xshare:auto"
-         train=() static=(--static-archive "$W/$v/egret.jsa") ;;
+         train=() static=(--static-archive "$W/$v/egret.jsa")
+         # a jar built before the static archive: the dynamic one its own build made
+         if [[ $(archive_form "$W/$v/egret.jar") == dynamic ]]; then
+           train=("-XX:ArchiveClassesAtExit=$W/$v/egret.jsa") static=()
+         fi ;;
     dynamic) ARCHIVE_OF[$v]="-XX:SharedArchiveFile=$W/$v/egret.jsa -Xshare:auto"
          train=("-XX:ArchiveClassesAtExit=$W/$v/egret.jsa") ;;
     aot) ARCHIVE_OF[$v]="-XX:AOTCache=$W/$v/egret.aot"
