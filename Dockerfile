@@ -65,13 +65,14 @@ COPY --from=probe --chown=0:0 /egret-probe /usr/local/bin/egret-probe
 # driven by dev.egret.lambda.Training, the build's training for the Lambda layer and for
 # target/egret.jsa too: an upgraded request and a CONNECT tunnel to an HTTPS server it runs on
 # loopback, two refused requests, then SIGTERM and the drain) records the classes a start and its
-# first requests load in /app/egret.jsa, and the launcher maps them instead of loading them. The
+# first requests load as a class list, and one static archive of it is dumped into /app/egret.jsa
+# (the JDK's classes Egret loads and Egret's own, in place of the JDK's default archive and a
+# dynamic one on top: less memory mapped); the launcher maps them instead of loading them. The
 # driver's own classes stay out of the archive. The sidecar profile's flags and the launcher's
 # class path (/app/egret.jar); the gateway profile maps the same archive. -Xshare:auto in the
 # launcher: a JVM that cannot map the archive still starts, only slower.
-RUN java -cp /app/egret.jar dev.egret.lambda.Training \
-      java -XX:ArchiveClassesAtExit=/app/egret.jsa @/app/sidecar.flags \
-      -cp /app/egret.jar dev.egret.cli.Egret run >/dev/null \
+RUN java -cp /app/egret.jar dev.egret.lambda.Training --static-archive /app/egret.jsa \
+      java @/app/sidecar.flags -cp /app/egret.jar dev.egret.cli.Egret run >/dev/null \
  && chmod 0444 /app/egret.jsa \
  && rm -rf /tmp/egret-training* /tmp/libnetty*
 

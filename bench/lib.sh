@@ -55,6 +55,19 @@ make_leaf() {
     -sha256 -days 2 -extfile "$dir/$name.ext" -out "$dir/$name.pem" 2>/dev/null
 }
 
+# archive_form JAR: how the build makes the class-data archive for this jar: "static" (one static
+# archive of the training's class list, Training --static-archive) or, for a jar whose Training
+# predates that, "dynamic" (-XX:ArchiveClassesAtExit on the JDK's default archive), so that a
+# baseline jar built before still starts as its own image did.
+archive_form() {
+  if python3 - "$1" <<'PY'
+import sys, zipfile
+training = zipfile.ZipFile(sys.argv[1]).read("dev/egret/lambda/Training.class")
+sys.exit(0 if b"--static-archive" in training else 1)
+PY
+  then echo static; else echo dynamic; fi
+}
+
 # profile_flags FILE: the JVM flags of a profile (deploy/jvm/sidecar.flags or gateway.flags, a java
 # @argument-file), one per line, as the JVM reads them: from # to the end of a line is dropped.
 profile_flags() {

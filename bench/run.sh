@@ -101,7 +101,7 @@ fi
 W=$(mktemp -d /tmp/egret-bench.XXXXXX)
 chmod 755 "$W"   # nginx workers and squid run as unprivileged users and read files here
 pids=()
-# Up to 30 s each: a training run (-XX:ArchiveClassesAtExit, -XX:AOTCacheOutput) writes its
+# Up to 30 s each: a training run (Training --static-archive, -XX:AOTCacheOutput) writes its
 # archive on the way out.
 stop_on_exit bench 300 "${BENCH_KEEP:-}"
 
@@ -378,7 +378,9 @@ if [[ $JAR -ef $ROOT/proxy/target/egret.jar && -f $ARCHIVE ]] \
 else
   say "training a class-data archive (dev.egret.lambda.Training), as the image build does"
   ARCHIVE=$W/egret.jsa
-  "$JAVA" -cp "$JAR" dev.egret.lambda.Training "$JAVA" -XX:ArchiveClassesAtExit="$ARCHIVE" \
+  training=("$JAVA" -XX:ArchiveClassesAtExit="$ARCHIVE")
+  [[ $(archive_form "$JAR") == dynamic ]] || training=(--static-archive "$ARCHIVE" "$JAVA")
+  "$JAVA" -cp "$JAR" dev.egret.lambda.Training "${training[@]}" \
     "@$ROOT/deploy/jvm/sidecar.flags" -cp "$JAR" dev.egret.cli.Egret run >"$W/training.log" 2>&1 \
     || die "the training run failed: $(tail -5 "$W/training.log")"
 fi

@@ -9,10 +9,11 @@
 #
 # Each jar is copied into the run's folder and gets a class-data archive trained there the way
 # the image's build trains its own (`egret run` driven by dev.egret.lambda.Training, the sidecar
-# profile's flags), so both start as the image does. Each start runs the JVM profile's flags (deploy/jvm/sidecar.flags
-# as an @argument-file) plus -XX:MaxRAM at the profile's limit and the archive, with a config
-# that trusts the JDK's CA set and the run's CA (as a default config reads the JDK's CA set),
-# behind one nginx HTTPS upstream. Per start it records:
+# profile's flags, one static archive of its class list), so both start as the image does. Each
+# start runs the JVM profile's flags (deploy/jvm/sidecar.flags as an @argument-file) plus
+# -XX:MaxRAM at the profile's limit and the archive, with a config that trusts the JDK's CA set
+# and the run's CA (as a default config reads the JDK's CA set), behind one nginx HTTPS upstream.
+# Per start it records:
 #
 #   ready       wall milliseconds from the fork to the first /readyz 200, and the process's CPU
 #               seconds then (/proc/PID/stat: user + system, every thread, the JIT's included)
@@ -88,7 +89,9 @@ pids+=($!)
 # Each variant's jar in a folder of its own with the archive trained for it there: an archive
 # maps only for the class path it was recorded with.
 # START_A_JAVA / START_B_JAVA: another java for A or B (to compare runtimes on one jar);
-# START_A_ARCHIVE / START_B_ARCHIVE: cds (a dynamic class-data archive, -XX:ArchiveClassesAtExit),
+# START_A_ARCHIVE / START_B_ARCHIVE: cds (the build's: one static archive of the training's class
+# list, Training --static-archive; for a jar built before that, the dynamic one), dynamic (a
+# dynamic archive on the JDK's default one, -XX:ArchiveClassesAtExit),
 # aot (JDK 25's AOT cache, -XX:AOTCacheOutput: classes loaded and linked, method profiles) or none.
 # The training run gets the variant's START_*_OPTS too: an archive made with other flags is refused.
 declare -A JAVA_OF ARCHIVE_OF
@@ -99,17 +102,24 @@ for v in A B; do
   JAVA_OF[$v]=${!java_var:-$JAVA}
   mkdir -p "$W/$v"
   cp -p "${!jar_var}" "$W/$v/egret.jar"
+  static=()
   case ${!kind_var:-cds} in
     cds) ARCHIVE_OF[$v]="-XX:SharedArchiveFile=$W/$v/egret.jsa -Xshare:auto"
+         train=() static=(--static-archive "$W/$v/egret.jsa")
+         # a jar built before the static archive: the dynamic one its own build made
+         if [[ $(archive_form "$W/$v/egret.jar") == dynamic ]]; then
+           train=("-XX:ArchiveClassesAtExit=$W/$v/egret.jsa") static=()
+         fi ;;
+    dynamic) ARCHIVE_OF[$v]="-XX:SharedArchiveFile=$W/$v/egret.jsa -Xshare:auto"
          train=("-XX:ArchiveClassesAtExit=$W/$v/egret.jsa") ;;
     aot) ARCHIVE_OF[$v]="-XX:AOTCache=$W/$v/egret.aot"
          train=("-XX:AOTCacheOutput=$W/$v/egret.aot") ;;
     none) ARCHIVE_OF[$v]="" train=() ;;
-    *) die "START_${v}_ARCHIVE is '${!kind_var}': cds, aot or none" ;;
+    *) die "START_${v}_ARCHIVE is '${!kind_var}': cds, dynamic, aot or none" ;;
   esac
-  ((${#train[@]})) || continue
+  ((${#train[@]} + ${#static[@]})) || continue
   say "training $v's ${!kind_var:-cds} archive (${!jar_var}, ${JAVA_OF[$v]})"
-  "${JAVA_OF[$v]}" -cp "$W/$v/egret.jar" dev.egret.lambda.Training \
+  "${JAVA_OF[$v]}" -cp "$W/$v/egret.jar" dev.egret.lambda.Training "${static[@]}" \
     "${JAVA_OF[$v]}" "${train[@]}" "@$FLAGS_FILE" "-XX:MaxRAM=$MAXRAM" "${topts[@]}" \
     -cp "$W/$v/egret.jar" dev.egret.cli.Egret run >"$W/$v/training.log" 2>&1 \
     || die "$v's training run failed: $(tail -5 "$W/$v/training.log")"

@@ -31,6 +31,7 @@ import java.time.format.DateTimeFormatter;
 import java.util.ArrayDeque;
 import java.util.Arrays;
 import java.util.Base64;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import javax.net.ssl.SSLContext;
@@ -44,8 +45,8 @@ import javax.net.ssl.TrustManagerFactory;
  * {@code CONNECT} tunnel carrying TLS to an HTTPS server it runs on loopback, and two refused
  * requests through the proxy, then {@code SHUTDOWN}. The JVM that runs it with
  * {@code -XX:ArchiveClassesAtExit} records every class a cold start and its first requests load,
- * which is what makes the layer and the image start fast (the image and {@code mvn package}
- * train their {@code egret.jsa} with it too).
+ * which is what makes the layer and the image start fast (the layer, the image and {@code mvn
+ * package} make their {@code egret.jsa} with it, in the {@code --static-archive} form below).
  *
  * <pre>
  * jre/bin/java -XX:ArchiveClassesAtExit=egret.jsa -cp egret.jar dev.egret.lambda.Training
@@ -70,11 +71,37 @@ import javax.net.ssl.TrustManagerFactory;
  * </pre>
  *
  * Exits 1 if the child did not exit through that path within the 60 s.
+ *
+ * <p>With {@code --static-archive FILE} first, the build's form: the child records the classes it
+ * loads as a class list ({@code -XX:DumpLoadedClassList}, added here), and once it exited through
+ * its path, the same java with the same flags and class path (the command up to the class path's
+ * value) dumps one static archive of that list into FILE ({@code -Xshare:dump}). That one archive
+ * replaces the JDK's default archive and a dynamic one on top of it: it holds only the JDK's
+ * classes Egret loads, where the default archive holds a fixed set of 1,200, some of which Egret
+ * never loads (on Java 17 every page of a mapped archive is written when it is relocated to a
+ * random address, so the classes nobody loads cost memory too):
+ *
+ * <pre>
+ * java -cp egret.jar dev.egret.lambda.Training --static-archive egret.jsa \
+ *     java &#64;sidecar.flags -cp egret.jar dev.egret.cli.Egret run
+ * </pre>
  */
 public final class Training {
+  /** The first argument of the build's form (see the class comment). */
+  static final String STATIC_ARCHIVE = "--static-archive";
+
   private Training() {}
 
   public static void main(String[] args) throws Exception {
+    Path archive = null;
+    if (args.length > 0 && args[0].equals(STATIC_ARCHIVE)) {
+      if (args.length < 3) {
+        System.err.println("egret training: " + STATIC_ARCHIVE + " FILE JAVA [FLAGS] -cp JAR MAIN [ARGS]");
+        System.exit(2);
+      }
+      archive = Path.of(args[1]).toAbsolutePath();
+      args = Arrays.copyOfRange(args, 2, args.length);
+    }
     Vertx vertx = Vertx.vertx();
     int proxyPort = freePort();
     int adminPort = freePort();
@@ -134,6 +161,15 @@ public final class Training {
         "AWS_LAMBDA_RUNTIME_API", "127.0.0.1:" + apiPort,
         "EGRET_CONFIG", config.toString(),
         "EGRET_METRICS_INTERVAL", "60s");
+    if (archive != null) {
+      Path classList = dir.resolve("classes.list");
+      String[] trained = new String[args.length + 1];
+      trained[0] = args[0];
+      trained[1] = "-XX:DumpLoadedClassList=" + classList;
+      System.arraycopy(args, 1, trained, 2, args.length - 1);
+      int code = drive(trained, env, adminPort, proxyPort, upstreamPort, cert);
+      System.exit(code != 0 ? code : dump(args, classList, archive, dir.resolve("dump.log")));
+    }
     if (args.length > 0) {
       System.exit(drive(args, env, adminPort, proxyPort, upstreamPort, cert));
     }
@@ -202,6 +238,39 @@ public final class Training {
     } finally {
       child.destroyForcibly();
     }
+  }
+
+  /**
+   * Dumps the static archive FILE of the class list with the trained command's java, flags and
+   * class path (the archive maps only for the same class path and compatible flags); its exit
+   * code, and the dump's output on a failure.
+   */
+  private static int dump(String[] command, Path classList, Path archive, Path log) throws Exception {
+    int cp = Arrays.asList(command).indexOf("-cp");
+    if (cp < 1 || cp + 1 >= command.length) {
+      System.err.println("egret training: " + STATIC_ARCHIVE
+          + " needs the trained command's class path as -cp JAR");
+      return 2;
+    }
+    String[] dump = new String[cp + 5];
+    dump[0] = command[0];
+    dump[1] = "-Xshare:dump";
+    dump[2] = "-XX:SharedClassListFile=" + classList;
+    dump[3] = "-XX:SharedArchiveFile=" + archive;
+    System.arraycopy(command, 1, dump, 4, cp + 1);
+    Process p = new ProcessBuilder(dump).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+    if (!p.waitFor(120, TimeUnit.SECONDS)) {
+      p.destroyForcibly();
+      System.err.println("egret training: the archive dump did not end within 120 s");
+      return 1;
+    }
+    if (p.exitValue() != 0 || !Files.isRegularFile(archive)) {
+      List<String> out = Files.readAllLines(log);
+      System.err.println("egret training: the archive dump exited " + p.exitValue() + ":\n"
+          + String.join("\n", out.subList(Math.max(0, out.size() - 10), out.size())));
+      return 1;
+    }
+    return 0;
   }
 
   /** Polls the child's /readyz until it answers 200; fails if the child exits or time runs out. */

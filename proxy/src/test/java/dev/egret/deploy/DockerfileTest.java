@@ -127,11 +127,11 @@ class DockerfileTest {
   @Test
   void trainsTheClassDataArchiveWithTheSidecarProfile() {
     String training = docker.runtimeStage().all("RUN").stream()
-        .filter(r -> r.contains("-XX:ArchiveClassesAtExit=")).findFirst()
+        .filter(r -> r.contains("dev.egret.lambda.Training")).findFirst()
         .orElseThrow();
     assertThat(List.of(training.split("\\s+"))).containsSequence(
         "java", "-cp", "/app/egret.jar", "dev.egret.lambda.Training",
-        "java", "-XX:ArchiveClassesAtExit=/app/egret.jsa", "@/app/sidecar.flags",
+        "--static-archive", "/app/egret.jsa", "java", "@/app/sidecar.flags",
         "-cp", "/app/egret.jar", "dev.egret.cli.Egret", "run");
   }
 }
