@@ -108,7 +108,32 @@ public final class Route {
   private Exchange dialled(Exchange ex, Decision d, EgretConfig config, InetAddress address) {
     InetSocketAddress upstream = new InetSocketAddress(address, d.upstreamPort());
     checkNotOwn(ex, upstream);
-    return ex.routed(upstream, takeSlot(ex, config));
+    return ex.routed(upstream, upstreamText(upstream), takeSlot(ex, config));
+  }
+
+  /** An upstream address and its access-log text, {@link Exchange#upstreamText}. */
+  private record Formatted(InetAddress address, int port, String text) {}
+
+  /**
+   * The last address formatted. Most hops go to the few addresses of the same few upstreams,
+   * so this spares formatting the address (and a concatenation) per hop. Read and written by
+   * every event loop without a lock: a record's fields are final, so a racing reader sees
+   * either value whole, and a miss only formats again.
+   */
+  private Formatted lastFormatted;
+
+  private String upstreamText(InetSocketAddress upstream) {
+    InetAddress address = upstream.getAddress();
+    int port = upstream.getPort();
+    Formatted f = lastFormatted;
+    // IPv4 only: an IPv6 address's text carries a scope that its equals does not compare.
+    if (f != null && f.port() == port && address instanceof java.net.Inet4Address
+        && address.equals(f.address())) {
+      return f.text();
+    }
+    String text = Exchange.upstreamText(upstream);
+    lastFormatted = new Formatted(address, port, text);
+    return text;
   }
 
   /**

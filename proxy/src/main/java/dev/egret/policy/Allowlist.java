@@ -173,7 +173,7 @@ public final class Allowlist {
                 + "on the rule to tunnel without them", client);
       }
       return new Decision(Verdict.ALLOW, Reason.ALLOWED_BY_RULE, rule, t, upstream,
-          "allowed by rule '" + rule.host().pattern() + "'", client);
+          rule.host().allowedDetails(), client);
     }
     if (closest != null) {
       return closest;
