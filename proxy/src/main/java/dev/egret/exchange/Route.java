@@ -177,7 +177,9 @@ public final class Route {
     Allowlist allowlist = identify(ex);
     RequestHead head = ex.head();
     if (head != null) {
-      for (RequestHead.Header h : head.headers()) {
+      java.util.List<RequestHead.Header> headers = head.headers();
+      for (int k = 0; k < headers.size(); k++) {
+        RequestHead.Header h = headers.get(k);
         if (h.name().equalsIgnoreCase("via") && h.value().contains(viaToken)) {
           throw new ProxyFailure(ErrorKind.LOOP_DETECTED,
               "the request already passed through this Egret (" + viaToken + ")");

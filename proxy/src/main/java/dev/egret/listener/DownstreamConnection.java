@@ -244,7 +244,9 @@ final class DownstreamConnection extends ChannelInboundHandlerAdapter implements
       case TRANSPARENT -> Credentials.addressOnly(DownstreamPeer.sourceAddress(ch));
       case PROXY -> {
         java.util.List<String> auth = new java.util.ArrayList<>(1);
-        for (RequestHead.Header h : head.headers()) {
+        java.util.List<RequestHead.Header> headers = head.headers();
+        for (int k = 0; k < headers.size(); k++) {
+          RequestHead.Header h = headers.get(k);
           if (h.name().equalsIgnoreCase("proxy-authorization")) {
             auth.add(h.value());
           }
@@ -651,7 +653,9 @@ final class DownstreamConnection extends ChannelInboundHandlerAdapter implements
 
   private static boolean asksToClose(RequestHead head) {
     boolean close = head.version().equals("HTTP/1.0");
-    for (RequestHead.Header h : head.headers()) {
+    java.util.List<RequestHead.Header> headers = head.headers();
+    for (int k = 0; k < headers.size(); k++) {
+      RequestHead.Header h = headers.get(k);
       if (h.name().equalsIgnoreCase("connection")) {
         for (String token : h.value().split(",")) {
           String t = token.trim().toLowerCase(Locale.ROOT);

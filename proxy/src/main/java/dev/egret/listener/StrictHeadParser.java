@@ -158,7 +158,8 @@ public final class StrictHeadParser {
   /** A transparent listener's destination: the Host header's name, at the listener's port. */
   private static RequestHead.Authority hostAuthority(List<RequestHead.Header> headers, int port) {
     RequestHead.Header host = null;
-    for (RequestHead.Header h : headers) {
+    for (int k = 0; k < headers.size(); k++) {
+      RequestHead.Header h = headers.get(k);
       if (h.name().equalsIgnoreCase("host")) {
         if (host != null) {
           throw Refusals.badRequest("request has more than one Host header");
@@ -297,7 +298,8 @@ public final class StrictHeadParser {
     String transferEncoding = null;
     int lengths = 0;
     int encodings = 0;
-    for (RequestHead.Header h : headers) {
+    for (int k = 0; k < headers.size(); k++) {
+      RequestHead.Header h = headers.get(k);
       // Compared in place: a lower-cased copy of every name would be garbage on every request.
       String name = h.name();
       if (name.equalsIgnoreCase("content-length")) {
@@ -369,7 +371,8 @@ public final class StrictHeadParser {
       String uri, RequestHead.Authority target, List<RequestHead.Header> headers) {
     boolean originForm = uri == null;
     RequestHead.Header host = null;
-    for (RequestHead.Header h : headers) {
+    for (int k = 0; k < headers.size(); k++) {
+      RequestHead.Header h = headers.get(k);
       if (h.name().equalsIgnoreCase("host")) {
         if (host != null) {
           throw Refusals.badRequest("request has more than one Host header");
