@@ -23,6 +23,16 @@ import java.util.List;
 public final class AddressGuard {
   private final VertxRuntime resolver;
 
+  /** An IP literal host and its address: the same text always makes the same address. */
+  private record Literal(String host, InetAddress address) {}
+
+  /**
+   * The last literal parsed: a sidecar's hops mostly name the same upstream, and parsing the
+   * text again is work per hop. Shared by every event loop without a lock: a record's fields are
+   * final, so a racing reader sees one whole entry, and a miss only parses again.
+   */
+  private Literal lastLiteral;
+
   public AddressGuard(Vertx vertx) {
     this.resolver = new VertxRuntime(vertx);
   }
@@ -58,17 +68,24 @@ public final class AddressGuard {
    * @throws ProxyFailure of kind {@code REQUEST_ERROR} or {@code DESTINATION_IP_PROHIBITED}
    */
   public InetAddress checkLiteral(String host, List<Cidr> ruleExempt, AddressPolicy policy) {
-    byte[] bytes = Cidr.literal(host);
-    if (bytes == null) {
-      throw new ProxyFailure(ErrorKind.REQUEST_ERROR,
-          "'" + host + "' is not a canonical IP address");
-    }
+    Literal last = lastLiteral;
     InetAddress address;
-    try {
-      address = InetAddress.getByAddress(host, bytes);
-    } catch (UnknownHostException e) {
-      throw new ProxyFailure(ErrorKind.REQUEST_ERROR, e.getMessage());
+    if (last != null && last.host().equals(host)) {
+      address = last.address();
+    } else {
+      byte[] bytes = Cidr.literal(host);
+      if (bytes == null) {
+        throw new ProxyFailure(ErrorKind.REQUEST_ERROR,
+            "'" + host + "' is not a canonical IP address");
+      }
+      try {
+        address = InetAddress.getByAddress(host, bytes);
+      } catch (UnknownHostException e) {
+        throw new ProxyFailure(ErrorKind.REQUEST_ERROR, e.getMessage());
+      }
+      lastLiteral = new Literal(host, address);
     }
+    // Judged on every hop: the policy and the rule's exemptions are the hop's own.
     Cidr range = policy.deniedRange(address, ruleExempt);
     if (range != null) {
       throw prohibited(host, address, range);
