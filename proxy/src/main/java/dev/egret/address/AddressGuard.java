@@ -23,6 +23,16 @@ import java.util.List;
 public final class AddressGuard {
   private final VertxRuntime resolver;
 
+  /** An IP literal host and its address: the same text always makes the same address. */
+  private record Literal(String host, InetAddress address) {}
+
+  /**
+   * The last literal parsed: a sidecar's hops mostly name the same upstream, and parsing the
+   * text again is work per hop. Shared by every event loop without a lock: a record's fields are
+   * final, so a racing reader sees one whole entry, and a miss only parses again.
+   */
+  private Literal lastLiteral;
+
   public AddressGuard(Vertx vertx) {
     this.resolver = new VertxRuntime(vertx);
   }
@@ -35,16 +45,10 @@ public final class AddressGuard {
    */
   public Future<InetAddress> check(String host, List<Cidr> ruleExempt, AddressPolicy policy) {
     if (HostName.isIpLiteral(host)) {
-      byte[] bytes = Cidr.literal(host);
-      if (bytes == null) {
-        return Future.failedFuture(new ProxyFailure(ErrorKind.REQUEST_ERROR,
-            "'" + host + "' is not a canonical IP address"));
-      }
       try {
-        InetAddress address = InetAddress.getByAddress(host, bytes);
-        return judge(host, List.of(address), ruleExempt, policy);
-      } catch (UnknownHostException e) {
-        return Future.failedFuture(new ProxyFailure(ErrorKind.REQUEST_ERROR, e.getMessage()));
+        return Future.succeededFuture(checkLiteral(host, ruleExempt, policy));
+      } catch (ProxyFailure f) {
+        return Future.failedFuture(f);
       }
     }
     Promise<List<InetSocketAddress>> resolved = Promise.promise();
@@ -54,6 +58,45 @@ public final class AddressGuard {
             "cannot resolve " + host + ": " + (e.getMessage() == null ? e : e.getMessage()), e)))
         .compose(list -> judge(host,
             list.stream().map(InetSocketAddress::getAddress).toList(), ruleExempt, policy));
+  }
+
+  /**
+   * Judges an IP literal host ({@link HostName#isIpLiteral}) now, as {@link #check} would: there
+   * is nothing to resolve, so the hop needs no future to wait on.
+   *
+   * @return the checked address to connect to
+   * @throws ProxyFailure of kind {@code REQUEST_ERROR} or {@code DESTINATION_IP_PROHIBITED}
+   */
+  public InetAddress checkLiteral(String host, List<Cidr> ruleExempt, AddressPolicy policy) {
+    Literal last = lastLiteral;
+    InetAddress address;
+    if (last != null && last.host().equals(host)) {
+      address = last.address();
+    } else {
+      byte[] bytes = Cidr.literal(host);
+      if (bytes == null) {
+        throw new ProxyFailure(ErrorKind.REQUEST_ERROR,
+            "'" + host + "' is not a canonical IP address");
+      }
+      try {
+        address = InetAddress.getByAddress(host, bytes);
+      } catch (UnknownHostException e) {
+        throw new ProxyFailure(ErrorKind.REQUEST_ERROR, e.getMessage());
+      }
+      lastLiteral = new Literal(host, address);
+    }
+    // Judged on every hop: the policy and the rule's exemptions are the hop's own.
+    Cidr range = policy.deniedRange(address, ruleExempt);
+    if (range != null) {
+      throw prohibited(host, address, range);
+    }
+    return address;
+  }
+
+  private static ProxyFailure prohibited(String host, InetAddress a, Cidr range) {
+    return new ProxyFailure(ErrorKind.DESTINATION_IP_PROHIBITED,
+        host + " resolves to " + a.getHostAddress() + ", which is in the denied range "
+            + range + "; exempt it with addresses.allow or the rule's allowAddresses");
   }
 
   /** Fails unless every address passes; package-private for tests of multi-address answers. */
@@ -67,9 +110,7 @@ public final class AddressGuard {
     for (InetAddress a : addresses) {
       Cidr range = policy.deniedRange(a, ruleExempt);
       if (range != null) {
-        return Future.failedFuture(new ProxyFailure(ErrorKind.DESTINATION_IP_PROHIBITED,
-            host + " resolves to " + a.getHostAddress() + ", which is in the denied range "
-                + range + "; exempt it with addresses.allow or the rule's allowAddresses"));
+        return Future.failedFuture(prohibited(host, a, range));
       }
     }
     return Future.succeededFuture(addresses.get(0));

@@ -46,7 +46,8 @@ public final class AddressPolicy {
     if (exempt(allow, judged) || exempt(ruleExempt, judged)) {
       return null;
     }
-    for (Cidr c : deny) {
+    for (int k = 0; k < deny.size(); k++) {
+      Cidr c = deny.get(k);
       if (c.contains(judged)) {
         return c;
       }
@@ -58,7 +59,8 @@ public final class AddressPolicy {
     if (cidrs == null) {
       return false;
     }
-    for (Cidr c : cidrs) {
+    for (int k = 0; k < cidrs.size(); k++) {
+      Cidr c = cidrs.get(k);
       if (c.contains(judged)) {
         return true;
       }

@@ -57,6 +57,8 @@ public final class Exchange {
   private Decision decision;
   private TlsProfile tls;
   private InetSocketAddress upstream;
+  /** {@code upstream} as the access log writes it ({@code address:port}). */
+  private String upstreamText;
   /** The slot taken under limits.maxConnectionsPerDestination, given back by {@link #finish}. */
   private Runnable releaseSlot;
   private final Timings timings = new Timings();
@@ -140,9 +142,23 @@ public final class Exchange {
   }
 
   public Exchange routed(InetSocketAddress upstream, Runnable releaseSlot) {
+    return routed(upstream, upstreamText(upstream), releaseSlot);
+  }
+
+  /**
+   * As {@link #routed(InetSocketAddress, Runnable)}, with {@code upstreamText} already what
+   * {@link #upstreamText} makes of {@code upstream} (the route keeps the last one made).
+   */
+  public Exchange routed(InetSocketAddress upstream, String upstreamText, Runnable releaseSlot) {
     this.upstream = upstream;
+    this.upstreamText = upstreamText;
     this.releaseSlot = releaseSlot;
     return this;
+  }
+
+  /** The upstream address as the access log writes it: {@code address:port}. */
+  public static String upstreamText(InetSocketAddress upstream) {
+    return upstream.getAddress().getHostAddress() + ":" + upstream.getPort();
   }
 
   public Serving serving() {
@@ -254,8 +270,7 @@ public final class Exchange {
       }
     }
     hop.status = status;
-    hop.upstreamAddress = upstream == null ? null
-        : upstream.getAddress().getHostAddress() + ":" + upstream.getPort();
+    hop.upstreamAddress = upstream == null ? null : upstreamText;
     hop.upstreamProxy = upstream == null || decision.route().direct() ? null
         : decision.route().name();
     hop.tlsVersion = tlsVersion;

@@ -1,6 +1,7 @@
 package dev.egret.exchange;
 
 import dev.egret.address.AddressGuard;
+import dev.egret.address.HostName;
 import dev.egret.config.EgretConfig;
 import dev.egret.failure.ErrorKind;
 import dev.egret.failure.ProxyFailure;
@@ -48,21 +49,91 @@ public final class Route {
 
   /** Decides, then resolves and checks; the future fails with the refusal or failure. */
   public Future<Exchange> admit(Exchange ex) {
+    Exchange admitted;
     try {
-      decide(ex);
+      admitted = admitNow(ex);
     } catch (ProxyFailure f) {
       return Future.failedFuture(f);
     }
+    return admitted != null ? Future.succeededFuture(admitted) : resolve(ex);
+  }
+
+  /**
+   * {@link #admit} without a future when nothing has to wait: decides and, unless the host is a
+   * name to resolve, checks its address and takes the slot. Returns the admitted exchange; null
+   * when the host must be resolved first, which {@link #resolve} then does (the decision is
+   * made and recorded by then, and is not made again).
+   *
+   * @throws ProxyFailure the refusal or failure the client is to be told
+   */
+  public Exchange admitNow(Exchange ex) {
+    decide(ex);
     Decision d = ex.decision();
     if (d.reason() == Reason.PLAIN_HTTP_ONLY) {
       // Nothing is dialled for this CONNECT: each plain request inside routes on its own.
-      return Future.succeededFuture(ex);
+      return ex;
     }
+    String host = ex.host();
+    if (!HostName.isIpLiteral(host)) {
+      return null;
+    }
+    // An IP literal is judged at once: the same checks as after a resolution, without the
+    // future chain that a name needs. The DNS time is taken as for a name (it resolved nothing).
+    EgretConfig config = ex.serving().config();
+    long dnsStart = System.nanoTime();
+    InetAddress address;
+    try {
+      address = guard.checkLiteral(host, d.rule() == null ? null : d.rule().allowAddresses(),
+          config.addresses());
+    } finally {
+      ex.timings().dns(System.nanoTime() - dnsStart);
+    }
+    return dialled(ex, d, config, address);
+  }
+
+  /**
+   * The rest of {@link #admit} for a host {@link #admitNow} left to resolve: resolves, checks
+   * every address and takes the slot; the future fails with the refusal or failure.
+   */
+  public Future<Exchange> resolve(Exchange ex) {
+    Decision d = ex.decision();
     EgretConfig config = ex.serving().config();
     Dial dial = new Dial(ex, d, config, System.nanoTime());
     return guard.check(ex.host(), d.rule() == null ? null : d.rule().allowAddresses(),
             config.addresses())
         .compose(dial, dial.failed);
+  }
+
+  /** The checked address becomes the hop's upstream, unless it is Egret's own; takes a slot. */
+  private Exchange dialled(Exchange ex, Decision d, EgretConfig config, InetAddress address) {
+    InetSocketAddress upstream = new InetSocketAddress(address, d.upstreamPort());
+    checkNotOwn(ex, upstream);
+    return ex.routed(upstream, upstreamText(upstream), takeSlot(ex, config));
+  }
+
+  /** An upstream address and its access-log text, {@link Exchange#upstreamText}. */
+  private record Formatted(InetAddress address, int port, String text) {}
+
+  /**
+   * The last address formatted. Most hops go to the few addresses of the same few upstreams,
+   * so this spares formatting the address (and a concatenation) per hop. Read and written by
+   * every event loop without a lock: a record's fields are final, so a racing reader sees
+   * either value whole, and a miss only formats again.
+   */
+  private Formatted lastFormatted;
+
+  private String upstreamText(InetSocketAddress upstream) {
+    InetAddress address = upstream.getAddress();
+    int port = upstream.getPort();
+    Formatted f = lastFormatted;
+    // IPv4 only: an IPv6 address's text carries a scope that its equals does not compare.
+    if (f != null && f.port() == port && address instanceof java.net.Inet4Address
+        && address.equals(f.address())) {
+      return f.text();
+    }
+    String text = Exchange.upstreamText(upstream);
+    lastFormatted = new Formatted(address, port, text);
+    return text;
   }
 
   /**
@@ -94,9 +165,7 @@ public final class Route {
     @Override
     public Future<Exchange> apply(InetAddress address) {
       ex.timings().dns(System.nanoTime() - dnsStart);
-      InetSocketAddress upstream = new InetSocketAddress(address, d.upstreamPort());
-      checkNotOwn(ex, upstream);
-      return Future.succeededFuture(ex.routed(upstream, takeSlot(ex, config)));
+      return Future.succeededFuture(dialled(ex, d, config, address));
     }
   }
 
@@ -108,7 +177,9 @@ public final class Route {
     Allowlist allowlist = identify(ex);
     RequestHead head = ex.head();
     if (head != null) {
-      for (RequestHead.Header h : head.headers()) {
+      java.util.List<RequestHead.Header> headers = head.headers();
+      for (int k = 0; k < headers.size(); k++) {
+        RequestHead.Header h = headers.get(k);
         if (h.name().equalsIgnoreCase("via") && h.value().contains(viaToken)) {
           throw new ProxyFailure(ErrorKind.LOOP_DETECTED,
               "the request already passed through this Egret (" + viaToken + ")");

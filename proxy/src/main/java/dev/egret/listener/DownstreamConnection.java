@@ -5,6 +5,7 @@ import dev.egret.exchange.RequestTarget;
 import dev.egret.exchange.RequestHead;
 import dev.egret.exchange.Downstream;
 import dev.egret.exchange.Exchange;
+import dev.egret.exchange.Route;
 import dev.egret.exchange.Tracked;
 import dev.egret.failure.ErrorKind;
 import dev.egret.failure.FailureClassifier;
@@ -204,8 +205,30 @@ final class DownstreamConnection extends ChannelInboundHandlerAdapter implements
     if (ex.serving().config().clients().gateway()) {
       ex.from(credentials(head));
     }
-    // Request.apply forwards the admitted hop; Request.handle ends it.
-    stages.route().admit(ex).compose(request).onComplete(request);
+    // Request.apply forwards the admitted hop; Request.handle ends it. A hop that needs no name
+    // resolved (an IP literal, nearly every hop's pooled path then) is admitted here and now,
+    // without a future per step: each is allocations and listener calls on every request.
+    Route route = stages.route();
+    Exchange admitted;
+    try {
+      admitted = route.admitNow(ex);
+    } catch (ProxyFailure f) {
+      request.handle(Future.failedFuture(f));
+      return;
+    }
+    if (admitted == null) {
+      route.resolve(ex).compose(request).onComplete(request);
+    } else if (admitted.kind() == Kind.TUNNEL) {
+      Future<Boolean> opened;
+      try {
+        opened = request.apply(admitted);
+      } catch (RuntimeException e) {
+        opened = Future.failedFuture(e); // as compose would have caught it
+      }
+      opened.onComplete(request);
+    } else {
+      request.forward(admitted);
+    }
   }
 
   /**
@@ -221,7 +244,9 @@ final class DownstreamConnection extends ChannelInboundHandlerAdapter implements
       case TRANSPARENT -> Credentials.addressOnly(DownstreamPeer.sourceAddress(ch));
       case PROXY -> {
         java.util.List<String> auth = new java.util.ArrayList<>(1);
-        for (RequestHead.Header h : head.headers()) {
+        java.util.List<RequestHead.Header> headers = head.headers();
+        for (int k = 0; k < headers.size(); k++) {
+          RequestHead.Header h = headers.get(k);
           if (h.name().equalsIgnoreCase("proxy-authorization")) {
             auth.add(h.value());
           }
@@ -315,9 +340,7 @@ final class DownstreamConnection extends ChannelInboundHandlerAdapter implements
     @Override
     public Future<Boolean> apply(Exchange admitted) {
       if (gone) {
-        // The downstream left while the host was resolved: nothing goes upstream for nobody.
-        return Future.failedFuture(new ProxyFailure(ErrorKind.DOWNSTREAM_ABORTED,
-            "the client connection closed before the request was forwarded"));
+        return Future.failedFuture(abortedBeforeForward());
       }
       if (admitted.kind() == Kind.TUNNEL) {
         // The tunnel, and plain HTTP inside it, are the CONNECT's client.
@@ -327,6 +350,42 @@ final class DownstreamConnection extends ChannelInboundHandlerAdapter implements
                 head.authority(), first));
       }
       return stages.upgrade().forward(admitted, this).map(true);
+    }
+
+    /** The downstream left while the host was resolved: nothing goes upstream for nobody. */
+    private ProxyFailure abortedBeforeForward() {
+      return new ProxyFailure(ErrorKind.DOWNSTREAM_ABORTED,
+          "the client connection closed before the request was forwarded");
+    }
+
+    /**
+     * {@link #apply} then {@link #handle} for a hop admitted at once that goes upstream, without
+     * the mapped future in between: the upgrade's own future ends the hop.
+     */
+    void forward(Exchange admitted) {
+      if (gone) {
+        fail(abortedBeforeForward());
+        return;
+      }
+      Future<Void> forwarded;
+      try {
+        forwarded = stages.upgrade().forward(admitted, this);
+      } catch (RuntimeException e) {
+        forwarded = Future.failedFuture(e); // as compose would have caught it
+      }
+      forwarded.onComplete(new Forwarded());
+    }
+
+    /** The end of a hop {@link #forward} sent upstream: as {@link #handle} for the upgrade. */
+    private final class Forwarded implements io.vertx.core.Handler<io.vertx.core.AsyncResult<Void>> {
+      @Override
+      public void handle(io.vertx.core.AsyncResult<Void> ar) {
+        if (ar.failed()) {
+          fail(FailureClassifier.classify(ar.cause(), ex.host()).failure());
+        } else {
+          completed(null);
+        }
+      }
     }
 
     /** The hop is over: answered, failed, or a tunnel. */
@@ -594,7 +653,9 @@ final class DownstreamConnection extends ChannelInboundHandlerAdapter implements
 
   private static boolean asksToClose(RequestHead head) {
     boolean close = head.version().equals("HTTP/1.0");
-    for (RequestHead.Header h : head.headers()) {
+    java.util.List<RequestHead.Header> headers = head.headers();
+    for (int k = 0; k < headers.size(); k++) {
+      RequestHead.Header h = headers.get(k);
       if (h.name().equalsIgnoreCase("connection")) {
         for (String token : h.value().split(",")) {
           String t = token.trim().toLowerCase(Locale.ROOT);

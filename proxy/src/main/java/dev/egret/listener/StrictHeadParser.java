@@ -7,7 +7,6 @@ import dev.egret.failure.ProxyFailure;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 
 /**
  * Reads one HTTP/1.1 request head strictly (RFC 9110/9112 and docs/security.md, "Strict parsing"):
@@ -152,14 +151,15 @@ public final class StrictHeadParser {
         && framing.contentLength() != 0) {
       throw Refusals.badRequest("CONNECT request with a body");
     }
-    checkHost(form instanceof TargetForm.Origin, authority, headers);
+    checkHost(form instanceof TargetForm.Origin ? null : target, authority, headers);
     return new RequestHead(method, target, version, headers, framing, authority);
   }
 
   /** A transparent listener's destination: the Host header's name, at the listener's port. */
   private static RequestHead.Authority hostAuthority(List<RequestHead.Header> headers, int port) {
     RequestHead.Header host = null;
-    for (RequestHead.Header h : headers) {
+    for (int k = 0; k < headers.size(); k++) {
+      RequestHead.Header h = headers.get(k);
       if (h.name().equalsIgnoreCase("host")) {
         if (host != null) {
           throw Refusals.badRequest("request has more than one Host header");
@@ -298,12 +298,14 @@ public final class StrictHeadParser {
     String transferEncoding = null;
     int lengths = 0;
     int encodings = 0;
-    for (RequestHead.Header h : headers) {
-      String name = h.name().toLowerCase(Locale.ROOT);
-      if (name.equals("content-length")) {
+    for (int k = 0; k < headers.size(); k++) {
+      RequestHead.Header h = headers.get(k);
+      // Compared in place: a lower-cased copy of every name would be garbage on every request.
+      String name = h.name();
+      if (name.equalsIgnoreCase("content-length")) {
         lengths++;
         contentLength = h.value();
-      } else if (name.equals("transfer-encoding")) {
+      } else if (name.equalsIgnoreCase("transfer-encoding")) {
         encodings++;
         transferEncoding = h.value();
       }
@@ -366,9 +368,11 @@ public final class StrictHeadParser {
    * Host naming anything else, because a next hop might route on Host. Host is optional.
    */
   private static void checkHost(
-      boolean originForm, RequestHead.Authority target, List<RequestHead.Header> headers) {
+      String uri, RequestHead.Authority target, List<RequestHead.Header> headers) {
+    boolean originForm = uri == null;
     RequestHead.Header host = null;
-    for (RequestHead.Header h : headers) {
+    for (int k = 0; k < headers.size(); k++) {
+      RequestHead.Header h = headers.get(k);
       if (h.name().equalsIgnoreCase("host")) {
         if (host != null) {
           throw Refusals.badRequest("request has more than one Host header");
@@ -376,7 +380,7 @@ public final class StrictHeadParser {
         host = h;
       }
     }
-    if (host == null) {
+    if (host == null || (!originForm && sameAuthority(uri, target.scheme(), host.value()))) {
       return;
     }
     RequestTargets.HostPort named;
@@ -394,5 +398,24 @@ public final class StrictHeadParser {
       throw Refusals.badRequest("Host header " + host.value()
           + " names another host than the request target " + target.host() + ":" + target.port());
     }
+  }
+
+  /**
+   * True when {@code host} is, character for character, the authority of the request-target
+   * {@code uri} (the whole target for a CONNECT, whose {@code scheme} is null): it then names
+   * the same host and port, read by the same rules the target already passed, and needs no
+   * second parse. What most clients send; anything else is parsed and compared.
+   */
+  private static boolean sameAuthority(String uri, String scheme, String host) {
+    if (host.isEmpty()) {
+      return false;
+    }
+    if (scheme == null) {
+      return uri.equals(host);
+    }
+    int start = scheme.length() + 3;
+    int end = start + host.length();
+    return end <= uri.length() && uri.regionMatches(start, host, 0, host.length())
+        && (end == uri.length() || uri.charAt(end) == '/' || uri.charAt(end) == '?');
   }
 }

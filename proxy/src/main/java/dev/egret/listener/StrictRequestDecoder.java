@@ -75,6 +75,13 @@ public final class StrictRequestDecoder extends ChannelInboundHandlerAdapter {
   /** True while bytes are being read, so a {@link #next()} from a handler waits its turn. */
   private boolean reading;
   private boolean nextRequested;
+  /** Passes body data on; bound once, since a lambda capture per read is a call into the VM. */
+  private final BodyFraming.DataSink bodySink = new BodyFraming.DataSink() {
+    @Override
+    public void data(ByteBuf b, int index, int length) {
+      ctx.fireChannelRead(new DefaultHttpContent(b.retainedSlice(index, length)));
+    }
+  };
 
   /**
    * @param parser the head rules and limits
@@ -185,8 +192,7 @@ public final class StrictRequestDecoder extends ChannelInboundHandlerAdapter {
         switch (state) {
           case HEAD -> i = readHead(buf, i, end);
           case BODY -> {
-            i += body.consume(buf, i, end, (b, index, length) ->
-                ctx.fireChannelRead(new DefaultHttpContent(b.retainedSlice(index, length))));
+            i += body.consume(buf, i, end, bodySink);
             if (body.done()) {
               body = null;
               endOfRequest();
@@ -206,30 +212,42 @@ public final class StrictRequestDecoder extends ChannelInboundHandlerAdapter {
     }
   }
 
-  /** Accumulates head bytes from {@code i}; returns the index after the last byte it took. */
+  /**
+   * Accumulates head bytes from {@code i}; returns the index after the last byte it took. A line
+   * at a time: the buffer is searched for the next LF and the run up to it copied whole, rather
+   * than read, checked and stored one byte per call. The limits hold as for single bytes: a run
+   * that would pass one is refused before it is copied, and a line is judged when its LF is in.
+   */
   private int readHead(ByteBuf buf, int i, int end) {
-    for (; i < end; i++) {
-      byte b = buf.getByte(i);
-      if (headLen == 0 && skipLeading(b)) {
-        continue;
-      }
-      if (headLen == 0 && headDeadline == 0) {
-        startHeadTimer();
-      }
-      checkLimits(headLen + 1);
-      append(b);
-      if (b == FieldLines.LF) {
-        boolean empty = headLen - lineStart == 1
-            || (headLen - lineStart == 2 && head[lineStart] == FieldLines.CR);
-        if (requestLineEnd < 0) {
-          requestLineEnd = headLen;
-          requestLine = parser.checkRequestLine(head, headLen, form);
-        } else if (empty) {
-          completeHead();
-          return i + 1;
+    while (i < end) {
+      if (headLen == 0) {
+        // Until the request line's first byte, each byte may be an empty line's, and is dropped.
+        if (skipLeading(buf.getByte(i))) {
+          i++;
+          continue;
         }
-        lineStart = headLen;
+        if (headDeadline == 0) {
+          startHeadTimer();
+        }
       }
+      int lf = buf.indexOf(i, end, FieldLines.LF);
+      int stop = lf < 0 ? end : lf + 1;
+      checkLimits(headLen + (stop - i));
+      append(buf, i, stop - i);
+      i = stop;
+      if (lf < 0) {
+        return i;
+      }
+      boolean empty = headLen - lineStart == 1
+          || (headLen - lineStart == 2 && head[lineStart] == FieldLines.CR);
+      if (requestLineEnd < 0) {
+        requestLineEnd = headLen;
+        requestLine = parser.checkRequestLine(head, headLen, form);
+      } else if (empty) {
+        completeHead();
+        return i;
+      }
+      lineStart = headLen;
     }
     return i;
   }
@@ -330,12 +348,14 @@ public final class StrictRequestDecoder extends ChannelInboundHandlerAdapter {
     return false;
   }
 
-  private void append(byte b) {
-    if (headLen == head.length) {
+  private void append(ByteBuf buf, int from, int length) {
+    int needed = headLen + length;
+    if (needed > head.length) {
       // checkLimits stops growth before maxHeadBytes is passed.
-      head = Arrays.copyOf(head, Math.min(head.length * 2, maxHeadBytes));
+      head = Arrays.copyOf(head, Math.max(needed, Math.min(head.length * 2, maxHeadBytes)));
     }
-    head[headLen++] = b;
+    buf.getBytes(from, head, headLen, length);
+    headLen = needed;
   }
 
   private void resetHead() {

@@ -98,7 +98,8 @@ public final class Allowlist {
         && tls.reason() != Reason.TUNNEL_BYPASSES_HEADERS) {
       Target plain = new Target(Kind.UPGRADE, tunnel.host(), tunnel.port(), null, "/");
       String[] labels = HostPattern.labelsOf(tunnel.host());
-      for (Rule rule : allow) {
+      for (int k = 0; k < allow.size(); k++) {
+        Rule rule = allow.get(k);
         if (rule.host().matches(tunnel.host(), labels) && rule.plaintext() == Plaintext.UPGRADE
             && rule.ports().contains(rule.upstreamPort(plain))) {
           // Nothing is dialled for it (each request inside routes on its own), but the route
@@ -123,14 +124,16 @@ public final class Allowlist {
 
   private Decision decideEnforcing(Target t) {
     String[] labels = HostPattern.labelsOf(t.host());
-    for (HostPattern p : deny) {
+    for (int k = 0; k < deny.size(); k++) {
+      HostPattern p = deny.get(k);
       if (p.matches(t.host(), labels)) {
         return deny(t, Reason.DENIED_BY_RULE, null,
             t.host() + " is denied by the deny rule '" + p.pattern() + "'");
       }
     }
     Decision closest = null;
-    for (Rule rule : allow) {
+    for (int k = 0; k < allow.size(); k++) {
+      Rule rule = allow.get(k);
       if (!rule.host().matches(t.host(), labels)) {
         continue;
       }
@@ -173,7 +176,7 @@ public final class Allowlist {
                 + "on the rule to tunnel without them", client);
       }
       return new Decision(Verdict.ALLOW, Reason.ALLOWED_BY_RULE, rule, t, upstream,
-          "allowed by rule '" + rule.host().pattern() + "'", client);
+          rule.host().allowedDetails(), client);
     }
     if (closest != null) {
       return closest;

@@ -14,11 +14,14 @@ public final class HostPattern {
   private final String pattern;
   private final boolean anyPrefix;
   private final String[] labels;
+  /** The details of a decision this pattern's rule allows, built once rather than per hop. */
+  private final String allowedDetails;
 
   private HostPattern(String pattern, boolean anyPrefix, String[] labels) {
     this.pattern = pattern;
     this.anyPrefix = anyPrefix;
     this.labels = labels;
+    this.allowedDetails = "allowed by rule '" + pattern + "'";
   }
 
   /**
@@ -58,6 +61,11 @@ public final class HostPattern {
   /** The pattern as written: the {@code destination} metric label and the rule's name. */
   public String pattern() {
     return pattern;
+  }
+
+  /** "allowed by rule 'PATTERN'": the details of a decision its rule allows. */
+  String allowedDetails() {
+    return allowedDetails;
   }
 
   /** True if the pattern names exactly one host (no wildcard). */

@@ -14,15 +14,23 @@ public record Target(Kind kind, String host, int port, String method, String pat
 
   /** How the target reads in logs and messages: a URL, or host:port for a tunnel. */
   public String describe() {
-    String authority = HostName.authority(host, port);
-    return switch (kind) {
-      case TUNNEL -> authority;
-      case UPGRADE -> "http://" + (port == 80 ? bare() : authority) + path;
-      case TLS -> "https://" + (port == 443 ? bare() : authority) + path;
-    };
+    if (kind == Kind.TUNNEL) {
+      return HostName.authority(host, port);
+    }
+    // One builder rather than nested concatenations: this is every request's log URL.
+    boolean tls = kind == Kind.TLS;
+    boolean ipv6 = host.indexOf(':') >= 0;
+    StringBuilder b = new StringBuilder(host.length() + (path == null ? 4 : path.length()) + 16);
+    b.append(tls ? "https://" : "http://");
+    if (ipv6) {
+      b.append('[').append(host).append(']');
+    } else {
+      b.append(host);
+    }
+    if (port != (tls ? 443 : 80)) {
+      b.append(':').append(port);
+    }
+    return b.append(path).toString();
   }
 
-  private String bare() {
-    return host.indexOf(':') >= 0 ? "[" + host + "]" : host;
-  }
 }

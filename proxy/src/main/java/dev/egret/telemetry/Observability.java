@@ -292,21 +292,59 @@ public final class Observability implements Telemetry, AutoCloseable {
   public void hopFinished(Hop hop) {
     long total = hop.totalNanos >= 0 ? hop.totalNanos : System.nanoTime() - hop.startNanos;
     String destination = hop.destination();
-    RequestMeters m = requestMeters.get(
-        new RequestKey(destination, kindLabel(hop), hop.outcome(), hop.errorLabel(),
-            hop.identity),
-        newRequestMeters);
+    String kind = kindLabel(hop);
+    String outcome = hop.outcome();
+    String error = hop.errorLabel();
+    LastRequest last = lastRequest;
+    RequestMeters m;
+    if (last != null && last.destination() == destination && last.kind() == kind
+        && last.outcome() == outcome && last.error() == error && last.client() == hop.identity) {
+      m = last.meters();
+    } else {
+      m = requestMeters.get(new RequestKey(destination, kind, outcome, error, hop.identity),
+          newRequestMeters);
+      lastRequest = new LastRequest(destination, kind, outcome, error, hop.identity, m);
+    }
     m.count().increment();
     m.duration().record(total, java.util.concurrent.TimeUnit.NANOSECONDS);
     // Zero amounts create no series: a denied request relayed nothing.
     if (hop.bytesUpstream > 0) {
-      bytes(destination, "upstream", hop.identity).increment(hop.bytesUpstream);
+      LastBytes up = lastUpstreamBytes;
+      if (up == null || up.destination() != destination || up.client() != hop.identity) {
+        up = new LastBytes(destination, hop.identity, bytes(destination, "upstream", hop.identity));
+        lastUpstreamBytes = up;
+      }
+      up.counter().increment(hop.bytesUpstream);
     }
     if (hop.bytesDownstream > 0) {
-      bytes(destination, "downstream", hop.identity).increment(hop.bytesDownstream);
+      LastBytes down = lastDownstreamBytes;
+      if (down == null || down.destination() != destination || down.client() != hop.identity) {
+        down = new LastBytes(destination, hop.identity,
+            bytes(destination, "downstream", hop.identity));
+        lastDownstreamBytes = down;
+      }
+      down.counter().increment(hop.bytesDownstream);
     }
     accessLog.write(hop);
   }
+
+  /**
+   * The meters of the last hop's labels, found again by comparing the label values by identity:
+   * they are the matched rule's pattern and constants, the same instances hop after hop, so most
+   * hops skip building a key and the map lookup. A hop whose values are other instances (another
+   * rule, or an equal string made anew) only takes the map path. Read and replaced by every event
+   * loop without a lock: a record's fields are final, so a racing reader sees one whole entry.
+   */
+  private record LastRequest(String destination, String kind, String outcome, String error,
+      String client, RequestMeters meters) {}
+
+  private LastRequest lastRequest;
+
+  /** As {@link LastRequest}, for the bytes counter of one direction. */
+  private record LastBytes(String destination, String client, Counter counter) {}
+
+  private LastBytes lastUpstreamBytes;
+  private LastBytes lastDownstreamBytes;
 
   @Override
   public void tunnelOpened() {
