@@ -111,6 +111,15 @@ public final class ResponseDecoder extends ByteToMessageDecoder {
     this.head = head;
   }
 
+  /**
+   * True between responses with nothing unread: the connection is in step for another request.
+   * Bytes after a complete response (a body on a 204, a response longer than its
+   * Content-Length) would otherwise be read as the start of the next request's answer.
+   */
+  public boolean atRest() {
+    return state == State.HEAD && !internalBuffer().isReadable();
+  }
+
   @Override
   protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
     switch (state) {

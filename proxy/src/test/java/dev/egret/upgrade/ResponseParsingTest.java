@@ -48,6 +48,9 @@ class ResponseParsingTest {
   static final AtomicReference<String> script = new AtomicReference<>();
   /** Writes the answer one byte per write and flush (a head split across many reads). */
   static volatile boolean drip;
+  /** Keeps each connection for further requests instead of closing after one answer. */
+  static volatile boolean keepOpen;
+  static final AtomicInteger accepted = new AtomicInteger();
   static final AtomicInteger paths = new AtomicInteger();
   static RecordingTelemetry seen;
   static EgretFixture egret;
@@ -87,6 +90,7 @@ class ResponseParsingTest {
     while (!upstream.isClosed()) {
       try {
         Socket s = upstream.accept();
+        accepted.incrementAndGet();
         Thread t = new Thread(() -> answer(s), "scripted-connection");
         t.setDaemon(true);
         t.start();
@@ -96,31 +100,36 @@ class ResponseParsingTest {
     }
   }
 
-  /** Reads one request head, writes the script, closes. */
+  /**
+   * Reads a request head and writes the script; closes then, unless {@link #keepOpen}: then it
+   * answers each further head on the connection the same way.
+   */
   private static void answer(Socket socket) {
     try (Socket s = socket) {
       InputStream in = s.getInputStream();
-      ByteArrayOutputStream head = new ByteArrayOutputStream();
-      int matched = 0;
-      while (matched < 4) {
-        int b = in.read();
-        if (b < 0) {
-          return;
+      do {
+        ByteArrayOutputStream head = new ByteArrayOutputStream();
+        int matched = 0;
+        while (matched < 4) {
+          int b = in.read();
+          if (b < 0) {
+            return;
+          }
+          head.write(b);
+          matched = (b == "\r\n\r\n".charAt(matched)) ? matched + 1 : (b == '\r' ? 1 : 0);
         }
-        head.write(b);
-        matched = (b == "\r\n\r\n".charAt(matched)) ? matched + 1 : (b == '\r' ? 1 : 0);
-      }
-      byte[] answer = script.get().getBytes(StandardCharsets.ISO_8859_1);
-      OutputStream out = s.getOutputStream();
-      if (drip) {
-        for (byte b : answer) {
-          out.write(b);
+        byte[] answer = script.get().getBytes(StandardCharsets.ISO_8859_1);
+        OutputStream out = s.getOutputStream();
+        if (drip) {
+          for (byte b : answer) {
+            out.write(b);
+            out.flush();
+          }
+        } else {
+          out.write(answer);
           out.flush();
         }
-      } else {
-        out.write(answer);
-        out.flush();
-      }
+      } while (keepOpen);
     } catch (IOException e) {
       // Egret closed first: the connection is done
     }
@@ -270,6 +279,34 @@ class ResponseParsingTest {
         .containsPattern("\r\nVia: 1\\.1 cdn, 1\\.1 egret-[^\r]+\r\n")
         .doesNotContain("X-Hop").doesNotContain("Keep-Alive").doesNotContain("x-hop");
     assertThat(hopFor(path).error).isNull();
+  }
+
+  @Test
+  void neverReusesAnUpstreamConnectionWithStrayBytesAfterAResponse() throws Exception {
+    // A 204 has no body; the upstream sends one anyway. Read as the start of the next answer, it
+    // would fail the next request, which did nothing wrong; the connection is closed instead.
+    script.set("HTTP/1.1 204 No Content\r\nX-N: 1\r\n\r\nstray");
+    keepOpen = true;
+    int before = accepted.get();
+    try (Socket s = new Socket(HOST, egret.proxyPort())) {
+      s.setSoTimeout(10_000);
+      OutputStream out = s.getOutputStream();
+      InputStream in = s.getInputStream();
+      String target = "http://" + HOST + ":" + upstream.getLocalPort();
+      for (int i = 0; i < 2; i++) {
+        out.write(("GET " + target + "/stray-" + i + " HTTP/1.1\r\nHost: " + HOST + ":"
+            + upstream.getLocalPort() + "\r\n\r\n").getBytes(StandardCharsets.ISO_8859_1));
+        out.flush();
+        RawResponse r = RawResponse.read(in, false);
+        assertThat(r.status()).as("request %d", i).isEqualTo(204);
+        assertThat(r.header("x-n")).isEqualTo("1");
+      }
+    } finally {
+      keepOpen = false;
+    }
+    assertThat(accepted.get() - before).as("a fresh upstream connection for the second")
+        .isEqualTo(2);
+    assertThat(hopFor("/stray-1").error).isNull();
   }
 
   @Test
