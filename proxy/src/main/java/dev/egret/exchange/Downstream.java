@@ -1,7 +1,6 @@
 package dev.egret.exchange;
 
 import io.netty.buffer.ByteBuf;
-import io.netty.handler.codec.http.HttpResponse;
 import java.util.function.Consumer;
 
 /**
@@ -12,7 +11,7 @@ import java.util.function.Consumer;
  * <pre>{@code
  * down.body(data -> upstream.write(data), () -> upstream.end());   // buffered bytes come first
  * if (!upstreamWritable) down.pauseBody();                          // later: down.resumeBody()
- * down.head(response); down.data(bytes); down.end();                // the answer
+ * down.head(relayedHead); down.data(bytes); down.end();             // the answer
  * }</pre>
  */
 public interface Downstream {
@@ -29,15 +28,19 @@ public interface Downstream {
 
   void resumeBody();
 
-  /** Writes an interim response (100 Continue, 103 Early Hints); the final one follows. */
-  void interim(HttpResponse response);
+  /**
+   * Writes an interim response (100 Continue, 103 Early Hints), whole: its bytes, ending in the
+   * empty line; the final one follows. The connection releases {@code head}.
+   */
+  void interim(ByteBuf head);
 
   /**
    * Writes the response head. The downstream connection adds {@code Connection: close} when it will
-   * close after this response (the client asked, or Egret is draining); read it back with
-   * {@link #closesAfter()}.
+   * close after this response (the client asked, Egret is draining, or the body ends by closing),
+   * and the empty line that ends the head; read it back with {@link #closesAfter()}. Later
+   * {@link #data} is framed as {@code head.framing()} says.
    */
-  void head(HttpResponse response);
+  void head(RelayedHead head);
 
   boolean headWritten();
 
@@ -55,7 +58,7 @@ public interface Downstream {
    * in one write and one flush: for an answer whose head and body arrived together (a small
    * body, the common case). The connection releases {@code data}, which may be empty.
    */
-  default void whole(HttpResponse head, ByteBuf data) {
+  default void whole(RelayedHead head, ByteBuf data) {
     head(head);
     if (data.isReadable()) {
       data(data);

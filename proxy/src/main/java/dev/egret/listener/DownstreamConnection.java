@@ -4,6 +4,7 @@ import dev.egret.exchange.DownstreamPeer;
 import dev.egret.exchange.RequestTarget;
 import dev.egret.exchange.RequestHead;
 import dev.egret.exchange.Downstream;
+import dev.egret.exchange.RelayedHead;
 import dev.egret.exchange.Exchange;
 import dev.egret.exchange.Route;
 import dev.egret.exchange.Tracked;
@@ -19,10 +20,8 @@ import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
-import io.netty.handler.codec.http.DefaultHttpContent;
 import io.netty.handler.codec.http.HttpContent;
 import io.netty.handler.codec.http.HttpHeaderNames;
-import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.LastHttpContent;
 import dev.egret.telemetry.Fatal;
 import io.netty.util.ReferenceCountUtil;
@@ -51,6 +50,12 @@ final class DownstreamConnection extends ChannelInboundHandlerAdapter implements
   private final Context context;
   private final Exchange.Origin origin;
   private ChannelHandlerContext ctx;
+  /**
+   * The encoder's context: relayed responses are bytes already and are written from here, past
+   * Netty's encoder, which then sees only Egret's own refusals (whole messages, so its state is
+   * back at the start whenever a relayed response begins).
+   */
+  private ChannelHandlerContext wire;
   private StrictRequestDecoder decoder;
   /** The client's address as the log shows it, formatted once per connection. */
   private String remote;
@@ -79,6 +84,18 @@ final class DownstreamConnection extends ChannelInboundHandlerAdapter implements
    */
   private final io.vertx.core.Handler<RequestHead> begin = this::begin;
 
+  private static final int CRLF_SHORT = ('\r' << 8) | '\n';
+  private static final byte[] CONNECTION_CLOSE =
+      "Connection: close\r\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+  private static final byte[] CONNECTION_KEEP_ALIVE =
+      "Connection: keep-alive\r\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+  private static final ByteBuf CRLF = io.netty.buffer.Unpooled.unreleasableBuffer(
+      io.netty.buffer.Unpooled.directBuffer(2).writeShort(CRLF_SHORT));
+  private static final ByteBuf LAST_CHUNK = io.netty.buffer.Unpooled.unreleasableBuffer(
+      io.netty.buffer.Unpooled.directBuffer(5).writeBytes(new byte[] {'0', '\r', '\n', '\r', '\n'}));
+  /** A body up to this size is copied into the head's buffer when it fits there. */
+  private static final int COPY_BODY = 2048;
+
   DownstreamConnection(Stages stages, Pipelines pipelines, Context context,
       Exchange.Origin origin, long idleNanos) {
     this.stages = stages;
@@ -91,6 +108,7 @@ final class DownstreamConnection extends ChannelInboundHandlerAdapter implements
   @Override
   public void handlerAdded(ChannelHandlerContext ctx) {
     this.ctx = ctx;
+    this.wire = ctx.pipeline().context(Pipelines.ENCODER);
     this.decoder = ctx.pipeline().get(StrictRequestDecoder.class);
     this.remote = Exchange.address(DownstreamPeer.sourceAddress(ctx.channel()));
     this.peer = DownstreamPeer.proxied(ctx.channel())
@@ -319,6 +337,8 @@ final class DownstreamConnection extends ChannelInboundHandlerAdapter implements
     private Runnable bodyEnd;
     private boolean bodyDone;
     private boolean headWritten;
+    /** The relayed body is written as chunks (its head said {@code Transfer-Encoding: chunked}). */
+    private boolean chunkedOut;
     private boolean closeAfter;
     private boolean gone;
     /** The socket now belongs to a tunnel: only the hop's record is left to write. */
@@ -457,43 +477,78 @@ final class DownstreamConnection extends ChannelInboundHandlerAdapter implements
     }
 
     @Override
-    public void interim(HttpResponse response) {
+    public void interim(ByteBuf head) {
       if (!headWritten && !closed) {
-        ctx.writeAndFlush(response);
+        wire.writeAndFlush(head);
+      } else {
+        head.release();
       }
     }
 
     @Override
-    public void head(HttpResponse response) {
-      ctx.write(prepare(response));
+    public void head(RelayedHead head) {
+      wire.write(prepare(head));
     }
 
     @Override
-    public void whole(HttpResponse head, ByteBuf data) {
-      HttpResponse h = prepare(head);
-      // One message: the encoder writes the head and a small body into one buffer, and the
-      // response costs one write and one flush instead of three writes and two. Trailers are
-      // not relayed, as with end().
-      lastWrite = ctx.writeAndFlush(new io.netty.handler.codec.http.DefaultFullHttpResponse(
-          h.protocolVersion(), h.status(), data, h.headers(),
-          io.netty.handler.codec.http.EmptyHttpHeaders.INSTANCE));
+    public void whole(RelayedHead head, ByteBuf data) {
+      ByteBuf h = prepare(head);
+      // One write and one flush for the whole response; a small body joins the head's buffer,
+      // so it leaves in one TLS record or segment.
+      if (chunkedOut) {
+        wire.write(h);
+        if (data.isReadable()) {
+          writeChunk(data);
+        } else {
+          data.release();
+        }
+        lastWrite = wire.writeAndFlush(LAST_CHUNK.duplicate());
+      } else if (!data.isReadable()) {
+        data.release();
+        lastWrite = wire.writeAndFlush(h);
+      } else if (data.readableBytes() <= COPY_BODY && h.maxFastWritableBytes() >= data
+          .readableBytes()) {
+        h.writeBytes(data);
+        data.release();
+        lastWrite = wire.writeAndFlush(h);
+      } else {
+        wire.write(h);
+        lastWrite = wire.writeAndFlush(data);
+      }
     }
 
-    /** The head as this connection writes it: its status recorded, Connection set. */
-    private HttpResponse prepare(HttpResponse response) {
+    /**
+     * The head as this connection writes it: its status recorded, {@code Connection} and the
+     * empty line added, the version HTTP/1.0 for an HTTP/1.0 client. Bypasses Netty's encoder,
+     * which only Egret's own refusals use: the relayed head is bytes already.
+     */
+    private ByteBuf prepare(RelayedHead head) {
       headWritten = true;
-      ex.status(response.status().code());
+      ex.status(head.status());
+      chunkedOut = head.framing() == RelayedHead.Framing.CHUNKED;
       closeAfter |= draining || downstreamAsksClose
-          || response.headers().containsValue(HttpHeaderNames.CONNECTION, "close", true);
+          || head.framing() == RelayedHead.Framing.UNTIL_CLOSE;
+      ByteBuf b = head.lines();
+      boolean http10 = http10();
+      if (http10) {
+        b.setByte(b.readerIndex() + 7, '0'); // "HTTP/1.1" -> "HTTP/1.0"
+      }
       if (closeAfter) {
-        response.headers().set(HttpHeaderNames.CONNECTION, "close");
-      } else if (http10()) {
-        response.headers().set(HttpHeaderNames.CONNECTION, "keep-alive");
+        b.writeBytes(CONNECTION_CLOSE);
+      } else if (http10) {
+        b.writeBytes(CONNECTION_KEEP_ALIVE);
       }
-      if (http10()) {
-        response.setProtocolVersion(io.netty.handler.codec.http.HttpVersion.HTTP_1_0);
-      }
-      return response;
+      b.writeShort(CRLF_SHORT);
+      return b;
+    }
+
+    private void writeChunk(ByteBuf data) {
+      ByteBuf size = ctx.alloc().buffer(10);
+      io.netty.buffer.ByteBufUtil.writeAscii(size, Integer.toHexString(data.readableBytes()));
+      size.writeShort(CRLF_SHORT);
+      wire.write(size);
+      wire.write(data);
+      wire.write(CRLF.duplicate());
     }
 
     @Override
@@ -512,12 +567,18 @@ final class DownstreamConnection extends ChannelInboundHandlerAdapter implements
         data.release();
         return;
       }
-      ctx.writeAndFlush(new DefaultHttpContent(data));
+      if (chunkedOut) {
+        writeChunk(data);
+        wire.flush();
+      } else {
+        wire.writeAndFlush(data);
+      }
     }
 
     @Override
     public void end() {
-      lastWrite = ctx.writeAndFlush(LastHttpContent.EMPTY_LAST_CONTENT);
+      lastWrite = wire.writeAndFlush(chunkedOut ? LAST_CHUNK.duplicate()
+          : io.netty.buffer.Unpooled.EMPTY_BUFFER);
     }
 
     @Override

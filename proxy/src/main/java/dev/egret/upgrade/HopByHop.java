@@ -1,14 +1,12 @@
 package dev.egret.upgrade;
 
 import dev.egret.exchange.RequestHead;
+import dev.egret.upstream.ResponseHead;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.Set;
-import java.util.function.BiConsumer;
-import java.util.function.Function;
 
 /**
  * Copies end-to-end headers from one message to the next hop, dropping the hop-by-hop ones
@@ -32,28 +30,6 @@ final class HopByHop {
   }
 
   private HopByHop() {}
-
-  /** An interim response's headers, as Netty decoded them, onto the client's copy. */
-  static void copy(io.netty.handler.codec.http.HttpHeaders from,
-      io.netty.handler.codec.http.HttpHeaders to) {
-    copy(from, Map.Entry::getKey, Map.Entry::getValue, to::add);
-  }
-
-  private static <H> void copy(Iterable<H> from, Function<H, String> name,
-      Function<H, String> value, BiConsumer<String, String> to) {
-    Set<String> named = Set.of();
-    for (H h : from) {
-      if (name.apply(h).equalsIgnoreCase("connection")) {
-        named = withTokens(named, value.apply(h));
-      }
-    }
-    for (H h : from) {
-      String n = name.apply(h);
-      if (!dropped(n, named)) {
-        to.accept(n, value.apply(h));
-      }
-    }
-  }
 
   /** {@link #ALWAYS} as an array, for a scan without a lower-cased copy of the name. */
   private static final String[] ALWAYS_NAMES = ALWAYS.toArray(String[]::new);
@@ -111,28 +87,44 @@ final class HopByHop {
   }
 
   /**
-   * Removes the hop-by-hop headers from a response Netty decoded, in place (the response is
-   * then relayed as it is, without a copy). {@code Content-Length} stays: the caller decides the
-   * framing from it.
+   * {@link #ALWAYS} but {@code content-length} (the response keeps its length), as lower-case
+   * bytes indexed by length, for {@link #droppedFromResponse}.
    */
-  static void strip(io.netty.handler.codec.http.HttpHeaders headers) {
-    Set<String> named = Set.of();
-    for (String v : headers.getAll(io.netty.handler.codec.http.HttpHeaderNames.CONNECTION)) {
-      named = withTokens(named, v);
-    }
-    for (io.netty.util.AsciiString name : STRIPPED) {
-      headers.remove(name);
-    }
-    for (String name : named) {
-      headers.remove(name);
+  private static final byte[][][] RESPONSE_DROPPED = new byte[HOP_LENGTHS.length][][];
+
+  static {
+    for (String name : ALWAYS) {
+      if (!name.equals("content-length")) {
+        byte[][] same = RESPONSE_DROPPED[name.length()];
+        same = same == null ? new byte[1][] : java.util.Arrays.copyOf(same, same.length + 1);
+        same[same.length - 1] = name.getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        RESPONSE_DROPPED[name.length()] = same;
+      }
     }
   }
 
-  /** {@link #ALWAYS} but {@code content-length}, as Netty's pre-hashed names. */
-  private static final io.netty.util.AsciiString[] STRIPPED = ALWAYS.stream()
-      .filter(n -> !n.equals("content-length"))
-      .map(io.netty.util.AsciiString::cached)
-      .toArray(io.netty.util.AsciiString[]::new);
+  /**
+   * Whether header line {@code line} of a response stops at this hop: a name of the fixed set
+   * but {@code Content-Length}, or one the response's {@code Connection} headers name. Compared
+   * on the head's bytes, without a string per name.
+   */
+  static boolean droppedFromResponse(ResponseHead head, int line) {
+    int n = head.nameLength(line);
+    if (n < RESPONSE_DROPPED.length && RESPONSE_DROPPED[n] != null) {
+      for (byte[] name : RESPONSE_DROPPED[n]) {
+        if (head.nameIs(line, name)) {
+          return true;
+        }
+      }
+    }
+    List<String> named = head.connectionOptions();
+    for (int i = 0; i < named.size(); i++) {
+      if (head.nameIs(line, named.get(i))) {
+        return true;
+      }
+    }
+    return false;
+  }
 
   /** True if the request asks for {@code 100 Continue} before sending its body. */
   static boolean expectsContinue(List<RequestHead.Header> headers) {
@@ -152,12 +144,6 @@ final class HopByHop {
         received.add(h.value());
       }
     }
-    return received.isEmpty() ? ours : String.join(", ", received) + ", " + ours;
-  }
-
-  /** The {@code Via} value to send on with a response: the upstream's entries, then Egret's. */
-  static String via(io.netty.handler.codec.http.HttpHeaders from, String ours) {
-    List<String> received = from.getAll(io.netty.handler.codec.http.HttpHeaderNames.VIA);
     return received.isEmpty() ? ours : String.join(", ", received) + ", " + ours;
   }
 }

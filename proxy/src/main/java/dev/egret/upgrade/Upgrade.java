@@ -24,6 +24,8 @@ import io.vertx.core.Vertx;
 public final class Upgrade {
   private final Telemetry telemetry;
   private final String via;
+  /** {@link #via} as the bytes a response head gets, made once. */
+  private final byte[] viaBytes;
   /** Go's net/http stops at 5; a long WebDAV call may send a 102 every few seconds. */
   static final int MAX_INTERIM = 32;
 
@@ -31,6 +33,7 @@ public final class Upgrade {
   public Upgrade(Vertx vertx, Telemetry telemetry, String via) {
     this.telemetry = telemetry;
     this.via = via;
+    this.viaBytes = ResponseWriter.bytes(via);
   }
 
   /**
@@ -52,5 +55,9 @@ public final class Upgrade {
 
   String via() {
     return via;
+  }
+
+  byte[] viaBytes() {
+    return viaBytes;
   }
 }

@@ -2,6 +2,9 @@ package dev.egret.upgrade;
 
 import dev.egret.upstream.UpstreamConnection;
 import dev.egret.upstream.UpstreamClient;
+import dev.egret.upstream.ResponseDecoder;
+import dev.egret.upstream.ResponseHead;
+import dev.egret.exchange.RelayedHead;
 import dev.egret.exchange.Downstream;
 import dev.egret.exchange.Exchange;
 import dev.egret.failure.ErrorKind;
@@ -13,18 +16,6 @@ import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.handler.codec.DecoderException;
-import io.netty.handler.codec.DecoderResult;
-import io.netty.handler.codec.http.DefaultFullHttpResponse;
-import io.netty.handler.codec.http.HttpContent;
-import io.netty.handler.codec.http.HttpHeaderNames;
-import io.netty.handler.codec.http.HttpHeaderValues;
-import io.netty.handler.codec.http.HttpHeaders;
-import io.netty.handler.codec.http.HttpObject;
-import io.netty.handler.codec.http.HttpResponse;
-import io.netty.handler.codec.http.HttpResponseStatus;
-import io.netty.handler.codec.http.HttpUtil;
-import io.netty.handler.codec.http.HttpVersion;
-import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.util.ReferenceCountUtil;
 import io.vertx.core.Promise;
 import java.io.IOException;
@@ -46,6 +37,11 @@ final class UpstreamCall extends UpstreamClient.Lease {
       Unpooled.unreleasableBuffer(Unpooled.directBuffer(2).writeBytes(new byte[] {'\r', '\n'}));
   private static final ByteBuf LAST_CHUNK = Unpooled.unreleasableBuffer(
       Unpooled.directBuffer(5).writeBytes(new byte[] {'0', '\r', '\n', '\r', '\n'}));
+  private static final ByteBuf CONTINUE = Unpooled.unreleasableBuffer(Unpooled.directBuffer(25)
+      .writeBytes("HTTP/1.1 100 Continue\r\n\r\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII)));
+
+  /** A body this small gets room in the head's buffer, to leave with it in one write. */
+  private static final int SMALL_BODY = 2048;
 
   private final Upgrade upgrade;
   private final UpstreamClient client;
@@ -96,9 +92,9 @@ final class UpstreamCall extends UpstreamClient.Lease {
   /** The final response's head arrived (the response clock stopped). */
   private boolean answered;
   /** The final head, kept until its first body bytes prove its framing sound. */
-  private HttpResponse pendingHead;
-  /** Netty ends each interim response with an empty last content; it is not the answer's. */
-  private boolean skipEnd;
+  private RelayedHead pendingHead;
+  /** The answer is a 205, whose content is read off the upstream and dropped. */
+  private boolean discardBody;
   private int interims;
   private boolean keepAlive;
   private long sent;
@@ -163,7 +159,7 @@ final class UpstreamCall extends UpstreamClient.Lease {
       // The upstream never sees Expect (hop-by-hop here); the client may send its body now.
       ch.flush();
       unflushed = false;
-      down.interim(new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.CONTINUE));
+      down.interim(CONTINUE.retainedDuplicate());
     }
     bodyStarted = true;
     // Not a bulk copy: a body that breaks off must close the upstream connection rather than
@@ -257,78 +253,60 @@ final class UpstreamCall extends UpstreamClient.Lease {
 
   @Override
   public void read(Object msg) {
-    if (finished || !(msg instanceof HttpObject obj)) {
+    if (finished) {
       ReferenceCountUtil.release(msg);
-      return;
-    }
-    DecoderResult result = obj.decoderResult();
-    if (result.isFailure()) {
+    } else if (msg instanceof ByteBuf data) {
+      content(data, false);
+    } else if (msg instanceof ResponseDecoder.End end) {
+      content(end.content(), true);
+    } else if (msg instanceof ResponseHead h) {
+      responseHead(h);
+    } else if (msg instanceof DecoderException bad) {
+      invalid(bad);
+    } else {
       ReferenceCountUtil.release(msg);
-      invalid(result.cause());
-      return;
-    }
-    if (msg instanceof HttpResponse response && !responseHead(response)) {
-      ReferenceCountUtil.release(msg);
-      return;
-    }
-    if (msg instanceof HttpContent content) {
-      content(content);
     }
   }
 
   /** The upstream's response could not be parsed (or was framed two ways). */
-  private void invalid(Throwable cause) {
-    Throwable c = cause instanceof DecoderException ? cause
-        : new DecoderException(cause.getMessage(), cause);
+  private void invalid(DecoderException cause) {
     if (answered && pendingHead == null) {
       fail(new ProxyFailure(ErrorKind.UPSTREAM_PROTOCOL_ERROR, "the response from upstream "
           + host + " broke off after " + received + " bytes: its framing is invalid ("
-          + cause.getMessage() + ")", c));
+          + cause.getMessage() + ")", cause));
       return;
     }
-    fail(FailureClassifier.classify(c, host).failure());
+    fail(FailureClassifier.classify(cause, host).failure());
   }
 
-  /** False when the head ends the hop (it failed) or is not relayed now (an interim). */
-  private boolean responseHead(HttpResponse r) {
-    int status = r.status().code();
+  private void responseHead(ResponseHead r) {
+    int status = r.status();
     if (status < 200) {
-      skipEnd = true;
       interim(r, status);
-      return false;
-    }
-    HttpHeaders h = r.headers();
-    if (h.contains(HttpHeaderNames.TRANSFER_ENCODING) && h.contains(HttpHeaderNames.CONTENT_LENGTH)) {
-      // The decoder refuses this for HTTP/1.1 bodies; here for HEAD and HTTP/1.0 answers too.
-      invalid(new IllegalArgumentException("the response has both Content-Length and "
-          + "Transfer-Encoding, so its length is ambiguous"));
-      return false;
+      return;
     }
     answered = true;
     ex.timings().firstByte(System.nanoTime() - ex.startNanos());
-    boolean noBody = isHead || status == 204 || status == 304;
-    String length = h.get(HttpHeaderNames.CONTENT_LENGTH);
-    keepAlive = HttpUtil.isKeepAlive(r)
-        && (noBody || length != null || HttpUtil.isTransferEncodingChunked(r));
-    String via = HopByHop.via(h, upgrade.via());
-    HopByHop.strip(h);
-    h.set(HttpHeaderNames.VIA, via);
-    // An HTTP/1.0 client cannot read chunked framing: a body of unknown length is ended by
-    // closing the connection, as the upstream did.
-    boolean closeDelimited = length == null && !noBody && down.http10();
-    if (length == null && !noBody && !closeDelimited) {
-      h.set(HttpHeaderNames.TRANSFER_ENCODING, HttpHeaderValues.CHUNKED);
+    keepAlive = r.keepAlive();
+    RelayedHead.Framing framing;
+    discardBody = status == 205;
+    if (r.body() == ResponseHead.Body.NONE || r.contentLength() >= 0 || discardBody) {
+      framing = RelayedHead.Framing.AS_DECLARED;
+    } else if (down.http10()) {
+      // An HTTP/1.0 client cannot read chunked framing: a body of unknown length is ended by
+      // closing the connection, as the upstream did.
+      framing = RelayedHead.Framing.UNTIL_CLOSE;
+    } else {
+      framing = RelayedHead.Framing.CHUNKED;
     }
-    if (closeDelimited) {
-      h.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
-    }
-    r.setProtocolVersion(HttpVersion.HTTP_1_1);
-    pendingHead = r;
-    return true;
+    pendingHead = new RelayedHead(status,
+        ResponseWriter.finalHead(conn.channel().alloc(), r, upgrade.viaBytes(), framing,
+            r.contentLength() > 0 && r.contentLength() <= SMALL_BODY ? (int) r.contentLength() : 0),
+        framing);
   }
 
   /** {@code MAX_INTERIM}: Go's net/http stops at 5; a long WebDAV call may send many 102s. */
-  private void interim(HttpResponse r, int status) {
+  private void interim(ResponseHead r, int status) {
     if (isHead && status != 101) {
       fail(new ProxyFailure(ErrorKind.UPSTREAM_PROTOCOL_ERROR, host + " answered a HEAD request "
           + "with an interim " + status + " response; Egret refuses that rather than trust the "
@@ -351,27 +329,23 @@ final class UpstreamCall extends UpstreamClient.Lease {
     }
     // RFC 9110 section 15.2: no 1xx goes to an HTTP/1.0 client, which cannot read one.
     if (!down.http10()) {
-      HopByHop.strip(r.headers());
-      r.setProtocolVersion(HttpVersion.HTTP_1_1);
-      down.interim(new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, r.status(),
-          Unpooled.EMPTY_BUFFER, r.headers(), io.netty.handler.codec.http.EmptyHttpHeaders.INSTANCE));
+      down.interim(ResponseWriter.interim(conn.channel().alloc(), r));
     }
   }
 
-  private void content(HttpContent content) {
-    if (skipEnd) {
-      if (content instanceof LastHttpContent) {
-        skipEnd = false;
-      }
-      content.release();
-      return;
-    }
-    ByteBuf data = content.content();
+  /** Body bytes; {@code last}: the response's end, with its last bytes (maybe none). */
+  private void content(ByteBuf data, boolean last) {
     int n = data.readableBytes();
+    if (discardBody && n > 0) {
+      // A 205 has no content (RFC 9110 section 15.3.6): read off the upstream, never relayed.
+      data.release();
+      data = Unpooled.EMPTY_BUFFER;
+      n = 0;
+    }
     if (pendingHead != null) {
-      HttpResponse h = pendingHead;
+      RelayedHead h = pendingHead;
       pendingHead = null;
-      if (content instanceof LastHttpContent) {
+      if (last) {
         received += n;
         complete(h, data); // head and body arrived together: one write for the client
         return;
@@ -384,7 +358,7 @@ final class UpstreamCall extends UpstreamClient.Lease {
     } else {
       data.release();
     }
-    if (content instanceof LastHttpContent) {
+    if (last) {
       complete();
     } else if (!down.writable()) {
       conn.channel().config().setAutoRead(false);
@@ -415,7 +389,7 @@ final class UpstreamCall extends UpstreamClient.Lease {
   }
 
   /** As {@link #complete()}; with a {@code head}, the whole response goes to the client now. */
-  private void complete(HttpResponse head, ByteBuf data) {
+  private void complete(RelayedHead head, ByteBuf data) {
     finished = true;
     ex.bytes(sent, received);
     if (head != null) {
@@ -439,6 +413,10 @@ final class UpstreamCall extends UpstreamClient.Lease {
     }
     finished = true;
     ex.bytes(sent, received);
+    if (pendingHead != null) {
+      pendingHead.lines().release(); // never written: the body's framing broke first
+      pendingHead = null;
+    }
     UpstreamConnection c = conn;
     conn = null;
     if (c != null) {

@@ -154,9 +154,9 @@ public final class UpstreamConnection extends ChannelInboundHandlerAdapter {
     }
   }
 
-  /** True while the connection can carry another request. */
+  /** True while the connection can carry another request, and nothing stray is unread on it. */
   public boolean reusable() {
-    return ready && cause == null && channel.isActive();
+    return ready && cause == null && channel.isActive() && decoder.atRest();
   }
 
   void lease(UpstreamClient.Lease l) {
