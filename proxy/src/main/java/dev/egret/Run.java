@@ -14,6 +14,7 @@ import dev.egret.tls.TlsProfile;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
+import io.vertx.core.file.FileSystemOptions;
 import java.io.PrintStream;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
@@ -144,13 +145,15 @@ public final class Run {
    * One event loop per CPU, as nginx's worker_processes auto (Vert.x's default is two), and
    * small blocking pools: they serve only /metrics scrapes, operator notices and Vert.x's own
    * file work, and each idle thread there is resident memory in a 128 MiB sidecar (the soak
-   * saw both pools grow to their default 20).
+   * saw both pools grow to their default 20). No class-path file resolving: Egret never reads a
+   * file through Vert.x, and with it Vert.x makes a cache folder under /tmp at every start.
    */
   private static VertxOptions vertxOptions() {
     return new VertxOptions().setPreferNativeTransport(true)
         .setEventLoopPoolSize(Math.max(1, Runtime.getRuntime().availableProcessors()))
         .setWorkerPoolSize(4)
-        .setInternalBlockingPoolSize(4);
+        .setInternalBlockingPoolSize(4)
+        .setFileSystemOptions(new FileSystemOptions().setClassPathResolvingEnabled(false));
   }
 
   /** Starts serving a compiled config with the Vert.x and registry {@code early} builds. */
