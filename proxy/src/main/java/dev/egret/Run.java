@@ -37,6 +37,7 @@ public final class Run {
       early.abandon();
       return 1; // heap + direct memory + the JVM's own needs exceed the memory limit
     }
+    Fatal.arm();
     // The handlers go in before Egret says it is ready, so no SIGTERM finds the JVM's default;
     // one that comes during start-up drains as soon as the start has finished.
     CompletableFuture<Running> started = new CompletableFuture<>();
@@ -103,9 +104,11 @@ public final class Run {
       Thread t = new Thread(() -> {
         Metrics metrics = null;
         try {
-          // First, as before: Vert.x's and Netty's log records pass Fatal's handler too.
-          Fatal.arm();
           metrics = Metrics.withJvmGaugesLater();
+          // Before Vert.x, as before: its and Netty's log records pass Fatal's handler too.
+          // Usually done by then on the calling thread (Run.serve), next to the memory check,
+          // which reads the same management beans.
+          Fatal.arm();
           early.ground.complete(new Ground(metrics, metrics.newVertx(vertxOptions())));
         } catch (Throwable e) {
           if (metrics != null) {
