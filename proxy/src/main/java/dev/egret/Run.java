@@ -178,7 +178,10 @@ public final class Run {
     EgretServer server = new EgretServer(vertx, config, telemetry);
     AdminServer admin = new AdminServer(vertx, config.listen().admin().host(),
         config.listen().admin().port(), () -> {
-          metrics.jvmGaugesBound().join(); // bound just after ready, see below
+          // The JVM's and the process's gauges are bound by the first scrape, on its worker
+          // thread: nothing before it reads them, and after ready that CPU would compete with
+          // the first probe's answer and the first request (Metrics.withJvmGaugesLater).
+          metrics.bindJvmGauges();
           return telemetry.scrape();
         },
         () -> AdminServer.Limits.of(server.config()), telemetry);
@@ -204,11 +207,6 @@ public final class Run {
       }, "egret-tls-prepare");
       tls.setDaemon(true);
       tls.start();
-      // The JVM's and the process's gauges, after ready too: they read their values at each
-      // scrape, and a scrape waits for them (Metrics.withJvmGaugesLater).
-      Thread gauges = new Thread(metrics::bindJvmGauges, "egret-jvm-meters");
-      gauges.setDaemon(true);
-      gauges.start();
       err.println("egret: proxy on " + config.listen().proxy().host() + ":" + port
           + ", admin on " + config.listen().admin().host() + ":" + adminPort
           + ", config " + config.file() + " (sha256 " + config.sha256() + ")");

@@ -17,7 +17,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * What {@link Run#start} has done by the time it returns: part of start-up runs beside the main
- * thread (Vert.x and the registry) or just after ready (the JVM's gauges), and none of that may
+ * thread (Vert.x and the registry) or at the first scrape (the JVM's gauges), and none of that may
  * show: the first scrape, taken the moment start returns, holds every series a later one does.
  */
 class StartupTest {

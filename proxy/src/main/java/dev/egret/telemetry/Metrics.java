@@ -86,16 +86,19 @@ public final class Metrics implements AutoCloseable {
 
   /**
    * The registry and the GC meters now; the JVM's and the process's gauges only when {@link
-   * #bindJvmGauges} is called. {@code egret run} binds them after it is ready: they read their
+   * #bindJvmGauges} is called. {@code egret run} binds them at the first scrape: they read their
    * values at each scrape, so nothing is lost by binding them late, and their binding (the
-   * management beans behind them) was a sixth of the main thread's CPU to ready. A scrape first
-   * waits for {@link #jvmGaugesBound}, so every scrape holds the same series as before.
+   * management beans behind them) was a sixth of the main thread's CPU to ready. A scrape that
+   * calls {@link #bindJvmGauges} first holds the same series as before.
    */
   public static Metrics withJvmGaugesLater() {
     return new Metrics(false);
   }
 
-  /** Binds the JVM's and the process's gauges, once; later calls do nothing. */
+  /**
+   * Binds the JVM's and the process's gauges, once; later calls do nothing, and a call while
+   * another binds waits for it.
+   */
   public void bindJvmGauges() {
     synchronized (gaugesBound) {
       if (gaugesBound.isDone()) {
