@@ -100,15 +100,11 @@ public final class Extension {
           + "egret lambda runs inside a Lambda execution environment");
       return 2;
     }
-    // The proxy's Vert.x and registry are built beside this thread's work from here on (the
-    // client's Vert.x, the config's compile, registration): a shorter cold start.
-    Run.Early early = config == null || config.isBlank() ? null : Run.Early.begin();
     Duration interval;
     try {
       interval = interval(env.get("EGRET_METRICS_INTERVAL"));
     } catch (IllegalArgumentException e) {
       err.println("egret: lambda: " + e.getMessage());
-      abandon(early);
       return 2;
     }
     // One event loop is plenty for a client that makes one call at a time.
@@ -120,19 +116,12 @@ public final class Extension {
     } catch (IllegalArgumentException e) {
       err.println("egret: lambda: " + e.getMessage());
       vertx.close();
-      abandon(early);
       return 2;
     }
-    return new Extension(vertx, api, out, err, interval).start(name, config, early);
+    return new Extension(vertx, api, out, err, interval).start(name, config);
   }
 
-  private static void abandon(Run.Early early) {
-    if (early != null) {
-      early.abandon();
-    }
-  }
-
-  private int start(String name, String config, Run.Early early) {
+  private int start(String name, String config) {
     // The config is compiled first: whether Egret registers for INVOKE events (tracing needs
     // each invocation's trace header) depends on it. Registration then goes out and completes
     // while the ports bind on this thread, so the cold start is the longer of the two, not their
@@ -146,15 +135,12 @@ public final class Extension {
         badConfig = e;
       }
     }
-    if (compiled == null) {
-      abandon(early);
-    }
     tracing = compiled != null && compiled.tracing().on();
     Future<String> registration = api.register(name, tracing);
     Run.StartFailure failedStart = null;
     if (compiled != null) {
       try {
-        running = Run.start(compiled, early, err);
+        running = Run.start(compiled, err);
       } catch (Run.StartFailure e) {
         failedStart = e;
       }
