@@ -14,6 +14,7 @@ import dev.egret.tls.TlsProfile;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
+import io.vertx.core.file.FileSystemOptions;
 import java.io.PrintStream;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
@@ -31,16 +32,19 @@ public final class Run {
   private Run() {}
 
   public static int serve(Path configPath, PrintStream err) throws ConfigException {
+    Early early = Early.begin();
     if (!Footprint.fits(err)) {
+      early.abandon();
       return 1; // heap + direct memory + the JVM's own needs exceed the memory limit
     }
+    Fatal.arm();
     // The handlers go in before Egret says it is ready, so no SIGTERM finds the JVM's default;
     // one that comes during start-up drains as soon as the start has finished.
     CompletableFuture<Running> started = new CompletableFuture<>();
     stopOn("TERM", started, err);
     stopOn("INT", started, err);
     try {
-      started.complete(start(configPath, err));
+      started.complete(start(configPath, early, err));
     } catch (StartFailure e) {
       err.println("egret: cannot start: " + e.getMessage());
       return 1;
@@ -61,23 +65,108 @@ public final class Run {
    */
   public static Running start(Path configPath, PrintStream err)
       throws ConfigException, StartFailure {
-    return start(ConfigCompiler.load(configPath), err);
+    return start(configPath, Early.begin(), err);
+  }
+
+  private static Running start(Path configPath, Early early, PrintStream err)
+      throws ConfigException, StartFailure {
+    EgretConfig config;
+    try {
+      config = ConfigCompiler.load(configPath);
+    } catch (ConfigException | RuntimeException e) {
+      early.abandon();
+      throw e;
+    }
+    return start(config, early, err);
   }
 
   /** Starts serving a config already compiled (the Lambda extension reads it before it registers). */
   public static Running start(EgretConfig config, PrintStream err) throws StartFailure {
-    Fatal.arm();
-    descriptorHeadroom(config, err);
-    Metrics metrics = new Metrics();
-    // Netty's native epoll transport where it loads (Linux x86_64 and aarch64), else NIO.
-    // One event loop per CPU, as nginx's worker_processes auto (Vert.x's default is two), and
-    // small blocking pools: they serve only /metrics scrapes, operator notices and Vert.x's own
-    // file work, and each idle thread there is resident memory in a 128 MiB sidecar (the soak
-    // saw both pools grow to their default 20).
-    Vertx vertx = metrics.newVertx(new VertxOptions().setPreferNativeTransport(true)
+    return start(config, Early.begin(), err);
+  }
+
+  /**
+   * The part of start-up that needs no config, begun on a thread of its own so that it runs on a
+   * second CPU while the caller checks the memory limit and compiles the config: arming {@link
+   * Fatal}, the metrics registry and Vert.x (together 40% of the main thread's CPU to ready when
+   * they ran one after the other). Usage: {@code Early early = Early.begin();} first, then {@link
+   * Run#start(EgretConfig, Early, PrintStream)}; or {@link #abandon} when start-up stops before it.
+   */
+  public static final class Early {
+    private record Ground(Metrics metrics, Vertx vertx) {}
+
+    private final CompletableFuture<Ground> ground = new CompletableFuture<>();
+
+    private Early() {}
+
+    public static Early begin() {
+      Early early = new Early();
+      Thread t = new Thread(() -> {
+        Metrics metrics = null;
+        try {
+          metrics = Metrics.withJvmGaugesLater();
+          // Before Vert.x, as before: its and Netty's log records pass Fatal's handler too.
+          // Usually done by then on the calling thread (Run.serve), next to the memory check,
+          // which reads the same management beans.
+          Fatal.arm();
+          early.ground.complete(new Ground(metrics, metrics.newVertx(vertxOptions())));
+        } catch (Throwable e) {
+          if (metrics != null) {
+            metrics.close();
+          }
+          early.ground.completeExceptionally(e);
+        }
+      }, "egret-start");
+      t.setDaemon(true);
+      t.start();
+      return early;
+    }
+
+    /** Waits for the work; rethrows what it threw. */
+    private Ground await() {
+      try {
+        return ground.join();
+      } catch (java.util.concurrent.CompletionException e) {
+        if (e.getCause() instanceof RuntimeException r) {
+          throw r;
+        }
+        if (e.getCause() instanceof Error r) {
+          throw r;
+        }
+        throw e;
+      }
+    }
+
+    /** Closes what the work built, once it is built; for a start-up that stopped before it. */
+    public void abandon() {
+      ground.thenAccept(g -> g.vertx().close().onComplete(ar -> g.metrics().close()));
+    }
+  }
+
+  /**
+   * Netty's native epoll transport where it loads (Linux x86_64 and aarch64), else NIO.
+   * One event loop per CPU, as nginx's worker_processes auto (Vert.x's default is two), and
+   * small blocking pools: they serve only /metrics scrapes, operator notices and Vert.x's own
+   * file work, and each idle thread there is resident memory in a 128 MiB sidecar (the soak
+   * saw both pools grow to their default 20). No class-path file resolving: Egret never reads a
+   * file through Vert.x, and with it Vert.x makes a cache folder under /tmp at every start.
+   */
+  private static VertxOptions vertxOptions() {
+    return new VertxOptions().setPreferNativeTransport(true)
         .setEventLoopPoolSize(Math.max(1, Runtime.getRuntime().availableProcessors()))
         .setWorkerPoolSize(4)
-        .setInternalBlockingPoolSize(4));
+        .setInternalBlockingPoolSize(4)
+        .setFileSystemOptions(new FileSystemOptions().setClassPathResolvingEnabled(false));
+  }
+
+  /** Starts serving a compiled config with the Vert.x and registry {@code early} builds. */
+  public static Running start(EgretConfig config, Early early, PrintStream err)
+      throws StartFailure {
+    Fatal.arm();
+    descriptorHeadroom(config, err);
+    Early.Ground ground = early.await();
+    Metrics metrics = ground.metrics();
+    Vertx vertx = ground.vertx();
     if (!vertx.isNativeTransportEnabled()) {
       err.println("egret: native epoll transport unavailable, using Java NIO: "
           + vertx.unavailableNativeTransportCause());
@@ -88,7 +177,13 @@ public final class Run {
     Observability telemetry = new Observability(metrics.registry(), AccessLog.toStdout());
     EgretServer server = new EgretServer(vertx, config, telemetry);
     AdminServer admin = new AdminServer(vertx, config.listen().admin().host(),
-        config.listen().admin().port(), telemetry::scrape,
+        config.listen().admin().port(), () -> {
+          // The JVM's and the process's gauges are bound by the first scrape, on its worker
+          // thread: nothing before it reads them, and after ready that CPU would compete with
+          // the first probe's answer and the first request (Metrics.withJvmGaugesLater).
+          metrics.bindJvmGauges();
+          return telemetry.scrape();
+        },
         () -> AdminServer.Limits.of(server.config()), telemetry);
     int adminPort;
     int port;

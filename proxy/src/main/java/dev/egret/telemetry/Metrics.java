@@ -19,11 +19,13 @@ import io.vertx.micrometer.MetricsDomain;
 import io.vertx.micrometer.MicrometerMetricsOptions;
 import java.util.EnumSet;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.logging.Logger;
 
 /**
  * The one Prometheus registry of a running Egret, with JVM and process meters bound, and the way
- * to point Vert.x's own meters at it. Usage, before anything else starts:
+ * to point Vert.x's own meters at it. Usage, before anything else starts ({@link
+ * #withJvmGaugesLater} to bind the JVM's gauges after start-up):
  *
  * <pre>{@code
  * Metrics metrics = new Metrics();
@@ -60,22 +62,66 @@ public final class Metrics implements AutoCloseable {
 
   private final PrometheusMeterRegistry registry;
   private final JvmGcMetrics gc;
+  /** Completed once the JVM's and the process's gauges are in the registry. */
+  private final CompletableFuture<Void> gaugesBound = new CompletableFuture<>();
 
+  /** The registry with every JVM and process meter bound now. */
   public Metrics() {
+    this(true);
+  }
+
+  private Metrics(boolean gaugesNow) {
     this.registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     // The second lock behind vertxMetricsOptions' labels: should a Vert.x meter ever carry a
     // label whose values clients or upstreams choose, it is not exported at all.
     registry.config().meterFilter(MeterFilter.deny(id -> id.getName().startsWith("vertx.")
         && id.getTags().stream().anyMatch(t -> UNBOUNDED_VERTX_LABELS.contains(t.getKey()))));
-    new JvmMemoryMetrics().bindTo(registry);
+    // Always now: its meters count GC notifications, and one missed is gone for good.
     this.gc = new JvmGcMetrics();
     gc.bindTo(registry);
-    new JvmThreadMetrics().bindTo(registry);
-    new ClassLoaderMetrics().bindTo(registry);
-    new ProcessorMetrics().bindTo(registry);
-    new UptimeMetrics().bindTo(registry);
-    // A proxy holds two sockets per hop: running out of descriptors is a classic outage.
-    new FileDescriptorMetrics().bindTo(registry);
+    if (gaugesNow) {
+      bindJvmGauges();
+    }
+  }
+
+  /**
+   * The registry and the GC meters now; the JVM's and the process's gauges only when {@link
+   * #bindJvmGauges} is called. {@code egret run} binds them at the first scrape: they read their
+   * values at each scrape, so nothing is lost by binding them late, and their binding (the
+   * management beans behind them) was a sixth of the main thread's CPU to ready. A scrape that
+   * calls {@link #bindJvmGauges} first holds the same series as before.
+   */
+  public static Metrics withJvmGaugesLater() {
+    return new Metrics(false);
+  }
+
+  /**
+   * Binds the JVM's and the process's gauges, once; later calls do nothing, and a call while
+   * another binds waits for it.
+   */
+  public void bindJvmGauges() {
+    synchronized (gaugesBound) {
+      if (gaugesBound.isDone()) {
+        return;
+      }
+      try {
+        new JvmMemoryMetrics().bindTo(registry);
+        new JvmThreadMetrics().bindTo(registry);
+        new ClassLoaderMetrics().bindTo(registry);
+        new ProcessorMetrics().bindTo(registry);
+        new UptimeMetrics().bindTo(registry);
+        // A proxy holds two sockets per hop: running out of descriptors is a classic outage.
+        new FileDescriptorMetrics().bindTo(registry);
+      } finally {
+        // Even after a failure: a scrape must not wait forever for gauges that will never come.
+        gaugesBound.complete(null);
+      }
+    }
+  }
+
+  /** Completes once {@link #bindJvmGauges} has run (at once for {@code new Metrics()}). */
+  public CompletableFuture<Void> jvmGaugesBound() {
+    return gaugesBound;
   }
 
   public PrometheusMeterRegistry registry() {
