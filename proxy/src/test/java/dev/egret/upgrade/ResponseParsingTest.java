@@ -309,6 +309,43 @@ class ResponseParsingTest {
     assertThat(hopFor("/stray-1").error).isNull();
   }
 
+  static Stream<Arguments> connectionNamingFraming() {
+    String ok = "HTTP/1.1 200 OK\r\n";
+    return Stream.of(
+        Arguments.of("Content-Length", ok + "Connection: content-length, x-gone\r\nX-Gone: 1\r\n"
+            + "Content-Length: 5\r\n\r\nhello"),
+        Arguments.of("Transfer-Encoding", ok + "Connection: Transfer-Encoding\r\n"
+            + "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+        Arguments.of("Content-Length, mixed case", ok + "connection: x-gone, CONTENT-length\r\n"
+            + "content-LENGTH: 5\r\n\r\nhello"));
+  }
+
+  /**
+   * A Connection header may name any header as hop-by-hop, but not the body's framing: a
+   * response relayed without its length on a kept-alive connection would run into the next.
+   */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("connectionNamingFraming")
+  void keepsTheFramingWhenTheUpstreamsConnectionHeaderNamesIt(String name, String answer)
+      throws Exception {
+    script.set(answer);
+    try (Socket s = new Socket(HOST, egret.proxyPort())) {
+      s.setSoTimeout(10_000);
+      OutputStream out = s.getOutputStream();
+      InputStream in = s.getInputStream();
+      String target = "http://" + HOST + ":" + upstream.getLocalPort();
+      for (int i = 0; i < 2; i++) {
+        out.write(("GET " + target + path("named-framing") + " HTTP/1.1\r\nHost: " + HOST + ":"
+            + upstream.getLocalPort() + "\r\n\r\n").getBytes(StandardCharsets.ISO_8859_1));
+        out.flush();
+        RawResponse r = RawResponse.read(in, false);
+        assertThat(r.status()).as("request %d", i).isEqualTo(200);
+        assertThat(r.body()).as("request %d", i).isEqualTo("hello");
+        assertThat(r.header("x-gone")).isNull();
+      }
+    }
+  }
+
   @Test
   void dropsChunkExtensionsAndTrailersAndFramesTheBodyAgain() throws Exception {
     script.set("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n"
