@@ -211,7 +211,46 @@ class ResponseParsingTest {
         Arguments.of("a head larger than the limit", ok + ("X-Filler: " + "f".repeat(100)
             + "\r\n").repeat(200) + "Content-Length: 5\r\n\r\nhello", "larger than 16384 bytes"),
         Arguments.of("a head cut off by a close", ok + "Content-Length: 5\r\nX-A: a",
-            "closed in the middle of a response head"));
+            "closed in the middle of a response head"),
+        Arguments.of("a negative Content-Length", ok + "Content-Length: -5\r\n\r\nhello",
+            "Content-Length '-5' is not a number"),
+        Arguments.of("a Content-Length with inner space", ok + "Content-Length: 1 5\r\n\r\n"
+            + "hello", "Content-Length '1 5' is not a number"),
+        Arguments.of("a Content-Length past a long", ok + "Content-Length: "
+            + "99999999999999999999\r\n\r\nhello", "is not a number Egret accepts"),
+        Arguments.of("an empty Content-Length", ok + "Content-Length:\r\n\r\nhello",
+            "Content-Length '' is not a number"),
+        Arguments.of("a hex Content-Length", ok + "Content-Length: 0x5\r\n\r\nhello",
+            "Content-Length '0x5' is not a number"),
+        Arguments.of("16 significant hex digits", chunked + "1000000000000005\r\nhello\r\n"
+            + "0\r\n\r\n", "chunk size of the response is too large"),
+        Arguments.of("a bare CR in a chunk extension", chunked + "5;a=b\rc\r\nhello\r\n"
+            + "0\r\n\r\n", "chunk extension of the response holds the control character 0x0D"),
+        Arguments.of("an LF inside a chunk extension", chunked + "5;a=\"\n\"\r\nhello\r\n"
+            + "0\r\n\r\n", "bare LF"),
+        Arguments.of("a chunk-size line that never ends", chunked + "0".repeat(5000),
+            "chunk-size line of the response is longer than 4096 bytes"),
+        Arguments.of("an unknown coding", ok + "Transfer-Encoding: identity\r\n\r\nhello",
+            "Transfer-Encoding 'identity'"),
+        Arguments.of("a bare CR in the reason", "HTTP/1.1 200 O\rK\r\nContent-Length: 5\r\n"
+            + "\r\nhello", "status line holds a bare CR"),
+        Arguments.of("a bare CR ending a line", ok + "X-A: a\r\rContent-Length: 5\r\n\r\n"
+            + "hello", "bare CR"),
+        Arguments.of("a NUL in a name", ok + "X\0A: a\r\nContent-Length: 5\r\n\r\nhello",
+            "followed by the character 0x00"),
+        Arguments.of("DEL in a value", ok + "X-A: a\u007fb\r\nContent-Length: 5\r\n\r\nhello",
+            "control character 0x7F"),
+        Arguments.of("a status line in lower case", "http/1.1 200 OK\r\nContent-Length: 5\r\n"
+            + "\r\nhello", "does not start with an HTTP/1.1 status line"),
+        Arguments.of("a two-digit status", "HTTP/1.1 20 OK\r\nContent-Length: 5\r\n\r\nhello",
+            "status code is not three digits"),
+        Arguments.of("a head that never ends", ok + "X-A: " + "a".repeat(20_000),
+            "larger than"),
+        Arguments.of("trailers larger than the limit", chunked + "0\r\n"
+            + ("X-T: " + "t".repeat(100) + "\r\n").repeat(200) + "\r\n",
+            "trailers are larger than"),
+        Arguments.of("leading CRLF before the status line", "\r\n" + ok
+            + "Content-Length: 5\r\n\r\nhello", "does not start with an HTTP/1.1 status line"));
   }
 
   @ParameterizedTest(name = "{0}")
@@ -281,6 +320,52 @@ class ResponseParsingTest {
     assertThat(hopFor(path).error).isNull();
   }
 
+  static Stream<Arguments> strayAfterTheEnd() {
+    return Stream.of(
+        Arguments.of("HEAD", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-N: 1\r\n\r\nhello",
+            200),
+        Arguments.of("HEAD", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-N: 1\r\n\r\n"
+            + "5\r\nhello\r\n0\r\n\r\n", 200),
+        Arguments.of("GET", "HTTP/1.1 304 Not Modified\r\nX-N: 1\r\nContent-Length: 5\r\n\r\n"
+            + "hello", 304),
+        Arguments.of("GET", "HTTP/1.1 200 OK\r\nX-N: 1\r\nContent-Length: 2\r\n\r\nhello",
+            200),
+        Arguments.of("GET", "HTTP/1.1 200 OK\r\nX-N: 1\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + "2\r\nhe\r\n0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nevil!", 200));
+  }
+
+  /** Bytes past a response's end never become the next request's answer: HEAD, 304, length. */
+  @ParameterizedTest(name = "{0} {2}: {1}")
+  @MethodSource("strayAfterTheEnd")
+  void neverAnswersTheNextRequestWithBytesPastAResponsesEnd(String method, String answer,
+      int status) throws Exception {
+    script.set(answer);
+    keepOpen = true;
+    int before = accepted.get();
+    String last = path("stray-next");
+    try (Socket s = new Socket(HOST, egret.proxyPort())) {
+      s.setSoTimeout(10_000);
+      OutputStream out = s.getOutputStream();
+      InputStream in = s.getInputStream();
+      String target = "http://" + HOST + ":" + upstream.getLocalPort();
+      for (int i = 0; i < 2; i++) {
+        out.write((method + " " + target + (i == 0 ? path("stray-first") : last) + " HTTP/1.1\r\n"
+            + "Host: " + HOST + ":" + upstream.getLocalPort() + "\r\n\r\n")
+            .getBytes(StandardCharsets.ISO_8859_1));
+        out.flush();
+        RawResponse r = RawResponse.read(in, method.equals("HEAD"));
+        assertThat(r.status()).as("request %d", i).isEqualTo(status);
+        assertThat(r.header("x-n")).as("request %d", i).isEqualTo("1");
+        assertThat(r.body()).as("request %d", i).doesNotContain("evil").isIn("", "he");
+      }
+    } finally {
+      keepOpen = false;
+    }
+    assertThat(accepted.get() - before).as("a fresh upstream connection for the second")
+        .isEqualTo(2);
+    assertThat(hopFor(last).error).isNull();
+  }
+
   @Test
   void neverReusesAnUpstreamConnectionWithStrayBytesAfterAResponse() throws Exception {
     // A 204 has no body; the upstream sends one anyway. Read as the start of the next answer, it
@@ -344,6 +429,55 @@ class ResponseParsingTest {
         assertThat(r.header("x-gone")).isNull();
       }
     }
+  }
+
+  static Stream<Arguments> sound() {
+    String ok = "HTTP/1.1 200 OK\r\n";
+    StringBuilder many = new StringBuilder(ok);
+    for (int i = 0; i < 100; i++) {
+      many.append("X-H").append(i).append(": v").append(i).append("\r\n");
+    }
+    return Stream.of(
+        Arguments.of("obs-text in the reason", "HTTP/1.1 200 Gr\u00fc\u00dfe\r\nContent-Length: 5"
+            + "\r\n\r\nhello", "HTTP/1.1 200 Gr\u00fc\u00dfe\r\n"),
+        Arguments.of("a tab in a value", ok + "X-A: a\tb\r\nContent-Length: 5\r\n\r\nhello",
+            "X-A: a\tb\r\n"),
+        Arguments.of("an empty value", ok + "X-Empty:\r\nContent-Length: 5\r\n\r\nhello",
+            "X-Empty:\r\n"),
+        Arguments.of("obs-text in a value", ok + "X-A: caf\u00e9\r\nContent-Length: 5\r\n\r\n"
+            + "hello", "X-A: caf\u00e9\r\n"),
+        Arguments.of("100 headers", many + "Content-Length: 5\r\n\r\nhello", "X-H99: v99\r\n"),
+        Arguments.of("a Content-Length with leading zeros", ok + "Content-Length: 0005\r\n\r\n"
+            + "hello", "HTTP/1.1 200 OK\r\n"),
+        Arguments.of("Transfer-Encoding in mixed case", ok + "transfer-ENCODING: Chunked \r\n"
+            + "\r\n5\r\nhello\r\n0\r\n\r\n", "Transfer-Encoding: chunked\r\n"),
+        Arguments.of("chunk sizes with leading zeros and upper case", ok
+            + "Transfer-Encoding: chunked\r\n\r\n00000000000000000003\r\nhel\r\n0002 ;x=1\r\nlo"
+            + "\r\n000\r\n\r\n", "Transfer-Encoding: chunked\r\n"),
+        Arguments.of("an interim 103 first", "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+            + ok + "Content-Length: 5\r\n\r\nhello", "HTTP/1.1 103 Early Hints\r\nLink: </a>"
+            + "\r\n\r\nHTTP/1.1 200 OK\r\n"));
+  }
+
+  /** Responses a conforming server may send, which the strict parser must still relay. */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("sound")
+  void relaysASoundResponse(String name, String answer, String expected) throws Exception {
+    script.set(answer);
+    String path = path("sound");
+
+    String got = get(path);
+
+    assertThat(got).contains(expected).doesNotContain("error=");
+    InputStream in = new java.io.ByteArrayInputStream(got.getBytes(StandardCharsets.ISO_8859_1));
+    RawResponse r = RawResponse.read(in, false);
+    while (r.status() < 200) {
+      r = RawResponse.read(in, false);
+    }
+    assertThat(r.status()).isEqualTo(200);
+    assertThat(r.body()).isEqualTo("hello");
+    assertThat(in.read()).as("nothing after the response").isEqualTo(-1);
+    assertThat(hopFor(path).error).isNull();
   }
 
   @Test
