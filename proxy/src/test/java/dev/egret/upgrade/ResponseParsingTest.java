@@ -394,6 +394,24 @@ class ResponseParsingTest {
     assertThat(hopFor("/stray-1").error).isNull();
   }
 
+  @Test
+  void dropsHopByHopHeadersWhateverTheirCase() throws Exception {
+    script.set("HTTP/1.1 200 OK\r\nKEEP-alive: timeout=5\r\ntE: trailers\r\nUPGRADE: h2c\r\n"
+        + "trailer: X-Sum\r\nProxy-AUTHENTICATE: Basic\r\nPROXY-connection: keep-alive\r\n"
+        + "CONNECTION: X-Named, Upgrade\r\nx-NAMED: 1\r\nX-Kept: yes\r\nContent-Length: 5\r\n"
+        + "\r\nhello");
+    String path = path("hop-case");
+
+    String got = get(path);
+
+    String head = got.substring(0, got.indexOf("\r\n\r\n") + 2).toLowerCase(java.util.Locale.ROOT);
+    assertThat(head).startsWith("http/1.1 200 ok\r\n").contains("\r\nx-kept: yes\r\n")
+        .contains("\r\ncontent-length: 5\r\n").doesNotContain("keep-alive")
+        .doesNotContain("\r\nte:").doesNotContain("upgrade").doesNotContain("trailer")
+        .doesNotContain("proxy-").doesNotContain("x-named");
+    assertThat(got).endsWith("\r\n\r\nhello");
+  }
+
   static Stream<Arguments> connectionNamingFraming() {
     String ok = "HTTP/1.1 200 OK\r\n";
     return Stream.of(
