@@ -53,6 +53,9 @@ class ResponseParsingTest {
   static final AtomicInteger accepted = new AtomicInteger();
   static final AtomicInteger paths = new AtomicInteger();
   static RecordingTelemetry seen;
+  static SSLContext serverTls;
+  /** An upstream whose TLS runs over a socket of its own, so it can reset the TCP connection. */
+  static java.net.ServerSocket resetting;
   static EgretFixture egret;
 
   @BeforeAll
@@ -63,6 +66,8 @@ class ResponseParsingTest {
     server.init(leaf.keyManagerFactory().getKeyManagers(), null, null);
     upstream = (SSLServerSocket) server.getServerSocketFactory()
         .createServerSocket(0, 50, InetAddress.getByName(HOST));
+    serverTls = server;
+    resetting = new java.net.ServerSocket(0, 50, InetAddress.getByName(HOST));
     Thread t = new Thread(ResponseParsingTest::serve, "scripted-upstream");
     t.setDaemon(true);
     t.start();
@@ -76,12 +81,14 @@ class ResponseParsingTest {
         timeouts: {response: 5s}
         allow:
           - host: 127.0.0.1
-            ports: [%d]
-        """.formatted(root.writePem(dir).cert().getFileName(), upstream.getLocalPort()));
+            ports: [%d, %d]
+        """.formatted(root.writePem(dir).cert().getFileName(), upstream.getLocalPort(),
+        resetting.getLocalPort()));
   }
 
   @AfterAll
   static void stop() throws Exception {
+    resetting.close();
     egret.close();
     upstream.close();
   }
@@ -410,6 +417,68 @@ class ResponseParsingTest {
         .doesNotContain("\r\nte:").doesNotContain("upgrade").doesNotContain("trailer")
         .doesNotContain("proxy-").doesNotContain("x-named");
     assertThat(got).endsWith("\r\n\r\nhello");
+  }
+
+  /**
+   * A body that ends at the close is only whole when the upstream closed; a reset (the upstream
+   * crashed mid-body) cuts it off, and the client must not get a last chunk that says it is
+   * complete.
+   */
+  @Test
+  void cutsOffACloseDelimitedBodyWhenTheUpstreamResets() throws Exception {
+    java.util.concurrent.CountDownLatch relayed = new java.util.concurrent.CountDownLatch(1);
+    Thread t = new Thread(() -> {
+      try (Socket raw = resetting.accept()) {
+        javax.net.ssl.SSLSocket tls = (javax.net.ssl.SSLSocket) serverTls.getSocketFactory()
+            .createSocket(raw, null, raw.getPort(), false);
+        tls.setUseClientMode(false);
+        InputStream in = tls.getInputStream();
+        int matched = 0;
+        while (matched < 4) {
+          int b = in.read();
+          if (b < 0) {
+            return;
+          }
+          matched = (b == "\r\n\r\n".charAt(matched)) ? matched + 1 : (b == '\r' ? 1 : 0);
+        }
+        tls.getOutputStream().write("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\npartial"
+            .getBytes(StandardCharsets.ISO_8859_1));
+        tls.getOutputStream().flush();
+        relayed.await(10, java.util.concurrent.TimeUnit.SECONDS);
+        raw.setSoLinger(true, 0); // closing the TCP socket under the TLS: a reset, no close_notify
+      } catch (IOException | InterruptedException e) {
+        // the test fails on what the client got
+      }
+    }, "resetting-upstream");
+    t.setDaemon(true);
+    t.start();
+    String path = path("reset");
+    ByteArrayOutputStream got = new ByteArrayOutputStream();
+    try (Socket s = new Socket(HOST, egret.proxyPort())) {
+      s.setSoTimeout(10_000);
+      s.getOutputStream().write(("GET http://" + HOST + ":" + resetting.getLocalPort() + path
+          + " HTTP/1.1\r\nHost: " + HOST + ":" + resetting.getLocalPort() + "\r\n\r\n")
+          .getBytes(StandardCharsets.ISO_8859_1));
+      s.getOutputStream().flush();
+      InputStream in = s.getInputStream();
+      byte[] buf = new byte[4096];
+      for (int n; (n = in.read(buf)) >= 0; ) {
+        got.write(buf, 0, n);
+        String so = got.toString(StandardCharsets.ISO_8859_1);
+        if (so.contains("partial\r\n")) {
+          relayed.countDown();
+        }
+        if (so.endsWith("\r\n0\r\n\r\n")) {
+          break; // the response looks complete; the connection stays open for the next
+        }
+      }
+    } catch (java.net.SocketException e) {
+      // Egret reset the client connection: what it got so far is in got
+    }
+    String text = got.toString(StandardCharsets.ISO_8859_1);
+    assertThat(text).startsWith("HTTP/1.1 200 OK\r\n").contains("7\r\npartial\r\n")
+        .doesNotEndWith("0\r\n\r\n");
+    assertThat(hopFor(path).error).isEqualTo(ErrorKind.RESPONSE_INCOMPLETE);
   }
 
   static Stream<Arguments> connectionNamingFraming() {
