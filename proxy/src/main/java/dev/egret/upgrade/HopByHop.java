@@ -91,6 +91,8 @@ final class HopByHop {
    * bytes indexed by length, for {@link #droppedFromResponse}.
    */
   private static final byte[][][] RESPONSE_DROPPED = new byte[HOP_LENGTHS.length][][];
+  private static final byte[] CONTENT_LENGTH =
+      "content-length".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
 
   static {
     for (String name : ALWAYS) {
@@ -106,7 +108,9 @@ final class HopByHop {
   /**
    * Whether header line {@code line} of a response stops at this hop: a name of the fixed set
    * but {@code Content-Length}, or one the response's {@code Connection} headers name. Compared
-   * on the head's bytes, without a string per name.
+   * on the head's bytes, without a string per name. {@code Content-Length} stays even when
+   * {@code Connection} names it: the relay frames the body by it, and a body relayed without its
+   * length on a kept-alive client connection would run into the next response.
    */
   static boolean droppedFromResponse(ResponseHead head, int line) {
     int n = head.nameLength(line);
@@ -118,6 +122,9 @@ final class HopByHop {
       }
     }
     List<String> named = head.connectionOptions();
+    if (named.isEmpty() || (n == 14 && head.nameIs(line, CONTENT_LENGTH))) {
+      return false;
+    }
     for (int i = 0; i < named.size(); i++) {
       if (head.nameIs(line, named.get(i))) {
         return true;

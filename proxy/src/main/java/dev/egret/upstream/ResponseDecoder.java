@@ -34,8 +34,9 @@ import java.util.Locale;
  * <p>Framing follows RFC 9112 section 6.3: the response to a HEAD request ({@link #head}, set per
  * request: one request at a time uses a connection), a 1xx, 204 and 304 have no body; then
  * chunked, then Content-Length, else the body ends when the upstream closes. A connection that
- * closes inside a head is a {@link Malformed}; inside a body that has a known end, nothing is
- * passed on and the request sees the close (its response broke off).
+ * closes inside a head is a {@link Malformed}; inside a body that has a known end, or one that
+ * ends at the close when the connection failed (was reset) instead, nothing is passed on and the
+ * request sees the close (its response broke off).
  *
  * <p>The head is parsed from a copy in one array rather than byte by byte through the buffer, and
  * no header map is built: under the sidecar profile's client compiler both are what Netty's
@@ -101,6 +102,8 @@ public final class ResponseDecoder extends ByteToMessageDecoder {
   private int[] lines = new int[64];
   private long remaining;
   private int trailerBytes;
+  /** The connection failed (a reset, a TLS error) rather than closed. */
+  private boolean readFailed;
 
   ResponseDecoder(int maxHeadSize) {
     this.maxHeadSize = maxHeadSize;
@@ -171,9 +174,23 @@ public final class ResponseDecoder extends ByteToMessageDecoder {
     }
   }
 
+  /**
+   * Notes that the connection failed before it closes: a body that ends at the close is whole
+   * only when the upstream closed, not when the connection was reset under it.
+   */
+  @Override
+  public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) throws Exception {
+    readFailed = true;
+    super.exceptionCaught(ctx, cause);
+  }
+
   @Override
   protected void decodeLast(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
-    if (state == State.UNTIL_CLOSE) {
+    if (state == State.UNTIL_CLOSE && readFailed) {
+      // Cut off, not ended: nothing is passed on and the request sees the close with its cause.
+      in.skipBytes(in.readableBytes());
+      state = State.BROKEN;
+    } else if (state == State.UNTIL_CLOSE) {
       if (in.isReadable()) {
         out.add(in.readRetainedSlice(in.readableBytes()));
       }

@@ -53,6 +53,9 @@ class ResponseParsingTest {
   static final AtomicInteger accepted = new AtomicInteger();
   static final AtomicInteger paths = new AtomicInteger();
   static RecordingTelemetry seen;
+  static SSLContext serverTls;
+  /** An upstream whose TLS runs over a socket of its own, so it can reset the TCP connection. */
+  static java.net.ServerSocket resetting;
   static EgretFixture egret;
 
   @BeforeAll
@@ -63,6 +66,8 @@ class ResponseParsingTest {
     server.init(leaf.keyManagerFactory().getKeyManagers(), null, null);
     upstream = (SSLServerSocket) server.getServerSocketFactory()
         .createServerSocket(0, 50, InetAddress.getByName(HOST));
+    serverTls = server;
+    resetting = new java.net.ServerSocket(0, 50, InetAddress.getByName(HOST));
     Thread t = new Thread(ResponseParsingTest::serve, "scripted-upstream");
     t.setDaemon(true);
     t.start();
@@ -76,12 +81,14 @@ class ResponseParsingTest {
         timeouts: {response: 5s}
         allow:
           - host: 127.0.0.1
-            ports: [%d]
-        """.formatted(root.writePem(dir).cert().getFileName(), upstream.getLocalPort()));
+            ports: [%d, %d]
+        """.formatted(root.writePem(dir).cert().getFileName(), upstream.getLocalPort(),
+        resetting.getLocalPort()));
   }
 
   @AfterAll
   static void stop() throws Exception {
+    resetting.close();
     egret.close();
     upstream.close();
   }
@@ -211,7 +218,46 @@ class ResponseParsingTest {
         Arguments.of("a head larger than the limit", ok + ("X-Filler: " + "f".repeat(100)
             + "\r\n").repeat(200) + "Content-Length: 5\r\n\r\nhello", "larger than 16384 bytes"),
         Arguments.of("a head cut off by a close", ok + "Content-Length: 5\r\nX-A: a",
-            "closed in the middle of a response head"));
+            "closed in the middle of a response head"),
+        Arguments.of("a negative Content-Length", ok + "Content-Length: -5\r\n\r\nhello",
+            "Content-Length '-5' is not a number"),
+        Arguments.of("a Content-Length with inner space", ok + "Content-Length: 1 5\r\n\r\n"
+            + "hello", "Content-Length '1 5' is not a number"),
+        Arguments.of("a Content-Length past a long", ok + "Content-Length: "
+            + "99999999999999999999\r\n\r\nhello", "is not a number Egret accepts"),
+        Arguments.of("an empty Content-Length", ok + "Content-Length:\r\n\r\nhello",
+            "Content-Length '' is not a number"),
+        Arguments.of("a hex Content-Length", ok + "Content-Length: 0x5\r\n\r\nhello",
+            "Content-Length '0x5' is not a number"),
+        Arguments.of("16 significant hex digits", chunked + "1000000000000005\r\nhello\r\n"
+            + "0\r\n\r\n", "chunk size of the response is too large"),
+        Arguments.of("a bare CR in a chunk extension", chunked + "5;a=b\rc\r\nhello\r\n"
+            + "0\r\n\r\n", "chunk extension of the response holds the control character 0x0D"),
+        Arguments.of("an LF inside a chunk extension", chunked + "5;a=\"\n\"\r\nhello\r\n"
+            + "0\r\n\r\n", "bare LF"),
+        Arguments.of("a chunk-size line that never ends", chunked + "0".repeat(5000),
+            "chunk-size line of the response is longer than 4096 bytes"),
+        Arguments.of("an unknown coding", ok + "Transfer-Encoding: identity\r\n\r\nhello",
+            "Transfer-Encoding 'identity'"),
+        Arguments.of("a bare CR in the reason", "HTTP/1.1 200 O\rK\r\nContent-Length: 5\r\n"
+            + "\r\nhello", "status line holds a bare CR"),
+        Arguments.of("a bare CR ending a line", ok + "X-A: a\r\rContent-Length: 5\r\n\r\n"
+            + "hello", "bare CR"),
+        Arguments.of("a NUL in a name", ok + "X\0A: a\r\nContent-Length: 5\r\n\r\nhello",
+            "followed by the character 0x00"),
+        Arguments.of("DEL in a value", ok + "X-A: a\u007fb\r\nContent-Length: 5\r\n\r\nhello",
+            "control character 0x7F"),
+        Arguments.of("a status line in lower case", "http/1.1 200 OK\r\nContent-Length: 5\r\n"
+            + "\r\nhello", "does not start with an HTTP/1.1 status line"),
+        Arguments.of("a two-digit status", "HTTP/1.1 20 OK\r\nContent-Length: 5\r\n\r\nhello",
+            "status code is not three digits"),
+        Arguments.of("a head that never ends", ok + "X-A: " + "a".repeat(20_000),
+            "larger than"),
+        Arguments.of("trailers larger than the limit", chunked + "0\r\n"
+            + ("X-T: " + "t".repeat(100) + "\r\n").repeat(200) + "\r\n",
+            "trailers are larger than"),
+        Arguments.of("leading CRLF before the status line", "\r\n" + ok
+            + "Content-Length: 5\r\n\r\nhello", "does not start with an HTTP/1.1 status line"));
   }
 
   @ParameterizedTest(name = "{0}")
@@ -281,6 +327,52 @@ class ResponseParsingTest {
     assertThat(hopFor(path).error).isNull();
   }
 
+  static Stream<Arguments> strayAfterTheEnd() {
+    return Stream.of(
+        Arguments.of("HEAD", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-N: 1\r\n\r\nhello",
+            200),
+        Arguments.of("HEAD", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-N: 1\r\n\r\n"
+            + "5\r\nhello\r\n0\r\n\r\n", 200),
+        Arguments.of("GET", "HTTP/1.1 304 Not Modified\r\nX-N: 1\r\nContent-Length: 5\r\n\r\n"
+            + "hello", 304),
+        Arguments.of("GET", "HTTP/1.1 200 OK\r\nX-N: 1\r\nContent-Length: 2\r\n\r\nhello",
+            200),
+        Arguments.of("GET", "HTTP/1.1 200 OK\r\nX-N: 1\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + "2\r\nhe\r\n0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nevil!", 200));
+  }
+
+  /** Bytes past a response's end never become the next request's answer: HEAD, 304, length. */
+  @ParameterizedTest(name = "{0} {2}: {1}")
+  @MethodSource("strayAfterTheEnd")
+  void neverAnswersTheNextRequestWithBytesPastAResponsesEnd(String method, String answer,
+      int status) throws Exception {
+    script.set(answer);
+    keepOpen = true;
+    int before = accepted.get();
+    String last = path("stray-next");
+    try (Socket s = new Socket(HOST, egret.proxyPort())) {
+      s.setSoTimeout(10_000);
+      OutputStream out = s.getOutputStream();
+      InputStream in = s.getInputStream();
+      String target = "http://" + HOST + ":" + upstream.getLocalPort();
+      for (int i = 0; i < 2; i++) {
+        out.write((method + " " + target + (i == 0 ? path("stray-first") : last) + " HTTP/1.1\r\n"
+            + "Host: " + HOST + ":" + upstream.getLocalPort() + "\r\n\r\n")
+            .getBytes(StandardCharsets.ISO_8859_1));
+        out.flush();
+        RawResponse r = RawResponse.read(in, method.equals("HEAD"));
+        assertThat(r.status()).as("request %d", i).isEqualTo(status);
+        assertThat(r.header("x-n")).as("request %d", i).isEqualTo("1");
+        assertThat(r.body()).as("request %d", i).doesNotContain("evil").isIn("", "he");
+      }
+    } finally {
+      keepOpen = false;
+    }
+    assertThat(accepted.get() - before).as("a fresh upstream connection for the second")
+        .isEqualTo(2);
+    assertThat(hopFor(last).error).isNull();
+  }
+
   @Test
   void neverReusesAnUpstreamConnectionWithStrayBytesAfterAResponse() throws Exception {
     // A 204 has no body; the upstream sends one anyway. Read as the start of the next answer, it
@@ -307,6 +399,172 @@ class ResponseParsingTest {
     assertThat(accepted.get() - before).as("a fresh upstream connection for the second")
         .isEqualTo(2);
     assertThat(hopFor("/stray-1").error).isNull();
+  }
+
+  @Test
+  void dropsHopByHopHeadersWhateverTheirCase() throws Exception {
+    script.set("HTTP/1.1 200 OK\r\nKEEP-alive: timeout=5\r\ntE: trailers\r\nUPGRADE: h2c\r\n"
+        + "trailer: X-Sum\r\nProxy-AUTHENTICATE: Basic\r\nPROXY-connection: keep-alive\r\n"
+        + "CONNECTION: X-Named, Upgrade\r\nx-NAMED: 1\r\nX-Kept: yes\r\nContent-Length: 5\r\n"
+        + "\r\nhello");
+    String path = path("hop-case");
+
+    String got = get(path);
+
+    String head = got.substring(0, got.indexOf("\r\n\r\n") + 2).toLowerCase(java.util.Locale.ROOT);
+    assertThat(head).startsWith("http/1.1 200 ok\r\n").contains("\r\nx-kept: yes\r\n")
+        .contains("\r\ncontent-length: 5\r\n").doesNotContain("keep-alive")
+        .doesNotContain("\r\nte:").doesNotContain("upgrade").doesNotContain("trailer")
+        .doesNotContain("proxy-").doesNotContain("x-named");
+    assertThat(got).endsWith("\r\n\r\nhello");
+  }
+
+  /**
+   * A body that ends at the close is only whole when the upstream closed; a reset (the upstream
+   * crashed mid-body) cuts it off, and the client must not get a last chunk that says it is
+   * complete.
+   */
+  @Test
+  void cutsOffACloseDelimitedBodyWhenTheUpstreamResets() throws Exception {
+    java.util.concurrent.CountDownLatch relayed = new java.util.concurrent.CountDownLatch(1);
+    Thread t = new Thread(() -> {
+      try (Socket raw = resetting.accept()) {
+        javax.net.ssl.SSLSocket tls = (javax.net.ssl.SSLSocket) serverTls.getSocketFactory()
+            .createSocket(raw, null, raw.getPort(), false);
+        tls.setUseClientMode(false);
+        InputStream in = tls.getInputStream();
+        int matched = 0;
+        while (matched < 4) {
+          int b = in.read();
+          if (b < 0) {
+            return;
+          }
+          matched = (b == "\r\n\r\n".charAt(matched)) ? matched + 1 : (b == '\r' ? 1 : 0);
+        }
+        tls.getOutputStream().write("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\npartial"
+            .getBytes(StandardCharsets.ISO_8859_1));
+        tls.getOutputStream().flush();
+        relayed.await(10, java.util.concurrent.TimeUnit.SECONDS);
+        raw.setSoLinger(true, 0); // closing the TCP socket under the TLS: a reset, no close_notify
+      } catch (IOException | InterruptedException e) {
+        // the test fails on what the client got
+      }
+    }, "resetting-upstream");
+    t.setDaemon(true);
+    t.start();
+    String path = path("reset");
+    ByteArrayOutputStream got = new ByteArrayOutputStream();
+    try (Socket s = new Socket(HOST, egret.proxyPort())) {
+      s.setSoTimeout(10_000);
+      s.getOutputStream().write(("GET http://" + HOST + ":" + resetting.getLocalPort() + path
+          + " HTTP/1.1\r\nHost: " + HOST + ":" + resetting.getLocalPort() + "\r\n\r\n")
+          .getBytes(StandardCharsets.ISO_8859_1));
+      s.getOutputStream().flush();
+      InputStream in = s.getInputStream();
+      byte[] buf = new byte[4096];
+      for (int n; (n = in.read(buf)) >= 0; ) {
+        got.write(buf, 0, n);
+        String so = got.toString(StandardCharsets.ISO_8859_1);
+        if (so.contains("partial\r\n")) {
+          relayed.countDown();
+        }
+        if (so.endsWith("\r\n0\r\n\r\n")) {
+          break; // the response looks complete; the connection stays open for the next
+        }
+      }
+    } catch (java.net.SocketException e) {
+      // Egret reset the client connection: what it got so far is in got
+    }
+    String text = got.toString(StandardCharsets.ISO_8859_1);
+    assertThat(text).startsWith("HTTP/1.1 200 OK\r\n").contains("7\r\npartial\r\n")
+        .doesNotEndWith("0\r\n\r\n");
+    assertThat(hopFor(path).error).isEqualTo(ErrorKind.RESPONSE_INCOMPLETE);
+  }
+
+  static Stream<Arguments> connectionNamingFraming() {
+    String ok = "HTTP/1.1 200 OK\r\n";
+    return Stream.of(
+        Arguments.of("Content-Length", ok + "Connection: content-length, x-gone\r\nX-Gone: 1\r\n"
+            + "Content-Length: 5\r\n\r\nhello"),
+        Arguments.of("Transfer-Encoding", ok + "Connection: Transfer-Encoding\r\n"
+            + "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+        Arguments.of("Content-Length, mixed case", ok + "connection: x-gone, CONTENT-length\r\n"
+            + "content-LENGTH: 5\r\n\r\nhello"));
+  }
+
+  /**
+   * A Connection header may name any header as hop-by-hop, but not the body's framing: a
+   * response relayed without its length on a kept-alive connection would run into the next.
+   */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("connectionNamingFraming")
+  void keepsTheFramingWhenTheUpstreamsConnectionHeaderNamesIt(String name, String answer)
+      throws Exception {
+    script.set(answer);
+    try (Socket s = new Socket(HOST, egret.proxyPort())) {
+      s.setSoTimeout(10_000);
+      OutputStream out = s.getOutputStream();
+      InputStream in = s.getInputStream();
+      String target = "http://" + HOST + ":" + upstream.getLocalPort();
+      for (int i = 0; i < 2; i++) {
+        out.write(("GET " + target + path("named-framing") + " HTTP/1.1\r\nHost: " + HOST + ":"
+            + upstream.getLocalPort() + "\r\n\r\n").getBytes(StandardCharsets.ISO_8859_1));
+        out.flush();
+        RawResponse r = RawResponse.read(in, false);
+        assertThat(r.status()).as("request %d", i).isEqualTo(200);
+        assertThat(r.body()).as("request %d", i).isEqualTo("hello");
+        assertThat(r.header("x-gone")).isNull();
+      }
+    }
+  }
+
+  static Stream<Arguments> sound() {
+    String ok = "HTTP/1.1 200 OK\r\n";
+    StringBuilder many = new StringBuilder(ok);
+    for (int i = 0; i < 100; i++) {
+      many.append("X-H").append(i).append(": v").append(i).append("\r\n");
+    }
+    return Stream.of(
+        Arguments.of("obs-text in the reason", "HTTP/1.1 200 Gr\u00fc\u00dfe\r\nContent-Length: 5"
+            + "\r\n\r\nhello", "HTTP/1.1 200 Gr\u00fc\u00dfe\r\n"),
+        Arguments.of("a tab in a value", ok + "X-A: a\tb\r\nContent-Length: 5\r\n\r\nhello",
+            "X-A: a\tb\r\n"),
+        Arguments.of("an empty value", ok + "X-Empty:\r\nContent-Length: 5\r\n\r\nhello",
+            "X-Empty:\r\n"),
+        Arguments.of("obs-text in a value", ok + "X-A: caf\u00e9\r\nContent-Length: 5\r\n\r\n"
+            + "hello", "X-A: caf\u00e9\r\n"),
+        Arguments.of("100 headers", many + "Content-Length: 5\r\n\r\nhello", "X-H99: v99\r\n"),
+        Arguments.of("a Content-Length with leading zeros", ok + "Content-Length: 0005\r\n\r\n"
+            + "hello", "HTTP/1.1 200 OK\r\n"),
+        Arguments.of("Transfer-Encoding in mixed case", ok + "transfer-ENCODING: Chunked \r\n"
+            + "\r\n5\r\nhello\r\n0\r\n\r\n", "Transfer-Encoding: chunked\r\n"),
+        Arguments.of("chunk sizes with leading zeros and upper case", ok
+            + "Transfer-Encoding: chunked\r\n\r\n00000000000000000003\r\nhel\r\n0002 ;x=1\r\nlo"
+            + "\r\n000\r\n\r\n", "Transfer-Encoding: chunked\r\n"),
+        Arguments.of("an interim 103 first", "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+            + ok + "Content-Length: 5\r\n\r\nhello", "HTTP/1.1 103 Early Hints\r\nLink: </a>"
+            + "\r\n\r\nHTTP/1.1 200 OK\r\n"));
+  }
+
+  /** Responses a conforming server may send, which the strict parser must still relay. */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("sound")
+  void relaysASoundResponse(String name, String answer, String expected) throws Exception {
+    script.set(answer);
+    String path = path("sound");
+
+    String got = get(path);
+
+    assertThat(got).contains(expected).doesNotContain("error=");
+    InputStream in = new java.io.ByteArrayInputStream(got.getBytes(StandardCharsets.ISO_8859_1));
+    RawResponse r = RawResponse.read(in, false);
+    while (r.status() < 200) {
+      r = RawResponse.read(in, false);
+    }
+    assertThat(r.status()).isEqualTo(200);
+    assertThat(r.body()).isEqualTo("hello");
+    assertThat(in.read()).as("nothing after the response").isEqualTo(-1);
+    assertThat(hopFor(path).error).isNull();
   }
 
   @Test
