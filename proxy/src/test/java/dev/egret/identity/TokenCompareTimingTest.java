@@ -66,9 +66,11 @@ class TokenCompareTimingTest {
     assertThat(sink).isZero();
     // Measured on the 2-core CI machine: 0.95 with MessageDigest.isEqual; 1.74 with a byte loop
     // that returns at the first difference (the loop and call overhead hide much of the gap,
-    // hence the bound's place between the two).
+    // hence the upper bound's place between the two). The lower bound only catches a broken
+    // measurement: a first-byte mismatch taking longer is not the early exit this guards
+    // against, and with a benchmark running beside the tests it was once measured at 0.60.
     assertThat(ratio).as("median time for a last-byte mismatch / a first-byte mismatch")
-        .isBetween(0.65, 1.5);
+        .isBetween(0.4, 1.5);
   }
 
   private static long time(TokenDigests table, byte[][] presented) {
