@@ -126,13 +126,16 @@ class UpstreamProxyTest {
     long deadline = System.nanoTime() + WAIT.toNanos();
     ObjectMapper json = new ObjectMapper();
     while (System.nanoTime() < deadline) {
-      for (String line : egret.logLines()) {
+      // One snapshot for the scan and the count to wait past: a line that arrived between the
+      // two would otherwise be counted unseen, and the wait would be for a line never written.
+      List<String> lines = egret.logLines();
+      for (String line : lines) {
         JsonNode n = json.readTree(line);
         if (n.path("url").asText().contains(urlPart)) {
           return n;
         }
       }
-      egret.awaitLogLines(egret.logLines().size() + 1);
+      egret.awaitLogLines(lines.size() + 1);
     }
     throw new AssertionError("no access-log line for " + urlPart + ": " + egret.logLines());
   }

@@ -480,12 +480,15 @@ class GatewayTest {
   private static String awaitLog(EgretFixture egret, String fragment) throws Exception {
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
     while (System.nanoTime() < deadline) {
-      for (String line : egret.logLines()) {
+      // One snapshot for the scan and the count to wait past (a line arriving between the two
+      // would otherwise be waited past unseen).
+      java.util.List<String> lines = egret.logLines();
+      for (String line : lines) {
         if (line.contains(fragment)) {
           return line;
         }
       }
-      egret.awaitLogLines(egret.logLines().size() + 1);
+      egret.awaitLogLines(lines.size() + 1);
     }
     throw new AssertionError("no access-log line contains " + fragment + ": " + egret.logLines());
   }
